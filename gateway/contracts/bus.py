@@ -1,0 +1,172 @@
+"""The bus protocol between gateways, workers and the ledger.
+
+Request path (core NATS): the gateway publishes a `Job` (msgpack) to `chat_subject(p)` or
+`embed_subject(p)` with a reply subject on its own multiplexed inbox; a worker of the
+queue group `worker_queue(p)` answers with `Frame`s, in order, on that reply subject:
+`chunk`* then `done` for a stream, `result` then `done` otherwise, or `error` (then
+`done` when tokens were already spent). `heartbeat` frames keep a slow upstream apart
+from a dead worker. The gateway publishes `Cancel` to `cancel_subject(request_id)` when
+its client goes away.
+
+Money path (JetStream): workers publish a `UsageEvent` (JSON) to `USAGE_SUBJECT` with
+`Nats-Msg-Id` = request id; credits go to `CREDIT_SUBJECT`. Both live in the stream
+`USAGE_STREAM`, which the ledger consumes.
+
+New fields always get defaults (schema evolution for rolling upgrades); unknown fields
+are ignored, never forbidden.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Struct
+
+from gateway.contracts.errors import OpenAIError
+from gateway.contracts.openai import Usage
+
+USAGE_STREAM = "USAGE"
+USAGE_SUBJECT = "usage.request"
+CREDIT_SUBJECT = "usage.credit"
+USAGE_SUBJECTS = ["usage.>"]
+KEYS_BUCKET = "keys"
+CANCEL_PREFIX = "llm.cancel."
+PING_PREFIX = "llm.ping."
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def chat_subject(provider: str) -> str:
+    """Subject on which workers of `provider` take chat jobs."""
+    return f"llm.chat.{provider}"
+
+
+def embed_subject(provider: str) -> str:
+    """Subject on which workers of `provider` take embedding jobs."""
+    return f"llm.embed.{provider}"
+
+
+def worker_queue(provider: str) -> str:
+    """Queue group shared by all workers of `provider`."""
+    return f"workers.{provider}"
+
+
+def cancel_subject(request_id: str) -> str:
+    """Subject on which the gateway cancels one request."""
+    return f"{CANCEL_PREFIX}{request_id}"
+
+
+def ping_subject(provider: str) -> str:
+    """Subject a worker answers on once it serves `provider` (readiness probes)."""
+    return f"{PING_PREFIX}{provider}"
+
+
+class Job(Struct, kw_only=True):
+    """One request for a worker: the validated caller body plus where it goes."""
+
+    request_id: str
+    key_id: str
+    key_name: str = ""
+    op: str  # "chat" | "embed"
+    model: str  # the gateway's public model id, shown to the caller
+    provider: str
+    upstream_model: str
+    body: bytes  # the caller's JSON body exactly as received
+    stream: bool = False
+    include_usage: bool = False
+    deadline: float  # unix time after which nobody waits for this job
+    max_output_tokens: int | None = None
+
+
+class Chunk(Struct, tag="chunk"):
+    """One encoded OpenAI chunk (JSON bytes), ready to write after `data: `."""
+
+    data: bytes
+
+
+class Result(Struct, tag="result"):
+    """A whole encoded non-stream response body (JSON bytes)."""
+
+    data: bytes
+
+
+class Error(Struct, tag="error"):
+    """An error with its HTTP status; after chunks it becomes an SSE error event."""
+
+    status: int
+    error: OpenAIError
+    retry_after: str | None = None
+
+
+class Done(Struct, tag="done"):
+    """The end of a job, with the usage billed for it."""
+
+    usage: Usage | None = None
+
+
+class Heartbeat(Struct, tag="heartbeat"):
+    """The worker is alive and waiting on the upstream."""
+
+
+Frame = Chunk | Result | Error | Done | Heartbeat
+
+
+class Cancel(Struct):
+    """The caller went away: stop the upstream call."""
+
+    request_id: str
+
+
+class UsageEvent(Struct, kw_only=True):
+    """What one request spent; the ledger bills from these."""
+
+    request_id: str
+    key_id: str
+    key_name: str = ""
+    model: str
+    provider: str
+    upstream_model: str = ""
+    op: str = "chat"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    estimated: bool = False
+    status: str = "ok"  # "ok" | "error" | "cancelled"
+    error_code: str | None = None
+    stream: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+class CreditEvent(Struct, kw_only=True):
+    """A top-up of a key's balance, in integer micro-dollars."""
+
+    event_id: str
+    key_id: str
+    key_name: str = ""
+    amount_micro_usd: int
+    at: float = 0.0
+
+
+class KeyRecord(Struct, kw_only=True):
+    """A key as stored in the `keys` bucket under the SHA-256 hex of its secret."""
+
+    id: str
+    name: str
+    hash: str
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    rpm: int | None = None
+    tpm: int | None = None
+    disabled: bool = False
+    created_at: float = 0.0
+    metered: bool = False  # True once the key was given credit: balance is enforced
+
+
+JOB_ENCODER = msgspec.msgpack.Encoder()
+JOB_DECODER = msgspec.msgpack.Decoder(Job)
+FRAME_ENCODER = msgspec.msgpack.Encoder()
+FRAME_DECODER = msgspec.msgpack.Decoder(Frame)
+CANCEL_DECODER = msgspec.msgpack.Decoder(Cancel)
+EVENT_ENCODER = msgspec.json.Encoder()
+USAGE_DECODER = msgspec.json.Decoder(UsageEvent)
+CREDIT_DECODER = msgspec.json.Decoder(CreditEvent)
+KEY_DECODER = msgspec.json.Decoder(KeyRecord)

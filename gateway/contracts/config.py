@@ -1,0 +1,158 @@
+"""The TOML config shared by every process (`GATEWAY_CONFIG`, default `gateway.toml`).
+
+Unknown keys are errors: a typo in an operator's config must fail loudly at start-up,
+not silently fall back to a default. Provider `kind` stays a plain string here; workers
+check that they can load it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+DEFAULT_CONFIG_FILE = "gateway.toml"
+KINDS_NEEDING_MAX_OUTPUT = ("anthropic",)
+
+
+class GatewaySettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[gateway]`: limits and timeouts of the public front end."""
+
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
+    # Overall deadline of one request (non-stream wait, or a whole stream).
+    request_timeout_s: Annotated[float, Meta(gt=0)] = 600.0
+    # Longest silence (no frame, heartbeats included) before the worker is presumed dead.
+    idle_timeout_s: Annotated[float, Meta(gt=0)] = 30.0
+    # Unknown-key lookups per second per process (a flood of wrong keys stays cheap).
+    key_lookups_per_s: Annotated[float, Meta(gt=0)] = 20.0
+    key_miss_ttl_s: Annotated[float, Meta(ge=0)] = 2.0
+
+
+class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[workers]`: behaviour of worker processes."""
+
+    heartbeat_s: Annotated[float, Meta(gt=0)] = 5.0
+    max_concurrent_jobs: Annotated[int, Meta(ge=1)] = 1024
+
+
+class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[providers.<name>]`: one upstream account."""
+
+    kind: str
+    base_url: str = ""
+    api_key_env: str = ""
+    timeout_s: Annotated[float, Meta(gt=0)] = 600.0
+    connect_timeout_s: Annotated[float, Meta(gt=0)] = 10.0
+    max_connections: Annotated[int, Meta(ge=1)] = 1000
+
+    def api_key(self) -> str | None:
+        """The provider's secret from the environment, or None when unset."""
+        if not self.api_key_env:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+
+class Price(Struct, forbid_unknown_fields=True, kw_only=True):
+    """USD per 1M tokens."""
+
+    input: Annotated[float, Meta(ge=0)] = 0.0
+    output: Annotated[float, Meta(ge=0)] = 0.0
+    cached_input: Annotated[float, Meta(ge=0)] | None = None
+
+
+class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[[models]]`: one public model id and where it goes."""
+
+    id: str
+    provider: str
+    upstream: str = ""
+    owned_by: str = ""
+    kind: Literal["chat", "embedding"] = "chat"
+    price: Price = msgspec.field(default_factory=Price)
+    max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
+    fallbacks: list[str] = []
+    created: int = 0
+
+    def upstream_id(self) -> str:
+        """The upstream's model id (the public id when none is configured)."""
+        return self.upstream or self.id
+
+
+class Config(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The whole config file."""
+
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    workers: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
+    providers: dict[str, ProviderConfig] = {}
+    models: list[ModelConfig] = []
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        """The model with this public id, or None (a scan: not for the hot path)."""
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+class ConfigError(Exception):
+    """The config file is missing or invalid."""
+
+
+def validate(config: Config) -> Config:
+    """Check cross references that types cannot: unique ids, known providers."""
+    seen: set[str] = set()
+    for model in config.models:
+        if model.id in seen:
+            raise ConfigError(f"model id '{model.id}' is configured twice")
+        seen.add(model.id)
+        if model.provider not in config.providers:
+            raise ConfigError(f"model '{model.id}' names unknown provider '{model.provider}'")
+        kind = config.providers[model.provider].kind
+        if kind in KINDS_NEEDING_MAX_OUTPUT and model.kind == "chat" and not model.max_output_tokens:
+            # Anthropic requires max_tokens; an invented default would silently truncate.
+            raise ConfigError(f"model '{model.id}' ({kind}) must set max_output_tokens")
+    for model in config.models:
+        for fallback in model.fallbacks:
+            if fallback not in seen:
+                raise ConfigError(f"model '{model.id}' falls back to unknown model '{fallback}'")
+    for name, provider in config.providers.items():
+        if provider.kind not in ("echo",) and not provider.base_url:
+            raise ConfigError(f"provider '{name}' of kind '{provider.kind}' needs a base_url")
+    return config
+
+
+def parse(text: str) -> Config:
+    """Parse and validate config TOML text."""
+    try:
+        raw = tomllib.loads(text)
+        return validate(msgspec.convert(raw, Config))
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as ex:
+        raise ConfigError(f"invalid config: {ex}") from ex
+
+
+def config_path() -> Path:
+    """The config file named by `GATEWAY_CONFIG`, else `gateway.toml` in the working dir."""
+    return Path(os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG_FILE)
+
+
+def load(path: Path | None = None) -> Config:
+    """Load the config file (see `config_path`)."""
+    target = path or config_path()
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError as ex:
+        raise ConfigError(f"cannot read config file {target}: {ex}") from ex
+    return parse(text)
+
+
+def nats_url() -> str:
+    """`NATS_URL`, else the embedded server on `NATS_PORT` (default 4222)."""
+    return os.environ.get("NATS_URL") or f"nats://127.0.0.1:{os.environ.get('NATS_PORT', '4222')}"
+
+
+def data_dir() -> Path:
+    """`GATEWAY_DATA_DIR` (default `var/`), created if missing."""
+    path = Path(os.environ.get("GATEWAY_DATA_DIR") or "var")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

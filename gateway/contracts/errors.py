@@ -1,0 +1,187 @@
+"""The public error contract: one body shape and the status/type/code table.
+
+Every error any process produces ends up as `{"error": {message, type, param, code}}`
+with one of the statuses below. Gateway and workers build errors only through
+`APIError` and its constructors, so the table lives in one place.
+
+    400 invalid_request_error          (param names the offending field)
+    401 invalid_request_error / invalid_api_key
+    403 permission_error / model_not_allowed
+    404 invalid_request_error / model_not_found
+    413 invalid_request_error / request_too_large
+    429 rate_limit_error / rate_limit_exceeded, insufficient_quota / insufficient_quota
+    500 server_error / internal_error
+    502 upstream_error / upstream_error
+    503 service_unavailable / no_worker_available
+    504 timeout_error / upstream_timeout
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from msgspec import Struct
+
+
+class OpenAIError(Struct):
+    """The inner object of an OpenAI error body."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(Struct):
+    """`{"error": {...}}`, the body of every error response and mid-stream error event."""
+
+    error: OpenAIError
+
+
+class APIError(Exception):
+    """An error with its HTTP status, raised anywhere and rendered once per process.
+
+    `retry_after` (seconds, as the header text) is passed on to the client for 429/502/503.
+    """
+
+    def __init__(self, status: int, error: OpenAIError, retry_after: str | None = None) -> None:
+        super().__init__(error.message)
+        self.status = status
+        self.error = error
+        self.retry_after = retry_after
+
+    def body(self) -> bytes:
+        """The JSON error body."""
+        return ERROR_ENCODER.encode(ErrorBody(self.error))
+
+
+def invalid_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    """400: the caller's request is wrong; `param` names the field."""
+    return APIError(400, OpenAIError(message, "invalid_request_error", param, code))
+
+
+def invalid_api_key(message: str = "Invalid or missing API key.") -> APIError:
+    """401: no key, unknown key or disabled key."""
+    return APIError(401, OpenAIError(message, "invalid_request_error", None, "invalid_api_key"))
+
+
+def model_not_allowed(model: str) -> APIError:
+    """403: the key may not use this model."""
+    return APIError(
+        403,
+        OpenAIError(
+            f"This API key is not allowed to use the model '{model}'.",
+            "permission_error",
+            "model",
+            "model_not_allowed",
+        ),
+    )
+
+
+def model_not_found(model: str) -> APIError:
+    """404: no such model in the config."""
+    return APIError(
+        404,
+        OpenAIError(
+            f"The model '{model}' does not exist or you do not have access to it.",
+            "invalid_request_error",
+            "model",
+            "model_not_found",
+        ),
+    )
+
+
+def not_found(message: str) -> APIError:
+    """404 for an unknown path."""
+    return APIError(404, OpenAIError(message, "invalid_request_error", None, "not_found"))
+
+
+def method_not_allowed(message: str) -> APIError:
+    """405 for a known path with the wrong method."""
+    return APIError(405, OpenAIError(message, "invalid_request_error", None, "method_not_allowed"))
+
+
+def request_too_large(limit: int) -> APIError:
+    """413: the body is over the configured limit."""
+    return APIError(
+        413,
+        OpenAIError(
+            f"Request body is larger than the limit of {limit} bytes.",
+            "invalid_request_error",
+            None,
+            "request_too_large",
+        ),
+    )
+
+
+def rate_limited(message: str, retry_after: str | None = None) -> APIError:
+    """429 rate_limit_exceeded (ours or the upstream's)."""
+    return APIError(
+        429, OpenAIError(message, "rate_limit_error", None, "rate_limit_exceeded"), retry_after
+    )
+
+
+def insufficient_quota(message: str) -> APIError:
+    """429 insufficient_quota: the key's balance is spent."""
+    return APIError(429, OpenAIError(message, "insufficient_quota", None, "insufficient_quota"))
+
+
+def internal_error(message: str = "The gateway failed to handle the request.") -> APIError:
+    """500: our bug."""
+    return APIError(500, OpenAIError(message, "server_error", None, "internal_error"))
+
+
+def upstream_error(message: str, retry_after: str | None = None) -> APIError:
+    """502: the upstream failed or refused our configuration; its message is kept."""
+    return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_error"), retry_after)
+
+
+def no_worker(message: str) -> APIError:
+    """503: no worker is subscribed for the provider."""
+    return APIError(
+        503, OpenAIError(message, "service_unavailable", None, "no_worker_available"), "1"
+    )
+
+
+def upstream_timeout(message: str) -> APIError:
+    """504: the upstream (or the worker) did not answer in time."""
+    return APIError(504, OpenAIError(message, "timeout_error", None, "upstream_timeout"))
+
+
+_PATH_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_AT_PATH = re.compile(r" - at `\$([^`]*)`$")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
+def param_from_validation_error(message: str) -> str | None:
+    """Turn a msgspec validation message into OpenAI's `param` (`messages[0].content`).
+
+    msgspec puts the location last (`... - at `$.messages[0]``); a missing field is named
+    in the message itself and joined to that path.
+    """
+    match = _AT_PATH.search(message)
+    path = match.group(1) if match else ""
+    param = "".join(
+        f".{name}" if name else f"[{index}]" for name, index in _PATH_SEGMENT.findall(path)
+    ).lstrip(".")
+    field = _MISSING_FIELD.search(message) or _UNKNOWN_FIELD.search(message)
+    if field:
+        param = f"{param}.{field.group(1)}" if param else field.group(1)
+    return param or None
+
+
+def from_validation_error(ex: msgspec.ValidationError) -> APIError:
+    """400 for a body that is JSON but not a valid request."""
+    text = str(ex)
+    return invalid_request(f"Invalid request: {text}", param_from_validation_error(text))
+
+
+def from_decode_error(ex: msgspec.DecodeError) -> APIError:
+    """400 for a body that is not JSON at all."""
+    return invalid_request(f"The request body is not valid JSON: {ex}", None, "invalid_json")
+
+
+ERROR_ENCODER = msgspec.json.Encoder()
+ERROR_BODY_DECODER = msgspec.json.Decoder(ErrorBody)

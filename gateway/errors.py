@@ -1,0 +1,79 @@
+"""The gateway's one error exit: every error body is OpenAI's `{"error": {...}}`.
+
+Falcon's own serializer negotiates on `Accept` (an SSE-only client would get an empty
+body) and writes `{"title", "description"}`; these handlers replace it for our errors,
+Falcon's (404 route, 405 method, 413) and unexpected exceptions (logged once, 500).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from gateway.contracts.errors import (
+    APIError,
+    OpenAIError,
+    internal_error,
+    method_not_allowed,
+    not_found,
+    request_too_large,
+)
+from gateway.contracts.log import Logger
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def render(resp: falcon.Response, ex: APIError) -> None:
+    """Write `ex` as the response: status, JSON body, retry headers."""
+    resp.status = ex.status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = ex.body()
+    resp.stream = None
+    if ex.retry_after:
+        resp.set_header("retry-after", ex.retry_after)
+    if ex.status >= 500 or ex.error.code == "insufficient_quota":
+        # NOTE: tells the OpenAI SDK whether retrying can help (it retries 429/5xx by default).
+        resp.set_header("x-should-retry", "true" if ex.status in RETRYABLE_STATUSES else "false")
+
+
+def _from_falcon(ex: falcon.HTTPError) -> APIError:
+    if ex.status_code == 404:
+        return not_found("Unknown path. The gateway serves /v1/models, /v1/chat/completions and /v1/embeddings.")
+    if ex.status_code == 405:
+        return method_not_allowed("This method is not allowed on this path.")
+    if ex.status_code == 413:
+        return request_too_large(0)
+    message = ex.description or ex.title or "Request failed."
+    kind = "invalid_request_error" if ex.status_code < 500 else "server_error"
+    return APIError(ex.status_code, OpenAIError(str(message), kind, None, None))
+
+
+class ErrorHandlers:
+    """Falcon error handlers bound to the process logger."""
+
+    def __init__(self, log: Logger) -> None:
+        self._log = log
+
+    def register(self, app: falcon.App) -> None:
+        """Install the handlers (most specific type wins in Falcon)."""
+        app.add_error_handler(Exception, self.unexpected)
+        app.add_error_handler(falcon.HTTPError, self.falcon_error)
+        app.add_error_handler(APIError, self.api_error)
+
+    def api_error(self, req: falcon.Request, resp: falcon.Response, ex: APIError, params: Any) -> None:
+        """Our own errors."""
+        render(resp, ex)
+
+    def falcon_error(self, req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: Any) -> None:
+        """Falcon's errors, reshaped."""
+        render(resp, _from_falcon(ex))
+
+    def unexpected(self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
+        """Our bug: log once with the request id, answer 500."""
+        self._log.error(
+            "unhandled_exception",
+            request_id=getattr(req.context, "request_id", None),
+            error=f"{type(ex).__name__}: {ex}",
+        )
+        render(resp, internal_error())

@@ -1,0 +1,149 @@
+"""Frames -> the HTTP response: one JSON body, or SSE written chunk by chunk.
+
+The status is decided by the first frame, so an error before any output (a conversion
+400, an upstream 429, no worker) is still a plain JSON error with the right status.
+After the first chunk, an error becomes an SSE error event followed by `[DONE]`.
+Heartbeats reset the idle timer and, mid-stream, become SSE comments: writing them is
+also how a vanished client is noticed while the upstream is silent. When the response
+iterator is closed early (gunicorn closes it when a write fails) the worker is told to
+cancel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import falcon
+import gevent.queue
+import msgspec
+
+from gateway.bus_client import NO_RESPONDERS, Bridge, Reply
+from gateway.contracts.bus import (
+    FRAME_DECODER,
+    JOB_ENCODER,
+    Cancel,
+    Chunk,
+    Done,
+    Error,
+    Frame,
+    Heartbeat,
+    Job,
+    Result,
+    cancel_subject,
+)
+from gateway.contracts.config import GatewaySettings
+from gateway.contracts.errors import APIError, ErrorBody, OpenAIError, no_worker, upstream_timeout
+from gateway.contracts.log import Logger
+
+DONE_EVENT = b"data: [DONE]\n\n"
+KEEPALIVE = b": keep-alive\n\n"
+_CANCEL = msgspec.msgpack.Encoder()
+EMPTY_ANSWER = OpenAIError(
+    "The worker ended the request without an answer.", "upstream_error", None, "upstream_error"
+)
+_ERROR = msgspec.json.Encoder()
+
+
+def error_event(ex: APIError) -> bytes:
+    """An OpenAI-shaped mid-stream error event (the SDK raises APIError on it)."""
+    return b"data: " + _ERROR.encode(ErrorBody(ex.error)) + b"\n\n"
+
+
+class Relay:
+    """Publishes a Job and turns its frames into the response."""
+
+    def __init__(self, bridge: Bridge, settings: GatewaySettings, log: Logger,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._bridge = bridge
+        self._settings = settings
+        self._log = log
+        self._clock = clock
+
+    def respond(self, resp: falcon.Response, job: Job, subject: str) -> None:
+        """Dispatch `job` and fill `resp` from its frames (raises APIError before output)."""
+        if not self._bridge.ready and not self._bridge.wait_ready(5.0):
+            raise no_worker("The gateway is not connected to the message bus yet.")
+        reply = self._bridge.request(subject, JOB_ENCODER.encode(job))
+        try:
+            first = self._first_output(reply, job)
+        except BaseException:
+            reply.close()
+            raise
+        if isinstance(first, Result):
+            reply.close()
+            resp.content_type = falcon.MEDIA_JSON
+            resp.data = first.data
+            return
+        resp.content_type = "text/event-stream"
+        resp.set_header("cache-control", "no-cache")
+        resp.set_header("x-accel-buffering", "no")
+        resp.stream = self._stream(reply, job, first)
+
+    def _next(self, reply: Reply, job: Job) -> Frame | None:
+        """The next frame; None when nothing came in time (idle or deadline)."""
+        wait = min(self._settings.idle_timeout_s, job.deadline - self._clock())
+        if wait <= 0:
+            return None
+        try:
+            item = reply.get(wait)
+        except gevent.queue.Empty:
+            return None
+        if item is NO_RESPONDERS:
+            raise no_worker(f"No worker is available for provider '{job.provider}'.")
+        return FRAME_DECODER.decode(item)
+
+    def _first_output(self, reply: Reply, job: Job) -> Chunk | Result:
+        while True:
+            frame = self._next(reply, job)
+            match frame:
+                case None:
+                    self._cancel(job)
+                    raise upstream_timeout("No answer from the worker before the deadline.")
+                case Heartbeat():
+                    continue
+                case Chunk() | Result():
+                    return frame
+                case Error(status=status, error=error, retry_after=retry_after):
+                    raise APIError(status, error, retry_after)
+                case Done():
+                    raise APIError(502, EMPTY_ANSWER)
+
+    def _stream(self, reply: Reply, job: Job, first: Chunk | Result) -> Iterator[bytes]:
+        finished = False
+        try:
+            yield b"data: " + first.data + b"\n\n"
+            while True:
+                try:
+                    frame = self._next(reply, job)
+                except APIError as ex:
+                    frame = Error(ex.status, ex.error)
+                match frame:
+                    case None:
+                        stalled = upstream_timeout("The stream stalled: no data before the deadline.")
+                        yield error_event(stalled)
+                        yield DONE_EVENT
+                        return
+                    case Chunk(data=data):
+                        yield b"data: " + data + b"\n\n"
+                    case Heartbeat():
+                        yield KEEPALIVE
+                    case Error(status=status, error=error):
+                        finished = True  # NOTE: the worker ended the job itself; no cancel
+                        yield error_event(APIError(status, error))
+                        yield DONE_EVENT
+                        return
+                    case Done():
+                        finished = True
+                        yield DONE_EVENT
+                        return
+                    case Result():
+                        continue  # not sent on streams; ignored rather than corrupting SSE
+        finally:
+            reply.close()
+            if not finished:
+                self._cancel(job)
+
+    def _cancel(self, job: Job) -> None:
+        self._bridge.publish(cancel_subject(job.request_id), _CANCEL.encode(Cancel(job.request_id)))
+        self._log.info("cancel_sent", request_id=job.request_id)

@@ -1,0 +1,78 @@
+"""POST /v1/chat/completions and /v1/embeddings: authenticate, decode, route, dispatch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import falcon
+
+from gateway.auth import Authenticator
+from gateway.body import decode, read_body
+from gateway.contracts.bus import Job, chat_subject, embed_subject
+from gateway.contracts.config import GatewaySettings, ModelConfig
+from gateway.contracts.openai import (
+    CHAT_REQUEST_DECODER,
+    EMBEDDING_REQUEST_DECODER,
+    embedding_inputs,
+)
+from gateway.relay import Relay
+from gateway.routing import Router
+
+
+class _Dispatch:
+    """What both endpoints share: the job they publish."""
+
+    def __init__(self, auth: Authenticator, router: Router, relay: Relay,
+                 settings: GatewaySettings, clock: Callable[[], float] = time.time) -> None:
+        self._auth = auth
+        self._router = router
+        self._relay = relay
+        self._settings = settings
+        self._clock = clock
+
+    def _job(self, req: falcon.Request, model: ModelConfig, op: str, raw: bytes,
+             stream: bool = False, include_usage: bool = False) -> Job:
+        key = req.context.key
+        return Job(
+            request_id=req.context.request_id,
+            key_id=key.id,
+            key_name=key.name,
+            op=op,
+            model=model.id,
+            provider=model.provider,
+            upstream_model=model.upstream_id(),
+            body=raw,
+            stream=stream,
+            include_usage=include_usage,
+            deadline=self._clock() + self._settings.request_timeout_s,
+            max_output_tokens=model.max_output_tokens,
+        )
+
+
+class ChatResource(_Dispatch):
+    """POST /v1/chat/completions."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Authenticate -> decode -> route -> dispatch -> relay."""
+        req.context.key = self._auth.authenticate(req)
+        raw = read_body(req, self._settings.max_body_bytes)
+        body = decode(CHAT_REQUEST_DECODER, raw)
+        req.context.model = body.model
+        model = self._router.resolve(req.context.key, body.model, "chat")
+        job = self._job(req, model, "chat", raw, body.is_stream(), body.wants_usage_chunk())
+        self._relay.respond(resp, job, chat_subject(model.provider))
+
+
+class EmbeddingsResource(_Dispatch):
+    """POST /v1/embeddings."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Authenticate -> decode -> route -> dispatch -> relay."""
+        req.context.key = self._auth.authenticate(req)
+        raw = read_body(req, self._settings.max_body_bytes)
+        body = decode(EMBEDDING_REQUEST_DECODER, raw)
+        req.context.model = body.model
+        embedding_inputs(body)
+        model = self._router.resolve(req.context.key, body.model, "embedding")
+        self._relay.respond(resp, self._job(req, model, "embed", raw), embed_subject(model.provider))

@@ -1,0 +1,47 @@
+"""Public model id -> where it goes, and which keys may use it."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from gateway.contracts.bus import KeyRecord
+from gateway.contracts.config import Config, ModelConfig
+from gateway.contracts.errors import invalid_request, model_not_allowed, model_not_found
+
+
+def key_allows(key: KeyRecord, model_id: str) -> bool:
+    """Whether one of the key's patterns (`*`, `gpt-*`, exact ids) matches the model."""
+    return any(fnmatchcase(model_id, pattern) for pattern in key.models)
+
+
+class Router:
+    """The configured models, by id."""
+
+    def __init__(self, config: Config) -> None:
+        self._models = {m.id: m for m in config.models}
+        self.models = list(config.models)
+
+    def resolve(self, key: KeyRecord, model_id: str, kind: str) -> ModelConfig:
+        """The model for this request: 404 unknown, 403 not allowed, 400 wrong kind."""
+        model = self._models.get(model_id)
+        if model is None:
+            raise model_not_found(model_id)
+        if not key_allows(key, model_id):
+            raise model_not_allowed(model_id)
+        if model.kind != kind:
+            endpoint = "/v1/embeddings" if model.kind == "embedding" else "/v1/chat/completions"
+            raise invalid_request(
+                f"The model '{model_id}' is an {model.kind} model; use {endpoint}.", "model"
+            )
+        return model
+
+    def visible_to(self, key: KeyRecord) -> list[ModelConfig]:
+        """The models this key may use."""
+        return [m for m in self.models if key_allows(key, m.id)]
+
+    def get(self, key: KeyRecord, model_id: str) -> ModelConfig:
+        """One model for `/v1/models/{id}`: 404 if unknown or not visible to the key."""
+        model = self._models.get(model_id)
+        if model is None or not key_allows(key, model_id):
+            raise model_not_found(model_id)
+        return model

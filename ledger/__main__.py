@@ -1,0 +1,3 @@
+from ledger.main import run
+
+run()

@@ -1,0 +1,63 @@
+"""FrameSink: a job's ordered frames to the gateway's reply inbox.
+
+Frames of one job are published on one NATS connection, which keeps their order. The
+sink remembers whether anything was sent, so an error after output becomes an SSE error
+event at the gateway rather than a status.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from gateway.contracts.bus import FRAME_ENCODER, Chunk, Done, Error, Frame, Heartbeat, Result
+from gateway.contracts.errors import APIError
+from gateway.contracts.openai import Usage
+
+_JSON = msgspec.json.Encoder()
+
+
+class Publisher(Protocol):
+    """The part of a NATS client the sink needs."""
+
+    async def publish(self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None) -> None:
+        """Publish one message."""
+        ...
+
+
+class FrameSink:
+    """Sends one job's frames, in order, to its reply subject."""
+
+    def __init__(self, nc: Publisher, reply: str) -> None:
+        self._nc = nc
+        self._reply = reply
+        self.started = False  # a chunk or result was sent
+        self.closed = False  # done (or a final error) was sent
+
+    async def _send(self, frame: Frame) -> None:
+        if self._reply:
+            await self._nc.publish(self._reply, FRAME_ENCODER.encode(frame))
+
+    async def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> None:
+        """One OpenAI chunk, encoded once here."""
+        self.started = True
+        await self._send(Chunk(_JSON.encode(chunk)))
+
+    async def result(self, body: msgspec.Struct | msgspec.Raw) -> None:
+        """A whole response body."""
+        self.started = True
+        await self._send(Result(_JSON.encode(body)))
+
+    async def error(self, ex: APIError) -> None:
+        """An error: a status before output, an SSE error event after it."""
+        await self._send(Error(ex.status, ex.error, ex.retry_after))
+
+    async def done(self, usage: Usage | None) -> None:
+        """The end of the job."""
+        self.closed = True
+        await self._send(Done(usage))
+
+    async def heartbeat(self) -> None:
+        """Still working."""
+        await self._send(Heartbeat())

@@ -1,0 +1,180 @@
+"""Worker process: serve every configured provider from the NATS queue groups.
+
+Start-up refuses a config whose provider kind has no module. SIGTERM/SIGINT stop taking
+jobs, let running ones finish (up to a grace period), publish pending usage, then drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from gateway.contracts import config as configuration
+from gateway.contracts.bus import (
+    CANCEL_DECODER,
+    CANCEL_PREFIX,
+    JOB_DECODER,
+    USAGE_STREAM,
+    USAGE_SUBJECTS,
+    chat_subject,
+    embed_subject,
+    ping_subject,
+    worker_queue,
+)
+from gateway.contracts.log import Logger
+from workers.providers import load
+from workers.service import JobService, Route
+from workers.upstream import Upstream
+from workers.usage_publisher import UsagePublisher
+
+SHUTDOWN_GRACE_S = 30.0
+
+
+def build_routes(config: configuration.Config) -> dict[str, Route]:
+    """One Route per configured provider; raises if a kind cannot be loaded."""
+    routes = {}
+    for name, provider_config in config.providers.items():
+        provider = load(provider_config.kind)
+        upstream = Upstream(name, provider_config, local=provider.local_upstream)
+        routes[name] = Route(name, provider, upstream, provider_config)
+    return routes
+
+
+async def connect(url: str, log: Logger, name: str, attempts: int = 120) -> Client:
+    """Connect to NATS, waiting for it to come up (the stack starts in any order)."""
+    for attempt in range(attempts):
+        try:
+            return await nats.connect(
+                url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+            )
+        except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
+            if attempt == attempts - 1:
+                raise
+            if attempt % 10 == 0:
+                log.warning("nats_connect_retry", url=url, error=type(ex).__name__)
+            await asyncio.sleep(0.25)
+    raise RuntimeError("unreachable")
+
+
+async def ensure_usage_stream(nc: Client) -> None:
+    """Create the USAGE stream if missing (same config everywhere, so idempotent)."""
+    js = nc.jetstream()
+    try:
+        await js.add_stream(
+            StreamConfig(name=USAGE_STREAM, subjects=USAGE_SUBJECTS, storage=StorageType.FILE, duplicate_window=600)
+        )
+    except BadRequestError:
+        await js.stream_info(USAGE_STREAM)  # exists with another config: fine if it exists
+
+
+class Worker:
+    """Subscriptions and running jobs of one worker process."""
+
+    def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], max_jobs: int, log: Logger) -> None:
+        self._nc = nc
+        self._service = service
+        self._routes = routes
+        self._log = log
+        self._slots = asyncio.Semaphore(max_jobs)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._job_subs: list[Subscription] = []
+
+    async def start(self) -> None:
+        """Subscribe to jobs, pings and cancels of every route."""
+        for name in self._routes:
+            queue = worker_queue(name)
+            for subject in (chat_subject(name), embed_subject(name)):
+                self._job_subs.append(await self._nc.subscribe(subject, queue=queue, cb=self._on_job))
+            self._job_subs.append(await self._nc.subscribe(ping_subject(name), queue=queue, cb=self._on_ping))
+        await self._nc.subscribe(f"{CANCEL_PREFIX}*", cb=self._on_cancel)
+        await self._nc.flush()
+
+    async def _on_job(self, msg: Msg) -> None:
+        try:
+            job = JOB_DECODER.decode(msg.data)
+        except msgspec.DecodeError as ex:
+            self._log.error("bad_job", error=str(ex))
+            return
+        task = asyncio.create_task(self._run(job, msg.reply))
+        self._running[job.request_id] = task
+        task.add_done_callback(lambda _t, rid=job.request_id: self._running.pop(rid, None))
+
+    async def _run(self, job, reply: str) -> None:  # type: ignore[no-untyped-def]
+        async with self._slots:
+            try:
+                await self._service.run(job, reply)
+            except asyncio.CancelledError:
+                self._log.info("job_cancelled", request_id=job.request_id)
+
+    async def _on_ping(self, msg: Msg) -> None:
+        if msg.reply:
+            await self._nc.publish(msg.reply, b"pong")
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        try:
+            request_id = CANCEL_DECODER.decode(msg.data).request_id
+        except msgspec.DecodeError:
+            return
+        task = self._running.get(request_id)
+        if task is not None:
+            task.cancel()
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop taking jobs and wait for running ones."""
+        for sub in self._job_subs:
+            await sub.unsubscribe()
+        running = list(self._running.values())
+        if running:
+            _, pending = await asyncio.wait(running, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def main() -> None:
+    """Run one worker process until SIGTERM/SIGINT."""
+    log = Logger("worker")
+    config = configuration.load()
+    routes = build_routes(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        nc = await connect(configuration.nats_url(), log, "worker")
+        stack.push_async_callback(nc.drain)
+        for route in routes.values():
+            stack.push_async_callback(route.upstream.aclose)
+        await ensure_usage_stream(nc)
+        usage = UsagePublisher(nc.jetstream(), log)
+        usage.start()
+        service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s)
+        worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log)
+        await worker.start()
+        log.info("worker_ready", providers=sorted(routes))
+        await stop.wait()
+        log.info("worker_stopping")
+        await worker.stop(SHUTDOWN_GRACE_S)
+        await usage.close()
+
+
+def run() -> None:
+    """Console entry point."""
+    try:
+        asyncio.run(main())
+    except configuration.ConfigError as ex:
+        Logger("worker").error("config_error", error=str(ex))
+        raise SystemExit(2) from ex
+
+
+if __name__ == "__main__":
+    run()

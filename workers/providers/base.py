@@ -1,0 +1,173 @@
+"""The seam between the worker service and a provider's conversion code.
+
+A provider module converts OpenAI <-> native and owns nothing else: no I/O, no NATS, no
+clock, no id generation (ids and timestamps come in a `ReplyContext`). The service
+(`workers/service.py`) does the HTTP call, SSE parsing, framing, n > 1 fan-out for
+providers without `n`, the usage chunk and the UsageEvent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+
+from gateway.contracts.errors import APIError, OpenAIError
+from gateway.contracts.openai import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Usage,
+)
+
+
+class ConversionError(APIError):
+    """The caller's request cannot be expressed upstream: a 400 naming `param`."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(400, OpenAIError(message, "invalid_request_error", param, code))
+
+
+class UpstreamError(APIError):
+    """The upstream failed; `status` follows DESIGN.md's table, the message is kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one request goes: the provider's settings and the model's."""
+
+    base_url: str
+    api_key: str | None
+    upstream_model: str
+    public_model: str
+    max_output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ReplyContext:
+    """What a converter may not make up itself: ids, time and the public model name."""
+
+    completion_id: str
+    created: int
+    model: str
+    new_id: Callable[[str], str]  # new_id("call") -> "call_<unique>"
+    choice_index: int = 0  # this call's choice when the service fans out n > 1
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """One HTTP request to send upstream."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    method: str = "POST"
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One server-sent event as parsed by `workers/sse.py`."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """A converted non-stream completion and the usage to bill.
+
+    `body` is a ChatCompletion, or msgspec.Raw when the upstream body passes through as is.
+    """
+
+    body: ChatCompletion | msgspec.Raw
+    usage: Usage
+    estimated: bool = False
+
+
+@dataclass(slots=True)
+class EmbedResult:
+    """A converted embeddings response and the usage to bill."""
+
+    body: EmbeddingResponse | msgspec.Raw
+    usage: Usage
+    estimated: bool = False
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    """What a finished stream leaves behind: per-choice finish reasons and usage."""
+
+    usage: Usage = field(default_factory=Usage)
+    estimated: bool = False
+
+
+@dataclass(slots=True)
+class LocalResponse:
+    """The answer of an in-process upstream (see LocalUpstream)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: AsyncIterator[bytes]
+
+
+class LocalUpstream(Protocol):
+    """An upstream served inside the worker (the offline `echo` provider), no network."""
+
+    async def respond(self, request: UpstreamRequest) -> LocalResponse:
+        """Answer one request as the HTTP upstream would."""
+        ...
+
+
+class ChunkConverter(Protocol):
+    """Turns one upstream stream into OpenAI chunks, one event at a time."""
+
+    def feed(self, event: SseEvent) -> list[ChatCompletionChunk | msgspec.Raw]:
+        """Chunks for one upstream event; raises UpstreamError on an error event."""
+        ...
+
+    def usage(self) -> Usage:
+        """Usage seen so far (billed even when the stream breaks)."""
+        ...
+
+    def close(self) -> StreamOutcome:
+        """The end of the stream; raises UpstreamError if it ended too early."""
+        ...
+
+
+class Provider(Protocol):
+    """One provider kind's conversion rules."""
+
+    # False: the upstream has no `n`, the service runs n calls and merges them.
+    supports_n: bool
+    # Set only by providers that answer in-process instead of over HTTP.
+    local_upstream: LocalUpstream | None
+
+    def chat_request(self, req: ChatRequest, raw: bytes, target: Target, stream: bool) -> UpstreamRequest:
+        """The upstream request for a chat job; raises ConversionError (400)."""
+        ...
+
+    def chat_result(self, body: bytes, ctx: ReplyContext) -> ChatResult:
+        """Convert a whole upstream response (status 2xx)."""
+        ...
+
+    def chat_stream(self, ctx: ReplyContext, include_usage: bool) -> ChunkConverter:
+        """A converter for one upstream stream."""
+        ...
+
+    def embed_request(self, req: EmbeddingRequest, raw: bytes, target: Target) -> UpstreamRequest:
+        """The upstream request for an embeddings job; raises ConversionError (400)."""
+        ...
+
+    def embed_result(self, body: bytes, req: EmbeddingRequest, ctx: ReplyContext) -> EmbedResult:
+        """Convert a whole upstream embeddings response (status 2xx)."""
+        ...
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """Map an upstream error response (status >= 400) to DESIGN.md's table."""
+        ...

@@ -1,0 +1,220 @@
+"""OpenAI and OpenAI-compatible upstreams: the caller's body passes through.
+
+Only two things change on the way: the upstream model id replaces ours, and streams
+always ask for usage (`stream_options.include_usage`) so every stream can be billed;
+the upstream's usage chunk is then held back and the service emits the caller's own
+(only if they asked). Parameters we do not model are forwarded untouched. Responses
+pass through as raw bytes unless the upstream names another model than the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+from gateway.contracts.errors import OpenAIError
+from gateway.contracts.openai import (
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    Usage,
+)
+from workers.providers.base import (
+    ChatResult,
+    EmbedResult,
+    ReplyContext,
+    SseEvent,
+    StreamOutcome,
+    Target,
+    UpstreamError,
+    UpstreamRequest,
+)
+from workers.providers.upstream_errors import by_cause
+
+
+class _Peek(Struct):
+    """The fields we read from an upstream body; the rest passes through unread."""
+
+    model: str = ""
+    usage: Usage | None = None
+    choices: list[Any] | UnsetType = UNSET
+    error: Any = None  # OpenAI-compatible servers report mid-stream failures this way
+
+
+class _EmbeddingUsage(Struct):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+class _EmbeddingPeek(Struct):
+    model: str = ""
+    usage: _EmbeddingUsage | None = None
+
+
+class _ErrorInner(Struct):
+    message: str = ""
+    type: str | None = None
+    param: str | None = None
+    code: str | int | None = None
+
+
+class _ErrorBody(Struct):
+    error: _ErrorInner | str | None = None
+
+
+_PEEK = msgspec.json.Decoder(_Peek)
+_EMBED_PEEK = msgspec.json.Decoder(_EmbeddingPeek)
+_ERROR = msgspec.json.Decoder(_ErrorBody)
+_DICT = msgspec.json.Decoder(dict[str, Any])
+_ENCODER = msgspec.json.Encoder()
+
+
+def _headers(target: Target) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if target.api_key:
+        headers["authorization"] = f"Bearer {target.api_key}"
+    return headers
+
+
+def _url(target: Target, path: str) -> str:
+    return f"{target.base_url.rstrip('/')}/{path}"
+
+
+def _with_model(body: bytes, model: str) -> bytes:
+    """The JSON object `body` with its `model` replaced (everything else kept)."""
+    doc = _DICT.decode(body)
+    doc["model"] = model
+    return _ENCODER.encode(doc)
+
+
+class OpenAIStream:
+    """Passes upstream chunks through; captures (and holds back) the usage chunk."""
+
+    def __init__(self, ctx: ReplyContext) -> None:
+        self._ctx = ctx
+        self._usage = Usage()
+        self._done = False
+
+    def feed(self, event: SseEvent) -> list[ChatCompletionChunk | msgspec.Raw]:
+        """One upstream SSE event -> at most one chunk for the caller."""
+        data = event.data
+        if data.startswith("[DONE]"):
+            self._done = True
+            return []
+        raw = data.encode()
+        try:
+            peek = _PEEK.decode(raw)
+        except msgspec.DecodeError as ex:
+            raise UpstreamError(
+                502, _upstream_error(f"upstream sent a malformed stream chunk: {ex}")
+            ) from ex
+        if peek.error is not None:
+            raise _error_from_body(502, {}, raw)
+        if peek.usage is not None:
+            self._usage = peek.usage
+        if isinstance(peek.choices, list) and not peek.choices:
+            return []  # the upstream's usage chunk: the service sends the caller's own
+        if peek.model and peek.model != self._ctx.model:
+            return [msgspec.Raw(_with_model(raw, self._ctx.model))]
+        return [msgspec.Raw(raw)]
+
+    def usage(self) -> Usage:
+        """Usage reported so far."""
+        return self._usage
+
+    def close(self) -> StreamOutcome:
+        """End of stream; one without `[DONE]` was cut off."""
+        if not self._done:
+            raise UpstreamError(502, _upstream_error("upstream stream ended before [DONE]"))
+        return StreamOutcome(usage=self._usage)
+
+
+def _upstream_error(message: str) -> OpenAIError:
+    return OpenAIError(message, "upstream_error", None, "upstream_error")
+
+
+def _error_from_body(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    message = body.decode("utf-8", "replace")[:2000] or f"HTTP {status}"
+    param: str | None = None
+    kind: str | None = None
+    try:
+        inner = _ERROR.decode(body).error
+    except msgspec.DecodeError:
+        inner = None
+    if isinstance(inner, _ErrorInner):
+        message = inner.message or message
+        param = inner.param
+        kind = inner.type
+    elif isinstance(inner, str):
+        message = inner
+    return by_cause(
+        "openai",
+        status,
+        message,
+        headers,
+        rate_limited=kind in ("rate_limit_exceeded", "requests", "tokens"),
+        param=param,
+    )
+
+
+class OpenAIProvider:
+    """Pass-through provider for OpenAI-compatible upstreams."""
+
+    supports_n = True
+    local_upstream: Any = None
+
+    def chat_request(
+        self, req: ChatRequest, raw: bytes, target: Target, stream: bool
+    ) -> UpstreamRequest:
+        """The caller's body with our upstream model id (and usage asked for streams)."""
+        body = raw
+        if stream or target.upstream_model != req.model:
+            doc = _DICT.decode(raw)
+            doc["model"] = target.upstream_model
+            if stream:
+                options = doc.get("stream_options")
+                doc["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            body = _ENCODER.encode(doc)
+        return UpstreamRequest(
+            url=_url(target, "chat/completions"), headers=_headers(target), body=body, stream=stream
+        )
+
+    def chat_result(self, body: bytes, ctx: ReplyContext) -> ChatResult:
+        """The upstream body as is (model name set to ours) and its usage."""
+        try:
+            peek = _PEEK.decode(body)
+        except msgspec.DecodeError as ex:
+            raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
+        out = body if peek.model == ctx.model else _with_model(body, ctx.model)
+        return ChatResult(body=msgspec.Raw(out), usage=peek.usage or Usage())
+
+    def chat_stream(self, ctx: ReplyContext, include_usage: bool) -> OpenAIStream:
+        """A pass-through stream converter."""
+        return OpenAIStream(ctx)
+
+    def embed_request(self, req: EmbeddingRequest, raw: bytes, target: Target) -> UpstreamRequest:
+        """The caller's embeddings body with our upstream model id."""
+        body = raw if target.upstream_model == req.model else _with_model(raw, target.upstream_model)
+        return UpstreamRequest(url=_url(target, "embeddings"), headers=_headers(target), body=body)
+
+    def embed_result(self, body: bytes, req: EmbeddingRequest, ctx: ReplyContext) -> EmbedResult:
+        """The upstream embeddings body (already in the caller's encoding) and its usage."""
+        try:
+            peek = _EMBED_PEEK.decode(body)
+        except msgspec.DecodeError as ex:
+            raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
+        out = body if peek.model == ctx.model else _with_model(body, ctx.model)
+        tokens = peek.usage.prompt_tokens if peek.usage else 0
+        return EmbedResult(
+            body=msgspec.Raw(out), usage=Usage(prompt_tokens=tokens, total_tokens=tokens)
+        )
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """OpenAI's error body -> our table, message and param kept."""
+        return _error_from_body(status, headers, body)
+
+
+PROVIDER = OpenAIProvider()

@@ -1,0 +1,335 @@
+"""One job, start to end: convert, call upstream, stream frames back, bill.
+
+The provider module converts; this module owns everything around it: the deadline,
+heartbeats, cancellation, n > 1 fan-out for providers without `n`, the include_usage
+chunk, the `done` frame and the UsageEvent (published to JetStream with
+`Nats-Msg-Id` = request id, so a retried publish never bills twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import msgspec
+
+from gateway.contracts.bus import Job, UsageEvent
+from gateway.contracts.config import ProviderConfig
+from gateway.contracts.errors import (
+    APIError,
+    from_validation_error,
+    internal_error,
+    upstream_error,
+    upstream_timeout,
+)
+from gateway.contracts.log import Logger
+from gateway.contracts.openai import (
+    CHAT_REQUEST_DECODER,
+    EMBEDDING_REQUEST_DECODER,
+    ChatCompletion,
+    ChatCompletionChunk,
+    EmbeddingRequest,
+    Usage,
+    embedding_inputs,
+)
+from workers.frames import FrameSink, Publisher
+from workers.providers.base import ChatResult, Provider, ReplyContext, Target, UpstreamRequest
+from workers.sse import SseDecoder
+from workers.upstream import Upstream
+
+
+@dataclass(slots=True)
+class Route:
+    """A provider this worker serves: its conversion, its upstream and its settings."""
+
+    name: str
+    provider: Provider
+    upstream: Upstream
+    config: ProviderConfig
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a job spent and how it ended."""
+
+    usage: Usage = field(default_factory=Usage)
+    estimated: bool = False
+    status: str = "ok"
+    error_code: str | None = None
+
+
+def new_id(prefix: str) -> str:
+    """A unique id such as `call_3f2a...`."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+UsageSink = Callable[[UsageEvent], None]
+T = TypeVar("T")
+
+
+class JobService:
+    """Runs jobs for the routes this worker serves."""
+
+    def __init__(
+        self,
+        nc: Publisher,
+        routes: dict[str, Route],
+        record_usage: UsageSink,
+        log: Logger,
+        heartbeat_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._nc = nc
+        self._routes = routes
+        self._record_usage = record_usage
+        self._log = log
+        self._heartbeat_s = heartbeat_s
+        self._clock = clock
+
+    async def run(self, job: Job, reply: str) -> None:
+        """Run one job to its end; never raises (except cancellation, after billing)."""
+        sink = FrameSink(self._nc, reply)
+        outcome = Outcome()
+        started = self._clock()
+        heartbeat = asyncio.create_task(self._heartbeats(sink))
+        try:
+            async with asyncio.timeout(max(0.0, job.deadline - started)):
+                if job.op == "embed":
+                    await self._embed(job, sink, outcome)
+                else:
+                    await self._chat(job, sink, outcome)
+        except asyncio.CancelledError:
+            outcome.status, outcome.error_code = "cancelled", "client_disconnected"
+            raise
+        except TimeoutError:
+            await self._fail(
+                sink, outcome, upstream_timeout("The request did not finish before its deadline.")
+            )
+        except APIError as ex:
+            await self._fail(sink, outcome, ex)
+        except Exception as ex:  # noqa: BLE001 - the process boundary: log once, answer 500
+            self._log.error("job_failed", request_id=job.request_id, error=f"{type(ex).__name__}: {ex}")
+            await self._fail(sink, outcome, internal_error())
+        finally:
+            heartbeat.cancel()
+            self._bill(job, outcome, started)
+
+    async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
+        outcome.status, outcome.error_code = "error", ex.error.code or ex.error.type
+        await sink.error(ex)
+        await sink.done(outcome.usage)
+
+    async def _heartbeats(self, sink: FrameSink) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            await sink.heartbeat()
+
+    def _route(self, job: Job) -> tuple[Route, Target]:
+        route = self._routes.get(job.provider)
+        if route is None:
+            raise upstream_error(f"this worker does not serve provider '{job.provider}'")
+        api_key = route.config.api_key()
+        if route.config.api_key_env and api_key is None:
+            raise upstream_error(
+                f"provider '{route.name}' has no API key: the gateway's operator must set "
+                f"{route.config.api_key_env}"
+            )
+        target = Target(
+            base_url=route.config.base_url,
+            api_key=api_key,
+            upstream_model=job.upstream_model,
+            public_model=job.model,
+            max_output_tokens=job.max_output_tokens,
+        )
+        return route, target
+
+    def _context(self, job: Job, created: int, index: int) -> ReplyContext:
+        return ReplyContext(
+            completion_id=f"chatcmpl-{job.request_id}",
+            created=created,
+            model=job.model,
+            new_id=new_id,
+            choice_index=index,
+        )
+
+    # ------------------------------------------------------------------ chat
+
+    async def _chat(self, job: Job, sink: FrameSink, outcome: Outcome) -> None:
+        try:
+            req = CHAT_REQUEST_DECODER.decode(job.body)
+        except msgspec.ValidationError as ex:
+            raise from_validation_error(ex) from ex
+        route, target = self._route(job)
+        stream = job.stream
+        request = route.provider.chat_request(req, job.body, target, stream)
+        calls = 1 if route.provider.supports_n else req.choice_count()
+        created = int(self._clock())
+        if stream:
+            await self._chat_stream(job, route, request, calls, created, sink, outcome)
+        else:
+            contexts = [self._context(job, created, i) for i in range(calls)]
+            await self._chat_whole(route, request, contexts, sink, outcome)
+
+    async def _chat_whole(
+        self,
+        route: Route,
+        request: UpstreamRequest,
+        contexts: list[ReplyContext],
+        sink: FrameSink,
+        outcome: Outcome,
+    ) -> None:
+        async def one(ctx: ReplyContext) -> ChatResult:
+            async with route.upstream.open(request) as response:
+                body = await response.read()
+                if response.status >= 400:
+                    raise route.provider.error(response.status, response.headers, body)
+                result = route.provider.chat_result(body, ctx)
+                outcome.usage = outcome.usage.plus(result.usage)
+                outcome.estimated = outcome.estimated or result.estimated
+                return result
+
+        results = await _all_or_first_error([one(ctx) for ctx in contexts])
+        if len(results) == 1:
+            await sink.result(results[0].body)
+        else:
+            await sink.result(_merge_completions(results, outcome.usage))
+        await sink.done(outcome.usage)
+
+    async def _chat_stream(
+        self,
+        job: Job,
+        route: Route,
+        request: UpstreamRequest,
+        calls: int,
+        created: int,
+        sink: FrameSink,
+        outcome: Outcome,
+    ) -> None:
+        usages = [Usage() for _ in range(calls)]
+
+        async def one(index: int) -> None:
+            ctx = self._context(job, created, index)
+            converter = route.provider.chat_stream(ctx, job.include_usage)
+            final: Usage | None = None
+            try:
+                async with route.upstream.open(request) as response:
+                    if response.status >= 400:
+                        body = await response.read()
+                        raise route.provider.error(response.status, response.headers, body)
+                    decoder = SseDecoder()
+                    async for raw in response.chunks:
+                        for event in decoder.feed(raw):
+                            for chunk in converter.feed(event):
+                                await sink.chunk(chunk)
+                    for event in decoder.close():
+                        for chunk in converter.feed(event):
+                            await sink.chunk(chunk)
+                    finished = converter.close()
+                    final = finished.usage
+                    outcome.estimated = outcome.estimated or finished.estimated
+            finally:
+                # A broken or cancelled stream is billed for what was reported so far.
+                usages[index] = final if final is not None else converter.usage()
+                outcome.usage = _sum(usages)
+
+        await _all_or_first_error([one(i) for i in range(calls)])
+        if job.include_usage:
+            await sink.chunk(
+                ChatCompletionChunk(
+                    id=f"chatcmpl-{job.request_id}",
+                    created=created,
+                    model=job.model,
+                    choices=[],
+                    usage=outcome.usage,
+                )
+            )
+        await sink.done(outcome.usage)
+
+    # ------------------------------------------------------------------ embeddings
+
+    async def _embed(self, job: Job, sink: FrameSink, outcome: Outcome) -> None:
+        try:
+            req: EmbeddingRequest = EMBEDDING_REQUEST_DECODER.decode(job.body)
+        except msgspec.ValidationError as ex:
+            raise from_validation_error(ex) from ex
+        embedding_inputs(req)
+        route, target = self._route(job)
+        request = route.provider.embed_request(req, job.body, target)
+        async with route.upstream.open(request) as response:
+            body = await response.read()
+            if response.status >= 400:
+                raise route.provider.error(response.status, response.headers, body)
+        result = route.provider.embed_result(body, req, self._context(job, int(self._clock()), 0))
+        outcome.usage, outcome.estimated = result.usage, result.estimated
+        await sink.result(result.body)
+        await sink.done(outcome.usage)
+
+    # ------------------------------------------------------------------ billing
+
+    def _bill(self, job: Job, outcome: Outcome, started: float) -> None:
+        usage = outcome.usage
+        if outcome.status != "ok" and usage.total_tokens == 0 and usage.prompt_tokens == 0:
+            return  # nothing was spent
+        self._record_usage(
+            UsageEvent(
+                request_id=job.request_id,
+                key_id=job.key_id,
+                key_name=job.key_name,
+                model=job.model,
+                provider=job.provider,
+                upstream_model=job.upstream_model,
+                op=job.op,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+                cached_tokens=usage.cached_tokens(),
+                estimated=outcome.estimated,
+                status=outcome.status,
+                error_code=outcome.error_code,
+                stream=job.stream,
+                started_at=started,
+                finished_at=self._clock(),
+            )
+        )
+
+
+def _sum(usages: list[Usage]) -> Usage:
+    total = Usage()
+    for usage in usages:
+        total = total.plus(usage)
+    return total
+
+
+def _merge_completions(results: list[ChatResult], usage: Usage) -> ChatCompletion:
+    """n single-choice completions (fan-out) -> one completion with choices 0..n-1."""
+    first = results[0].body
+    if not isinstance(first, ChatCompletion):
+        raise internal_error("a provider without `n` returned a raw body")
+    choices = []
+    for result in results:
+        body = result.body
+        assert isinstance(body, ChatCompletion)
+        choices.extend(body.choices)
+    choices.sort(key=lambda c: c.index)
+    return ChatCompletion(
+        id=first.id, created=first.created, model=first.model, choices=choices, usage=usage
+    )
+
+
+async def _all_or_first_error(coros: list[Awaitable[T]]) -> list[T]:
+    """Run concurrently; on the first failure cancel the rest and raise it."""
+    if len(coros) == 1:
+        return [await coros[0]]
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
