@@ -1,0 +1,43 @@
+"""Config parsing fails loudly on typos and broken references."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.contracts.config import ConfigError, load, parse
+
+MINIMAL = '[providers.echo]\nkind = "echo"\n[[models]]\nid = "echo"\nprovider = "echo"\n'
+
+
+def test_the_shipped_default_config_loads_with_echo_models() -> None:
+    from tests.harness.procs import ROOT
+
+    config = load(ROOT / "gateway.toml")
+    kinds = {m.id: m.kind for m in config.models}
+    assert kinds["echo"] == "chat" and kinds["echo-embed"] == "embedding"
+    assert config.providers["echo"].kind == "echo"
+
+
+def test_defaults() -> None:
+    config = parse(MINIMAL)
+    assert config.gateway.max_body_bytes == 8 * 1024 * 1024
+    assert config.models[0].upstream_id() == "echo"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (MINIMAL + "[gateway]\nmax_body_byte = 5\n", "max_body_byte"),
+        (MINIMAL.replace('provider = "echo"', 'provider = "nope"'), "unknown provider"),
+        (MINIMAL + '[[models]]\nid = "echo"\nprovider = "echo"\n', "twice"),
+        (MINIMAL + '[providers.o]\nkind = "openai"\n', "base_url"),
+        (MINIMAL + '[providers.a]\nkind = "anthropic"\nbase_url = "http://x"\n[[models]]\nid = "c"\nprovider = "a"\n',
+         "max_output_tokens"),
+        (MINIMAL.replace('id = "echo"\nprovider', 'id = "echo"\nfallbacks = ["x"]\nprovider'), "falls back"),
+        ("[providers\n", "invalid config"),
+    ],
+)
+def test_invalid_configs_are_rejected(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ex:
+        parse(text)
+    assert message in str(ex.value)

@@ -1,0 +1,151 @@
+"""Session fixtures: one real stack (nats-server, worker, gateway) and a fake OpenAI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.fakes.openai import FakeOpenAI
+from tests.harness.stack import Stack
+
+FAKE_KEY = "sk-fake-upstream"
+
+PROVIDERS = """
+[gateway]
+idle_timeout_s = 3
+max_body_bytes = 65536
+
+[workers]
+heartbeat_s = 0.5
+
+[providers.echo]
+kind = "echo"
+
+[providers.fakeoai]
+kind = "openai"
+base_url = "{fake}/v1"
+api_key_env = "FAKE_OPENAI_KEY"
+timeout_s = 2
+
+[providers.wrongkey]
+kind = "openai"
+base_url = "{fake}/v1"
+api_key_env = "WRONG_OPENAI_KEY"
+
+[providers.nokey]
+kind = "openai"
+base_url = "{fake}/v1"
+api_key_env = "GATEWAY_TEST_UNSET_KEY"
+"""
+
+GATEWAY_ONLY = """
+[providers.ghost]
+kind = "openai"
+base_url = "{fake}/v1"
+
+[providers.silent]
+kind = "openai"
+base_url = "{fake}/v1"
+"""
+
+MODELS = """
+[[models]]
+id = "echo"
+provider = "echo"
+owned_by = "gateway"
+
+[[models]]
+id = "echo-embed"
+provider = "echo"
+kind = "embedding"
+
+[[models]]
+id = "gpt-test"
+provider = "fakeoai"
+upstream = "gpt-upstream"
+owned_by = "openai"
+
+[[models]]
+id = "gpt-same"
+provider = "fakeoai"
+
+[[models]]
+id = "embed-test"
+provider = "fakeoai"
+upstream = "embed-upstream"
+kind = "embedding"
+
+[[models]]
+id = "wrongkey-model"
+provider = "wrongkey"
+
+[[models]]
+id = "nokey-model"
+provider = "nokey"
+"""
+
+GATEWAY_MODELS = """
+[[models]]
+id = "ghost-model"
+provider = "ghost"
+
+[[models]]
+id = "silent-model"
+provider = "silent"
+"""
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """The fake OpenAI upstream."""
+    fake = FakeOpenAI(FAKE_KEY).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[Stack]:
+    """nats-server, one worker and one gateway process, all stopped at the end."""
+    stack = Stack(tmp_path_factory.mktemp("stack"))
+    try:
+        fill = {"fake": fake_openai.url}
+        gateway_config = stack.write_config(
+            "gateway.toml", (PROVIDERS + GATEWAY_ONLY + MODELS + GATEWAY_MODELS).format(**fill)
+        )
+        worker_config = stack.write_config("worker.toml", (PROVIDERS + MODELS).format(**fill))
+        stack.start_nats()
+        stack.start_worker(
+            worker_config,
+            providers=["echo", "fakeoai"],
+            FAKE_OPENAI_KEY=FAKE_KEY,
+            WRONG_OPENAI_KEY="sk-not-the-right-one",
+        )
+        stack.start_gateway(gateway_config)
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def api_key(stack: Stack) -> str:
+    """A key allowed every model."""
+    return stack.create_key("e2e-all")
+
+
+@pytest.fixture
+def client(stack: Stack, api_key: str) -> openai.OpenAI:
+    """The official SDK pointed at the gateway; no retries so statuses show as they are."""
+    return openai.OpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0, timeout=20)
+
+
+def gateway_log(stack: Stack) -> str:
+    """The gateway process's output (for asserting on log lines)."""
+    return next(p for p in stack.procs if p.name == "gateway").log_text()
+
+
+def root() -> Path:
+    """The repository root."""
+    return Path(__file__).resolve().parents[2]

@@ -1,0 +1,210 @@
+"""Every status of the public error table, as the SDK's matching exception class."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import nats
+import openai
+import pytest
+
+from gateway.contracts.bus import chat_subject
+from tests.harness.stack import Stack
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+def raw_post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    """A POST outside the SDK (for bodies the SDK would never send)."""
+    request = urllib.request.Request(stack.base_url + path, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as ex:
+        return ex.code, json.loads(ex.read())
+
+
+def test_validation_error_names_the_param(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model="echo", messages=USER, temperature=2.5)
+    assert ex.value.body["param"] == "temperature"
+    assert ex.value.body["type"] == "invalid_request_error"
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model="echo", messages=[{"role": "user"}])  # type: ignore[list-item]
+    assert ex.value.body["param"] == "messages[0].content"
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model="echo", messages=[])
+    assert ex.value.body["param"] == "messages"
+
+
+def test_body_that_is_not_json_is_a_400(stack: Stack, api_key: str) -> None:
+    status, body = raw_post(stack, "/chat/completions", b"{not json", {"authorization": f"Bearer {api_key}", "content-type": "application/json"})
+    assert status == 400
+    assert body["error"]["code"] == "invalid_json"
+
+
+def test_missing_unknown_and_disabled_keys_are_401(stack: Stack) -> None:
+    for key in ("", "sk-gw-definitely-not-a-key"):
+        client = openai.OpenAI(base_url=stack.base_url, api_key=key or "x", max_retries=0,
+                               default_headers={"authorization": ""} if not key else None)
+        with pytest.raises(openai.AuthenticationError) as ex:
+            client.chat.completions.create(model="echo", messages=USER)
+        assert ex.value.code == "invalid_api_key"
+    secret = stack.create_key("e2e-to-disable")
+    client = openai.OpenAI(base_url=stack.base_url, api_key=secret, max_retries=0)
+    assert client.chat.completions.create(model="echo", messages=USER).choices[0].message.content == "hi"
+
+    async def disable(nc: nats.aio.client.Client) -> None:
+        from gateway.keys_cli import find_key, put_key
+        record = await find_key(nc, "e2e-to-disable")
+        record.disabled = True
+        await put_key(nc, record)
+
+    stack.run(disable)
+    deadline = time.monotonic() + 5
+    while True:  # the gateway follows the bucket through its watch
+        try:
+            client.chat.completions.create(model="echo", messages=USER)
+        except openai.AuthenticationError as ex:
+            assert ex.code == "invalid_api_key"
+            break
+        assert time.monotonic() < deadline, "disabled key still accepted"
+        time.sleep(0.05)
+
+
+def test_x_api_key_header_works(stack: Stack, api_key: str) -> None:
+    status, body = raw_post(stack, "/chat/completions", json.dumps({"model": "echo", "messages": USER}).encode(),
+                            {"x-api-key": api_key, "content-type": "application/json"})
+    assert status == 200 and body["choices"][0]["message"]["content"] == "hi"
+
+
+def test_model_outside_the_key_patterns_is_403(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=stack.base_url, api_key=stack.create_key("e2e-echo-only", ["echo"]), max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as ex:
+        client.chat.completions.create(model="gpt-test", messages=USER)
+    assert ex.value.code == "model_not_allowed"
+
+
+def test_unknown_model_and_path_are_404(client: openai.OpenAI, stack: Stack, api_key: str) -> None:
+    with pytest.raises(openai.NotFoundError) as ex:
+        client.chat.completions.create(model="no-such-model", messages=USER)
+    assert ex.value.code == "model_not_found"
+    status, body = raw_post(stack, "/nope", b"{}", {"authorization": f"Bearer {api_key}"})
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_405_in_openai_shape(stack: Stack) -> None:
+    request = urllib.request.Request(stack.base_url + "/chat/completions", method="GET")
+    with pytest.raises(urllib.error.HTTPError) as ex:
+        urllib.request.urlopen(request, timeout=5)
+    assert ex.value.code == 405
+    assert json.loads(ex.value.read())["error"]["code"] == "method_not_allowed"
+
+
+def test_body_over_the_limit_is_413(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as ex:
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x" * 70_000}])
+    assert ex.value.status_code == 413
+    assert ex.value.body["code"] == "request_too_large"
+
+
+def test_upstream_errors_by_cause(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "#scenario error_400"}])
+    assert "bad input from the caller" in bad.value.message and bad.value.body["param"] == "messages"
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "#scenario rate_limited"}])
+    assert limited.value.code == "rate_limit_exceeded"
+    assert limited.value.response.headers["retry-after"] == "7"
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "#scenario error_500"}])
+    assert failed.value.status_code == 502
+    assert "The server had an error" in failed.value.message
+
+
+def test_upstream_refusing_our_key_is_502_not_401(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.InternalServerError) as ex:
+        client.chat.completions.create(model="wrongkey-model", messages=USER)
+    assert ex.value.status_code == 502
+    assert ex.value.code == "upstream_auth_error"
+    assert "Incorrect API key" in ex.value.message
+
+
+def test_provider_without_its_secret_is_a_clear_502(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.InternalServerError) as ex:
+        client.chat.completions.create(model="nokey-model", messages=USER)
+    assert ex.value.status_code == 502
+    assert "GATEWAY_TEST_UNSET_KEY" in ex.value.message
+
+
+def test_no_worker_is_503_at_once(client: openai.OpenAI) -> None:
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError) as ex:
+        client.chat.completions.create(model="ghost-model", messages=USER)
+    assert ex.value.status_code == 503
+    assert ex.value.code == "no_worker_available"
+    assert time.monotonic() - started < 2.0  # no-responders, not a deadline
+
+
+def test_upstream_timeout_is_504(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.InternalServerError) as ex:
+        client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "#scenario slow 4"}])
+    assert ex.value.status_code == 504
+    assert ex.value.code == "upstream_timeout"
+
+
+@pytest.fixture
+def silent_worker(stack: Stack) -> Iterator[None]:
+    """A subscriber on the `silent` provider that takes jobs and never answers."""
+    ready = threading.Event()
+    stop: list[asyncio.AbstractEventLoop] = []
+
+    def run() -> None:
+        async def main() -> None:
+            nc = await nats.connect(stack.nats_url)
+            await nc.subscribe(chat_subject("silent"), queue="workers.silent")
+            await nc.flush()
+            stop.append(asyncio.get_running_loop())
+            ready.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await nc.close()
+        try:
+            asyncio.run(main())
+        except RuntimeError:
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    yield
+    for task_loop in stop:
+        task_loop.call_soon_threadsafe(task_loop.stop)
+    thread.join(5)
+
+
+def test_no_frame_before_the_deadline_is_504(client: openai.OpenAI, silent_worker: None) -> None:
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError) as ex:
+        client.chat.completions.create(model="silent-model", messages=USER)
+    assert ex.value.status_code == 504
+    assert 2.5 < time.monotonic() - started < 10  # idle_timeout_s = 3 in the test config
+
+
+def test_failure_after_the_stream_began_ends_it_with_an_error_event(client: openai.OpenAI) -> None:
+    for scenario in ("midstream", "stream_error"):
+        received = []
+        with pytest.raises(openai.APIError) as ex:
+            for chunk in client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": f"#scenario {scenario} a b c d"}], stream=True
+            ):
+                received.append(chunk)
+        assert len(received) >= 2, scenario  # output arrived before the error
+        assert ex.value.body is not None and ex.value.body.get("type") == "upstream_error", scenario

@@ -1,0 +1,58 @@
+"""Client disconnects, keys created from the command line, and the stack's processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import openai
+
+from tests.fakes.openai import FakeOpenAI
+from tests.harness.procs import ROOT, wait_until
+from tests.harness.stack import Stack
+
+
+def test_client_disconnect_cancels_the_upstream_call(stack: Stack, api_key: str, fake_openai: FakeOpenAI) -> None:
+    fake_openai.disconnected.clear()
+    body = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
+    with httpx.Client(timeout=10) as http:
+        with http.stream("POST", f"{stack.base_url}/chat/completions", json=body,
+                         headers={"authorization": f"Bearer {api_key}"}) as response:
+            assert response.status_code == 200
+            request_id = response.headers["x-request-id"]
+            lines = response.iter_lines()
+            data = [line for line in (next(lines) for _ in range(6)) if line.startswith("data: ")]
+            assert len(data) >= 2
+        # leaving the block closes the connection mid-stream
+    started = time.monotonic()
+    assert fake_openai.disconnected.wait(10), "the upstream request was not closed"
+    assert time.monotonic() - started < 10
+    worker = next(p for p in stack.procs if p.name == "worker")
+    wait_until(lambda: request_id in worker.log_text() and "job_cancelled" in worker.log_text(), 5, "cancel in worker log")
+
+
+def test_key_from_scripts_keys_works_at_once(stack: Stack) -> None:
+    env = {**os.environ, "NATS_URL": stack.nats_url}
+    out = subprocess.run([sys.executable, "-m", "gateway.keys_cli", "create", "e2e-cli", "--models", "echo,gpt-*", "--rpm", "100"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True)
+    secret = out.stdout.strip().splitlines()[-1]
+    assert secret.startswith("sk-gw-")
+    client = openai.OpenAI(base_url=stack.base_url, api_key=secret, max_retries=0)
+    reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "right away"}])
+    assert reply.choices[0].message.content == "right away"
+    listed = subprocess.run([sys.executable, "-m", "gateway.keys_cli", "list"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "e2e-cli" in listed and "echo,gpt-*" in listed and secret not in listed
+    subprocess.run([sys.executable, "-m", "gateway.keys_cli", "disable", "e2e-cli"], cwd=ROOT, env=env,
+                   capture_output=True, text=True, timeout=30, check=True)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x"}])
+        except openai.AuthenticationError:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

@@ -1,0 +1,171 @@
+"""A fake OpenAI server: `/v1/chat/completions` and `/v1/embeddings`, byte for byte.
+
+It requires `Authorization: Bearer <api_key>` (else OpenAI's 401 body). Behaviour is
+chosen by a directive in the last user message, `#scenario <name> [arg]`:
+
+- (none)        reply `fake: <last user text>`; usage prompt=PROMPT_TOKENS, completion=words
+- tools         a `get_weather` tool call; once a tool result is in the history, a text
+                answer quoting it
+- error_400     400 invalid_request_error naming param `messages`
+- error_401     401 (the upstream refusing our key)
+- rate_limited  429 with `retry-after: 7`
+- error_500     500 server_error
+- midstream     (stream) two chunks, then the connection drops
+- stream_error  (stream) two chunks, then an SSE `{"error": ...}` event
+- slow <s>      wait <s> seconds before answering
+- slow_stream   (stream) a chunk every 0.2 s, up to 100; stops when the client leaves
+- no_usage      answer without a usage object
+
+Streams end with `data: [DONE]`, send a `choices: []` usage chunk only when
+`stream_options.include_usage` is set, exactly like OpenAI.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from tests.fakes.server import Exchange, FakeServer
+
+PROMPT_TOKENS = 11
+CREATED = 1_700_000_000
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return ""
+
+
+def _error(status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class FakeOpenAI(FakeServer):
+    """See the module docstring."""
+
+    def __init__(self, api_key: str = "sk-fake-upstream") -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.disconnects = 0
+        self.disconnected = threading.Event()
+
+    def handle(self, ex: Exchange) -> None:
+        """Route by path."""
+        if ex.request.headers.get("authorization") != f"Bearer {self.api_key}":
+            ex.send_json(401, _error(401, "Incorrect API key provided: sk-fa***.", "invalid_request_error", None, "invalid_api_key"))
+            return
+        if ex.request.path.endswith("/chat/completions"):
+            self._chat(ex, ex.request.json())
+        elif ex.request.path.endswith("/embeddings"):
+            self._embeddings(ex, ex.request.json())
+        else:
+            ex.send_json(404, _error(404, f"Invalid URL (POST {ex.request.path})", "invalid_request_error"))
+
+    # ------------------------------------------------------------------ chat
+
+    def _chat(self, ex: Exchange, body: dict[str, Any]) -> None:
+        text = _last_user_text(body)
+        scenario, _, arg = text.removeprefix("#scenario ").partition(" ") if text.startswith("#scenario ") else ("", "", "")
+        if scenario == "slow":
+            time.sleep(float(arg or 5))
+        failures = {
+            "error_400": (400, _error(400, "Invalid 'messages': bad input from the caller.", "invalid_request_error", "messages")),
+            "error_401": (401, _error(401, "Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key")),
+            "rate_limited": (429, _error(429, "Rate limit reached for requests.", "requests", None, "rate_limit_exceeded")),
+            "error_500": (500, _error(500, "The server had an error while processing your request.", "server_error")),
+        }
+        if scenario in failures:
+            status, payload = failures[scenario]
+            ex.send_json(status, payload, {"retry-after": "7"} if status == 429 else None)
+            return
+        message, finish = self._answer(body, scenario, text)
+        words = (message.get("content") or "").split(" ")
+        completion = len(words) if message.get("content") else 5
+        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion,
+                 "total_tokens": PROMPT_TOKENS + completion,
+                 "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0}}
+        if body.get("stream"):
+            self._stream(ex, body, message, finish, usage, scenario)
+            return
+        response = {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": CREATED, "model": body["model"],
+            "choices": [{"index": i, "message": {"role": "assistant", "refusal": None, **message},
+                         "logprobs": None, "finish_reason": finish} for i in range(body.get("n") or 1)],
+            "usage": usage, "service_tier": "default", "system_fingerprint": "fp_fake",
+        }
+        if scenario == "no_usage":
+            del response["usage"]
+        ex.send_json(200, response)
+
+    def _answer(self, body: dict[str, Any], scenario: str, text: str) -> tuple[dict[str, Any], str]:
+        if scenario == "tools":
+            last = body["messages"][-1]
+            if last.get("role") == "tool":
+                return {"content": f"The weather is {last['content']}"}, "stop"
+            call = {"id": "call_fake_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})}}
+            return {"content": None, "tool_calls": [call]}, "tool_calls"
+        if scenario == "slow_stream":
+            return {"content": " ".join(f"w{i}" for i in range(100))}, "stop"
+        return {"content": f"fake: {text}"}, "stop"
+
+    def _stream(self, ex: Exchange, body: dict[str, Any], message: dict[str, Any], finish: str,
+                usage: dict[str, Any], scenario: str) -> None:
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> str:
+            return json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED,
+                               "model": body["model"], "system_fingerprint": "fp_fake",
+                               "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]})
+
+        ex.start_sse()
+        ex.event(chunk({"role": "assistant", "content": "" if message.get("content") else None, "refusal": None}))
+        if message.get("tool_calls"):
+            call = message["tool_calls"][0]
+            ex.event(chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                            "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+            args = call["function"]["arguments"]
+            for part in (args[: len(args) // 2], args[len(args) // 2 :]):
+                ex.event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
+        else:
+            words = message["content"].split(" ")
+            delay = 0.2 if scenario == "slow_stream" else 0.0
+            for i, word in enumerate(words):
+                if i == 2 and scenario == "midstream":
+                    ex.drop()
+                    return
+                if i == 2 and scenario == "stream_error":
+                    ex.event(json.dumps(_error(500, "The upstream failed mid-stream.", "server_error")))
+                    return
+                if not ex.event(chunk({"content": word if i == 0 else f" {word}"}), delay=delay):
+                    self.disconnects += 1
+                    self.disconnected.set()
+                    return
+        ex.event(chunk({}, finish))
+        options = body.get("stream_options") or {}
+        if options.get("include_usage") and scenario != "no_usage":
+            ex.event(json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED,
+                                 "model": body["model"], "choices": [], "usage": usage}))
+        ex.write(b"data: [DONE]\n\n")
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _embeddings(self, ex: Exchange, body: dict[str, Any]) -> None:
+        from workers.providers.embedding_format import encode_base64
+
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dims = body.get("dimensions") or 8
+        vectors = [[round((i + 1) * 0.125 + d * 0.001, 6) for d in range(dims)] for i in range(len(inputs))]
+        as_b64 = body.get("encoding_format") == "base64"
+        ex.send_json(200, {
+            "object": "list", "model": body["model"],
+            "data": [{"object": "embedding", "index": i, "embedding": encode_base64(v) if as_b64 else v}
+                     for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": 4 * len(inputs), "total_tokens": 4 * len(inputs)},
+        })

@@ -1,0 +1,167 @@
+"""The real stack for integration tests: nats-server, gateway(s), worker(s), ledger.
+
+Every process gets a free port, its own log file and a readiness wait that raises with
+the process's log; `close()` stops all of them, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from gateway.contracts.bus import USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECT, UsageEvent, ping_subject
+from gateway.keys_cli import create_key
+from gateway.natsd import server_args
+from tests.harness.procs import Proc, free_port, port_open, wait_until
+
+T = TypeVar("T")
+
+
+class Stack:
+    """Start parts on demand; `close()` stops everything started."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[Proc] = []
+        self.nats_port = free_port()
+        self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
+        self.gateway_port = 0
+
+    @property
+    def base_url(self) -> str:
+        """The gateway's OpenAI base URL."""
+        return f"http://127.0.0.1:{self.gateway_port}/v1"
+
+    def _env(self, config: Path, **extra: str) -> dict[str, str]:
+        return {"GATEWAY_CONFIG": str(config), "NATS_URL": self.nats_url,
+                "GATEWAY_DATA_DIR": str(self.workdir / "data"), **extra}
+
+    def _start(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
+        proc = Proc(name, args, env, self.workdir)
+        self.procs.append(proc)
+        return proc
+
+    def write_config(self, name: str, text: str) -> Path:
+        """A config file in the work dir."""
+        path = self.workdir / name
+        path.write_text(text)
+        return path
+
+    def start_nats(self) -> Proc:
+        """nats-server with JetStream on a free port."""
+        store = self.workdir / "nats-store"
+        store.mkdir(exist_ok=True)
+        proc = self._start("nats", server_args(str(self.nats_port), store), {})
+        wait_until(lambda: port_open(self.nats_port), 15, "nats-server", proc)
+        return proc
+
+    def start_worker(self, config: Path, name: str = "worker", providers: list[str] | None = None, **env: str) -> Proc:
+        """A worker process; waits until it answers pings for `providers`."""
+        proc = self._start(name, [sys.executable, "-m", "workers"], self._env(config, **env))
+        for provider in providers or []:
+            wait_until(lambda p=provider: self.run(lambda nc: _pinged(nc, p)), 30, f"{name} ({provider})", proc)
+        return proc
+
+    def start_gateway(self, config: Path, name: str = "gateway", processes: int = 1) -> Proc:
+        """gunicorn with gevent workers; waits for /health."""
+        self.gateway_port = port = free_port()
+        proc = self._start(
+            name,
+            [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:application"],
+            self._env(config, GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(processes)),
+        )
+        wait_until(lambda: _healthy(port), 30, name, proc)
+        return proc
+
+    def start_ledger(self, config: Path) -> Proc:
+        """The ledger process."""
+        proc = self._start("ledger", [sys.executable, "-m", "ledger"], self._env(config))
+        wait_until(lambda: "ledger_ready" in proc.log_text(), 30, "ledger", proc)
+        return proc
+
+    def run(self, work: Callable[[Client], Awaitable[T]]) -> T:
+        """Run `work(nc)` with a fresh NATS connection."""
+        async def main() -> T:
+            nc = await nats.connect(self.nats_url, connect_timeout=3, max_reconnect_attempts=1)
+            try:
+                return await work(nc)
+            finally:
+                await nc.close()
+        return asyncio.run(main())
+
+    def create_key(self, name: str, models: list[str] | None = None, **kw: Any) -> str:
+        """A new key's secret (through the same code as `scripts/keys create`)."""
+        _, secret = self.run(lambda nc: create_key(nc, name, models or ["*"], kw.get("rpm"), kw.get("tpm"), kw.get("credit")))
+        return secret
+
+    def usage_events(self) -> list[UsageEvent]:
+        """Every UsageEvent in the USAGE stream so far."""
+        return self.run(_read_usage)
+
+    def usage_for(self, request_id: str, timeout: float = 10.0) -> UsageEvent:
+        """The UsageEvent of one request, waiting for it to be published."""
+        found: list[UsageEvent] = []
+
+        def check() -> bool:
+            found[:] = [e for e in self.usage_events() if e.request_id == request_id]
+            return bool(found)
+
+        wait_until(check, timeout, f"usage event of {request_id}")
+        return found[0]
+
+    def close(self) -> None:
+        """Stop every process, newest first."""
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+
+
+async def _pinged(nc: Client, provider: str) -> bool:
+    try:
+        await nc.request(ping_subject(provider), b"", timeout=0.5)
+        return True
+    except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        return False
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+async def _read_usage(nc: Client) -> list[UsageEvent]:
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(USAGE_STREAM)
+    except nats.js.errors.NotFoundError:
+        return []
+    total = info.state.messages
+    if not total:
+        return []
+    sub = await js.pull_subscribe(
+        USAGE_SUBJECT, stream=USAGE_STREAM, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    )
+    events: list[UsageEvent] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=0.5)
+            except nats.errors.TimeoutError:
+                break
+            for msg in msgs:
+                events.append(USAGE_DECODER.decode(msg.data))
+                await msg.ack()
+    finally:
+        await sub.unsubscribe()
+    return events

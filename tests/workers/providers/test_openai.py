@@ -1,0 +1,79 @@
+"""The openai pass-through provider."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from gateway.contracts.openai import CHAT_REQUEST_DECODER
+from workers.providers.base import ReplyContext, SseEvent, Target, UpstreamError
+from workers.providers.openai import PROVIDER
+
+TARGET = Target(base_url="https://up.example/v1/", api_key="sk-up", upstream_model="up-model", public_model="ours")
+
+
+def ctx() -> ReplyContext:
+    return ReplyContext(completion_id="chatcmpl-1", created=1, model="ours", new_id=lambda p: f"{p}_1")
+
+
+def test_request_swaps_model_forces_usage_and_keeps_unknown_fields() -> None:
+    raw = json.dumps({"model": "ours", "messages": [{"role": "user", "content": "x"}], "stream": True,
+                      "stream_options": {"include_usage": False}, "verbosity": "low"}).encode()
+    request = PROVIDER.chat_request(CHAT_REQUEST_DECODER.decode(raw), raw, TARGET, True)
+    sent = json.loads(request.body)
+    assert request.url == "https://up.example/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer sk-up"
+    assert sent["model"] == "up-model" and sent["verbosity"] == "low"
+    assert sent["stream_options"] == {"include_usage": True}
+
+
+def test_request_passes_bytes_through_when_nothing_changes() -> None:
+    raw = b'{"model":"up-model","messages":[{"role":"user","content":"x"}]}'
+    assert PROVIDER.chat_request(CHAT_REQUEST_DECODER.decode(raw), raw, TARGET, False).body is raw
+
+
+def test_result_renames_the_model_and_reads_usage() -> None:
+    body = json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "up-model-2024",
+                       "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}).encode()
+    result = PROVIDER.chat_result(body, ctx())
+    assert isinstance(result.body, msgspec.Raw)
+    assert json.loads(bytes(result.body))["model"] == "ours"
+    assert result.usage.total_tokens == 5
+
+
+def test_stream_holds_back_the_usage_chunk_and_needs_done() -> None:
+    stream = PROVIDER.chat_stream(ctx(), include_usage=True)
+    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "ours",
+             "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}
+    assert len(stream.feed(SseEvent(json.dumps(chunk)))) == 1
+    usage_chunk = {**chunk, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    assert stream.feed(SseEvent(json.dumps(usage_chunk))) == []
+    assert stream.usage().total_tokens == 2
+    with pytest.raises(UpstreamError):
+        PROVIDER.chat_stream(ctx(), include_usage=False).close()
+    stream.feed(SseEvent("[DONE]"))
+    assert stream.close().usage.total_tokens == 2
+
+
+def test_error_event_mid_stream_raises() -> None:
+    stream = PROVIDER.chat_stream(ctx(), include_usage=False)
+    with pytest.raises(UpstreamError) as ex:
+        stream.feed(SseEvent('{"error": {"message": "boom", "type": "server_error"}}'))
+    assert ex.value.status == 502 and "boom" in ex.value.error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "code"),
+    [(400, 400, None), (401, 502, "upstream_auth_error"), (403, 502, "upstream_auth_error"),
+     (404, 502, "upstream_error"), (429, 429, "rate_limit_exceeded"), (500, 502, "upstream_error"),
+     (503, 502, "upstream_error"), (504, 504, "upstream_timeout")],
+)
+def test_errors_by_cause(status: int, expected: int, code: str | None) -> None:
+    body = json.dumps({"error": {"message": "upstream says no", "type": "x", "param": "messages", "code": None}}).encode()
+    error = PROVIDER.error(status, {"retry-after": "3"}, body)
+    assert error.status == expected and error.error.code == code
+    assert "upstream says no" in error.error.message
+    if expected == 429:
+        assert error.retry_after == "3"
