@@ -149,6 +149,7 @@ class Bridge:
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
                     pending_size=64 * 1024 * 1024,
+                    error_cb=self._log.nats_error_callback(),
                 )
                 break
             except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:

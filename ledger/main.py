@@ -36,7 +36,10 @@ async def connect(url: str, log: Logger) -> Client:
     """Connect to NATS, waiting for it to come up."""
     while True:
         try:
-            return await nats.connect(url, name="ledger", max_reconnect_attempts=-1, connect_timeout=2)
+            return await nats.connect(
+                url, name="ledger", max_reconnect_attempts=-1, connect_timeout=2,
+                error_cb=log.nats_error_callback(),
+            )
         except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
             log.warning("nats_connect_retry", url=url, error=type(ex).__name__)
             await asyncio.sleep(0.5)
@@ -89,7 +92,10 @@ async def main() -> None:
     try:
         await consume(nc, log, stop)
     finally:
-        await nc.drain()
+        try:
+            await nc.drain()
+        except (nats.errors.Error, asyncio.TimeoutError) as ex:
+            log.warning("nats_drain_failed", error=type(ex).__name__)
 
 
 def run() -> None:

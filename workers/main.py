@@ -54,7 +54,12 @@ async def connect(url: str, log: Logger, name: str, attempts: int = 120) -> Clie
     for attempt in range(attempts):
         try:
             return await nats.connect(
-                url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+                url,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+                error_cb=log.nats_error_callback(),
             )
         except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
             if attempt == attempts - 1:
@@ -151,7 +156,14 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
         nc = await connect(configuration.nats_url(), log, "worker")
-        stack.push_async_callback(nc.drain)
+
+        async def drain() -> None:
+            try:
+                await nc.drain()
+            except (nats.errors.Error, asyncio.TimeoutError) as ex:
+                log.warning("nats_drain_failed", error=type(ex).__name__)
+
+        stack.push_async_callback(drain)
         for route in routes.values():
             stack.push_async_callback(route.upstream.aclose)
         await ensure_usage_stream(nc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 import msgspec
@@ -43,3 +44,11 @@ class Logger:
     def error(self, event: str, **fields: Any) -> None:
         """Log a failure."""
         self._write("error", event, fields)
+
+    def nats_error_callback(self) -> Callable[[Exception], Awaitable[None]]:
+        """An `error_cb` for nats.connect: one JSON line instead of a printed traceback."""
+
+        async def on_error(ex: Exception) -> None:
+            self.warning("nats_error", error=f"{type(ex).__name__}: {ex}")
+
+        return on_error
