@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
+from gateway.admission import Gate
 from gateway.auth import Authenticator, Fetch
 from gateway.bus_client import Bridge
 from gateway.contracts.config import Config
@@ -21,8 +22,8 @@ from gateway.resources.models import ModelsResource
 from gateway.routing import Router
 
 
-def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, log: Logger,
-               clock: Callable[[], float] = time.time) -> falcon.App:
+def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
+               log: Logger, clock: Callable[[], float] = time.time) -> falcon.App:
     """The WSGI app serving the OpenAI API."""
     app = falcon.App(middleware=[RequestContext(log)], media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = True
@@ -33,7 +34,7 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     models = ModelsResource(auth, router)
     app.add_route("/v1/models", models)
     app.add_route("/v1/models/{model_id}", models, suffix="one")
-    app.add_route("/v1/chat/completions", ChatResource(auth, router, relay, config.gateway, clock))
-    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, relay, config.gateway, clock))
+    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, clock))
+    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, clock))
     app.add_route("/health", HealthResource(bridge))
     return app

@@ -104,7 +104,7 @@ class Bridge:
         self._tokens = itertools.count(1)
         self._waiters: dict[str, gevent.queue.Queue] = {}  # type: ignore[type-arg]
         self._inbound: deque[Callable[[], None]] = deque()
-        self._outbound: deque[tuple[str, bytes, str]] = deque()
+        self._outbound: deque[tuple[str, bytes, str, dict[str, str] | None]] = deque()
         self._scheduled = False
         self._startups: list[Startup] = []
         self._connected = gevent.event.Event()
@@ -209,8 +209,8 @@ class Bridge:
 
     # ------------------------------------------------------------------ hub -> loop
 
-    def _submit(self, subject: str, payload: bytes, reply: str) -> None:
-        self._outbound.append((subject, payload, reply))
+    def _submit(self, subject: str, payload: bytes, reply: str, headers: dict[str, str] | None = None) -> None:
+        self._outbound.append((subject, payload, reply, headers))
         if not self._scheduled:
             self._scheduled = True
             assert self._loop is not None
@@ -226,10 +226,10 @@ class Bridge:
         if nc is not None and batch:
             asyncio.ensure_future(self._publish_all(nc, batch))
 
-    async def _publish_all(self, nc: Client, batch: list[tuple[str, bytes, str]]) -> None:
-        for subject, payload, reply in batch:
+    async def _publish_all(self, nc: Client, batch: list[tuple[str, bytes, str, dict[str, str] | None]]) -> None:
+        for subject, payload, reply, headers in batch:
             try:
-                await nc.publish(subject, payload, reply=reply)
+                await nc.publish(subject, payload, reply=reply, headers=headers)
             except nats.errors.Error as ex:
                 self._log.error("nats_publish_failed", subject=subject, error=type(ex).__name__)
 
@@ -243,9 +243,9 @@ class Bridge:
         self._submit(subject, payload, self._inbox + token)
         return Reply(self, token, queue)
 
-    def publish(self, subject: str, payload: bytes) -> None:
-        """Fire and forget."""
-        self._submit(subject, payload, "")
+    def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        """Fire and forget (JetStream subjects included: the stream captures it)."""
+        self._submit(subject, payload, "", headers)
 
     def run(self, work: Callable[[Client], Awaitable[T]], timeout: float) -> T:
         """Run `work(nc)` on the loop and wait for its result from a greenlet."""

@@ -32,6 +32,8 @@ def render(resp: falcon.Response, ex: APIError) -> None:
     resp.stream = None
     if ex.retry_after:
         resp.set_header("retry-after", ex.retry_after)
+    for name, value in ex.headers.items():
+        resp.set_header(name, value)
     if ex.status >= 500 or ex.error.code == "insufficient_quota":
         # NOTE: tells the OpenAI SDK whether retrying can help (it retries 429/5xx by default).
         resp.set_header("x-should-retry", "true" if ex.status in RETRYABLE_STATUSES else "false")

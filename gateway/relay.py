@@ -20,8 +20,11 @@ import msgspec
 
 from gateway.bus_client import NO_RESPONDERS, Bridge, Reply
 from gateway.contracts.bus import (
+    EVENT_ENCODER,
     FRAME_DECODER,
     JOB_ENCODER,
+    MSG_ID_HEADER,
+    USAGE_SUBJECT,
     Cancel,
     Chunk,
     Done,
@@ -30,11 +33,15 @@ from gateway.contracts.bus import (
     Heartbeat,
     Job,
     Result,
+    UsageEvent,
     cancel_subject,
 )
 from gateway.contracts.config import GatewaySettings
 from gateway.contracts.errors import APIError, ErrorBody, OpenAIError, no_worker, upstream_timeout
 from gateway.contracts.log import Logger
+from gateway.contracts.openai import Usage
+
+OnEnd = Callable[[Usage | None], None]
 
 DONE_EVENT = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
@@ -60,25 +67,41 @@ class Relay:
         self._log = log
         self._clock = clock
 
-    def respond(self, resp: falcon.Response, job: Job, subject: str) -> None:
-        """Dispatch `job` and fill `resp` from its frames (raises APIError before output)."""
+    def respond(self, resp: falcon.Response, job: Job, subject: str, on_end: OnEnd | None = None) -> None:
+        """Dispatch `job` and fill `resp` from its frames (raises APIError before output).
+
+        `on_end(usage)` runs exactly once when the request is over (usage None when
+        unknown), so limits and reservations are settled on every path.
+        """
+        ended = False
+
+        def end(usage: Usage | None) -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                if on_end is not None:
+                    on_end(usage)
+
         if not self._bridge.ready and not self._bridge.wait_ready(5.0):
+            end(None)
             raise no_worker("The gateway is not connected to the message bus yet.")
         reply = self._bridge.request(subject, JOB_ENCODER.encode(job))
         try:
             first = self._first_output(reply, job)
         except BaseException:
             reply.close()
+            end(None)
             raise
         if isinstance(first, Result):
             reply.close()
+            end(first.usage)
             resp.content_type = falcon.MEDIA_JSON
             resp.data = first.data
             return
         resp.content_type = "text/event-stream"
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
-        resp.stream = self._stream(reply, job, first)
+        resp.stream = self._stream(reply, job, first, end)
 
     def _next(self, reply: Reply, job: Job) -> Frame | None:
         """The next frame; None when nothing came in time (idle or deadline)."""
@@ -99,6 +122,7 @@ class Relay:
             match frame:
                 case None:
                     self._cancel(job)
+                    self._record_lost(job, "upstream_timeout")
                     raise upstream_timeout("No answer from the worker before the deadline.")
                 case Heartbeat():
                     continue
@@ -109,7 +133,7 @@ class Relay:
                 case Done():
                     raise APIError(502, EMPTY_ANSWER)
 
-    def _stream(self, reply: Reply, job: Job, first: Chunk | Result) -> Iterator[bytes]:
+    def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd) -> Iterator[bytes]:
         finished = False
         try:
             yield b"data: " + first.data + b"\n\n"
@@ -120,6 +144,7 @@ class Relay:
                     frame = Error(ex.status, ex.error)
                 match frame:
                     case None:
+                        self._record_lost(job, "stream_stalled")
                         stalled = upstream_timeout("The stream stalled: no data before the deadline.")
                         yield error_event(stalled)
                         yield DONE_EVENT
@@ -133,16 +158,30 @@ class Relay:
                         yield error_event(APIError(status, error))
                         yield DONE_EVENT
                         return
-                    case Done():
+                    case Done(usage=usage):
                         finished = True
+                        end(usage)
                         yield DONE_EVENT
                         return
                     case Result():
                         continue  # not sent on streams; ignored rather than corrupting SSE
         finally:
             reply.close()
+            end(None)
             if not finished:
                 self._cancel(job)
+
+    def _record_lost(self, job: Job, code: str) -> None:
+        """A failure record for a job whose worker went silent: billing shows the request
+        as failed unless the worker's own event (same request id) arrives and replaces it."""
+        now = self._clock()
+        event = UsageEvent(
+            request_id=job.request_id, key_id=job.key_id, key_name=job.key_name, model=job.model,
+            provider=job.provider, upstream_model=job.upstream_model, op=job.op, status="error",
+            error_code=code, stream=job.stream, started_at=now, finished_at=now, source="gateway",
+        )
+        headers = {MSG_ID_HEADER: f"{job.request_id}:gateway"}
+        self._bridge.publish(USAGE_SUBJECT, EVENT_ENCODER.encode(event), headers)
 
     def _cancel(self, job: Job) -> None:
         self._bridge.publish(cancel_subject(job.request_id), _CANCEL.encode(Cancel(job.request_id)))

@@ -10,8 +10,11 @@ from gateway.bus_client import Bridge
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import KeyRecord
 from gateway.contracts.log import Logger
-from gateway.keycache import KeyCache
+from gateway.admission import Gate
 from gateway.app import create_app
+from gateway.budget import Budget
+from gateway.keycache import KeyCache
+from gateway.limits import RateLimiter, ensure_limits_stream
 
 KEY_LOOKUP_TIMEOUT_S = 2.0
 
@@ -23,7 +26,11 @@ def build() -> tuple[object, Bridge]:
     settings = config.gateway
     keys = KeyCache(log, settings.key_miss_ttl_s, settings.key_lookups_per_s)
     bridge = Bridge(configuration.nats_url(), log)
+    budget = Budget(log)
     bridge.on_connect(keys.watch)
+    bridge.on_connect(budget.watch)
+    bridge.on_connect(ensure_limits_stream)
+    gate = Gate(budget, RateLimiter(bridge, log))
 
     def fetch_key(key_hash: str) -> KeyRecord | None:
         try:
@@ -32,7 +39,7 @@ def build() -> tuple[object, Bridge]:
             log.warning("key_lookup_failed", error=type(ex).__name__)
             return None
 
-    app = create_app(config, bridge, keys, fetch_key, log)
+    app = create_app(config, bridge, keys, fetch_key, gate, log)
     bridge.start()
     return app, bridge
 

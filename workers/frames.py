@@ -44,10 +44,10 @@ class FrameSink:
         self.started = True
         await self._send(Chunk(_JSON.encode(chunk)))
 
-    async def result(self, body: msgspec.Struct | msgspec.Raw) -> None:
-        """A whole response body."""
+    async def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage | None = None) -> None:
+        """A whole response body, with its usage (the gateway settles limits from it)."""
         self.started = True
-        await self._send(Result(_JSON.encode(body)))
+        await self._send(Result(_JSON.encode(body), usage))
 
     async def error(self, ex: APIError) -> None:
         """An error: a status before output, an SSE error event after it."""

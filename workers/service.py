@@ -194,9 +194,9 @@ class JobService:
 
         results = await _all_or_first_error([one(ctx) for ctx in contexts])
         if len(results) == 1:
-            await sink.result(results[0].body)
+            await sink.result(results[0].body, outcome.usage)
         else:
-            await sink.result(_merge_completions(results, outcome.usage))
+            await sink.result(_merge_completions(results, outcome.usage), outcome.usage)
         await sink.done(outcome.usage)
 
     async def _chat_stream(
@@ -265,7 +265,7 @@ class JobService:
                 raise route.provider.error(response.status, response.headers, body)
         result = route.provider.embed_result(body, req, self._context(job, int(self._clock()), 0))
         outcome.usage, outcome.estimated = result.usage, result.estimated
-        await sink.result(result.body)
+        await sink.result(result.body, outcome.usage)
         await sink.done(outcome.usage)
 
     # ------------------------------------------------------------------ billing

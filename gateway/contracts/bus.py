@@ -29,6 +29,10 @@ USAGE_SUBJECT = "usage.request"
 CREDIT_SUBJECT = "usage.credit"
 USAGE_SUBJECTS = ["usage.>"]
 KEYS_BUCKET = "keys"
+BALANCES_BUCKET = "balances"
+LIMITS_STREAM = "LIMITS"
+LIMITS_SUBJECTS = ["limits.>"]
+USAGE_DUPLICATE_WINDOW_S = 600.0
 CANCEL_PREFIX = "llm.cancel."
 PING_PREFIX = "llm.ping."
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -52,6 +56,11 @@ def worker_queue(provider: str) -> str:
 def cancel_subject(request_id: str) -> str:
     """Subject on which the gateway cancels one request."""
     return f"{CANCEL_PREFIX}{request_id}"
+
+
+def limit_subject(kind: str, key_id: str, window: int) -> str:
+    """Counter subject of one key's `kind` ("rpm" or "tpm") in one minute `window`."""
+    return f"limits.{kind}.{key_id}.{window}"
 
 
 def ping_subject(provider: str) -> str:
@@ -83,9 +92,10 @@ class Chunk(Struct, tag="chunk"):
 
 
 class Result(Struct, tag="result"):
-    """A whole encoded non-stream response body (JSON bytes)."""
+    """A whole encoded non-stream response body (JSON bytes) and its billed usage."""
 
     data: bytes
+    usage: Usage | None = None
 
 
 class Error(Struct, tag="error"):
@@ -135,6 +145,9 @@ class UsageEvent(Struct, kw_only=True):
     stream: bool = False
     started_at: float = 0.0
     finished_at: float = 0.0
+    # "worker" (the real count) or "gateway" (a failure record when the worker vanished;
+    # published under msg id `<request_id>:gateway`; a worker event replaces it).
+    source: str = "worker"
 
 
 class CreditEvent(Struct, kw_only=True):
@@ -161,6 +174,17 @@ class KeyRecord(Struct, kw_only=True):
     metered: bool = False  # True once the key was given credit: balance is enforced
 
 
+class BalanceRecord(Struct, kw_only=True):
+    """A key's balance as the ledger derived it, in the `balances` bucket under the key id."""
+
+    key_id: str
+    key_name: str = ""
+    credit_micro_usd: int = 0
+    spent_micro_usd: int = 0
+    balance_micro_usd: int = 0
+    updated_at: float = 0.0
+
+
 JOB_ENCODER = msgspec.msgpack.Encoder()
 JOB_DECODER = msgspec.msgpack.Decoder(Job)
 FRAME_ENCODER = msgspec.msgpack.Encoder()
@@ -170,3 +194,4 @@ EVENT_ENCODER = msgspec.json.Encoder()
 USAGE_DECODER = msgspec.json.Decoder(UsageEvent)
 CREDIT_DECODER = msgspec.json.Decoder(CreditEvent)
 KEY_DECODER = msgspec.json.Decoder(KeyRecord)
+BALANCE_DECODER = msgspec.json.Decoder(BalanceRecord)

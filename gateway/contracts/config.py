@@ -39,6 +39,15 @@ class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
     max_concurrent_jobs: Annotated[int, Meta(ge=1)] = 1024
 
 
+class LedgerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[ledger]`: the billing database and its consumer."""
+
+    database: str = "ledger.sqlite3"  # relative paths are under GATEWAY_DATA_DIR
+    batch_size: Annotated[int, Meta(ge=1, le=10_000)] = 256
+    # Unacknowledged events are redelivered after this long (a crashed ledger's batch).
+    ack_wait_s: Annotated[float, Meta(ge=1)] = 10.0
+
+
 class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """`[providers.<name>]`: one upstream account."""
 
@@ -87,6 +96,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
 
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     workers: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
+    ledger: LedgerSettings = msgspec.field(default_factory=LedgerSettings)
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
 

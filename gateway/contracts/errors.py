@@ -45,11 +45,18 @@ class APIError(Exception):
     `retry_after` (seconds, as the header text) is passed on to the client for 429/502/503.
     """
 
-    def __init__(self, status: int, error: OpenAIError, retry_after: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: OpenAIError,
+        retry_after: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(error.message)
         self.status = status
         self.error = error
         self.retry_after = retry_after
+        self.headers = headers or {}
 
     def body(self) -> bytes:
         """The JSON error body."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
+from gateway.admission import Gate
 from gateway.auth import Authenticator
 from gateway.body import decode, read_body
 from gateway.contracts.bus import Job, chat_subject, embed_subject
@@ -23,10 +24,11 @@ from gateway.routing import Router
 class _Dispatch:
     """What both endpoints share: the job they publish."""
 
-    def __init__(self, auth: Authenticator, router: Router, relay: Relay,
+    def __init__(self, auth: Authenticator, router: Router, gate: Gate, relay: Relay,
                  settings: GatewaySettings, clock: Callable[[], float] = time.time) -> None:
         self._auth = auth
         self._router = router
+        self._gate = gate
         self._relay = relay
         self._settings = settings
         self._clock = clock
@@ -49,6 +51,12 @@ class _Dispatch:
             max_output_tokens=model.max_output_tokens,
         )
 
+    def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, job: Job,
+                  subject: str, raw: bytes, output_limit: int | None) -> None:
+        ticket = self._gate.admit(req.context.key, model, len(raw), output_limit)
+        resp.set_headers(ticket.headers())
+        self._relay.respond(resp, job, subject, self._gate.settle(ticket))
+
 
 class ChatResource(_Dispatch):
     """POST /v1/chat/completions."""
@@ -61,7 +69,7 @@ class ChatResource(_Dispatch):
         req.context.model = body.model
         model = self._router.resolve(req.context.key, body.model, "chat")
         job = self._job(req, model, "chat", raw, body.is_stream(), body.wants_usage_chunk())
-        self._relay.respond(resp, job, chat_subject(model.provider))
+        self._dispatch(req, resp, model, job, chat_subject(model.provider), raw, body.output_limit())
 
 
 class EmbeddingsResource(_Dispatch):
@@ -75,4 +83,5 @@ class EmbeddingsResource(_Dispatch):
         req.context.model = body.model
         embedding_inputs(body)
         model = self._router.resolve(req.context.key, body.model, "embedding")
-        self._relay.respond(resp, self._job(req, model, "embed", raw), embed_subject(model.provider))
+        job = self._job(req, model, "embed", raw)
+        self._dispatch(req, resp, model, job, embed_subject(model.provider), raw, None)

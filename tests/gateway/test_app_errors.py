@@ -7,7 +7,10 @@ import json
 import falcon.testing
 import pytest
 
+from gateway.admission import Gate
 from gateway.app import create_app
+from gateway.budget import Budget
+from gateway.limits import RateLimiter
 from gateway.bus_client import Bridge
 from gateway.contracts.bus import KeyRecord
 from gateway.contracts.config import parse
@@ -34,7 +37,9 @@ def client() -> falcon.testing.TestClient:
     log = Logger("test", stream=open("/dev/null", "w"))
     keys = KeyCache(log)
     keys.remember(hash_secret(SECRET), KeyRecord(id="k1", name="t", hash=hash_secret(SECRET), models=["echo"]))
-    app = create_app(CONFIG, Bridge("nats://127.0.0.1:1", log), keys, lambda h: None, log)
+    bridge = Bridge("nats://127.0.0.1:1", log)
+    gate = Gate(Budget(log), RateLimiter(bridge, log))
+    app = create_app(CONFIG, bridge, keys, lambda h: None, gate, log)
     return falcon.testing.TestClient(app)
 
 
