@@ -8,10 +8,12 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.harness.stack import Stack
 
 FAKE_KEY = "sk-fake-upstream"
+FAKE_ANTHROPIC_KEY = "sk-ant-fake-upstream"
 
 PROVIDERS = """
 [gateway]
@@ -34,6 +36,17 @@ timeout_s = 2
 kind = "openai"
 base_url = "{fake}/v1"
 api_key_env = "WRONG_OPENAI_KEY"
+
+[providers.claude]
+kind = "anthropic"
+base_url = "{anthropic}"
+api_key_env = "FAKE_ANTHROPIC_KEY"
+timeout_s = 2
+
+[providers.claude-wrongkey]
+kind = "anthropic"
+base_url = "{anthropic}"
+api_key_env = "WRONG_ANTHROPIC_KEY"
 
 [providers.nokey]
 kind = "openai"
@@ -79,6 +92,19 @@ upstream = "embed-upstream"
 kind = "embedding"
 
 [[models]]
+id = "claude-test"
+provider = "claude"
+upstream = "claude-upstream-1"
+owned_by = "anthropic"
+max_output_tokens = 4096
+price = {{ input = 3.0, output = 15.0 }}
+
+[[models]]
+id = "claude-wrongkey"
+provider = "claude-wrongkey"
+max_output_tokens = 1024
+
+[[models]]
 id = "wrongkey-model"
 provider = "wrongkey"
 
@@ -107,11 +133,21 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[Stack]:
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """The fake Anthropic upstream."""
+    fake = FakeAnthropic(FAKE_ANTHROPIC_KEY).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> Iterator[Stack]:
     """nats-server, one worker and one gateway process, all stopped at the end."""
     stack = Stack(tmp_path_factory.mktemp("stack"))
     try:
-        fill = {"fake": fake_openai.url}
+        fill = {"fake": fake_openai.url, "anthropic": fake_anthropic.url}
         gateway_config = stack.write_config(
             "gateway.toml", (PROVIDERS + GATEWAY_ONLY + MODELS + GATEWAY_MODELS).format(**fill)
         )
@@ -119,9 +155,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> 
         stack.start_nats()
         stack.start_worker(
             worker_config,
-            providers=["echo", "fakeoai"],
+            providers=["echo", "fakeoai", "claude"],
             FAKE_OPENAI_KEY=FAKE_KEY,
             WRONG_OPENAI_KEY="sk-not-the-right-one",
+            FAKE_ANTHROPIC_KEY=FAKE_ANTHROPIC_KEY,
+            WRONG_ANTHROPIC_KEY="sk-ant-not-the-right-one",
         )
         stack.start_gateway(gateway_config)
         yield stack

@@ -36,7 +36,7 @@ def by_cause(
     - the upstream refusing our provider key (401/403, or `our_credentials`) is our
       configuration error: 502, never the caller's 401/403;
     - 429 / `rate_limited`: 429 rate_limit_exceeded with `retry-after` passed on;
-    - 400/413/422 that name the caller's input (`caller_input`): 400;
+    - 413: 413 request_too_large; 400/422 that name the caller's input: 400;
     - 408/504: 504; anything else (5xx, 404 of an upstream model, overloaded): 502.
     """
     retry_after = retry_after_of(headers)
@@ -55,7 +55,9 @@ def by_cause(
         return UpstreamError(
             429, OpenAIError(text, "rate_limit_error", None, "rate_limit_exceeded"), retry_after
         )
-    if caller_input or status in (400, 413, 422):
+    if status == 413:
+        return UpstreamError(413, OpenAIError(text, "invalid_request_error", param, "request_too_large"))
+    if caller_input or status in (400, 422):
         return UpstreamError(400, OpenAIError(text, "invalid_request_error", param, None))
     if status in (408, 504):
         return UpstreamError(504, OpenAIError(text, "timeout_error", None, "upstream_timeout"))

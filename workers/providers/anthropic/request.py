@@ -1,0 +1,204 @@
+"""OpenAI ChatRequest -> Anthropic Messages request (pure; `docs/compat-anthropic.md` is the table).
+
+Parameters Claude cannot honour are refused with a 400 naming them, never dropped or
+clamped. Messages are converted by `messages.py`, tools and JSON mode by `tools.py`.
+`max_tokens` is the caller's `max_completion_tokens` (or `max_tokens`), else the model's
+configured `max_output_tokens`; with `reasoning_effort` the thinking budget is taken from
+it, always leaving `MIN_ANSWER_TOKENS` for the answer (Anthropic counts thinking in
+`max_tokens`, as OpenAI counts reasoning in `max_completion_tokens`).
+"""
+
+from __future__ import annotations
+
+from msgspec import UNSET, UnsetType
+
+from gateway.contracts.errors import OpenAIError
+from gateway.contracts.openai import ChatRequest
+from workers.providers.anthropic.messages import Conversation, to_conversation
+from workers.providers.anthropic.schema import (
+    ENCODER,
+    MessagesRequest,
+    RequestMetadata,
+    ThinkingEnabled,
+    ToolChoiceNone,
+    ToolChoiceTool,
+)
+from workers.providers.anthropic.tools import (
+    json_mode_tool,
+    stand_in_tools,
+    to_tool_choice,
+    to_tool_specs,
+)
+from workers.providers.base import ConversionError, Target, UpstreamError, UpstreamRequest
+
+ANTHROPIC_VERSION = "2023-06-01"
+MAX_TEMPERATURE = 1.0
+# reasoning_effort -> thinking.budget_tokens (Anthropic's minimum budget is 1024).
+EFFORT_BUDGETS: dict[str, int] = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+    "xhigh": 32768,
+}
+MIN_THINKING_BUDGET = 1024
+# Tokens always left for the visible answer when thinking shares max_tokens with it.
+MIN_ANSWER_TOKENS = 1024
+
+
+def _refuse(param: str, why: str) -> ConversionError:
+    return ConversionError(f"'{param}' is not supported by Claude models: {why}", param)
+
+
+def _check_unsupported(req: ChatRequest) -> None:
+    """400 for parameters Claude has no equivalent of, when set to a value that matters."""
+    if req.logprobs is True:
+        raise _refuse("logprobs", "Claude does not return token log probabilities.")
+    if req.top_logprobs not in (UNSET, None):
+        raise _refuse("top_logprobs", "Claude does not return token log probabilities.")
+    if req.logit_bias not in (UNSET, None) and req.logit_bias:
+        raise _refuse("logit_bias", "Claude has no token biasing.")
+    for name in ("presence_penalty", "frequency_penalty"):
+        value = getattr(req, name)
+        if value not in (UNSET, None) and value != 0:
+            raise _refuse(name, "Claude has no repetition penalties; send 0 or omit it.")
+    if req.seed not in (UNSET, None):
+        raise _refuse("seed", "Claude has no seeded sampling; omit it.")
+
+
+def _max_tokens(req: ChatRequest, target: Target) -> int:
+    limit = req.output_limit()
+    if limit is not None:
+        return limit
+    if target.max_output_tokens is None:
+        raise UpstreamError(
+            502,
+            OpenAIError(
+                f"The model '{target.public_model}' is misconfigured: Anthropic requires "
+                "max_tokens and the model entry sets no max_output_tokens.",
+                "upstream_error",
+                None,
+                "upstream_config_error",
+            ),
+        )
+    return target.max_output_tokens
+
+
+def _thinking(req: ChatRequest, max_tokens: int) -> ThinkingEnabled | None:
+    """The thinking config for reasoning_effort; its budget always leaves room to answer."""
+    effort = req.reasoning_effort
+    if effort in (UNSET, None, "none"):
+        return None
+    assert isinstance(effort, str)
+    if effort not in EFFORT_BUDGETS:
+        raise ConversionError(
+            f"'reasoning_effort' must be one of none, {', '.join(EFFORT_BUDGETS)}; got {effort!r}.",
+            "reasoning_effort",
+        )
+    budget = min(EFFORT_BUDGETS[effort], max_tokens - MIN_ANSWER_TOKENS)
+    if budget < MIN_THINKING_BUDGET:
+        param = next(
+            (p for p in ("max_completion_tokens", "max_tokens") if isinstance(getattr(req, p), int)),
+            "reasoning_effort",
+        )
+        raise ConversionError(
+            f"'reasoning_effort' needs at least {MIN_THINKING_BUDGET + MIN_ANSWER_TOKENS} output "
+            f"tokens on Claude models (a thinking budget of {MIN_THINKING_BUDGET} plus the "
+            f"answer); the limit is {max_tokens}.",
+            param,
+        )
+    if req.temperature not in (UNSET, None) and req.temperature != 1:
+        raise ConversionError(
+            "'temperature' cannot be changed together with 'reasoning_effort' on Claude models "
+            "(extended thinking needs the default temperature 1).",
+            "temperature",
+        )
+    top_p = req.top_p
+    if isinstance(top_p, float | int) and not 0.95 <= top_p <= 1:
+        raise ConversionError(
+            "'top_p' must be between 0.95 and 1 together with 'reasoning_effort' on Claude models.",
+            "top_p",
+        )
+    return ThinkingEnabled(budget_tokens=budget)
+
+
+def _stop_sequences(req: ChatRequest) -> list[str] | UnsetType:
+    stop = req.stop
+    if stop in (UNSET, None):
+        return UNSET
+    sequences = [stop] if isinstance(stop, str) else list(stop)  # type: ignore[arg-type]
+    for i, seq in enumerate(sequences):
+        if not seq.strip():
+            param = "stop" if isinstance(stop, str) else f"stop[{i}]"
+            raise ConversionError(
+                f"'{param}' is {seq!r}: Claude models accept only stop sequences that contain "
+                "a non-whitespace character.",
+                param,
+            )
+    return sequences or UNSET
+
+
+def _temperature(req: ChatRequest) -> float | UnsetType:
+    value = req.temperature
+    if value in (UNSET, None):
+        return UNSET
+    assert isinstance(value, float | int)
+    if value > MAX_TEMPERATURE:
+        raise ConversionError(
+            f"'temperature' is {value}: Claude models accept 0 to {MAX_TEMPERATURE:g} "
+            "(the gateway does not clamp it).",
+            "temperature",
+        )
+    return float(value)
+
+
+def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> MessagesRequest:
+    """The Messages API request for `req`; raises ConversionError (400) or UpstreamError."""
+    _check_unsupported(req)
+    max_tokens = _max_tokens(req, target)
+    thinking = _thinking(req, max_tokens)
+    tools = to_tool_specs(req.tools) if isinstance(req.tools, list) else []
+    names = [t.name for t in tools]
+    tool_choice = to_tool_choice(req, names, thinking is not None)
+    json_tool = json_mode_tool(req, bool(tools), thinking is not None)
+    if json_tool is not None:
+        tools = [json_tool]
+        tool_choice = ToolChoiceTool(name=json_tool.name)
+    conv: Conversation = to_conversation(req.messages, keep_thinking=thinking is not None)
+    if thinking is not None and not conv.thinking_allowed:
+        # NOTE: a tool loop started without thinking cannot switch it on mid-turn
+        # (Anthropic needs the turn to start with a thinking block): it resumes at the
+        # next user turn. Documented in docs/compat-anthropic.md.
+        thinking = None
+    if conv.tool_names and not tools:
+        tools = stand_in_tools(conv.tool_names)
+        tool_choice = ToolChoiceNone()
+    user = req.user
+    return MessagesRequest(
+        model=target.upstream_model,
+        max_tokens=max_tokens,
+        messages=conv.messages,
+        system=conv.system or UNSET,
+        temperature=_temperature(req),
+        top_p=float(req.top_p) if isinstance(req.top_p, float | int) else UNSET,
+        stop_sequences=_stop_sequences(req),
+        metadata=RequestMetadata(user_id=user) if isinstance(user, str) and user else UNSET,
+        tools=tools or UNSET,
+        tool_choice=tool_choice,
+        thinking=thinking or UNSET,
+        stream=True if stream else UNSET,
+    )
+
+
+def to_upstream_request(req: ChatRequest, target: Target, stream: bool) -> UpstreamRequest:
+    """The HTTP request: `<base_url>/v1/messages` with Anthropic's headers."""
+    body = ENCODER.encode(to_messages_request(req, target, stream))
+    headers = {
+        "anthropic-version": ANTHROPIC_VERSION,
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+    }
+    if target.api_key:
+        headers["x-api-key"] = target.api_key
+    url = f"{target.base_url.rstrip('/')}/v1/messages"
+    return UpstreamRequest(url=url, headers=headers, body=body, stream=stream)

@@ -1,0 +1,60 @@
+"""Anthropic usage -> OpenAI usage.
+
+"Total input tokens in a request is the summation of `input_tokens`,
+`cache_creation_input_tokens`, and `cache_read_input_tokens`"
+(https://docs.claude.com/en/docs/build-with-claude/prompt-caching#tracking-cache-performance),
+so the caller's `prompt_tokens` is that sum and `cached_tokens` the cache reads (never
+more than `prompt_tokens`). `output_tokens` already counts thinking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.contracts.openai import PromptTokensDetails, Usage
+from workers.providers.anthropic.schema import AnthropicUsage, DeltaUsage
+
+
+@dataclass(slots=True)
+class UsageTally:
+    """Usage of one reply as a stream reveals it: `message_start`, then `message_delta`s."""
+
+    input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+
+    def start(self, usage: AnthropicUsage) -> None:
+        """Take everything `message_start` reports."""
+        self.input_tokens = usage.input_tokens
+        self.cache_creation_input_tokens = usage.cache_creation_input_tokens or 0
+        self.cache_read_input_tokens = usage.cache_read_input_tokens or 0
+        self.output_tokens = usage.output_tokens
+
+    def update(self, usage: DeltaUsage) -> None:
+        """Take each field a `message_delta` reports (cumulative, so replace, never add)."""
+        if usage.output_tokens is not None:
+            self.output_tokens = usage.output_tokens
+        if usage.input_tokens is not None:
+            self.input_tokens = usage.input_tokens
+        if usage.cache_creation_input_tokens is not None:
+            self.cache_creation_input_tokens = usage.cache_creation_input_tokens
+        if usage.cache_read_input_tokens is not None:
+            self.cache_read_input_tokens = usage.cache_read_input_tokens
+
+    def to_openai(self) -> Usage:
+        """The OpenAI usage of what was counted so far."""
+        prompt = self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=self.output_tokens,
+            total_tokens=prompt + self.output_tokens,
+            prompt_tokens_details=PromptTokensDetails(cached_tokens=self.cache_read_input_tokens),
+        )
+
+
+def to_openai_usage(usage: AnthropicUsage) -> Usage:
+    """The OpenAI usage of a whole (non-stream) reply."""
+    tally = UsageTally()
+    tally.start(usage)
+    return tally.to_openai()
