@@ -19,6 +19,7 @@ import gevent.queue
 import msgspec
 
 from gateway.bus_client import NO_RESPONDERS, Bridge, Reply
+from gateway.disconnect import Probe
 from gateway.contracts.bus import (
     EVENT_ENCODER,
     FRAME_DECODER,
@@ -46,6 +47,8 @@ OnEnd = Callable[[Usage | None], None]
 DONE_EVENT = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
 _CANCEL = msgspec.msgpack.Encoder()
+PROBE_INTERVAL_S = 1.0
+CLIENT_GONE = OpenAIError("The client closed the request.", "invalid_request_error", None, "client_closed_request")
 EMPTY_ANSWER = OpenAIError(
     "The worker ended the request without an answer.", "upstream_error", None, "upstream_error"
 )
@@ -67,7 +70,8 @@ class Relay:
         self._log = log
         self._clock = clock
 
-    def respond(self, resp: falcon.Response, job: Job, subject: str, on_end: OnEnd | None = None) -> None:
+    def respond(self, resp: falcon.Response, job: Job, subject: str, on_end: OnEnd | None = None,
+                client_gone: Probe | None = None) -> None:
         """Dispatch `job` and fill `resp` from its frames (raises APIError before output).
 
         `on_end(usage)` runs exactly once when the request is over (usage None when
@@ -87,7 +91,7 @@ class Relay:
             raise no_worker("The gateway is not connected to the message bus yet.")
         reply = self._bridge.request(subject, JOB_ENCODER.encode(job))
         try:
-            first = self._first_output(reply, job)
+            first = self._first_output(reply, job, client_gone)
         except BaseException:
             reply.close()
             end(None)
@@ -103,29 +107,43 @@ class Relay:
         resp.set_header("x-accel-buffering", "no")
         resp.stream = self._stream(reply, job, first, end)
 
-    def _next(self, reply: Reply, job: Job) -> Frame | None:
-        """The next frame; None when nothing came in time (idle or deadline)."""
+    def _next(self, reply: Reply, job: Job, client_gone: Probe | None = None) -> Frame | None:
+        """The next frame; None when nothing came in time (idle or deadline).
+
+        With `client_gone`, waits in slices and gives up (cancelling the job) as soon as
+        the client has closed its connection.
+        """
         wait = min(self._settings.idle_timeout_s, job.deadline - self._clock())
-        if wait <= 0:
-            return None
-        try:
-            item = reply.get(wait)
-        except gevent.queue.Empty:
-            return None
+        while True:
+            if wait <= 0:
+                return None
+            step = min(wait, PROBE_INTERVAL_S) if client_gone is not None else wait
+            try:
+                item = reply.get(step)
+                break
+            except gevent.queue.Empty:
+                wait -= step
+                self._check_client(job, client_gone)
         if item is NO_RESPONDERS:
             raise no_worker(f"No worker is available for provider '{job.provider}'.")
         return FRAME_DECODER.decode(item)
 
-    def _first_output(self, reply: Reply, job: Job) -> Chunk | Result:
+    def _check_client(self, job: Job, client_gone: Probe | None) -> None:
+        """Cancel the job and stop waiting once the client has hung up."""
+        if client_gone is not None and client_gone():
+            self._cancel(job)
+            raise APIError(499, CLIENT_GONE)
+
+    def _first_output(self, reply: Reply, job: Job, client_gone: Probe | None) -> Chunk | Result:
         while True:
-            frame = self._next(reply, job)
+            frame = self._next(reply, job, client_gone)
             match frame:
                 case None:
                     self._cancel(job)
                     self._record_lost(job, "upstream_timeout")
                     raise upstream_timeout("No answer from the worker before the deadline.")
                 case Heartbeat():
-                    continue
+                    self._check_client(job, client_gone)
                 case Chunk() | Result():
                     return frame
                 case Error(status=status, error=error, retry_after=retry_after):

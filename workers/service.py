@@ -37,7 +37,19 @@ from gateway.contracts.openai import (
     embedding_inputs,
 )
 from workers.frames import FrameSink, Publisher
-from workers.providers.base import ChatResult, Provider, ReplyContext, Target, UpstreamRequest
+from workers.providers.base import (
+    ChatResult,
+    Provider,
+    ReplyContext,
+    Target,
+    UpstreamError,
+    UpstreamRequest,
+)
+from workers.providers.token_estimate import (
+    estimate_chat_prompt,
+    estimate_from_chars,
+    estimate_text_tokens,
+)
 from workers.sse import SseDecoder
 from workers.upstream import Upstream
 
@@ -60,6 +72,37 @@ class Outcome:
     estimated: bool = False
     status: str = "ok"
     error_code: str | None = None
+    # For billing when the upstream reported nothing (cancelled, cut, or silent upstream):
+    upstream_working: bool = False  # a request went out and was not refused
+    prompt_estimate: int = 0
+    streamed_chars: int = 0
+
+    def billable_usage(self) -> tuple[Usage, bool]:
+        """The usage to bill and whether it is (partly) an estimate.
+
+        The upstream's own count when it gave one. When it gave none (a cancelled or cut
+        request, or an upstream that reports no usage) but was working on the request (so
+        it bills us), an estimate from the prompt and the text streamed; a stream cut
+        before its final usage gets its completion estimated the same way.
+        """
+        usage, estimated = self.usage, self.estimated
+        if not (usage.total_tokens or usage.prompt_tokens):
+            if self.status != "ok" and not self.upstream_working:
+                return usage, estimated
+            usage = Usage(prompt_tokens=self.prompt_estimate)
+            estimated = True
+        if usage.completion_tokens == 0 and self.streamed_chars:
+            completion = estimate_from_chars(self.streamed_chars)
+            usage = Usage(
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=completion,
+                total_tokens=usage.prompt_tokens + completion,
+                prompt_tokens_details=usage.prompt_tokens_details,
+            )
+            estimated = True
+        elif not usage.total_tokens:
+            usage = Usage(prompt_tokens=usage.prompt_tokens, total_tokens=usage.prompt_tokens)
+        return usage, estimated
 
 
 def new_id(prefix: str) -> str:
@@ -164,6 +207,7 @@ class JobService:
         except msgspec.ValidationError as ex:
             raise from_validation_error(ex) from ex
         route, target = self._route(job)
+        outcome.prompt_estimate = estimate_chat_prompt(req)
         stream = job.stream
         request = route.provider.chat_request(req, job.body, target, stream)
         calls = 1 if route.provider.supports_n else req.choice_count()
@@ -183,10 +227,11 @@ class JobService:
         outcome: Outcome,
     ) -> None:
         async def one(ctx: ReplyContext) -> ChatResult:
+            outcome.upstream_working = True
             async with route.upstream.open(request) as response:
                 body = await response.read()
                 if response.status >= 400:
-                    raise route.provider.error(response.status, response.headers, body)
+                    raise _refused(outcome, route.provider.error(response.status, response.headers, body))
                 result = route.provider.chat_result(body, ctx)
                 outcome.usage = outcome.usage.plus(result.usage)
                 outcome.estimated = outcome.estimated or result.estimated
@@ -215,18 +260,21 @@ class JobService:
             ctx = self._context(job, created, index)
             converter = route.provider.chat_stream(ctx, job.include_usage)
             final: Usage | None = None
+            outcome.upstream_working = True
             try:
                 async with route.upstream.open(request) as response:
                     if response.status >= 400:
                         body = await response.read()
-                        raise route.provider.error(response.status, response.headers, body)
+                        raise _refused(outcome, route.provider.error(response.status, response.headers, body))
                     decoder = SseDecoder()
                     async for raw in response.chunks:
                         for event in decoder.feed(raw):
                             for chunk in converter.feed(event):
+                                outcome.streamed_chars += _content_chars(chunk)
                                 await sink.chunk(chunk)
                     for event in decoder.close():
                         for chunk in converter.feed(event):
+                            outcome.streamed_chars += _content_chars(chunk)
                             await sink.chunk(chunk)
                     finished = converter.close()
                     final = finished.usage
@@ -256,13 +304,17 @@ class JobService:
             req: EmbeddingRequest = EMBEDDING_REQUEST_DECODER.decode(job.body)
         except msgspec.ValidationError as ex:
             raise from_validation_error(ex) from ex
-        embedding_inputs(req)
+        inputs = embedding_inputs(req)
+        outcome.prompt_estimate = sum(
+            estimate_text_tokens(x) if isinstance(x, str) else len(x) for x in inputs
+        )
         route, target = self._route(job)
         request = route.provider.embed_request(req, job.body, target)
+        outcome.upstream_working = True
         async with route.upstream.open(request) as response:
             body = await response.read()
             if response.status >= 400:
-                raise route.provider.error(response.status, response.headers, body)
+                raise _refused(outcome, route.provider.error(response.status, response.headers, body))
         result = route.provider.embed_result(body, req, self._context(job, int(self._clock()), 0))
         outcome.usage, outcome.estimated = result.usage, result.estimated
         await sink.result(result.body, outcome.usage)
@@ -271,7 +323,7 @@ class JobService:
     # ------------------------------------------------------------------ billing
 
     def _bill(self, job: Job, outcome: Outcome, started: float) -> None:
-        usage = outcome.usage
+        usage, estimated = outcome.billable_usage()
         if outcome.status != "ok" and usage.total_tokens == 0 and usage.prompt_tokens == 0:
             return  # nothing was spent
         self._record_usage(
@@ -287,7 +339,7 @@ class JobService:
                 completion_tokens=usage.completion_tokens,
                 total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
                 cached_tokens=usage.cached_tokens(),
-                estimated=outcome.estimated,
+                estimated=estimated,
                 status=outcome.status,
                 error_code=outcome.error_code,
                 stream=job.stream,
@@ -295,6 +347,35 @@ class JobService:
                 finished_at=self._clock(),
             )
         )
+
+
+def _refused(outcome: Outcome, error: UpstreamError) -> UpstreamError:
+    """The upstream answered with an error status: it did no billable work."""
+    outcome.upstream_working = False
+    return error
+
+
+class _DeltaText(msgspec.Struct):
+    content: str | None = None
+
+
+class _ChoiceText(msgspec.Struct):
+    delta: _DeltaText = msgspec.field(default_factory=_DeltaText)
+
+
+class _ChunkText(msgspec.Struct):
+    choices: list[_ChoiceText] = []
+
+
+_CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
+
+
+def _content_chars(chunk: ChatCompletionChunk | msgspec.Raw) -> int:
+    """Characters of content in one chunk (for an estimate if no usage ever comes)."""
+    if isinstance(chunk, msgspec.Raw):
+        choices = _CHUNK_TEXT.decode(chunk).choices
+        return sum(len(c.delta.content or "") for c in choices)
+    return sum(len(c.delta.content or "") for c in chunk.choices if isinstance(c.delta.content, str))
 
 
 def _sum(usages: list[Usage]) -> Usage:

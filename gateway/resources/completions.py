@@ -12,6 +12,7 @@ from gateway.auth import Authenticator
 from gateway.body import decode, read_body
 from gateway.contracts.bus import Job, chat_subject, embed_subject
 from gateway.contracts.config import GatewaySettings, ModelConfig
+from gateway.disconnect import client_gone_probe
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
     EMBEDDING_REQUEST_DECODER,
@@ -55,7 +56,7 @@ class _Dispatch:
                   subject: str, raw: bytes, output_limit: int | None) -> None:
         ticket = self._gate.admit(req.context.key, model, len(raw), output_limit)
         resp.set_headers(ticket.headers())
-        self._relay.respond(resp, job, subject, self._gate.settle(ticket))
+        self._relay.respond(resp, job, subject, self._gate.settle(ticket), client_gone_probe(req.env))
 
 
 class ChatResource(_Dispatch):

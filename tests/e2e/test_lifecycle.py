@@ -56,3 +56,45 @@ def test_key_from_scripts_keys_works_at_once(stack: Stack) -> None:
             break
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def _request_id_for(stack: Stack, client_request_id: str) -> str:
+    """Our request id, from the gateway's access-log line that carries the caller's id."""
+    import json
+
+    gateway = next(p for p in stack.procs if p.name == "gateway")
+    for line in gateway.log_text().splitlines():
+        if client_request_id in line and line.startswith("{"):
+            return str(json.loads(line)["request_id"])
+    raise AssertionError(f"no access-log line for {client_request_id}")
+
+
+def test_non_stream_client_that_goes_away_is_cancelled_and_billed_once(stack: Stack, api_key: str) -> None:
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "#scenario slow 1.8"}]}
+    with httpx.Client(timeout=0.3) as http:
+        try:
+            http.post(f"{stack.base_url}/chat/completions", json=body,
+                      headers={"authorization": f"Bearer {api_key}", "x-request-id": "client-gone-1"})
+        except httpx.TimeoutException:
+            pass  # the client gives up and closes the connection
+    wait_until(lambda: "client-gone-1" in next(p for p in stack.procs if p.name == "gateway").log_text(), 5,
+               "access log of the abandoned request")
+    request_id = _request_id_for(stack, "client-gone-1")
+    event = stack.usage_for(request_id)
+    assert event.status == "cancelled" and event.estimated
+    assert event.prompt_tokens > 0 and event.completion_tokens == 0
+    assert [e.request_id for e in stack.usage_events()].count(request_id) == 1
+
+
+def test_cancelled_stream_bills_the_text_already_streamed(stack: Stack, api_key: str) -> None:
+    body = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
+    with httpx.Client(timeout=10) as http:
+        with http.stream("POST", f"{stack.base_url}/chat/completions", json=body,
+                         headers={"authorization": f"Bearer {api_key}"}) as response:
+            request_id = response.headers["x-request-id"]
+            lines = response.iter_lines()
+            for _ in range(8):
+                next(lines)
+    event = stack.usage_for(request_id)
+    assert event.status == "cancelled" and event.estimated and event.stream
+    assert event.completion_tokens >= 1 and event.prompt_tokens >= 1

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gateway.contracts.openai import AssistantMessage, ChatRequest
+
+
+def estimate_from_chars(chars: int) -> int:
+    """About four characters a token, at least one for any text."""
+    return (chars + 3) // 4 if chars > 0 else 0
+
 
 def estimate_text_tokens(text: str) -> int:
     """About four characters a token, at least one for non-empty text."""
-    return (len(text) + 3) // 4 if text else 0
+    return estimate_from_chars(len(text))
 
 
 def estimate_many(texts: Iterable[str]) -> int:
     """The summed estimate of several texts."""
     return sum(estimate_text_tokens(t) for t in texts)
+
+
+def estimate_chat_prompt(req: ChatRequest) -> int:
+    """A prompt estimate from the text of every message (tool calls included)."""
+    texts: list[str] = []
+    for message in req.messages:
+        content = message.content
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(getattr(part, "text", "") for part in content)
+        if isinstance(message, AssistantMessage) and isinstance(message.tool_calls, list):
+            texts.extend(call.function.arguments for call in message.tool_calls)
+    return estimate_many(texts)
