@@ -34,7 +34,7 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     models = ModelsResource(auth, router)
     app.add_route("/v1/models", models)
     app.add_route("/v1/models/{model_id}", models, suffix="one")
-    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, clock))
-    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, clock))
+    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, clock))
+    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, clock))
     app.add_route("/health", HealthResource(bridge))
     return app

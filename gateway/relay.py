@@ -74,8 +74,9 @@ class Relay:
                 client_gone: Probe | None = None) -> None:
         """Dispatch `job` and fill `resp` from its frames (raises APIError before output).
 
-        `on_end(usage)` runs exactly once when the request is over (usage None when
-        unknown), so limits and reservations are settled on every path.
+        `on_end(usage)` runs exactly once when a response was produced (usage None when
+        unknown); when this raises instead, nothing was sent and settling is the
+        caller's (it may still try a fallback model).
         """
         ended = False
 
@@ -87,14 +88,12 @@ class Relay:
                     on_end(usage)
 
         if not self._bridge.ready and not self._bridge.wait_ready(5.0):
-            end(None)
             raise no_worker("The gateway is not connected to the message bus yet.")
         reply = self._bridge.request(subject, JOB_ENCODER.encode(job))
         try:
             first = self._first_output(reply, job, client_gone)
         except BaseException:
             reply.close()
-            end(None)
             raise
         if isinstance(first, Result):
             reply.close()

@@ -45,3 +45,12 @@ class Router:
         if model is None or not key_allows(key, model_id):
             raise model_not_found(model_id)
         return model
+
+    def fallbacks(self, key: KeyRecord, model: ModelConfig) -> list[ModelConfig]:
+        """The model's configured fallbacks this key may use, of the same kind, in order."""
+        out = []
+        for model_id in model.fallbacks:
+            candidate = self._models.get(model_id)
+            if candidate is not None and candidate.kind == model.kind and key_allows(key, model_id):
+                out.append(candidate)
+        return out

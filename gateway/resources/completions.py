@@ -12,33 +12,43 @@ from gateway.auth import Authenticator
 from gateway.body import decode, read_body
 from gateway.contracts.bus import Job, chat_subject, embed_subject
 from gateway.contracts.config import GatewaySettings, ModelConfig
-from gateway.disconnect import client_gone_probe
+from gateway.contracts.errors import APIError
+from gateway.contracts.log import Logger
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
     EMBEDDING_REQUEST_DECODER,
     embedding_inputs,
 )
+from gateway.disconnect import client_gone_probe
 from gateway.relay import Relay
 from gateway.routing import Router
 
 
+# Errors before the first byte that another model may not have: try the next fallback.
+FALLBACK_STATUSES = frozenset({429, 502, 503, 504})
+
+
 class _Dispatch:
-    """What both endpoints share: the job they publish."""
+    """What both endpoints share: admission, the job, fallbacks before the first byte."""
 
     def __init__(self, auth: Authenticator, router: Router, gate: Gate, relay: Relay,
-                 settings: GatewaySettings, clock: Callable[[], float] = time.time) -> None:
+                 settings: GatewaySettings, log: Logger, clock: Callable[[], float] = time.time) -> None:
         self._auth = auth
         self._router = router
         self._gate = gate
         self._relay = relay
         self._settings = settings
+        self._log = log
         self._clock = clock
 
-    def _job(self, req: falcon.Request, model: ModelConfig, op: str, raw: bytes,
-             stream: bool = False, include_usage: bool = False) -> Job:
+    def _job(self, req: falcon.Request, model: ModelConfig, op: str, raw: bytes, attempt: int,
+             stream: bool, include_usage: bool) -> Job:
         key = req.context.key
+        # NOTE: each attempt bills under its own id, so a fallback's usage is never
+        # de-duplicated against a failed attempt that already spent tokens.
+        request_id = req.context.request_id if attempt == 0 else f"{req.context.request_id}-f{attempt}"
         return Job(
-            request_id=req.context.request_id,
+            request_id=request_id,
             key_id=key.id,
             key_name=key.name,
             op=op,
@@ -52,11 +62,25 @@ class _Dispatch:
             max_output_tokens=model.max_output_tokens,
         )
 
-    def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, job: Job,
-                  subject: str, raw: bytes, output_limit: int | None) -> None:
-        ticket = self._gate.admit(req.context.key, model, len(raw), output_limit)
+    def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,
+                  raw: bytes, output_limit: int | None, stream: bool = False, include_usage: bool = False) -> None:
+        key = req.context.key
+        ticket = self._gate.admit(key, model, len(raw), output_limit)
         resp.set_headers(ticket.headers())
-        self._relay.respond(resp, job, subject, self._gate.settle(ticket), client_gone_probe(req.env))
+        settle = self._gate.settle(ticket)
+        candidates = [model, *self._router.fallbacks(key, model)]
+        for attempt, candidate in enumerate(candidates):
+            job = self._job(req, candidate, op, raw, attempt, stream, include_usage)
+            subject = chat_subject(candidate.provider) if op == "chat" else embed_subject(candidate.provider)
+            try:
+                self._relay.respond(resp, job, subject, settle, client_gone_probe(req.env))
+                return
+            except APIError as ex:
+                if attempt == len(candidates) - 1 or ex.status not in FALLBACK_STATUSES:
+                    settle(None)
+                    raise
+                self._log.info("fallback", request_id=req.context.request_id, model=candidate.id,
+                               status=ex.status, next_model=candidates[attempt + 1].id)
 
 
 class ChatResource(_Dispatch):
@@ -69,8 +93,7 @@ class ChatResource(_Dispatch):
         body = decode(CHAT_REQUEST_DECODER, raw)
         req.context.model = body.model
         model = self._router.resolve(req.context.key, body.model, "chat")
-        job = self._job(req, model, "chat", raw, body.is_stream(), body.wants_usage_chunk())
-        self._dispatch(req, resp, model, job, chat_subject(model.provider), raw, body.output_limit())
+        self._dispatch(req, resp, model, "chat", raw, body.output_limit(), body.is_stream(), body.wants_usage_chunk())
 
 
 class EmbeddingsResource(_Dispatch):
@@ -84,5 +107,4 @@ class EmbeddingsResource(_Dispatch):
         req.context.model = body.model
         embedding_inputs(body)
         model = self._router.resolve(req.context.key, body.model, "embedding")
-        job = self._job(req, model, "embed", raw)
-        self._dispatch(req, resp, model, job, embed_subject(model.provider), raw, None)
+        self._dispatch(req, resp, model, "embed", raw, None)

@@ -82,6 +82,16 @@ upstream = "gpt-upstream"
 owned_by = "openai"
 
 [[models]]
+id = "gpt-with-fallback"
+provider = "fakeoai"
+upstream = "gpt-upstream"
+fallbacks = ["ghost-model-2", "echo"]
+
+[[models]]
+id = "ghost-model-2"
+provider = "nokey"
+
+[[models]]
 id = "gpt-same"
 provider = "fakeoai"
 
