@@ -9,11 +9,13 @@ import openai
 import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.harness.stack import Stack
 
 FAKE_KEY = "sk-fake-upstream"
 FAKE_ANTHROPIC_KEY = "sk-ant-fake-upstream"
+FAKE_GEMINI_KEY = "gemini-fake-upstream"
 
 PROVIDERS = """
 [gateway]
@@ -47,6 +49,17 @@ timeout_s = 2
 kind = "anthropic"
 base_url = "{anthropic}"
 api_key_env = "WRONG_ANTHROPIC_KEY"
+
+[providers.gemini]
+kind = "gemini"
+base_url = "{gemini}"
+api_key_env = "FAKE_GEMINI_KEY"
+timeout_s = 2
+
+[providers.gemini-wrongkey]
+kind = "gemini"
+base_url = "{gemini}"
+api_key_env = "WRONG_GEMINI_KEY"
 
 [providers.nokey]
 kind = "openai"
@@ -115,6 +128,25 @@ provider = "claude-wrongkey"
 max_output_tokens = 1024
 
 [[models]]
+id = "gemini-test"
+provider = "gemini"
+upstream = "gemini-upstream-flash"
+owned_by = "google"
+max_output_tokens = 8192
+price = {{ input = 0.3, output = 2.5 }}
+
+[[models]]
+id = "gemini-embed-test"
+provider = "gemini"
+upstream = "gemini-upstream-embedding"
+kind = "embedding"
+price = {{ input = 0.15 }}
+
+[[models]]
+id = "gemini-wrongkey"
+provider = "gemini-wrongkey"
+
+[[models]]
 id = "wrongkey-model"
 provider = "wrongkey"
 
@@ -151,13 +183,24 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="session")
+def fake_gemini() -> Iterator[FakeGemini]:
+    """The fake Gemini upstream."""
+    fake = FakeGemini(FAKE_GEMINI_KEY).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    fake_gemini: FakeGemini,
 ) -> Iterator[Stack]:
     """nats-server, one worker and one gateway process, all stopped at the end."""
     stack = Stack(tmp_path_factory.mktemp("stack"))
     try:
-        fill = {"fake": fake_openai.url, "anthropic": fake_anthropic.url}
+        fill = {"fake": fake_openai.url, "anthropic": fake_anthropic.url, "gemini": fake_gemini.url}
         gateway_config = stack.write_config(
             "gateway.toml", (PROVIDERS + GATEWAY_ONLY + MODELS + GATEWAY_MODELS).format(**fill)
         )
@@ -165,11 +208,13 @@ def stack(
         stack.start_nats()
         stack.start_worker(
             worker_config,
-            providers=["echo", "fakeoai", "claude"],
+            providers=["echo", "fakeoai", "claude", "gemini"],
             FAKE_OPENAI_KEY=FAKE_KEY,
             WRONG_OPENAI_KEY="sk-not-the-right-one",
             FAKE_ANTHROPIC_KEY=FAKE_ANTHROPIC_KEY,
             WRONG_ANTHROPIC_KEY="sk-ant-not-the-right-one",
+            FAKE_GEMINI_KEY=FAKE_GEMINI_KEY,
+            WRONG_GEMINI_KEY="gemini-not-the-right-one",
         )
         stack.start_gateway(gateway_config)
         yield stack
