@@ -4,11 +4,18 @@ Follows the WHATWG event-stream rules: lines end in CRLF, LF or CR; `data` lines
 event join with LF; lines starting with `:` are comments; an event is dispatched at a
 blank line; a trailing event without the final blank line is dispatched at EOF by
 `close()` (some upstreams end that way).
+
+One tolerance beyond the spec: Google may write a mid-stream error as bare JSON lines
+with no `data:` prefix. Lines that are no SSE field are kept, and if they form text
+starting with `{` or `[` and no `data` came with them, they are dispatched as one event
+named `raw`, so the provider sees the error instead of a silently cut stream.
 """
 
 from __future__ import annotations
 
 from workers.providers.base import SseEvent
+
+_FIELDS = frozenset({"data", "event", "id", "retry"})
 
 
 class SseDecoder:
@@ -17,6 +24,7 @@ class SseDecoder:
     def __init__(self) -> None:
         self._buffer = b""
         self._data: list[str] = []
+        self._raw: list[str] = []
         self._event = ""
         self._id: str | None = None
 
@@ -77,9 +85,15 @@ class SseDecoder:
             self._event = value
         elif name == "id":
             self._id = value
+        elif name not in _FIELDS:
+            self._raw.append(line)
         return None
 
     def _dispatch(self) -> SseEvent | None:
+        raw, self._raw = "\n".join(self._raw).strip(), []
+        if not self._data and raw[:1] in ("{", "["):
+            self._event = ""
+            return SseEvent(data=raw, event="raw")
         if not self._data and not self._event:
             return None
         event = SseEvent(data="\n".join(self._data), event=self._event or "message", id=self._id)

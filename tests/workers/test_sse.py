@@ -29,3 +29,15 @@ def test_last_event_without_blank_line_is_kept_at_eof() -> None:
 def test_utf8_split_inside_a_character() -> None:
     raw = "data: héllo\n\n".encode()
     assert feed_all(raw[:8], raw[8:]) == [SseEvent("héllo")]
+
+
+def test_bare_json_error_lines_become_one_raw_event() -> None:
+    body = b'data: {"candidates": []}\r\n\r\n{\n  "error": {\n    "code": 500,\n    "status": "INTERNAL"\n  }\n}\n'
+    events = feed_all(body)
+    assert events[0] == SseEvent('{"candidates": []}')
+    assert events[1].event == "raw"
+    assert '"status": "INTERNAL"' in events[1].data and events[1].data.startswith("{")
+
+
+def test_unknown_field_lines_alone_are_ignored() -> None:
+    assert feed_all(b"retry: 100\nfoo: bar\n\n") == []
