@@ -22,6 +22,8 @@ from gateway.contracts.errors import (
 from gateway.contracts.log import Logger
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# Our own upstream configuration is wrong: retrying cannot help (conversion-reference 1.4).
+NOT_RETRYABLE_CODES = frozenset({"upstream_auth_error", "upstream_config_error", "insufficient_quota"})
 
 
 def render(resp: falcon.Response, ex: APIError) -> None:
@@ -34,9 +36,10 @@ def render(resp: falcon.Response, ex: APIError) -> None:
         resp.set_header("retry-after", ex.retry_after)
     for name, value in ex.headers.items():
         resp.set_header(name, value)
-    if ex.status >= 500 or ex.error.code == "insufficient_quota":
+    if ex.status >= 500 or ex.status == 429:
         # NOTE: tells the OpenAI SDK whether retrying can help (it retries 429/5xx by default).
-        resp.set_header("x-should-retry", "true" if ex.status in RETRYABLE_STATUSES else "false")
+        retry = ex.status in RETRYABLE_STATUSES and ex.error.code not in NOT_RETRYABLE_CODES
+        resp.set_header("x-should-retry", "true" if retry else "false")
 
 
 def _from_falcon(ex: falcon.HTTPError) -> APIError:

@@ -21,6 +21,7 @@ from gateway.contracts.bus import Job, UsageEvent
 from gateway.contracts.config import ProviderConfig
 from gateway.contracts.errors import (
     APIError,
+    OpenAIError,
     from_validation_error,
     internal_error,
     upstream_error,
@@ -177,9 +178,15 @@ class JobService:
             raise upstream_error(f"this worker does not serve provider '{job.provider}'")
         api_key = route.config.api_key()
         if route.config.api_key_env and api_key is None:
-            raise upstream_error(
-                f"provider '{route.name}' has no API key: the gateway's operator must set "
-                f"{route.config.api_key_env}"
+            raise APIError(
+                502,
+                OpenAIError(
+                    f"provider '{route.name}' has no API key: the gateway's operator must set "
+                    f"{route.config.api_key_env}",
+                    "upstream_error",
+                    None,
+                    "upstream_config_error",
+                ),
             )
         target = Target(
             base_url=route.config.base_url,

@@ -141,6 +141,8 @@ def test_provider_without_its_secret_is_a_clear_502(client: openai.OpenAI) -> No
         client.chat.completions.create(model="nokey-model", messages=USER)
     assert ex.value.status_code == 502
     assert "GATEWAY_TEST_UNSET_KEY" in ex.value.message
+    assert ex.value.code == "upstream_config_error"
+    assert ex.value.response.headers["x-should-retry"] == "false"
 
 
 def test_no_worker_is_503_at_once(client: openai.OpenAI) -> None:
