@@ -1,3 +1,5 @@
-from ledger.main import run
+import sys
 
-run()
+from ledger.main import cli
+
+sys.exit(cli())

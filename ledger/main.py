@@ -1,96 +1,162 @@
-"""Ledger process: a durable pull consumer on the USAGE stream.
+"""Ledger process: the single writer of money.
 
-For now it records each event as one structured log line and acknowledges it; the
-SQLite projection, balances and reports build on this loop (fetch -> store -> ack
-after commit). Acks come only after an event was handled, so a crash replays it.
+A durable JetStream pull consumer ("ledger") on the USAGE stream, in a loop:
+fetch up to `[ledger] batch_size` messages -> price them -> `Store.apply` (one SQLite
+transaction) -> commit -> ack every message of the batch -> publish the changed keys'
+balances to the KV bucket `balances` -> one JSON log line (counts and key ids, never
+prompt contents). A crash anywhere before the acks only makes JetStream redeliver the
+batch after `[ledger] ack_wait_s`, and the store's idempotency makes that harmless: no
+event lost, none counted twice. A backlog (ledger down) waits in the stream, not here.
+
+SIGTERM/SIGINT finish the batch in hand, then drain. SIGHUP reloads the config's prices
+(an invalid config is logged and the old prices are kept).
+
+`python -m ledger --rebuild` rebuilds the database from the stream (see `ledger.rebuild`).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
+import sqlite3
+import sys
 
-import msgspec
 import nats
-from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.client import JetStreamContext
 
 from gateway.contracts import config as configuration
-from gateway.contracts.bus import (
-    CREDIT_DECODER,
-    CREDIT_SUBJECT,
-    USAGE_DECODER,
-    USAGE_STREAM,
-    USAGE_SUBJECT,
-    USAGE_SUBJECTS,
-)
+from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
+from ledger.balances import BalancePublisher, KeyValuePut, open_balances_bucket, read_balances
+from ledger.bus import connect, durable_subscription, ensure_usage_stream, entry_of
+from ledger.lock import WriterLock
+from ledger.pricing import Pricer
+from ledger.rebuild import rebuild_main
+from ledger.store import Store, database_path
 
-DURABLE = "ledger"
-BATCH = 256
+FETCH_TIMEOUT_S = 1.0
+LOCK_RETRY_S = 1.0
+STORE_RETRY_S = 1.0
+SETUP_RETRY_S = 0.5
 
 
-async def connect(url: str, log: Logger) -> Client:
-    """Connect to NATS, waiting for it to come up."""
-    while True:
+class Ledger:
+    """One batch at a time: store, ack, publish balances."""
+
+    def __init__(self, store: Store, pricer: Pricer, balances: BalancePublisher, log: Logger) -> None:
+        self.store = store
+        self.pricer = pricer
+        self.balances = balances
+        self.log = log
+
+    async def handle(self, msgs: list[Msg]) -> bool:
+        """Apply one fetched batch; False (nothing acked) when the database refused it."""
+        entries = [entry_of(msg, self.pricer) for msg in msgs]
         try:
-            return await nats.connect(
-                url, name="ledger", max_reconnect_attempts=-1, connect_timeout=2,
-                error_cb=log.nats_error_callback(),
-            )
-        except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
-            log.warning("nats_connect_retry", url=url, error=type(ex).__name__)
-            await asyncio.sleep(0.5)
+            applied = self.store.apply(entries)
+        except sqlite3.Error as ex:
+            # Unacked, so JetStream redelivers the batch after ack_wait.
+            self.log.error("ledger_store_failed", count=len(msgs), error=f"{type(ex).__name__}: {ex}")
+            return False
+        try:
+            for msg in msgs:
+                await msg.ack()
+        except nats.errors.Error as ex:
+            # NOTE: the batch is committed; an unacked rest is redelivered and found duplicate.
+            self.log.warning("ledger_ack_failed", count=len(msgs), error=type(ex).__name__)
+        self.balances.mark(applied.keys)
+        await self.balances.flush(self.store.db)
+        self.log.info("ledger_batch", count=len(msgs), inserted=applied.inserted, replaced=applied.replaced,
+                      duplicates=applied.duplicates, credits=applied.credits, rejected=applied.rejected,
+                      keys=sorted(applied.keys))
+        return True
+
+    def reload_prices(self) -> None:
+        """Reload the config's prices (SIGHUP)."""
+        try:
+            cfg = configuration.load()
+        except configuration.ConfigError as ex:
+            self.log.error("prices_reload_failed", error=str(ex))
+            return
+        self.pricer = Pricer(cfg.models, self.log)
+        self.log.info("prices_reloaded", models=len(cfg.models))
 
 
-def handle(msg: Msg, log: Logger) -> None:
-    """Record one event (a log line until the SQLite store lands)."""
-    try:
-        if msg.subject == USAGE_SUBJECT:
-            event = USAGE_DECODER.decode(msg.data)
-            log.info("usage", **msgspec.structs.asdict(event))
-        elif msg.subject == CREDIT_SUBJECT:
-            credit = CREDIT_DECODER.decode(msg.data)
-            log.info("credit", **msgspec.structs.asdict(credit))
-    except msgspec.DecodeError as ex:
-        log.error("bad_event", subject=msg.subject, error=str(ex))
-
-
-async def consume(nc: Client, log: Logger, stop: asyncio.Event) -> None:
-    """Fetch, handle, ack, until `stop` is set."""
-    js = nc.jetstream()
-    try:
-        await js.add_stream(StreamConfig(name=USAGE_STREAM, subjects=USAGE_SUBJECTS, storage=StorageType.FILE, duplicate_window=600))
-    except BadRequestError:
-        pass
-    sub = await js.pull_subscribe(
-        "usage.>", durable=DURABLE, stream=USAGE_STREAM,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=10_000),
-    )
-    log.info("ledger_ready")
+async def consume(ledger: Ledger, sub: JetStreamContext.PullSubscription, batch_size: int,
+                  stop: asyncio.Event) -> None:
+    """Fetch and handle batches until `stop` is set (the batch in hand is finished)."""
     while not stop.is_set():
         try:
-            msgs = await sub.fetch(BATCH, timeout=1.0)
-        except nats.errors.TimeoutError:
-            continue  # idle, not an error
-        for msg in msgs:
-            handle(msg, log)
-            await msg.ack()
+            msgs = await sub.fetch(batch_size, timeout=FETCH_TIMEOUT_S)
+        except asyncio.TimeoutError:  # nats' own TimeoutError is one too
+            await ledger.balances.flush(ledger.store.db)  # idle: retry balances a hiccup left pending
+            continue
+        except nats.errors.Error as ex:
+            ledger.log.warning("ledger_fetch_failed", error=type(ex).__name__)
+            await asyncio.sleep(FETCH_TIMEOUT_S)
+            continue
+        if not await ledger.handle(msgs):
+            await asyncio.sleep(STORE_RETRY_S)
 
 
-async def main() -> None:
-    """Run until SIGTERM/SIGINT."""
-    log = Logger("ledger")
-    configuration.load()  # refuse to start on a broken config, like every process
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+async def acquire(lock: WriterLock, log: Logger, stop: asyncio.Event) -> bool:
+    """Wait for the database's writer lock (held by a rebuild or another ledger)."""
+    waiting = False
+    while not lock.try_acquire():
+        if not waiting:
+            log.warning("ledger_waiting_for_lock", lock=str(lock.path))
+            waiting = True
+        try:
+            await asyncio.wait_for(stop.wait(), LOCK_RETRY_S)
+            return False
+        except asyncio.TimeoutError:
+            pass
+    return True
+
+
+async def attach(js: JetStreamContext, cfg: Config, log: Logger,
+                 stop: asyncio.Event) -> tuple[JetStreamContext.PullSubscription, KeyValuePut] | None:
+    """The stream, the durable consumer and the balances bucket, retried while JetStream
+    starts up (under honcho, NATS and the ledger start together); None if stopped first."""
+    while not stop.is_set():
+        try:
+            await ensure_usage_stream(js)
+            sub = await durable_subscription(js, cfg.ledger, log)
+            return sub, await open_balances_bucket(js)
+        except (nats.errors.Error, asyncio.TimeoutError) as ex:
+            log.warning("ledger_attach_retry", error=f"{type(ex).__name__}: {ex}")
+            await asyncio.sleep(SETUP_RETRY_S)
+    return None
+
+
+async def serve(cfg: Config, store: Store, log: Logger, stop: asyncio.Event, reload: asyncio.Event) -> None:
+    """Connect, publish every balance once, then consume until `stop`."""
     nc = await connect(configuration.nats_url(), log)
     try:
-        await consume(nc, log, stop)
+        attached = await attach(nc.jetstream(), cfg, log, stop)
+        if attached is None:
+            return
+        sub, kv = attached
+        publisher = BalancePublisher(kv, log)
+        publisher.mark(b.key_id for b in read_balances(store.db))
+        await publisher.flush(store.db)
+        ledger = Ledger(store, Pricer(cfg.models, log), publisher, log)
+        log.info("ledger_ready", database=str(database_path(cfg)), batch_size=cfg.ledger.batch_size,
+                 ack_wait_s=cfg.ledger.ack_wait_s)
+        reloader = asyncio.create_task(_reload_on(reload, ledger))
+        try:
+            await consume(ledger, sub, cfg.ledger.batch_size, stop)
+            await publisher.flush(store.db)
+        finally:
+            reloader.cancel()
+            # NOTE: drain() would wait forever on status messages (expired pulls) left in the
+            # pull inbox; anything there is unacked, so JetStream redelivers it anyway.
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error as ex:
+                log.warning("ledger_unsubscribe_failed", error=type(ex).__name__)
     finally:
         try:
             await nc.drain()
@@ -98,10 +164,56 @@ async def main() -> None:
             log.warning("nats_drain_failed", error=type(ex).__name__)
 
 
+async def _reload_on(reload: asyncio.Event, ledger: Ledger) -> None:
+    while True:
+        await reload.wait()
+        reload.clear()
+        ledger.reload_prices()
+
+
+async def main() -> None:
+    """Run until SIGTERM/SIGINT."""
+    log = Logger("ledger")
+    cfg = configuration.load()  # refuse to start on a broken config, like every process
+    stop, reload = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    lock = WriterLock(database_path(cfg))
+    if not await acquire(lock, log, stop):
+        return
+    try:
+        store = Store.open(database_path(cfg))
+        try:
+            await serve(cfg, store, log, stop, reload)
+        finally:
+            store.close()
+    finally:
+        lock.release()
+    log.info("ledger_stopped")
+
+
 def run() -> None:
-    """Console entry point."""
+    """Console entry point of the ledger process."""
     asyncio.run(main())
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m ledger [--rebuild [--force]]`."""
+    parser = argparse.ArgumentParser(prog="python -m ledger", description="The ledger process.")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="rebuild the database from the USAGE stream (stop the ledger first), then exit")
+    parser.add_argument("--force", action="store_true",
+                        help="with --rebuild: rebuild even if the stream no longer holds its first events")
+    args = parser.parse_args(argv)
+    if args.rebuild:
+        return rebuild_main(force=args.force)
+    if args.force:
+        parser.error("--force only goes with --rebuild")
     run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

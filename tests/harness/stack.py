@@ -157,7 +157,7 @@ async def _read_usage(nc: Client) -> list[UsageEvent]:
         while True:
             try:
                 msgs = await sub.fetch(500, timeout=0.5)
-            except nats.errors.TimeoutError:
+            except asyncio.TimeoutError:  # nats-py raises its own subclass, or asyncio's
                 break
             for msg in msgs:
                 events.append(USAGE_DECODER.decode(msg.data))

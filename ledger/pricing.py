@@ -1,0 +1,94 @@
+"""Cost of one UsageEvent in integer micro-dollars, from the configured prices.
+
+Prices are USD per 1M tokens, so `tokens x price` is already in micro-dollars: a token
+at $2.50 / 1M costs 2.5 micro-dollars. Each part is computed exactly with `Decimal`
+(the config's floats are read through their shortest repr, so `0.15` is exactly 0.15,
+never 0.1499999...), the parts are summed, and the sum is rounded once, half-even, to
+an integer: no float ever touches money and rounding is unbiased over many events.
+
+Billable parts (OpenAI's convention, which every provider converter follows):
+`cached_tokens` is the part of `prompt_tokens` served from the prompt cache, so
+uncached prompt = prompt - cached is priced as `input`, cached as `cached_input`
+(or `input` when the model sets none), completion as `output`. Cache tokens are
+therefore charged once (PITFALLS 12).
+
+The price is the model's price in the config the ledger runs with when it processes the
+event (reloaded on SIGHUP); the unit prices used are stored beside the cost on each row.
+An unknown model costs 0 and logs `unpriced_usage`: the row is still stored, so the
+tokens are never lost and can be priced by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from msgspec import Struct
+
+from gateway.contracts.bus import UsageEvent
+from gateway.contracts.config import ModelConfig, Price
+from gateway.contracts.log import Logger
+
+_ZERO = Decimal(0)
+
+
+class UnitPrices(Struct, frozen=True):
+    """USD per 1M tokens, exact."""
+
+    input: Decimal
+    cached_input: Decimal
+    output: Decimal
+
+
+class Cost(Struct, frozen=True):
+    """What one event costs, and the unit prices it was computed with (for audits)."""
+
+    micro_usd: int
+    priced: bool  # False: unknown model, billed 0
+    prices: UnitPrices | None = None
+
+
+def exact(price: float) -> Decimal:
+    """A config price as the decimal the operator wrote (`0.15` -> Decimal("0.15"))."""
+    return Decimal(repr(price))
+
+
+def unit_prices(price: Price) -> UnitPrices:
+    """The exact unit prices of a model; cached input falls back to the input price."""
+    cached = price.input if price.cached_input is None else price.cached_input
+    return UnitPrices(input=exact(price.input), cached_input=exact(cached), output=exact(price.output))
+
+
+def cost_micro_usd(prompt: int, cached: int, completion: int, prices: UnitPrices) -> int:
+    """Micro-dollars for these token counts; `cached` is part of `prompt`."""
+    cached = min(max(cached, 0), max(prompt, 0))  # never bill a cache token beyond the prompt
+    uncached = max(prompt, 0) - cached
+    total = uncached * prices.input + cached * prices.cached_input + max(completion, 0) * prices.output
+    return int(total.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def format_price(value: Decimal) -> str:
+    """A unit price as a plain decimal string (no exponent) for storage."""
+    return format(value.normalize(), "f") if value != _ZERO else "0"
+
+
+class Pricer:
+    """Prices events by public model id, from one config's `[[models]]`."""
+
+    def __init__(self, models: Iterable[ModelConfig], log: Logger) -> None:
+        self._prices = {m.id: unit_prices(m.price) for m in models}
+        self._log = log
+
+    def cost(self, event: UsageEvent) -> Cost:
+        """The cost of `event`; an unknown model costs 0 and logs a warning."""
+        prices = self._prices.get(event.model)
+        if prices is None:
+            self._log.warning("unpriced_usage", request_id=event.request_id, key_id=event.key_id,
+                              model=event.model)
+            return Cost(micro_usd=0, priced=False)
+        if event.cached_tokens > event.prompt_tokens:
+            # NOTE: a converter bug upstream of us; billed as if capped, and said so.
+            self._log.warning("usage_inconsistent", request_id=event.request_id, model=event.model,
+                              prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens)
+        micro = cost_micro_usd(event.prompt_tokens, event.cached_tokens, event.completion_tokens, prices)
+        return Cost(micro_usd=micro, priced=True, prices=prices)

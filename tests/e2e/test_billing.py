@@ -1,0 +1,394 @@
+"""Billing end to end: real nats-server, worker, gateway and ledger; the openai SDK as client.
+
+Every check reads the books through `scripts/billing-report --format json` (a subprocess,
+as an operator runs it) or the ledger's database file, never through ledger internals.
+The stack is this module's own: its config sets prices and a short `ack_wait_s`, so a
+killed ledger's unacknowledged batch comes back within a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import nats
+import openai
+import pytest
+from nats.aio.client import Client
+from openai import Omit
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionStreamOptionsParam
+
+from gateway.contracts.bus import (
+    BALANCE_DECODER,
+    BALANCES_BUCKET,
+    EVENT_ENCODER,
+    MSG_ID_HEADER,
+    USAGE_STREAM,
+    USAGE_SUBJECT,
+    BalanceRecord,
+    KeyRecord,
+    UsageEvent,
+)
+from gateway.keys_cli import create_key
+from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
+from tests.harness.procs import ROOT, Proc, wait_until
+from tests.harness.stack import Stack
+
+FAKE_KEY = "sk-fake-upstream"
+# USD per 1M tokens: (input, cached input, output); exact decimals, as the config says them.
+PRICES = {
+    "echo": (Decimal("1"), Decimal("1"), Decimal("2")),
+    "gpt-test": (Decimal("2.5"), Decimal("1.25"), Decimal("10")),
+    "gpt-cheap": (Decimal("0.15"), Decimal("0.15"), Decimal("0.6")),
+    "embed-test": (Decimal("0.02"), Decimal("0.02"), Decimal("0")),
+}
+CONFIG = """
+[gateway]
+idle_timeout_s = 3
+
+[workers]
+heartbeat_s = 0.5
+
+[ledger]
+ack_wait_s = 1
+batch_size = 8
+
+[providers.echo]
+kind = "echo"
+
+[providers.fakeoai]
+kind = "openai"
+base_url = "{fake}/v1"
+api_key_env = "FAKE_OPENAI_KEY"
+timeout_s = 5
+
+[[models]]
+id = "echo"
+provider = "echo"
+price = {{ input = 1.0, output = 2.0 }}
+
+[[models]]
+id = "gpt-test"
+provider = "fakeoai"
+upstream = "gpt-upstream"
+price = {{ input = 2.5, output = 10.0, cached_input = 1.25 }}
+
+[[models]]
+id = "gpt-cheap"
+provider = "fakeoai"
+price = {{ input = 0.15, output = 0.60 }}
+
+[[models]]
+id = "embed-test"
+provider = "fakeoai"
+kind = "embedding"
+price = {{ input = 0.02, output = 0.0 }}
+"""
+
+
+class Books:
+    """The module's stack plus the ways to read its ledger."""
+
+    def __init__(self, stack: Stack, config: Path) -> None:
+        self.stack = stack
+        self.config = config
+        self.database = stack.workdir / "data" / "ledger.sqlite3"
+        self.clients: list[openai.OpenAI] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "GATEWAY_CONFIG": str(self.config), "NATS_URL": self.stack.nats_url,
+                "GATEWAY_DATA_DIR": str(self.stack.workdir / "data")}
+
+    def ledger(self) -> Proc:
+        return next(p for p in reversed(self.stack.procs) if p.name == "ledger")
+
+    def report(self, *args: str) -> dict[str, Any]:
+        """`scripts/billing-report --format json ARGS`, parsed."""
+        out = subprocess.run([str(ROOT / "scripts" / "billing-report"), "--format", "json", *args], cwd=ROOT,
+                             env=self.env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    def wait_for_requests(self, key: str, count: int, timeout: float = 20.0) -> dict[str, Any]:
+        """The report of `key` once it shows `count` requests (raises on timeout or more)."""
+        found: dict[str, Any] = {}
+
+        def check() -> bool:
+            found.update(self.report("--key", key))
+            seen = sum(r["requests"] for r in found["rows"])
+            assert seen <= count, f"{seen} requests billed for {count} made"
+            return bool(seen == count)
+
+        wait_until(check, timeout, f"{count} requests of {key} in the report", self.ledger())
+        return found
+
+    def rows(self, key_name: str) -> list[sqlite3.Row]:
+        """The key's usage rows, straight from the database file."""
+        with sqlite3.connect(self.database) as conn:
+            conn.row_factory = sqlite3.Row
+            return conn.execute("SELECT * FROM usage WHERE key_name = ? ORDER BY request_id", (key_name,)).fetchall()
+
+    def caught_up(self) -> bool:
+        """Whether the ledger's durable consumer has nothing pending or unacked."""
+        async def info(nc: Client) -> bool:
+            consumer = await nc.jetstream().consumer_info(USAGE_STREAM, "ledger")
+            return bool(consumer.num_pending == 0 and consumer.num_ack_pending == 0)
+        return self.stack.run(info)
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
+    """nats-server, a worker, a gateway, the ledger and a fake OpenAI, for this module."""
+    fake = FakeOpenAI(FAKE_KEY).start()
+    stack = Stack(tmp_path_factory.mktemp("billing"))
+    try:
+        config = stack.write_config("gateway.toml", CONFIG.format(fake=fake.url))
+        stack.start_nats()
+        stack.start_worker(config, providers=["echo", "fakeoai"], FAKE_OPENAI_KEY=FAKE_KEY)
+        stack.start_gateway(config)
+        stack.start_ledger(config)
+        books = Books(stack, config)
+        yield books
+        for client in books.clients:
+            client.close()  # idle keep-alive connections would hold up the gateway's graceful stop
+    finally:
+        stack.close()
+        fake.stop()
+
+
+def new_key(books: Books, name: str) -> tuple[KeyRecord, openai.OpenAI]:
+    record, secret = books.stack.run(lambda nc: create_key(nc, name, ["*"], None, None, None))
+    client = openai.OpenAI(base_url=books.stack.base_url, api_key=secret, max_retries=0, timeout=20)
+    books.clients.append(client)
+    return record, client
+
+
+def cost_micro(model: str, prompt: int, cached: int, completion: int) -> int:
+    """The expected cost, computed independently of ledger.pricing."""
+    p_in, p_cached, p_out = PRICES[model]
+    exact = (prompt - cached) * p_in + cached * p_cached + completion * p_out
+    return int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def usd(micro: int) -> str:
+    return f"{Decimal(micro) / 1_000_000:.6f}"
+
+
+def by_model(report: dict[str, Any]) -> dict[str, tuple[int, int, int, int, Decimal]]:
+    """Rows summed over days: model -> (requests, prompt, cached, completion, cost)."""
+    totals: dict[str, tuple[int, int, int, int, Decimal]] = {}
+    for r in report["rows"]:
+        n, p, c, o, cost = totals.get(r["model"], (0, 0, 0, 0, Decimal(0)))
+        totals[r["model"]] = (n + r["requests"], p + r["prompt_tokens"], c + r["cached_tokens"],
+                              o + r["completion_tokens"], cost + Decimal(r["cost_usd"]))
+    return totals
+
+
+def chat(client: openai.OpenAI, model: str, text: str, stream: bool = False,
+         include_usage: bool = False) -> tuple[int, int, int]:
+    """One chat request; the (prompt, cached, completion) tokens the client was told, if it was."""
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": text}]
+    if not stream:
+        usage = client.chat.completions.create(model=model, messages=messages).usage
+    else:
+        options: ChatCompletionStreamOptionsParam | Omit = {"include_usage": True} if include_usage else openai.omit
+        chunks = list(client.chat.completions.create(model=model, messages=messages, stream=True,
+                                                     stream_options=options))
+        usage = chunks[-1].usage
+        if not include_usage:
+            # The fake upstream's fixed usage: it told the worker, the client did not ask.
+            return PROMPT_TOKENS, 3, len(f"fake: {text}".split(" "))
+    assert usage is not None
+    details = usage.prompt_tokens_details
+    return usage.prompt_tokens, (details.cached_tokens or 0) if details else 0, usage.completion_tokens
+
+
+def test_every_request_is_one_row_with_the_tokens_the_upstream_served(books: Books) -> None:
+    _, client = new_key(books, "bill-mix")
+    served: list[tuple[str, tuple[int, int, int]]] = [
+        ("gpt-test", chat(client, "gpt-test", "one two")),
+        ("gpt-test", chat(client, "gpt-test", "a b c d")),
+        ("gpt-test", chat(client, "gpt-test", "streamed without usage", stream=True)),
+        ("gpt-test", chat(client, "gpt-test", "streamed with usage", stream=True, include_usage=True)),
+        ("gpt-cheap", chat(client, "gpt-cheap", "cheap words here")),
+        ("gpt-cheap", chat(client, "gpt-cheap", "cheap stream", stream=True, include_usage=True)),
+        ("echo", chat(client, "echo", "hello there world")),
+        ("echo", chat(client, "echo", "echo me back please now", stream=True, include_usage=True)),
+    ]
+    embedding = client.embeddings.create(model="embed-test", input=["first", "second"])
+    served.append(("embed-test", (embedding.usage.prompt_tokens, 0, 0)))
+    assert served[0][1] == (PROMPT_TOKENS, 3, 3)  # "fake: one two"
+
+    report = books.wait_for_requests("bill-mix", len(served))
+    expected: dict[str, tuple[int, int, int, int, Decimal]] = {}
+    for model, (prompt, cached, completion) in served:
+        n, p, c, o, cost = expected.get(model, (0, 0, 0, 0, Decimal(0)))
+        expected[model] = (n + 1, p + prompt, c + cached, o + completion,
+                           cost + Decimal(usd(cost_micro(model, prompt, cached, completion))))
+    assert by_model(report) == expected
+    rows = books.rows("bill-mix")
+    assert len(rows) == len(served) == len({r["request_id"] for r in rows})
+    assert {r["stream"] for r in rows} == {0, 1}
+    assert report["balances"]["bill-mix"]["balance_usd"] is None  # never credited: unmetered
+    spent = sum(Decimal(r["cost_usd"]) for r in report["rows"])
+    assert Decimal(report["balances"]["bill-mix"]["spent_usd"]) == spent
+
+
+def test_ledger_killed_while_events_arrive_loses_nothing_and_counts_nothing_twice(books: Books) -> None:
+    _, client = new_key(books, "bill-kill")
+    total = 40
+    served: list[tuple[int, int, int]] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        usage = chat(client, "echo", f"request {i} " + "word " * (i % 5), stream=i % 2 == 0, include_usage=True)
+        with lock:
+            served.append(usage)
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(one, i) for i in range(total)]
+        wait_until(lambda: len(books.rows("bill-kill")) >= 3, 15, "first rows of bill-kill", books.ledger())
+        books.ledger().signal(signal.SIGKILL)  # mid-stream of events: some committed, some in flight
+        books.ledger().popen.wait(5)
+        for future in futures:
+            future.result()
+    assert len(served) == total
+    books.stack.start_ledger(books.config)
+
+    report = books.wait_for_requests("bill-kill", total)
+    prompt, cached, completion = (sum(u[i] for u in served) for i in range(3))
+    expected_cost = sum(Decimal(usd(cost_micro("echo", *u))) for u in served)
+    assert by_model(report) == {"echo": (total, prompt, cached, completion, expected_cost)}
+    assert len(books.rows("bill-kill")) == total
+    wait_until(books.caught_up, 10, "ledger caught up")
+    time.sleep(1.5)  # past ack_wait: a redelivery, if any, would have landed by now
+    assert books.report("--key", "bill-kill") == report
+
+
+def test_the_whole_stream_delivered_again_changes_nothing(books: Books) -> None:
+    # What a ledger killed between commit and ack sees, for every event at once: the
+    # durable consumer is deleted, so the restarted ledger gets the stream from the start.
+    wait_until(books.caught_up, 15, "ledger caught up")
+    before = books.report()
+    books.ledger().stop()
+
+    async def forget(nc: Client) -> int:
+        await nc.jetstream().delete_consumer(USAGE_STREAM, "ledger")
+        return int((await nc.jetstream().stream_info(USAGE_STREAM)).state.messages)
+
+    messages = books.stack.run(forget)
+    books.stack.start_ledger(books.config)
+    wait_until(books.caught_up, 15, "ledger caught up again")
+    assert books.report() == before
+    batches = [json.loads(line) for line in books.ledger().log_text().splitlines() if '"ledger_batch"' in line]
+    assert sum(b["count"] for b in batches) == messages
+    assert sum(b["inserted"] + b["replaced"] + b["credits"] for b in batches) == 0
+
+
+def publish(books: Books, events: list[tuple[UsageEvent, str]]) -> None:
+    async def send(nc: Client) -> None:
+        js = nc.jetstream()
+        for event, msg_id in events:
+            await js.publish(USAGE_SUBJECT, EVENT_ENCODER.encode(event), headers={MSG_ID_HEADER: msg_id})
+    books.stack.run(send)
+
+
+def test_the_same_usage_event_published_twice_is_one_row(books: Books) -> None:
+    now = time.time()
+    event = UsageEvent(request_id="dup-1", key_id="key_dup", key_name="bill-dup", model="gpt-cheap",
+                       provider="fakeoai", prompt_tokens=100, cached_tokens=0, completion_tokens=50,
+                       total_tokens=150, started_at=now - 1, finished_at=now)
+    failure = UsageEvent(request_id="dup-2", key_id="key_dup", key_name="bill-dup", model="gpt-test",
+                         provider="fakeoai", status="error", error_code="worker_lost", source="gateway",
+                         started_at=now - 1, finished_at=now)
+    real = UsageEvent(request_id="dup-2", key_id="key_dup", key_name="bill-dup", model="gpt-test",
+                      provider="fakeoai", prompt_tokens=11, cached_tokens=3, completion_tokens=7,
+                      total_tokens=18, status="cancelled", started_at=now - 1, finished_at=now)
+    publish(books, [
+        (event, "dup-1"), (event, "dup-1"),  # JetStream drops the second
+        (event, "dup-1:retry"),  # a retry that outlived the duplicate window: the ledger drops it
+        (failure, "dup-2:gateway"),  # the worker vanished ... then its real count arrives
+        (real, "dup-2"),
+        (failure, "dup-2:gateway-late"),  # a late failure record never replaces the real count
+    ])
+    report = books.wait_for_requests("bill-dup", 2)
+    assert by_model(report) == {
+        "gpt-cheap": (1, 100, 0, 50, Decimal(usd(cost_micro("gpt-cheap", 100, 0, 50)))),
+        "gpt-test": (1, 11, 3, 7, Decimal(usd(cost_micro("gpt-test", 11, 3, 7)))),
+    }
+    wait_until(books.caught_up, 10, "ledger caught up")
+    rows = books.rows("bill-dup")
+    assert [(r["request_id"], r["source"], r["status"]) for r in rows] == [
+        ("dup-1", "worker", "ok"), ("dup-2", "worker", "cancelled")]
+
+
+def balance_record(books: Books, key_id: str) -> BalanceRecord | None:
+    async def read(nc: Client) -> BalanceRecord | None:
+        kv = await nc.jetstream().key_value(BALANCES_BUCKET)
+        try:
+            entry = await kv.get(key_id)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return BALANCE_DECODER.decode(entry.value) if entry.value else None
+    return books.stack.run(read)
+
+
+def test_a_credit_shows_in_the_report_and_in_the_balances_bucket(books: Books) -> None:
+    record, client = new_key(books, "bill-credit")
+    used = [chat(client, "gpt-test", "spend a little"), chat(client, "gpt-test", "and a bit more")]
+    spent = sum(cost_micro("gpt-test", *u) for u in used)
+    books.wait_for_requests("bill-credit", 2)
+    # `scripts/keys credit`'s own code (the wrapper itself would read "credit" as pip extras: see the report)
+    out = subprocess.run([sys.executable, "-m", "gateway.keys_cli", "credit", "bill-credit", "0.5"], cwd=ROOT,
+                         env=books.env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+
+    def credited() -> bool:
+        return bool(books.report("--key", "bill-credit")["balances"]["bill-credit"]["credit_usd"] == "0.500000")
+
+    wait_until(credited, 15, "the credit in the report", books.ledger())
+    balances = books.report("--key", "bill-credit")["balances"]
+    assert balances == {"bill-credit": {"credit_usd": "0.500000", "spent_usd": usd(spent),
+                                        "balance_usd": usd(500_000 - spent)}}
+    wait_until(lambda: (balance_record(books, record.id) or BalanceRecord(key_id="")).credit_micro_usd == 500_000,
+               10, "the balance record in the bucket")
+    published = balance_record(books, record.id)
+    assert published is not None
+    assert (published.key_name, published.spent_micro_usd, published.balance_micro_usd) == (
+        "bill-credit", spent, 500_000 - spent)
+
+
+def test_rebuild_from_the_stream_reaches_the_same_totals(books: Books) -> None:
+    wait_until(books.caught_up, 15, "ledger caught up")
+    before = books.report()
+    assert len(before["balances"]) >= 4 and before["rows"]
+    rebuild = [sys.executable, "-m", "ledger", "--rebuild"]
+    refused = subprocess.run(rebuild, cwd=ROOT, env=books.env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "stop it" in refused.stderr  # the ledger runs: no rebuild under it
+
+    books.ledger().stop()
+    done = subprocess.run(rebuild, cwd=ROOT, env=books.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert books.report() == before
+    assert books.database.with_name("ledger.sqlite3.before-rebuild").exists()
+
+    # The restarted ledger resumes its durable consumer on the rebuilt file: nothing twice.
+    books.stack.start_ledger(books.config)
+    _, client = new_key(books, "bill-after")
+    chat(client, "echo", "after the rebuild")
+    books.wait_for_requests("bill-after", 1)
+    wait_until(books.caught_up, 10, "ledger caught up")
+    after = books.report()
+    assert [r for r in after["rows"] if r["key"] != "bill-after"] == before["rows"]
