@@ -90,6 +90,11 @@ provider = "fakeoai"
 price = {{ input = 0.15, output = 0.60 }}
 
 [[models]]
+id = "gpt-pricey"
+provider = "fakeoai"
+price = {{ input = 100.0, output = 1000.0 }}
+
+[[models]]
 id = "embed-test"
 provider = "fakeoai"
 kind = "embedding"
@@ -368,6 +373,61 @@ def test_a_credit_shows_in_the_report_and_in_the_balances_bucket(books: Books) -
     assert published is not None
     assert (published.key_name, published.spent_micro_usd, published.balance_micro_usd) == (
         "bill-credit", spent, 500_000 - spent)
+
+
+def metered_key(books: Books, name: str, credit_micro: int) -> tuple[KeyRecord, openai.OpenAI]:
+    """A key created with credit, once the gateway can know its balance."""
+    record, secret = books.stack.run(lambda nc: create_key(nc, name, ["*"], None, None, credit_micro))
+    client = openai.OpenAI(base_url=books.stack.base_url, api_key=secret, max_retries=0, timeout=20)
+    books.clients.append(client)
+    wait_until(lambda: balance_record(books, record.id) is not None, 10, "the credit's balance record")
+    time.sleep(0.2)  # the gateways follow the bucket
+    return record, client
+
+
+def test_a_spent_balance_is_refused_with_insufficient_quota(books: Books) -> None:
+    _, client = metered_key(books, "bill-metered", 10_000)  # $0.01
+    successes = 0
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            chat(client, "gpt-pricey", "spend")  # 11 x 100 + 2 x 1000 = 3100 micro-USD each
+            successes += 1
+            books.wait_for_requests("bill-metered", successes)
+            time.sleep(0.1)  # the new balance reaches the gateway
+        except openai.RateLimitError as ex:
+            assert ex.code == "insufficient_quota"
+            assert ex.response.headers["x-should-retry"] == "false"
+            break
+        assert time.monotonic() < deadline
+    # 10000 / 3100: the 4th request makes the spend pass the credit; the 5th is refused
+    assert successes == 4
+    balance = books.report("--key", "bill-metered")["balances"]["bill-metered"]
+    assert balance == {"credit_usd": "0.010000", "spent_usd": "0.012400", "balance_usd": "-0.002400"}
+
+
+def test_a_burst_at_the_balance_edge_overspends_at_most_its_reservations(books: Books) -> None:
+    _, client = metered_key(books, "bill-race", 10_000)  # $0.01
+
+    def one(_: int) -> str:
+        try:
+            # slow upstream: the whole burst is in flight before the first one ends
+            client.chat.completions.create(model="gpt-pricey", max_tokens=5,
+                                           messages=[{"role": "user", "content": "#scenario slow 0.5"}])
+            return "ok"
+        except openai.RateLimitError as ex:
+            return str(ex.code)
+
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = list(pool.map(one, range(10)))
+    admitted = outcomes.count("ok")
+    # each admission reserves its prompt estimate plus max_tokens of output (7000+ micro-USD):
+    # with $0.01 at most two requests can be in flight at once; all others were refused up front
+    assert 1 <= admitted <= 2
+    assert outcomes.count("insufficient_quota") == 10 - admitted
+    books.wait_for_requests("bill-race", admitted)
+    spent = Decimal(books.report("--key", "bill-race")["balances"]["bill-race"]["spent_usd"])
+    assert spent <= Decimal("0.01") + admitted * Decimal("0.0071")
 
 
 def test_rebuild_from_the_stream_reaches_the_same_totals(books: Books) -> None:
