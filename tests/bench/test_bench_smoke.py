@@ -1,0 +1,58 @@
+"""Smoke test of scripts/bench: the fake upstream's self-check, and one short scenario
+through the real stack (nats-server, worker, ledger, gunicorn gateway) with a report.
+
+No timing thresholds: only that requests succeeded with the right content and that the
+report carries numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main
+from bench.fake_upstream import self_check
+from bench.procs import Registry
+from bench.stack import Stack
+
+
+def test_fake_upstream_passes_its_self_check(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    try:
+        port = Stack(registry, tmp_path).start_upstream(chunks=5)
+        assert self_check(port, chunks=5) == []
+    finally:
+        registry.stop_all()
+
+
+def test_one_second_scenarios_through_the_real_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "report"
+    code = main(["--routes", "openai", "--ops", "chat,stream", "--concurrency", "2", "--duration", "1",
+                 "--warmup", "0.2", "--no-install", "--output", str(out)])
+    assert code == 0
+
+    doc = json.loads((out / "benchmarks.json").read_text())
+    rows = doc["matrix"]["rows"]
+    assert [(r["op"], r["concurrency"]) for r in rows] == [("chat", 2), ("stream", 2)]
+    for row in rows:
+        for side in ("direct", "gateway"):
+            result = row[side]
+            assert result["ok"] > 0, (side, result)
+            assert result["errors"] == 0 and result["check_failures"] == 0, (side, result)
+            assert result["full_checks"] > 0  # bodies were parsed and compared with the upstream's words
+            assert result["rps"] > 0 and result["latency_ms"]["p50"] > 0
+        assert row["gateway"]["cpu_s_per_1k"]["gateway"] > 0
+        assert "latency_p50_added_ms" in row["gateway_overhead"]
+    assert rows[1]["gateway"]["ttfb_ms"]["p50"] > 0
+    assert doc["matrix"]["memory"]["gateway"]["peak_rss_mb"] > 0
+    # the request path stayed up (the ledger is off it: its health is its own tests' business)
+    assert not [name for name in doc["matrix"]["died"] if name.startswith(("gateway", "worker", "nats"))]
+
+    markdown = (out / "benchmarks.md").read_text()
+    assert re.search(r"\| openai \| chat \| 2 \| [\d,.]+ \| [\d,.]+ \|", markdown)
+    assert re.search(r"\| openai \| 2 \| [\d,.]+ \| [\d,.]+ \|", markdown)
+    assert "## Latency and throughput" in markdown and "CPU seconds per 1,000 requests" in markdown
