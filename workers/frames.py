@@ -33,7 +33,6 @@ class FrameSink:
         self._nc = nc
         self._reply = reply
         self.started = False  # a chunk or result was sent
-        self.closed = False  # done (or a final error) was sent
 
     async def _send(self, frame: Frame) -> None:
         if self._reply:
@@ -54,8 +53,7 @@ class FrameSink:
         await self._send(Error(ex.status, ex.error, ex.retry_after))
 
     async def done(self, usage: Usage | None) -> None:
-        """The end of the job."""
-        self.closed = True
+        """The end of a stream."""
         await self._send(Done(usage))
 
     async def heartbeat(self) -> None:

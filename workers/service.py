@@ -163,9 +163,9 @@ class JobService:
             self._bill(job, outcome, started)
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
+        # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
         outcome.status, outcome.error_code = "error", ex.error.code or ex.error.type
         await sink.error(ex)
-        await sink.done(outcome.usage)
 
     async def _heartbeats(self, sink: FrameSink) -> None:
         while True:
@@ -249,7 +249,6 @@ class JobService:
             await sink.result(results[0].body, outcome.usage)
         else:
             await sink.result(_merge_completions(results, outcome.usage), outcome.usage)
-        await sink.done(outcome.usage)
 
     async def _chat_stream(
         self,
@@ -325,7 +324,6 @@ class JobService:
         result = route.provider.embed_result(body, req, self._context(job, int(self._clock()), 0))
         outcome.usage, outcome.estimated = result.usage, result.estimated
         await sink.result(result.body, outcome.usage)
-        await sink.done(outcome.usage)
 
     # ------------------------------------------------------------------ billing
 

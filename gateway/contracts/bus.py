@@ -3,9 +3,9 @@
 Request path (core NATS): the gateway publishes a `Job` (msgpack) to `chat_subject(p)` or
 `embed_subject(p)` with a reply subject on its own multiplexed inbox; a worker of the
 queue group `worker_queue(p)` answers with `Frame`s, in order, on that reply subject:
-`chunk`* then `done` for a stream, `result` then `done` otherwise, or `error` (then
-`done` when tokens were already spent). `heartbeat` frames keep a slow upstream apart
-from a dead worker. The gateway publishes `Cancel` to `cancel_subject(request_id)` when
+`chunk`* then `done` for a stream, one `result` otherwise (it carries the usage, so no
+`done` follows), or `error` at any point (which ends the job). `heartbeat` frames keep a
+slow upstream apart from a dead worker. The gateway publishes `Cancel` to `cancel_subject(request_id)` when
 its client goes away.
 
 Money path (JetStream): workers publish a `UsageEvent` (JSON) to `USAGE_SUBJECT` with
