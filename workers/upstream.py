@@ -7,6 +7,7 @@ protocol errors (the upstream dropping the connection) -> 502.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +16,15 @@ import httpx
 
 from gateway.contracts.config import ProviderConfig
 from gateway.contracts.errors import OpenAIError
+from workers.http1 import Http1Transport
 from workers.providers.base import LocalUpstream, UpstreamError, UpstreamRequest
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def _proxy_configured() -> bool:
+    """Proxies need httpx's own transport (ours speaks straight to the upstream)."""
+    return any(os.environ.get(name) for name in PROXY_VARIABLES)
 
 
 @dataclass(slots=True)
@@ -93,6 +102,8 @@ class Upstream:
                 max_connections=config.max_connections,
                 max_keepalive_connections=min(config.max_connections, 256),
             )
+            if transport is None and not _proxy_configured():
+                transport = Http1Transport(max_connections=config.max_connections)
             self._client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport)
 
     @asynccontextmanager
