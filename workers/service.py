@@ -139,7 +139,7 @@ class JobService:
         sink = FrameSink(self._nc, reply)
         outcome = Outcome()
         started = self._clock()
-        heartbeat = asyncio.create_task(self._heartbeats(sink))
+        heartbeat = _Heartbeat(sink, self._heartbeat_s)
         try:
             async with asyncio.timeout(max(0.0, job.deadline - started)):
                 if job.op == "embed":
@@ -166,11 +166,6 @@ class JobService:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
         outcome.status, outcome.error_code = "error", ex.error.code or ex.error.type
         await sink.error(ex)
-
-    async def _heartbeats(self, sink: FrameSink) -> None:
-        while True:
-            await asyncio.sleep(self._heartbeat_s)
-            await sink.heartbeat()
 
     def _route(self, job: Job) -> tuple[Route, Target]:
         route = self._routes.get(job.provider)
@@ -352,6 +347,30 @@ class JobService:
                 finished_at=self._clock(),
             )
         )
+
+
+class _Heartbeat:
+    """Sends a heartbeat frame every `interval` seconds until cancelled.
+
+    PERF: a timer on the loop rather than a task per job; most jobs end before the first beat.
+    """
+
+    def __init__(self, sink: FrameSink, interval: float) -> None:
+        self._sink = sink
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._beats: set[asyncio.Task[None]] = set()
+        self._timer = self._loop.call_later(interval, self._beat)
+
+    def _beat(self) -> None:
+        task = self._loop.create_task(self._sink.heartbeat())
+        self._beats.add(task)
+        task.add_done_callback(self._beats.discard)
+        self._timer = self._loop.call_later(self._interval, self._beat)
+
+    def cancel(self) -> None:
+        """Stop beating."""
+        self._timer.cancel()
 
 
 def _refused(outcome: Outcome, error: UpstreamError) -> UpstreamError:

@@ -34,6 +34,12 @@ base_url = "{fake}/v1"
 api_key_env = "FAKE_OPENAI_KEY"
 timeout_s = 2
 
+[providers.patient]
+kind = "openai"
+base_url = "{fake}/v1"
+api_key_env = "FAKE_OPENAI_KEY"
+timeout_s = 10
+
 [providers.wrongkey]
 kind = "openai"
 base_url = "{fake}/v1"
@@ -103,6 +109,10 @@ fallbacks = ["ghost-model-2", "echo"]
 [[models]]
 id = "ghost-model-2"
 provider = "nokey"
+
+[[models]]
+id = "gpt-patient"
+provider = "patient"
 
 [[models]]
 id = "gpt-same"
@@ -208,7 +218,7 @@ def stack(
         stack.start_nats()
         stack.start_worker(
             worker_config,
-            providers=["echo", "fakeoai", "claude", "gemini"],
+            providers=["echo", "fakeoai", "patient", "claude", "gemini"],
             FAKE_OPENAI_KEY=FAKE_KEY,
             WRONG_OPENAI_KEY="sk-not-the-right-one",
             FAKE_ANTHROPIC_KEY=FAKE_ANTHROPIC_KEY,

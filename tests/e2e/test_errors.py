@@ -210,3 +210,9 @@ def test_failure_after_the_stream_began_ends_it_with_an_error_event(client: open
                 received.append(chunk)
         assert len(received) >= 2, scenario  # output arrived before the error
         assert ex.value.body is not None and ex.value.body.get("type") == "upstream_error", scenario
+
+
+def test_heartbeats_keep_a_slow_upstream_apart_from_a_dead_worker(client: openai.OpenAI) -> None:
+    # the upstream is silent for 4 s, longer than the gateway's idle_timeout_s (3 s)
+    reply = client.chat.completions.create(model="gpt-patient", messages=[{"role": "user", "content": "#scenario slow 4"}])
+    assert reply.choices[0].message.content == "fake: #scenario slow 4"

@@ -15,7 +15,7 @@ from workers.providers.echo import echo_vector
 def test_models_list_shows_only_what_the_key_may_use(stack: Stack) -> None:
     secret = stack.create_key("e2e-gpt-only", models=["gpt-*"])
     client = openai.OpenAI(base_url=stack.base_url, api_key=secret, max_retries=0)
-    assert sorted(m.id for m in client.models.list()) == ["gpt-same", "gpt-test", "gpt-with-fallback"]
+    assert sorted(m.id for m in client.models.list()) == ["gpt-patient", "gpt-same", "gpt-test", "gpt-with-fallback"]
     model = client.models.retrieve("gpt-test")
     assert (model.id, model.object, model.owned_by) == ("gpt-test", "model", "openai")
     with pytest.raises(openai.NotFoundError) as ex:
@@ -25,7 +25,7 @@ def test_models_list_shows_only_what_the_key_may_use(stack: Stack) -> None:
 
 def test_models_list_with_a_wildcard_key(client: openai.OpenAI) -> None:
     ids = {m.id for m in client.models.list()}
-    assert {"echo", "echo-embed", "gpt-test", "embed-test"} <= ids
+    assert {"echo", "echo-embed", "gpt-test", "embed-test", "gpt-patient"} <= ids
 
 
 def test_echo_embeddings_float_and_base64_agree(client: openai.OpenAI) -> None:
