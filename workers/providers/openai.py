@@ -83,8 +83,19 @@ def _url(target: Target, path: str) -> str:
     return f"{target.base_url.rstrip('/')}/{path}"
 
 
-def _with_model(body: bytes, model: str) -> bytes:
-    """The JSON object `body` with its `model` replaced (everything else kept)."""
+def _with_model(body: bytes, model: str, old: str | None = None) -> bytes:
+    """The JSON object `body` with its `model` replaced (everything else kept).
+
+    PERF: when the current value is known, a byte replacement of the `"model":"<old>"`
+    member avoids decoding and re-encoding every chunk of a stream. That token cannot
+    occur inside a JSON string (its quotes would be escaped), and the first occurrence is
+    the top-level member in OpenAI's objects; any other spelling takes the slow path.
+    """
+    if old is not None:
+        value = _ENCODER.encode(old)
+        for member in (b'"model":' + value, b'"model": ' + value):
+            if member in body:
+                return body.replace(member, b'"model":' + _ENCODER.encode(model), 1)
     doc = _DICT.decode(body)
     doc["model"] = model
     return _ENCODER.encode(doc)
@@ -118,7 +129,7 @@ class OpenAIStream:
         if isinstance(peek.choices, list) and not peek.choices:
             return []  # the upstream's usage chunk: the service sends the caller's own
         if peek.model and peek.model != self._ctx.model:
-            return [msgspec.Raw(_with_model(raw, self._ctx.model))]
+            return [msgspec.Raw(_with_model(raw, self._ctx.model, peek.model))]
         return [msgspec.Raw(raw)]
 
     def usage(self) -> Usage:
@@ -188,7 +199,7 @@ class OpenAIProvider:
             peek = _PEEK.decode(body)
         except msgspec.DecodeError as ex:
             raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
-        out = body if peek.model == ctx.model else _with_model(body, ctx.model)
+        out = body if peek.model == ctx.model else _with_model(body, ctx.model, peek.model)
         return ChatResult(body=msgspec.Raw(out), usage=peek.usage or Usage())
 
     def chat_stream(self, ctx: ReplyContext, include_usage: bool) -> OpenAIStream:
@@ -206,7 +217,7 @@ class OpenAIProvider:
             peek = _EMBED_PEEK.decode(body)
         except msgspec.DecodeError as ex:
             raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
-        out = body if peek.model == ctx.model else _with_model(body, ctx.model)
+        out = body if peek.model == ctx.model else _with_model(body, ctx.model, peek.model)
         tokens = peek.usage.prompt_tokens if peek.usage else 0
         return EmbedResult(
             body=msgspec.Raw(out), usage=Usage(prompt_tokens=tokens, total_tokens=tokens)

@@ -77,3 +77,19 @@ def test_errors_by_cause(status: int, expected: int, code: str | None) -> None:
     assert "upstream says no" in error.error.message
     if expected == 429:
         assert error.retry_after == "3"
+
+
+def test_dated_upstream_model_is_renamed_in_stream_chunks_without_touching_content() -> None:
+    stream = PROVIDER.chat_stream(ctx(), include_usage=False)
+    raw = ('{"id":"x","object":"chat.completion.chunk","created":1,"model":"up-model-2024-07-18",'
+           '"choices":[{"index":0,"delta":{"content":"say \\"model\\":\\"up-model-2024-07-18\\""}}]}')
+    [out] = stream.feed(SseEvent(raw))
+    doc = json.loads(bytes(out))
+    assert doc["model"] == "ours"
+    assert doc["choices"][0]["delta"]["content"] == 'say "model":"up-model-2024-07-18"'
+
+
+def test_pretty_printed_model_member_is_renamed_too() -> None:
+    body = b'{\n  "id": "x",\n  "model" : "up",\n  "choices": [],\n  "usage": null\n}'
+    result = PROVIDER.chat_result(body, ctx())
+    assert json.loads(bytes(result.body))["model"] == "ours"
