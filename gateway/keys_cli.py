@@ -25,10 +25,9 @@ from gateway.contracts.bus import (
     EVENT_ENCODER,
     KEY_DECODER,
     MSG_ID_HEADER,
-    USAGE_STREAM,
-    USAGE_SUBJECTS,
     CreditEvent,
     KeyRecord,
+    usage_stream_settings,
 )
 from gateway.contracts.config import nats_url
 from gateway.keycache import hash_secret, open_keys_bucket
@@ -96,7 +95,7 @@ async def publish_credit(nc: Client, record: KeyRecord, micro_usd: int) -> Credi
     """A credit event on the USAGE stream (deduplicated by its event id)."""
     js = nc.jetstream()
     try:
-        await js.add_stream(StreamConfig(name=USAGE_STREAM, subjects=USAGE_SUBJECTS, storage=StorageType.FILE, duplicate_window=600))
+        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
     except BadRequestError:
         pass
     event = CreditEvent(

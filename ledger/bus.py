@@ -11,7 +11,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 
-from gateway.contracts.bus import USAGE_DUPLICATE_WINDOW_S, USAGE_STREAM, USAGE_SUBJECTS
+from gateway.contracts.bus import USAGE_STREAM, USAGE_SUBJECTS, usage_stream_settings
 from gateway.contracts.config import LedgerSettings
 from gateway.contracts.log import Logger
 from ledger.entries import Entry, to_entry
@@ -45,8 +45,7 @@ async def connect(url: str, log: Logger, attempts: int | None = None) -> Client:
 async def ensure_usage_stream(js: JetStreamContext) -> None:
     """Create the USAGE stream if missing (the same config as workers and scripts/keys)."""
     try:
-        await js.add_stream(StreamConfig(name=USAGE_STREAM, subjects=USAGE_SUBJECTS, storage=StorageType.FILE,
-                                         duplicate_window=USAGE_DUPLICATE_WINDOW_S))
+        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
     except BadRequestError:
         await js.stream_info(USAGE_STREAM)  # exists with another config: fine if it exists
 

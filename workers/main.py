@@ -24,10 +24,10 @@ from gateway.contracts.bus import (
     CANCEL_PREFIX,
     JOB_DECODER,
     USAGE_STREAM,
-    USAGE_SUBJECTS,
     chat_subject,
     embed_subject,
     ping_subject,
+    usage_stream_settings,
     worker_queue,
 )
 from gateway.contracts.log import Logger
@@ -74,9 +74,7 @@ async def ensure_usage_stream(nc: Client) -> None:
     """Create the USAGE stream if missing (same config everywhere, so idempotent)."""
     js = nc.jetstream()
     try:
-        await js.add_stream(
-            StreamConfig(name=USAGE_STREAM, subjects=USAGE_SUBJECTS, storage=StorageType.FILE, duplicate_window=600)
-        )
+        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
     except BadRequestError:
         await js.stream_info(USAGE_STREAM)  # exists with another config: fine if it exists
 

@@ -18,6 +18,8 @@ are ignored, never forbidden.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from msgspec import Struct
 
@@ -36,6 +38,12 @@ USAGE_DUPLICATE_WINDOW_S = 600.0
 CANCEL_PREFIX = "llm.cancel."
 PING_PREFIX = "llm.ping."
 MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def usage_stream_settings() -> dict[str, Any]:
+    """The USAGE stream's settings: every process creates it from these, so the
+    (idempotent) creation never fails on a config that drifted in one place."""
+    return {"name": USAGE_STREAM, "subjects": USAGE_SUBJECTS, "duplicate_window": USAGE_DUPLICATE_WINDOW_S}
 
 
 def chat_subject(provider: str) -> str:
