@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
                    help="LiteLLM worker processes (default: gateway processes + workers)")
     p.add_argument("--output", type=Path, help="where benchmarks.md/.json go (default docs/; --quick: the run dir)")
     p.add_argument("--no-install", action="store_true", help="never pip-install uvloop or py-spy")
+    p.add_argument("--limited-key", action="store_true",
+                   help="the bench key has (unreachable) RPM/TPM limits: measures the limiter's cost")
     return p
 
 
@@ -129,7 +131,7 @@ class Bench:
         stack.start_ledger()
         stack.start_workers(a.workers)
         stack.start_gateway(a.gateway_processes)
-        self.ours = Front(stack.gateway_port, stack.create_key("bench"))
+        self.ours = Front(stack.gateway_port, stack.create_key("bench", limited=a.limited_key))
         self.driver = Driver(self.registry)
         alone = measure(self.driver, "fake upstream alone", direct(Case("openai", "chat", 16), port, a.chunks),
                         16, 1.0, 0.2)

@@ -214,9 +214,14 @@ class Stack:
             pids += [pid for pid in proc.pids() if pid != proc.pid]
         return pids
 
-    def create_key(self, name: str) -> str:
-        """A key allowed every model, made as `scripts/keys create` makes it."""
-        _, secret = self.run(lambda nc: create_key(nc, name, ["*"], None, None, None))
+    def create_key(self, name: str, limited: bool = False) -> str:
+        """A key allowed every model, made as `scripts/keys create` makes it.
+
+        `limited` gives it RPM and TPM limits too high to reach, so every request pays
+        the shared-counter admission (the limiter's cost per request).
+        """
+        rpm, tpm = (10**9, 10**12) if limited else (None, None)
+        _, secret = self.run(lambda nc: create_key(nc, name, ["*"], rpm, tpm, None))
         return secret
 
     def run(self, work: Callable[[Client], Awaitable[T]]) -> T:

@@ -430,6 +430,37 @@ def test_a_burst_at_the_balance_edge_overspends_at_most_its_reservations(books: 
     assert spent <= Decimal("0.01") + admitted * Decimal("0.0071")
 
 
+def test_a_worker_killed_mid_stream_leaves_a_failed_row_never_a_half_written_one(books: Books) -> None:
+    _, client = new_key(books, "bill-worker-dies")
+    worker = next(p for p in books.stack.procs if p.name == "worker")
+    stream = client.chat.completions.with_raw_response.create(
+        model="gpt-test", messages=[{"role": "user", "content": "#scenario slow_stream"}], stream=True)
+    request_id = stream.headers["x-request-id"]
+    received = []
+    try:
+        with pytest.raises(openai.APIError) as ex:
+            for chunk in stream.parse():
+                received.append(chunk)
+                if len(received) == 3:
+                    worker.signal(signal.SIGKILL)  # no usage event will ever come from it
+        assert ex.value.body is not None and ex.value.body.get("code") == "upstream_timeout"
+        assert len(received) >= 3
+
+        def recorded() -> bool:
+            return any(r["request_id"] == request_id for r in books.rows("bill-worker-dies"))
+
+        wait_until(recorded, 15, "the failure record in the ledger", books.ledger())
+        [row] = books.rows("bill-worker-dies")
+        assert (row["status"], row["source"], row["error_code"]) == ("error", "gateway", "stream_stalled")
+        assert (row["prompt_tokens"], row["completion_tokens"], row["cost_micro_usd"]) == (0, 0, 0)
+        report = books.report("--key", "bill-worker-dies")
+        assert sum(r["requests"] for r in report["rows"]) == 0  # failed and spent nothing
+    finally:
+        worker.popen.wait(10)
+        books.stack.procs.remove(worker)
+        books.stack.start_worker(books.config, providers=["echo", "fakeoai"], FAKE_OPENAI_KEY=FAKE_KEY)
+
+
 def test_rebuild_from_the_stream_reaches_the_same_totals(books: Books) -> None:
     wait_until(books.caught_up, 15, "ledger caught up")
     before = books.report()
