@@ -4,7 +4,7 @@ Field names are snake_case here and camelCase on the wire (`rename="camel"`); ou
 Structs omit every field left at its default, so we send only what the caller set.
 Inbound Structs declare only the fields we read; the rest of Google's payload is skipped.
 Reference: https://ai.google.dev/api/generate-content and
-/work/shared/specs/gemini-generativelanguage-v1beta-openapi3.json.
+the Gemini v1beta OpenAPI description (generated from Google's discovery document).
 
 The last section holds the few OpenAI-side extensions that carry Gemini data through an
 OpenAI conversation (`extra_content.google.thought_signature` on tool calls, the shape
