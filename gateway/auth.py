@@ -11,6 +11,7 @@ from gateway.contracts.errors import invalid_api_key
 from gateway.keycache import KeyCache, hash_secret
 
 Fetch = Callable[[str], "KeyRecord | None"]
+MAX_CACHED_HASHES = 10_000
 
 
 def secret_of(req: falcon.Request) -> str | None:
@@ -30,6 +31,7 @@ class Authenticator:
     def __init__(self, cache: KeyCache, fetch: Fetch) -> None:
         self._cache = cache
         self._fetch = fetch
+        self._hashes: dict[str, str] = {}
 
     def authenticate(self, req: falcon.Request) -> KeyRecord:
         """The caller's key record; 401 invalid_api_key when missing, unknown or disabled."""
@@ -38,7 +40,7 @@ class Authenticator:
             raise invalid_api_key(
                 "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
             )
-        key_hash = hash_secret(secret)
+        key_hash = self._hashes.get(secret) or hash_secret(secret)
         record = self._cache.get(key_hash)
         if record is None and self._cache.may_look_up(key_hash):
             record = self._fetch(key_hash)
@@ -47,4 +49,7 @@ class Authenticator:
             raise invalid_api_key("Incorrect API key provided.")
         if record.disabled:
             raise invalid_api_key("This API key has been disabled.")
+        if len(self._hashes) >= MAX_CACHED_HASHES:
+            self._hashes.clear()
+        self._hashes[secret] = key_hash  # PERF: only keys that exist; a flood of wrong ones adds nothing
         return record
