@@ -7,6 +7,7 @@ event at the gateway rather than a status.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 import msgspec
@@ -40,8 +41,13 @@ class FrameSink:
 
     async def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> None:
         """One OpenAI chunk, encoded once here."""
+        first = not self.started
         self.started = True
         await self._send(Chunk(_JSON.encode(chunk)))
+        if first:
+            # PERF: let the NATS flusher send the first chunk now, before this task goes
+            # on converting the rest of a burst (time to first byte).
+            await asyncio.sleep(0)
 
     async def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage | None = None) -> None:
         """A whole response body, with its usage (the gateway settles limits from it)."""
