@@ -37,6 +37,7 @@ from ledger.rebuild import rebuild_main
 from ledger.store import Store, database_path
 
 FETCH_TIMEOUT_S = 1.0
+COALESCE_S = 0.05
 LOCK_RETRY_S = 1.0
 STORE_RETRY_S = 1.0
 SETUP_RETRY_S = 0.5
@@ -99,6 +100,10 @@ async def consume(ledger: Ledger, sub: JetStreamContext.PullSubscription, batch_
             continue
         if not await ledger.handle(msgs):
             await asyncio.sleep(STORE_RETRY_S)
+        elif len(msgs) < batch_size:
+            # PERF: a part-filled batch means events trickle in; let a few gather before the
+            # next transaction (one fsync per batch, not per request) at 50 ms of billing lag.
+            await asyncio.sleep(COALESCE_S)
 
 
 async def acquire(lock: WriterLock, log: Logger, stop: asyncio.Event) -> bool:
