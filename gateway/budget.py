@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 from nats.aio.client import Client
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from gateway.contracts.bus import BALANCE_DECODER, BALANCES_BUCKET, KeyRecord
 from gateway.contracts.config import ModelConfig
@@ -52,7 +52,12 @@ class Budget:
         try:
             kv = await js.key_value(BALANCES_BUCKET)
         except (BucketNotFoundError, NotFoundError):
-            kv = await js.create_key_value(KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE))
+            try:
+                kv = await js.create_key_value(
+                    KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE)
+                )
+            except BadRequestError:
+                kv = await js.key_value(BALANCES_BUCKET)  # the ledger created it meanwhile
         watcher = await kv.watchall()
 
         async def follow() -> None:
