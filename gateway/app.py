@@ -23,7 +23,7 @@ from gateway.routing import Router
 
 
 def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
-               log: Logger, clock: Callable[[], float] = time.time) -> falcon.App:
+               log: Logger, clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the OpenAI API."""
     app = falcon.App(middleware=[RequestContext(log)], media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = True

@@ -66,7 +66,7 @@ def _native_socket_namespace() -> types.ModuleType:
 class _Loop(asyncio.SelectorEventLoop):
     """A loop that resolves names inline: the default executor would spawn (patched) threads."""
 
-    async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> Any:  # type: ignore[override]
+    async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> Any:
         resolve = get_original("socket", "getaddrinfo")
         return resolve(host, port, family, type, proto, flags)
 
@@ -76,7 +76,7 @@ class Reply:
 
     __slots__ = ("_bridge", "token", "queue")
 
-    def __init__(self, bridge: Bridge, token: str, queue: gevent.queue.Queue) -> None:  # type: ignore[type-arg]
+    def __init__(self, bridge: Bridge, token: str, queue: gevent.queue.Queue) -> None:
         self._bridge = bridge
         self.token = token
         self.queue = queue
@@ -102,7 +102,7 @@ class Bridge:
         self._log = log
         self._inbox = f"_GW.{secrets.token_hex(8)}."
         self._tokens = itertools.count(1)
-        self._waiters: dict[str, gevent.queue.Queue] = {}  # type: ignore[type-arg]
+        self._waiters: dict[str, gevent.queue.Queue] = {}
         self._inbound: deque[Callable[[], None]] = deque()
         self._outbound: deque[tuple[str, bytes, str, dict[str, str] | None]] = deque()
         self._scheduled = False
@@ -122,8 +122,8 @@ class Bridge:
         """Start the loop thread; connection happens in the background (see `ready`)."""
         hub = gevent.get_hub()  # NOTE: the hub must exist before the thread starts (pitfall 3)
         namespace = _native_socket_namespace()
-        asyncio.base_events.socket = namespace  # type: ignore[attr-defined]
-        asyncio.selector_events.socket = namespace  # type: ignore[attr-defined]
+        setattr(asyncio.base_events, "socket", namespace)  # noqa: B010 - a module attribute, by design
+        setattr(asyncio.selector_events, "socket", namespace)  # noqa: B010
         selector = get_original("selectors", "EpollSelector")()
         self._loop = _Loop(selector)
         self._watcher = hub.loop.async_()
@@ -164,12 +164,12 @@ class Bridge:
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait (cooperatively) until connected and started; False on timeout."""
-        return self._connected.wait(timeout)
+        return bool(self._connected.wait(timeout))
 
     @property
     def ready(self) -> bool:
         """True once connected and every startup ran."""
-        return self._connected.is_set()
+        return bool(self._connected.is_set())
 
     def stop(self, timeout: float = 5.0) -> None:
         """Drain the connection and stop the loop."""
@@ -238,7 +238,7 @@ class Bridge:
     def request(self, subject: str, payload: bytes) -> Reply:
         """Publish a request whose replies (any number) arrive on the returned Reply."""
         token = str(next(self._tokens))
-        queue: gevent.queue.Queue = gevent.queue.Queue()  # type: ignore[type-arg]
+        queue: gevent.queue.Queue = gevent.queue.Queue()
         self._waiters[token] = queue
         self._submit(subject, payload, self._inbox + token)
         return Reply(self, token, queue)
@@ -259,7 +259,7 @@ class Bridge:
                 self._to_hub(lambda: result.set_exception(TimeoutError("cancelled")))
             elif future.exception() is not None:
                 error = future.exception()
-                self._to_hub(lambda: result.set_exception(error))  # type: ignore[arg-type]
+                self._to_hub(lambda: result.set_exception(error))
             else:
                 value = future.result()
                 self._to_hub(lambda: result.set(value))

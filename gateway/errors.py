@@ -60,7 +60,7 @@ class ErrorHandlers:
     def __init__(self, log: Logger) -> None:
         self._log = log
 
-    def register(self, app: falcon.App) -> None:
+    def register(self, app: falcon.App[falcon.Request, falcon.Response]) -> None:
         """Install the handlers (most specific type wins in Falcon)."""
         app.add_error_handler(Exception, self.unexpected)
         app.add_error_handler(falcon.HTTPError, self.falcon_error)

@@ -229,12 +229,11 @@ class RateLimiter:
         current = [nc.request(limit_subject(k, key_id, window), b"", timeout=COUNTER_TIMEOUT_S,
                               headers={INCR_HEADER: f"+{charges[k]}"}) for k in kinds]
         previous = [self._ended_total(nc, limit_subject(k, key_id, window - 1)) for k in kinds]
-        results = await asyncio.gather(*current, *previous)
-        counts = {}
-        for i, kind in enumerate(kinds):
-            reply = _VALUE.decode(results[i].data)
-            counts[kind] = (int(reply.val), int(results[len(kinds) + i]))
-        return counts
+        replies, ended = await asyncio.gather(asyncio.gather(*current), asyncio.gather(*previous))
+        return {
+            kind: (int(_VALUE.decode(reply.data).val), total)
+            for kind, reply, total in zip(kinds, replies, ended)
+        }
 
     async def _ended_total(self, nc: Client, subject: str) -> int:
         cached = self._ended.get(subject)

@@ -125,7 +125,8 @@ class Relay:
                 self._check_client(job, client_gone)
         if item is NO_RESPONDERS:
             raise no_worker(f"No worker is available for provider '{job.provider}'.")
-        return FRAME_DECODER.decode(item)
+        frame: Frame = FRAME_DECODER.decode(item)
+        return frame
 
     def _check_client(self, job: Job, client_gone: Probe | None) -> None:
         """Cancel the job and stop waiting once the client has hung up."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from contextlib import AsyncExitStack
+from functools import partial
 
 import msgspec
 import nats
@@ -109,7 +110,7 @@ class Worker:
             return
         task = asyncio.create_task(self._run(job, msg.reply))
         self._running[job.request_id] = task
-        task.add_done_callback(lambda _t, rid=job.request_id: self._running.pop(rid, None))
+        task.add_done_callback(partial(_forget, self._running, job.request_id))
 
     async def _run(self, job, reply: str) -> None:  # type: ignore[no-untyped-def]
         async with self._slots:
@@ -141,6 +142,10 @@ class Worker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _forget(running: dict[str, asyncio.Task[None]], request_id: str, _task: asyncio.Task[None]) -> None:
+    running.pop(request_id, None)
 
 
 async def main() -> None:

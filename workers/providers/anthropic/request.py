@@ -126,7 +126,7 @@ def _stop_sequences(req: ChatRequest) -> list[str] | UnsetType:
     stop = req.stop
     if stop in (UNSET, None):
         return UNSET
-    sequences = [stop] if isinstance(stop, str) else list(stop)  # type: ignore[arg-type]
+    sequences = [stop] if isinstance(stop, str) else list(stop)
     for i, seq in enumerate(sequences):
         if not seq.strip():
             param = "stop" if isinstance(stop, str) else f"stop[{i}]"
