@@ -234,7 +234,12 @@ class JobService:
                 body = await response.read()
                 if response.status >= 400:
                     raise _refused(outcome, route.provider.error(response.status, response.headers, body))
-                result = route.provider.chat_result(body, ctx)
+                try:
+                    result = route.provider.chat_result(body, ctx)
+                except UpstreamError as ex:
+                    if ex.usage is not None:  # a failed answer the upstream still billed
+                        outcome.usage = outcome.usage.plus(ex.usage)
+                    raise
                 outcome.usage = outcome.usage.plus(result.usage)
                 outcome.estimated = outcome.estimated or result.estimated
                 return result

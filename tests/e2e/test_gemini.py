@@ -710,6 +710,8 @@ def test_blocked_prompt_is_a_clear_400(client: openai.OpenAI, stack: Stack, stre
     assert "blocked the prompt" in ex.value.message and "SAFETY" in ex.value.message
     event = stack.usage_for(ex.value.response.headers["x-request-id"])
     assert event.status == "error" and event.error_code == "content_filter"
+    # billed as Google reported it (the prompt it read: 4 words), not estimated
+    assert (event.prompt_tokens, event.completion_tokens, event.estimated) == (4, 0, False)
 
 
 def test_malformed_function_call_without_output_is_a_502(client: openai.OpenAI) -> None:

@@ -40,3 +40,10 @@ def test_ok_answer_without_usage_is_estimated() -> None:
     outcome = Outcome(status="ok", upstream_working=True, prompt_estimate=5, streamed_chars=12)
     usage, estimated = outcome.billable_usage()
     assert (usage.prompt_tokens, usage.completion_tokens, estimated) == (5, 3, True)
+
+
+def test_data_url_without_payload_is_malformed() -> None:
+    from workers.providers.data_url import parse_data_url
+
+    assert parse_data_url("data:image/png;base64,") is None
+    assert parse_data_url("data:image/png;base64,aGk=") is not None

@@ -33,7 +33,18 @@ class ConversionError(APIError):
 
 
 class UpstreamError(APIError):
-    """The upstream failed; `status` follows DESIGN.md's table, the message is kept."""
+    """The upstream failed; `status` follows DESIGN.md's table, the message is kept.
+
+    `usage` is what the upstream reported spending on a failed answer (e.g. a prompt it
+    read and then blocked), so it is billed as reported rather than estimated.
+    """
+
+    usage: Usage | None = None
+
+    def with_usage(self, usage: Usage) -> UpstreamError:
+        """This error, carrying the usage the upstream reported."""
+        self.usage = usage
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ def parse_data_url(url: str) -> DataUrl | None:
     if "base64" not in params[1:]:
         return None
     media_type = params[0].strip().lower() or "application/octet-stream"
+    if not payload.strip():
+        return None  # an empty image or file is malformed, not a part to send
     try:
         base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):

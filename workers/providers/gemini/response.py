@@ -104,7 +104,7 @@ def check_prompt_feedback(response: GenerateContentResponse) -> None:
         return
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason:
-        raise errors.prompt_blocked(feedback)
+        raise errors.prompt_blocked(feedback).with_usage(to_openai_usage(response.usage_metadata))
     raise errors.malformed("the response holds no candidates")
 
 
