@@ -171,18 +171,6 @@ class Bridge:
         """True once connected and every startup ran."""
         return bool(self._connected.is_set())
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Drain the connection and stop the loop."""
-        loop, nc = self._loop, self._nc
-        if loop is None:
-            return
-        if nc is not None:
-            try:
-                self.run(lambda _nc: _nc.drain(), timeout)
-            except Exception as ex:  # noqa: BLE001 - best effort at shutdown
-                self._log.warning("nats_drain_failed", error=type(ex).__name__)
-        loop.call_soon_threadsafe(loop.stop)
-
     # ------------------------------------------------------------------ loop -> hub
 
     def _to_hub(self, callback: Callable[[], None]) -> None:
