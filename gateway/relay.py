@@ -34,11 +34,26 @@ from gateway.contracts.bus import (
     Heartbeat,
     Job,
     Result,
+    ResultPart,
     UsageEvent,
     cancel_subject,
 )
 from gateway.contracts.config import GatewaySettings
 from gateway.contracts.errors import APIError, ErrorBody, OpenAIError, no_worker, upstream_timeout
+
+
+def request_too_large_for_bus(limit: int) -> APIError:
+    """413: the request does not fit one message of the bus (its server's max_payload)."""
+    return APIError(
+        413,
+        OpenAIError(
+            f"The request is larger than the message bus accepts ({limit} bytes); "
+            "the operator can raise max_payload on the NATS server.",
+            "invalid_request_error",
+            None,
+            "request_too_large",
+        ),
+    )
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
 
@@ -89,7 +104,10 @@ class Relay:
 
         if not self._bridge.ready and not self._bridge.wait_ready(5.0):
             raise no_worker("The gateway is not connected to the message bus yet.")
-        reply = self._bridge.request(subject, JOB_ENCODER.encode(job))
+        payload = JOB_ENCODER.encode(job)
+        if len(payload) > self._bridge.max_payload:
+            raise request_too_large_for_bus(self._bridge.max_payload)
+        reply = self._bridge.request(subject, payload)
         try:
             first = self._first_output(reply, job, client_gone)
         except BaseException:
@@ -135,9 +153,14 @@ class Relay:
             raise APIError(499, CLIENT_GONE)
 
     def _first_output(self, reply: Reply, job: Job, client_gone: Probe | None) -> Chunk | Result:
+        parts: list[bytes] = []
         while True:
             frame = self._next(reply, job, client_gone)
             match frame:
+                case ResultPart(data=data):
+                    parts.append(data)
+                case Result(data=data, usage=usage) if parts:
+                    return Result(b"".join([*parts, data]), usage)
                 case None:
                     self._cancel(job)
                     self._record_lost(job, "upstream_timeout")
@@ -181,7 +204,7 @@ class Relay:
                         end(usage)
                         yield DONE_EVENT
                         return
-                    case Result():
+                    case Result() | ResultPart():
                         continue  # not sent on streams; ignored rather than corrupting SSE
         finally:
             reply.close()

@@ -12,15 +12,23 @@ from typing import Protocol
 
 import msgspec
 
-from gateway.contracts.bus import FRAME_ENCODER, Chunk, Done, Error, Frame, Heartbeat, Result
+from gateway.contracts.bus import FRAME_ENCODER, Chunk, Done, Error, Frame, Heartbeat, Result, ResultPart
 from gateway.contracts.errors import APIError
 from gateway.contracts.openai import Usage
 
 _JSON = msgspec.json.Encoder()
 
 
+FRAME_OVERHEAD = 4096  # headroom for the frame's own fields and the NATS message header
+
+
 class Publisher(Protocol):
     """The part of a NATS client the sink needs."""
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server accepts."""
+        ...
 
     async def publish(self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None) -> None:
         """Publish one message."""
@@ -50,9 +58,18 @@ class FrameSink:
             await asyncio.sleep(0)
 
     async def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage | None = None) -> None:
-        """A whole response body, with its usage (the gateway settles limits from it)."""
+        """A whole response body, with its usage (the gateway settles limits from it).
+
+        A body larger than one bus message leaves in `result_part`s; the `result` frame
+        carries the last piece.
+        """
         self.started = True
-        await self._send(Result(_JSON.encode(body), usage))
+        data = _JSON.encode(body)
+        piece = max(1024, self._nc.max_payload - FRAME_OVERHEAD)
+        while len(data) > piece:
+            await self._send(ResultPart(data[:piece]))
+            data = data[piece:]
+        await self._send(Result(data, usage))
 
     async def error(self, ex: APIError) -> None:
         """An error: a status before output, an SSE error event after it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -33,13 +33,17 @@ from gateway.contracts.openai import (
     EMBEDDING_REQUEST_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
+    Embedding,
     EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingUsage,
     Usage,
     embedding_inputs,
 )
 from workers.frames import FrameSink, Publisher
 from workers.providers.base import (
     ChatResult,
+    EmbedResult,
     Provider,
     ReplyContext,
     Target,
@@ -315,15 +319,29 @@ class JobService:
             estimate_text_tokens(x) if isinstance(x, str) else len(x) for x in inputs
         )
         route, target = self._route(job)
-        request = route.provider.embed_request(req, job.body, target)
+        ctx = self._context(job, int(self._clock()), 0)
+        limit = route.provider.max_embed_inputs
+        if limit is None or len(inputs) <= limit:
+            result = await self._embed_once(route, target, req, job.body, ctx, outcome)
+        else:
+            # The upstream takes `limit` inputs a call: split, run concurrently, merge in order.
+            parts = [msgspec.structs.replace(req, input=list(inputs[i : i + limit]))
+                     for i in range(0, len(inputs), limit)]
+            calls = [self._embed_once(route, target, part, _EMBED_ENCODER.encode(part), ctx, outcome)
+                     for part in parts]
+            result = _merge_embeddings(await _all_or_first_error(calls))
+        outcome.usage, outcome.estimated = result.usage, result.estimated
+        await sink.result(result.body, outcome.usage)
+
+    async def _embed_once(self, route: Route, target: Target, req: EmbeddingRequest, raw: bytes,
+                          ctx: ReplyContext, outcome: Outcome) -> EmbedResult:
+        request = route.provider.embed_request(req, raw, target)
         outcome.upstream_working = True
         async with route.upstream.open(request) as response:
             body = await response.read()
             if response.status >= 400:
                 raise _refused(outcome, route.provider.error(response.status, response.headers, body))
-        result = route.provider.embed_result(body, req, self._context(job, int(self._clock()), 0))
-        outcome.usage, outcome.estimated = result.usage, result.estimated
-        await sink.result(result.body, outcome.usage)
+        return route.provider.embed_result(body, req, ctx)
 
     # ------------------------------------------------------------------ billing
 
@@ -407,6 +425,29 @@ def _content_chars(chunk: ChatCompletionChunk | msgspec.Raw) -> int:
     return sum(len(c.delta.content or "") for c in chunk.choices if isinstance(c.delta.content, str))
 
 
+_EMBED_ENCODER = msgspec.json.Encoder()
+
+
+def _merge_embeddings(results: list[EmbedResult]) -> EmbedResult:
+    """Split embeddings calls -> one response, indices running on across the parts."""
+    data: list[Embedding] = []
+    usage = Usage()
+    first: EmbeddingResponse | None = None
+    for result in results:
+        body = result.body
+        if not isinstance(body, EmbeddingResponse):
+            raise internal_error("a provider that splits embeddings returned a raw body")
+        first = first or body
+        offset = len(data)
+        data.extend(Embedding(index=offset + i, embedding=e.embedding) for i, e in enumerate(body.data))
+        usage = usage.plus(result.usage)
+    assert first is not None
+    merged = EmbeddingResponse(
+        data=data, model=first.model, usage=EmbeddingUsage(usage.prompt_tokens, usage.total_tokens)
+    )
+    return EmbedResult(body=merged, usage=usage, estimated=any(r.estimated for r in results))
+
+
 def _sum(usages: list[Usage]) -> Usage:
     total = Usage()
     for usage in usages:
@@ -430,7 +471,7 @@ def _merge_completions(results: list[ChatResult], usage: Usage) -> ChatCompletio
     )
 
 
-async def _all_or_first_error(coros: list[Awaitable[T]]) -> list[T]:
+async def _all_or_first_error(coros: Sequence[Awaitable[T]]) -> list[T]:
     """Run concurrently; on the first failure cancel the rest and raise it."""
     if len(coros) == 1:
         return [await coros[0]]

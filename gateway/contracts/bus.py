@@ -4,7 +4,8 @@ Request path (core NATS): the gateway publishes a `Job` (msgpack) to `chat_subje
 `embed_subject(p)` with a reply subject on its own multiplexed inbox; a worker of the
 queue group `worker_queue(p)` answers with `Frame`s, in order, on that reply subject:
 `chunk`* then `done` for a stream, one `result` otherwise (it carries the usage, so no
-`done` follows), or `error` at any point (which ends the job). `heartbeat` frames keep a
+`done` follows; a body larger than a bus message comes as `result_part`s, then the
+`result` with the last piece), or `error` at any point (which ends the job). `heartbeat` frames keep a
 slow upstream apart from a dead worker. The gateway publishes `Cancel` to `cancel_subject(request_id)` when
 its client goes away.
 
@@ -99,6 +100,12 @@ class Chunk(Struct, tag="chunk"):
     data: bytes
 
 
+class ResultPart(Struct, tag="result_part"):
+    """A leading piece of a result too large for one bus message; the `result` ends it."""
+
+    data: bytes
+
+
 class Result(Struct, tag="result"):
     """A whole encoded non-stream response body (JSON bytes) and its billed usage."""
 
@@ -124,7 +131,7 @@ class Heartbeat(Struct, tag="heartbeat"):
     """The worker is alive and waiting on the upstream."""
 
 
-Frame = Chunk | Result | Error | Done | Heartbeat
+Frame = Chunk | ResultPart | Result | Error | Done | Heartbeat
 
 
 class Cancel(Struct):

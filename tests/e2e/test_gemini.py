@@ -1107,9 +1107,14 @@ def test_embedding_of_one_string(client: openai.OpenAI, fake_gemini: FakeGemini)
     assert reply.data[0].embedding == pytest.approx(fake_vector("just one", 768), abs=1e-12)
 
 
-def test_embeddings_over_the_batch_limit_are_refused(client: openai.OpenAI, fake_gemini: FakeGemini) -> None:
+def test_embeddings_over_the_batch_limit_are_split_and_kept_in_order(
+    client: openai.OpenAI, fake_gemini: FakeGemini
+) -> None:
     before = len(fake_gemini.received)
-    with pytest.raises(openai.BadRequestError) as ex:
-        client.embeddings.create(model=EMBED_MODEL, input=[f"t{k}" for k in range(101)])
-    assert ex.value.body["param"] == "input" and "100" in ex.value.message
-    assert len(fake_gemini.received) == before
+    texts = [f"t{k}" for k in range(250)]
+    reply = client.embeddings.create(model=EMBED_MODEL, input=texts, encoding_format="float")
+    batches = [r.json()["requests"] for r in fake_gemini.received[before:]]
+    assert sorted(len(b) for b in batches) == [50, 100, 100]  # Gemini takes 100 a call
+    assert [d.index for d in reply.data] == list(range(250))
+    assert reply.data[137].embedding == pytest.approx(fake_vector("t137", 768), abs=1e-12)
+    assert reply.data[249].embedding == pytest.approx(fake_vector("t249", 768), abs=1e-12)

@@ -158,6 +158,8 @@ class Provider(Protocol):
     supports_n: bool
     # Set only by providers that answer in-process instead of over HTTP.
     local_upstream: LocalUpstream | None
+    # Most embedding inputs one upstream call takes; the service splits longer lists.
+    max_embed_inputs: int | None
 
     def chat_request(self, req: ChatRequest, raw: bytes, target: Target, stream: bool) -> UpstreamRequest:
         """The upstream request for a chat job; raises ConversionError (400)."""

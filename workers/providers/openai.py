@@ -175,6 +175,7 @@ class OpenAIProvider:
     """Pass-through provider for OpenAI-compatible upstreams."""
 
     supports_n = True
+    max_embed_inputs: int | None = None
     local_upstream: Any = None
 
     def chat_request(

@@ -33,6 +33,7 @@ class AnthropicProvider:
     """Conversion rules for Anthropic's Messages API (`POST /v1/messages`)."""
 
     supports_n = False
+    max_embed_inputs: int | None = None
     local_upstream: LocalUpstream | None = None
 
     def chat_request(self, req: ChatRequest, raw: bytes, target: Target, stream: bool) -> UpstreamRequest:

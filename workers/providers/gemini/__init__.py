@@ -21,7 +21,7 @@ from workers.providers.base import (
     UpstreamRequest,
 )
 from workers.providers.gemini import errors
-from workers.providers.gemini.embed import to_batch_embed_request, to_embed_result
+from workers.providers.gemini.embed import MAX_BATCH, to_batch_embed_request, to_embed_result
 from workers.providers.gemini.request import to_generate_content_request
 from workers.providers.gemini.response import to_chat_result
 from workers.providers.gemini.schema import REQUEST_ENCODER
@@ -50,6 +50,7 @@ class GeminiProvider:
     """Converts OpenAI chat and embeddings requests to Gemini and the answers back."""
 
     supports_n = True  # generationConfig.candidateCount
+    max_embed_inputs: int | None = MAX_BATCH  # the service splits longer lists
     local_upstream: LocalUpstream | None = None
 
     def chat_request(
