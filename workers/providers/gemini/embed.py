@@ -3,7 +3,8 @@
 - every input is one request of the batch, in order (`model: "models/<id>"`, one text
   part, `outputDimensionality` from `dimensions`), so an array gets one vector per item;
 - Gemini embeds text only: token-array inputs are refused (400 naming `input`), and one
-  batch holds at most 100 requests, so more inputs are refused too;
+  batch holds at most 100 requests (`MAX_BATCH`, announced to the service as the
+  provider's `max_embed_inputs`, which splits longer lists), more are refused here;
 - with `dimensions`, Gemini truncates the vector; we scale it back to unit length, as
   OpenAI's vectors are (and as Google's embeddings guide recommends for reduced sizes);
 - usage: `usageMetadata.promptTokenCount` when Google sends it, otherwise an estimate
