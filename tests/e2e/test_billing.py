@@ -483,3 +483,13 @@ def test_rebuild_from_the_stream_reaches_the_same_totals(books: Books) -> None:
     wait_until(books.caught_up, 10, "ledger caught up")
     after = books.report()
     assert [r for r in after["rows"] if r["key"] != "bill-after"] == before["rows"]
+
+
+def test_a_request_of_several_megabytes_travels_the_bus_both_ways(books: Books) -> None:
+    # PITFALLS 21: a 3 MB body (think base64 images) goes to the worker in one message and
+    # the echo comes back larger than NATS's 1 MB default; the embedded server allows 64 MiB.
+    _, client = new_key(books, "bill-large")
+    text = "word " * 600_000
+    reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": text}])
+    assert reply.choices[0].message.content == text
+    assert reply.usage is not None and reply.usage.completion_tokens == 600_000
