@@ -24,7 +24,7 @@ from bench import peer_litellm, report, tools
 from bench.driver import Driver, healthy, measure
 from bench.fake_upstream import self_check
 from bench.payloads import DEFAULT_CHUNKS
-from bench.procs import ROOT, Registry
+from bench.procs import ROOT, Registry, memory_kb
 from bench.profiling import Profiler
 from bench.scenarios import (
     OPS,
@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
                    help="LiteLLM worker processes (default: gateway processes + workers)")
     p.add_argument("--output", type=Path, help="where benchmarks.md/.json go (default docs/; --quick: the run dir)")
     p.add_argument("--no-install", action="store_true", help="never pip-install uvloop or py-spy")
+    p.add_argument("--soak", type=float, default=0, metavar="S",
+                   help="S seconds of streams at c=16, sampling each process kind's RSS (memory plateau)")
     p.add_argument("--limited-key", action="store_true",
                    help="the bench key has (unreachable) RPM/TPM limits: measures the limiter's cost")
     return p
@@ -192,6 +194,25 @@ class Bench:
         self.stack.restart_gateway(a.gateway_processes)
         self.sections["streams"] = self.section(settings={"gateway_processes": 1, "workers": a.workers}, **out)
 
+    def soak(self) -> None:
+        """Streams for `--soak` seconds in ten slices; RSS of every process kind after each."""
+        a = self.args
+        slice_s = a.soak / 10
+        case = Case("openai", "stream", 16)
+        samples = []
+        started = time.monotonic()
+        for i in range(10):
+            result = measure(self.driver, f"soak {i + 1}/10", through(case, self.ours, a.chunks),
+                             case.concurrency, slice_s, 0.0)
+            self.unhealthy += not healthy(result)
+            rss = {kind: round(sum(memory_kb(pid).get("VmRSS", 0) for p in self.registry.of_kind(kind)
+                                   for pid in p.pids()) / 1024, 1)
+                   for kind in ("gateway", "worker", "nats", "ledger")}
+            samples.append({"after_s": round(time.monotonic() - started), "requests": result["ok"],
+                            "rps": result["rps"], "rss_mb": rss})
+            say(f"soak {i + 1}/10: {result['rps']:.0f} req/s, RSS MB {rss}")
+        self.sections["soak"] = self.section(settings=self.settings(concurrency=16, seconds=a.soak), samples=samples)
+
     def profile(self) -> None:
         """py-spy on the gateway and worker processes: latency (c=1) and throughput (c=64) scenarios."""
         a = self.args
@@ -225,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.quick:
         args.concurrency, args.duration, args.warmup = [1, 16], min(args.duration, 1.0), 0.3
-    modes = args.worker_curve or args.streams > 0 or args.profile
+    modes = args.worker_curve or args.streams > 0 or args.profile or args.soak > 0
     workdir = data_dir().resolve() / "bench" / "run"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -242,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.curve()
         if args.streams > 0:
             bench.held_streams()
+        if args.soak > 0:
+            bench.soak()
         if args.profile:
             bench.profile()
     except KeyboardInterrupt:

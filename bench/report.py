@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 Doc = dict[str, Any]
-SECTIONS = ("matrix", "worker_curve", "streams", "profile")
+SECTIONS = ("matrix", "worker_curve", "streams", "soak", "profile")
 STACK_KINDS = ("gateway", "worker", "nats", "ledger")
 
 
@@ -261,6 +261,16 @@ def _streams(section: Doc) -> list[str]:
     return lines + [""] + _table(head, [row])
 
 
+def _soak(section: Doc) -> list[str]:
+    lines = ["## Memory over a long run (streams, c=16)", "", _where(section), "",
+             "RSS of each process kind (sum over its processes) after each tenth of the run; a plateau, "
+             "not a slope, is the goal.", ""]
+    head = ["after s", "requests in slice", "req/s", "gateway MB", "worker MB", "nats MB", "ledger MB"]
+    rows = [[s["after_s"], s["requests"], s["rps"], s["rss_mb"]["gateway"], s["rss_mb"]["worker"],
+             s["rss_mb"]["nats"], s["rss_mb"]["ledger"]] for s in section["samples"]]
+    return lines + _table(head, rows)
+
+
 def _profile(section: Doc) -> list[str]:
     lines = ["## Where the time goes (py-spy, sampled under load)", "", _where(section), "",
              "Share of the busy samples of each process kind (idle waits in epoll/libev dropped; time in system "
@@ -303,6 +313,8 @@ def markdown(doc: Doc) -> str:
         lines += _curve(doc["worker_curve"])
     if "streams" in doc:
         lines += _streams(doc["streams"])
+    if "soak" in doc:
+        lines += _soak(doc["soak"])
     if "profile" in doc:
         lines += _profile(doc["profile"])
     return "\n".join(lines).rstrip() + "\n"

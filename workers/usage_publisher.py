@@ -1,7 +1,7 @@
 """Publishes UsageEvents to JetStream, retrying until the stream has them.
 
 The job never waits for billing: `record()` queues the event and a background task
-publishes it with `Nats-Msg-Id` = request id (JetStream drops a duplicate, the ledger
+publishes what has queued up, concurrently, each with `Nats-Msg-Id` = request id (JetStream drops a duplicate, the ledger
 ignores a repeated request id), retrying with backoff while NATS is away. An event
 that still cannot be published at shutdown, or that overflows the bounded queue, is
 logged whole as `usage_unpublished`, so no billed token disappears without a trace.
@@ -18,6 +18,7 @@ from gateway.contracts.bus import EVENT_ENCODER, MSG_ID_HEADER, USAGE_SUBJECT, U
 from gateway.contracts.log import Logger
 
 MAX_QUEUED = 100_000
+MAX_IN_FLIGHT = 256  # events published at once, acks awaited together
 
 
 class UsagePublisher:
@@ -28,6 +29,7 @@ class UsagePublisher:
         self._log = log
         self._queue: asyncio.Queue[UsageEvent] = asyncio.Queue(MAX_QUEUED)
         self._task: asyncio.Task[None] | None = None
+        self._in_hand: list[UsageEvent] = []  # taken from the queue, not yet acknowledged
 
     def start(self) -> None:
         """Start the background publisher."""
@@ -50,19 +52,31 @@ class UsagePublisher:
 
     async def _run(self) -> None:
         while True:
-            event = await self._queue.get()
-            delay = 0.1
-            while True:
-                try:
-                    await self._publish(event)
-                    break
-                except (NatsError, asyncio.TimeoutError, TimeoutError) as ex:
-                    self._log.warning(
-                        "usage_publish_retry", request_id=event.request_id, error=type(ex).__name__
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-            self._queue.task_done()
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_IN_FLIGHT and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._publish_all(batch)
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _publish_all(self, batch: list[UsageEvent]) -> None:
+        """Publish a batch concurrently (PERF: one ack wait per batch, not per event);
+        retry what failed, with backoff, until JetStream has all of it."""
+        pending = self._in_hand = batch
+        delay = 0.1
+        while pending:
+            results = await asyncio.gather(*(self._publish(e) for e in pending), return_exceptions=True)
+            failed = []
+            for event, result in zip(pending, results):
+                if isinstance(result, (NatsError, asyncio.TimeoutError, TimeoutError)):
+                    failed.append(event)
+                elif isinstance(result, BaseException):
+                    raise result
+            if failed:
+                self._log.warning("usage_publish_retry", count=len(failed), request_id=failed[0].request_id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            pending = self._in_hand = failed
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Publish what is queued (up to `grace_s`), then log whatever is left."""
@@ -73,6 +87,9 @@ class UsagePublisher:
         except (asyncio.TimeoutError, TimeoutError):
             pass
         self._task.cancel()
+        for event in self._in_hand:
+            self._unpublished(event, "shutdown")
+        self._in_hand = []
         while not self._queue.empty():
             self._unpublished(self._queue.get_nowait(), "shutdown")
 
