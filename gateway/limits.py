@@ -232,7 +232,7 @@ class RateLimiter:
         replies, ended = await asyncio.gather(asyncio.gather(*current), asyncio.gather(*previous))
         return {
             kind: (int(_VALUE.decode(reply.data).val), total)
-            for kind, reply, total in zip(kinds, replies, ended)
+            for kind, reply, total in zip(kinds, replies, ended, strict=True)
         }
 
     async def _ended_total(self, nc: Client, subject: str) -> int:

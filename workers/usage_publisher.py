@@ -67,7 +67,7 @@ class UsagePublisher:
         while pending:
             results = await asyncio.gather(*(self._publish(e) for e in pending), return_exceptions=True)
             failed = []
-            for event, result in zip(pending, results):
+            for event, result in zip(pending, results, strict=True):
                 if isinstance(result, (NatsError, asyncio.TimeoutError, TimeoutError)):
                     failed.append(event)
                 elif isinstance(result, BaseException):

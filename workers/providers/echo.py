@@ -129,7 +129,7 @@ class EchoUpstream:
         texts = [x if isinstance(x, str) else " ".join(map(str, x)) for x in inputs]
         dims = req.dimensions if isinstance(req.dimensions, int) else DEFAULT_DIMENSIONS
         vectors = [echo_vector(t, dims) for t in texts]
-        tokens = sum(estimate_text_tokens(t) if isinstance(x, str) else len(x) for t, x in zip(texts, inputs))
+        tokens = sum(estimate_text_tokens(t) if isinstance(x, str) else len(x) for t, x in zip(texts, inputs, strict=True))
         body = to_embedding_response(vectors, req.model, tokens, req.wants_base64())
         return LocalResponse(200, _JSON, _once(JSON_ENCODER.encode(body)))
 
