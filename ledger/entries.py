@@ -65,7 +65,8 @@ def usage_problem(event: UsageEvent) -> str | None:
     """Why a usage event cannot be billed, or None."""
     if not event.request_id or not event.key_id:
         return "missing request_id or key_id"
-    counts = (event.prompt_tokens, event.completion_tokens, event.total_tokens, event.cached_tokens)
+    counts = (event.prompt_tokens, event.completion_tokens, event.total_tokens, event.cached_tokens,
+              event.cache_write_tokens)
     if min(counts) < 0:
         return "negative token count"
     return None

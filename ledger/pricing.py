@@ -8,8 +8,10 @@ an integer: no float ever touches money and rounding is unbiased over many event
 
 Billable parts (OpenAI's convention, which every provider converter follows):
 `cached_tokens` is the part of `prompt_tokens` served from the prompt cache, so
-uncached prompt = prompt - cached is priced as `input`, cached as `cached_input`
-(or `input` when the model sets none), completion as `output`. Cache tokens are
+uncached prompt = prompt - cached - cache writes is priced as `input`, cached as
+`cached_input`, cache writes (`cache_write_tokens`, Anthropic's cache creation) as
+`cache_write_input` (each falling back to `input` when the model sets none), completion
+as `output`. Cache tokens are
 therefore charged once (PITFALLS 12).
 
 The price is the model's price in the config the ledger runs with when it processes the
@@ -38,6 +40,7 @@ class UnitPrices(Struct, frozen=True):
     input: Decimal
     cached_input: Decimal
     output: Decimal
+    cache_write_input: Decimal = Decimal(0)
 
 
 class Cost(Struct, frozen=True):
@@ -56,14 +59,18 @@ def exact(price: float) -> Decimal:
 def unit_prices(price: Price) -> UnitPrices:
     """The exact unit prices of a model; cached input falls back to the input price."""
     cached = price.input if price.cached_input is None else price.cached_input
-    return UnitPrices(input=exact(price.input), cached_input=exact(cached), output=exact(price.output))
+    written = price.input if price.cache_write_input is None else price.cache_write_input
+    return UnitPrices(input=exact(price.input), cached_input=exact(cached), output=exact(price.output),
+                      cache_write_input=exact(written))
 
 
-def cost_micro_usd(prompt: int, cached: int, completion: int, prices: UnitPrices) -> int:
-    """Micro-dollars for these token counts; `cached` is part of `prompt`."""
+def cost_micro_usd(prompt: int, cached: int, completion: int, prices: UnitPrices, written: int = 0) -> int:
+    """Micro-dollars for these token counts; `cached` (read) and `written` are part of `prompt`."""
     cached = min(max(cached, 0), max(prompt, 0))  # never bill a cache token beyond the prompt
-    uncached = max(prompt, 0) - cached
-    total = uncached * prices.input + cached * prices.cached_input + max(completion, 0) * prices.output
+    written = min(max(written, 0), max(prompt, 0) - cached)
+    uncached = max(prompt, 0) - cached - written
+    total = (uncached * prices.input + cached * prices.cached_input + written * prices.cache_write_input
+             + max(completion, 0) * prices.output)
     return int(total.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
@@ -90,5 +97,6 @@ class Pricer:
             # NOTE: a converter bug upstream of us; billed as if capped, and said so.
             self._log.warning("usage_inconsistent", request_id=event.request_id, model=event.model,
                               prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens)
-        micro = cost_micro_usd(event.prompt_tokens, event.cached_tokens, event.completion_tokens, prices)
+        micro = cost_micro_usd(event.prompt_tokens, event.cached_tokens, event.completion_tokens, prices,
+                               event.cache_write_tokens)
         return Cost(micro_usd=micro, priced=True, prices=prices)

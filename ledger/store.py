@@ -39,17 +39,18 @@ from gateway.contracts.config import Config, data_dir
 from ledger.entries import Credit, Entry, PricedUsage, Rejected
 from ledger.pricing import format_price
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: cache_write_tokens and price_cache_write_input
 GATEWAY_SOURCE = "gateway"
 BUSY_TIMEOUT_MS = 10_000
 
 USAGE_COLUMNS: dict[str, type] = {
     "request_id": str, "key_id": str, "key_name": str, "model": str, "provider": str,
     "upstream_model": str, "op": str, "day": str, "prompt_tokens": int, "cached_tokens": int,
+    "cache_write_tokens": int,
     "completion_tokens": int, "total_tokens": int, "estimated": int, "status": str,
     "error_code": str, "stream": int, "source": str, "started_at": float, "finished_at": float,
     "cost_micro_usd": int, "priced": int, "price_input": str, "price_cached_input": str,
-    "price_output": str, "stream_seq": int,
+    "price_output": str, "price_cache_write_input": str, "stream_seq": int,
 }
 _USAGE_NAMES = ", ".join(USAGE_COLUMNS)
 _USAGE_VALUES = ", ".join(f":{c}" for c in USAGE_COLUMNS)
@@ -108,8 +109,13 @@ def connect(path: Path) -> sqlite_utils.Database:
 
 def create_schema(db: sqlite_utils.Database) -> None:
     """Create the tables and indexes if missing."""
-    db.table("usage").create(USAGE_COLUMNS, pk="request_id", not_null=["key_id", "model", "day", "cost_micro_usd"],
-                       if_not_exists=True)
+    usage = db.table("usage")
+    usage.create(USAGE_COLUMNS, pk="request_id", not_null=["key_id", "model", "day", "cost_micro_usd"],
+                 if_not_exists=True)
+    existing = usage.columns_dict
+    for name, kind in USAGE_COLUMNS.items():
+        if name not in existing:  # a database of an older schema: old rows keep NULL there
+            usage.add_column(name, kind)
     db.table("credits").create(
         {"event_id": str, "key_id": str, "key_name": str, "amount_micro_usd": int, "at": float,
          "day": str, "stream_seq": int},
@@ -134,6 +140,7 @@ def usage_row(entry: PricedUsage) -> dict[str, object]:
         "request_id": e.request_id, "key_id": e.key_id, "key_name": e.key_name, "model": e.model,
         "provider": e.provider, "upstream_model": e.upstream_model, "op": e.op, "day": entry.day,
         "prompt_tokens": e.prompt_tokens, "cached_tokens": e.cached_tokens,
+        "cache_write_tokens": e.cache_write_tokens,
         "completion_tokens": e.completion_tokens, "total_tokens": e.total_tokens,
         "estimated": int(e.estimated), "status": e.status, "error_code": e.error_code,
         "stream": int(e.stream), "source": e.source, "started_at": e.started_at,
@@ -142,6 +149,7 @@ def usage_row(entry: PricedUsage) -> dict[str, object]:
         "price_input": format_price(prices.input) if prices else None,
         "price_cached_input": format_price(prices.cached_input) if prices else None,
         "price_output": format_price(prices.output) if prices else None,
+        "price_cache_write_input": format_price(prices.cache_write_input) if prices else None,
         "stream_seq": entry.seq,
     }
 

@@ -362,6 +362,7 @@ class JobService:
                 completion_tokens=usage.completion_tokens,
                 total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
                 cached_tokens=usage.cached_tokens(),
+                cache_write_tokens=usage.cache_write_tokens(),
                 estimated=estimated,
                 status=outcome.status,
                 error_code=outcome.error_code,

@@ -154,6 +154,7 @@ class UsageEvent(Struct, kw_only=True):
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0  # part of prompt_tokens, written to the provider's cache
     estimated: bool = False
     status: str = "ok"  # "ok" | "error" | "cancelled"
     error_code: str | None = None

@@ -71,6 +71,8 @@ class Price(Struct, forbid_unknown_fields=True, kw_only=True):
     input: Annotated[float, Meta(ge=0)] = 0.0
     output: Annotated[float, Meta(ge=0)] = 0.0
     cached_input: Annotated[float, Meta(ge=0)] | None = None
+    # Prompt tokens written to the provider's cache (Anthropic: 1.25x input); None = input.
+    cache_write_input: Annotated[float, Meta(ge=0)] | None = None
 
 
 class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):

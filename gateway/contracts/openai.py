@@ -281,6 +281,8 @@ class PromptTokensDetails(Struct):
     """Breakdown of prompt tokens (UNSET fields are never encoded)."""
 
     cached_tokens: int = 0
+    # Prompt tokens written to a provider's cache (Anthropic prices them above input).
+    cache_write_tokens: int | UnsetType = UNSET
 
 
 class CompletionTokensDetails(Struct):
@@ -303,9 +305,17 @@ class Usage(Struct, kw_only=True):
         details = self.prompt_tokens_details
         return details.cached_tokens if isinstance(details, PromptTokensDetails) else 0
 
+    def cache_write_tokens(self) -> int:
+        """Prompt tokens written to the provider's cache, 0 when not reported."""
+        details = self.prompt_tokens_details
+        if isinstance(details, PromptTokensDetails) and isinstance(details.cache_write_tokens, int):
+            return details.cache_write_tokens
+        return 0
+
     def plus(self, other: Usage) -> Usage:
         """The sum of two usages (for n > 1 fan-out)."""
         cached = self.cached_tokens() + other.cached_tokens()
+        written = self.cache_write_tokens() + other.cache_write_tokens()
         reasoning = sum(
             u.completion_tokens_details.reasoning_tokens
             for u in (self, other)
@@ -315,7 +325,9 @@ class Usage(Struct, kw_only=True):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
-            prompt_tokens_details=PromptTokensDetails(cached) if cached else UNSET,
+            prompt_tokens_details=(
+                PromptTokensDetails(cached, written if written else UNSET) if cached or written else UNSET
+            ),
             completion_tokens_details=(
                 CompletionTokensDetails(reasoning) if reasoning else UNSET
             ),

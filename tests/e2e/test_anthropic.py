@@ -251,6 +251,7 @@ def test_non_stream_cache_tokens_are_in_prompt_tokens_once(client: openai.OpenAI
     assert reply.usage.prompt_tokens == input_tokens(sent) + 200 + 1000
     assert reply.usage.prompt_tokens_details is not None
     assert reply.usage.prompt_tokens_details.cached_tokens == 1000 <= reply.usage.prompt_tokens
+    assert reply.usage.prompt_tokens_details.cache_write_tokens == 200
 
 
 def test_stream_without_include_usage_has_no_usage_chunk_but_is_billed(
@@ -270,7 +271,7 @@ def test_stream_without_include_usage_has_no_usage_chunk_but_is_billed(
     completion = output_tokens([text("Bill this stream")])
     assert (event.model, event.provider, event.upstream_model) == (MODEL, "claude", UPSTREAM_MODEL)
     assert (event.prompt_tokens, event.completion_tokens, event.total_tokens) == (prompt, completion, prompt + completion)
-    assert event.cached_tokens == 1000
+    assert (event.cached_tokens, event.cache_write_tokens) == (1000, 200)
     assert (event.status, event.stream, event.op) == ("ok", True, "chat")
 
 
@@ -296,8 +297,8 @@ def test_streamed_and_non_streamed_requests_are_billed_the_same(
     b = stack.usage_for(streamed.headers["x-request-id"])
     assert (a.stream, b.stream) == (False, True)
     assert a.prompt_tokens > 0 and a.completion_tokens > 0
-    assert (a.prompt_tokens, a.completion_tokens, a.total_tokens, a.cached_tokens) == (
-        b.prompt_tokens, b.completion_tokens, b.total_tokens, b.cached_tokens)
+    assert (a.prompt_tokens, a.completion_tokens, a.total_tokens, a.cached_tokens, a.cache_write_tokens) == (
+        b.prompt_tokens, b.completion_tokens, b.total_tokens, b.cached_tokens, b.cache_write_tokens)
     assert (a.status, b.status) == ("ok", "ok")
 
 

@@ -10,8 +10,9 @@ from ledger.pricing import Pricer, UnitPrices, cost_micro_usd, exact, format_pri
 from tests.ledger.conftest import MODELS, quiet, usage
 
 
-def prices(input: str, cached: str, output: str) -> UnitPrices:
-    return UnitPrices(input=Decimal(input), cached_input=Decimal(cached), output=Decimal(output))
+def prices(input: str, cached: str, output: str, written: str | None = None) -> UnitPrices:
+    return UnitPrices(input=Decimal(input), cached_input=Decimal(cached), output=Decimal(output),
+                      cache_write_input=Decimal(written or input))
 
 
 def test_uncached_cached_and_completion_tokens_each_get_their_price() -> None:
@@ -86,3 +87,21 @@ def test_stored_unit_prices_are_plain_decimal_strings() -> None:
     assert format_price(Decimal("10.0")) == "10"
     assert format_price(Decimal("1E-7")) == "0.0000001"
     assert format_price(Decimal("0.0")) == "0"
+
+
+def test_cache_writes_are_priced_at_their_own_rate_and_never_twice() -> None:
+    # 1000 prompt tokens: 600 read from the cache, 300 written to it, 100 plain
+    unit = prices("3", "0.3", "15", written="3.75")
+    assert cost_micro_usd(1000, 600, 10, unit, written=300) == 300 + 180 + 1125 + 150
+    # without a cache-write price the writes cost plain input
+    assert cost_micro_usd(1000, 600, 10, prices("3", "0.3", "15"), written=300) == 1200 + 180 + 150
+    # writes beyond what the prompt holds are capped
+    assert cost_micro_usd(100, 50, 0, unit, written=500) == 202  # 15 + 187.5, half-even
+
+
+def test_config_cache_write_price_reaches_the_unit_prices() -> None:
+    from gateway.contracts.config import Price
+    from ledger.pricing import unit_prices
+
+    assert unit_prices(Price(input=3.0, output=15.0, cache_write_input=3.75)).cache_write_input == Decimal("3.75")
+    assert unit_prices(Price(input=3.0, output=15.0)).cache_write_input == Decimal("3.0")

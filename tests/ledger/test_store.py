@@ -184,3 +184,14 @@ def test_unpriced_rows_are_stored_with_zero_cost(store: Store) -> None:
     (row,) = rows(store)
     assert row["priced"] == 0 and row["cost_micro_usd"] == 0 and row["price_input"] is None
     assert row["prompt_tokens"] == 11  # the tokens are kept, to be priced by hand
+
+
+def test_a_database_of_the_previous_schema_gets_the_new_columns(tmp_path: Path) -> None:
+    from ledger.store import USAGE_COLUMNS, connect
+
+    path = tmp_path / "old.sqlite3"
+    old_columns = [c for c in USAGE_COLUMNS if c not in ("cache_write_tokens", "price_cache_write_input")]
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE usage ({', '.join(old_columns)}, PRIMARY KEY (request_id))")
+    db = connect(path)
+    assert {"cache_write_tokens", "price_cache_write_input"} <= set(db.table("usage").columns_dict)

@@ -3,13 +3,15 @@
 "Total input tokens in a request is the summation of `input_tokens`,
 `cache_creation_input_tokens`, and `cache_read_input_tokens`"
 (https://docs.claude.com/en/docs/build-with-claude/prompt-caching#tracking-cache-performance),
-so the caller's `prompt_tokens` is that sum and `cached_tokens` the cache reads (never
-more than `prompt_tokens`). `output_tokens` already counts thinking.
+so the caller's `prompt_tokens` is that sum, `cached_tokens` the cache reads (never
+more than `prompt_tokens`) and `cache_write_tokens` the cache writes (priced apart). `output_tokens` already counts thinking.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from msgspec import UNSET
 
 from gateway.contracts.openai import PromptTokensDetails, Usage
 from workers.providers.anthropic.schema import AnthropicUsage, DeltaUsage
@@ -49,7 +51,10 @@ class UsageTally:
             prompt_tokens=prompt,
             completion_tokens=self.output_tokens,
             total_tokens=prompt + self.output_tokens,
-            prompt_tokens_details=PromptTokensDetails(cached_tokens=self.cache_read_input_tokens),
+            prompt_tokens_details=PromptTokensDetails(
+                cached_tokens=self.cache_read_input_tokens,
+                cache_write_tokens=self.cache_creation_input_tokens or UNSET,
+            ),
         )
 
 

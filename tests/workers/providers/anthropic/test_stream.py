@@ -127,7 +127,7 @@ def test_no_usage_chunk_is_emitted_but_usage_is_known() -> None:
     chunks, converter = _replay("stream_cache_usage.sse")
     assert all(c["choices"] and "usage" not in c for c in chunks)
     assert converter.usage() == Usage(
-        prompt_tokens=2098, completion_tokens=12, total_tokens=2110, prompt_tokens_details=PromptTokensDetails(cached_tokens=1800)
+        prompt_tokens=2098, completion_tokens=12, total_tokens=2110, prompt_tokens_details=PromptTokensDetails(cached_tokens=1800, cache_write_tokens=248)
     )
 
 

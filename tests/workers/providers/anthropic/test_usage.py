@@ -17,7 +17,7 @@ def test_prompt_tokens_include_cache_writes_and_reads() -> None:
         prompt_tokens=2098,
         completion_tokens=12,
         total_tokens=2110,
-        prompt_tokens_details=PromptTokensDetails(cached_tokens=1800),
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=1800, cache_write_tokens=248),
     )
 
 
