@@ -52,7 +52,6 @@ class KeyCache:
         self._tokens = lookups_per_s
         self._last_refill = clock()
         self._clock = clock
-        self.loaded = False
 
     # ------------------------------------------------------------------ loop side
 
@@ -73,7 +72,6 @@ class KeyCache:
 
         asyncio.ensure_future(follow())
         await asyncio.wait_for(initial_done.wait(), 30)
-        self.loaded = True
 
     def _apply(self, key: str, value: bytes | None, operation: str | None) -> None:
         if operation in ("DEL", "PURGE") or not value:

@@ -102,10 +102,6 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
 
-    def model(self, model_id: str) -> ModelConfig | None:
-        """The model with this public id, or None (a scan: not for the hot path)."""
-        return next((m for m in self.models if m.id == model_id), None)
-
 
 class ConfigError(Exception):
     """The config file is missing or invalid."""

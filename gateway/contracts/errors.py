@@ -191,4 +191,3 @@ def from_decode_error(ex: msgspec.DecodeError) -> APIError:
 
 
 ERROR_ENCODER = msgspec.json.Encoder()
-ERROR_BODY_DECODER = msgspec.json.Decoder(ErrorBody)
