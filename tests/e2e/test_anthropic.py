@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import FAKE_ANTHROPIC_KEY
+from tests.e2e.streams import finish_reasons, streamed_text
 from tests.fakes.anthropic import THINKING_TEXT, FakeAnthropic, sign_thinking
 from tests.harness.stack import Stack
 
@@ -103,18 +104,6 @@ def stream_chunks(client: openai.OpenAI, **kw: Any) -> list[Any]:
     return list(client.chat.completions.create(model=MODEL, stream=True, **kw))
 
 
-def streamed_text(chunks: list[Any], index: int = 0) -> str:
-    return "".join(
-        c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == index
-    )
-
-
-def finish_reasons(chunks: list[Any], index: int = 0) -> list[str]:
-    return [
-        c.choices[0].finish_reason
-        for c in chunks
-        if c.choices and c.choices[0].index == index and c.choices[0].finish_reason is not None
-    ]
 
 
 def reasoning_of(obj: Any) -> str | None:

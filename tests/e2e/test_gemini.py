@@ -22,6 +22,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import FAKE_GEMINI_KEY
+from tests.e2e.streams import finish_reasons, streamed_text
 from tests.fakes.gemini import FakeGemini, fake_vector, words
 from tests.harness.stack import Stack
 
@@ -78,18 +79,6 @@ def stream_chunks(client: openai.OpenAI, **kw: Any) -> list[Any]:
     return list(client.chat.completions.create(model=MODEL, stream=True, **kw))
 
 
-def text_of(chunks: list[Any], index: int = 0) -> str:
-    return "".join(
-        c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == index
-    )
-
-
-def finish_reasons(chunks: list[Any], index: int = 0) -> list[str]:
-    return [
-        c.choices[0].finish_reason
-        for c in chunks
-        if c.choices and c.choices[0].index == index and c.choices[0].finish_reason
-    ]
 
 
 def tool_call_deltas(chunks: list[Any]) -> list[Any]:
@@ -268,7 +257,7 @@ def test_n_2_stream(client: openai.OpenAI, fake_gemini: FakeGemini) -> None:
     for index in (0, 1):
         mine = [c for c in chunks if c.choices and c.choices[0].index == index]
         assert mine[0].choices[0].delta.role == "assistant"
-        assert text_of(chunks, index) == "one two three four"
+        assert streamed_text(chunks, index) == "one two three four"
         assert finish_reasons(chunks, index) == ["stop"]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert usage_tuple(chunks[-1].usage) == (4, 8, 12)
@@ -287,7 +276,7 @@ def test_include_usage_is_one_final_chunk_with_the_last_usage_metadata(client: o
     # three events with cumulative candidatesTokenCount 3, 6, 7: the last, never the sum (16)
     assert usage_tuple(chunks[-1].usage) == (7, 7, 14)
     assert all(c.choices for c in chunks[:-1])
-    assert text_of(chunks[:-1]) == "one two three four five six seven"
+    assert streamed_text(chunks[:-1]) == "one two three four five six seven"
 
 
 def test_stream_without_include_usage_still_bills_the_tokens(client: openai.OpenAI, stack: Stack) -> None:
@@ -337,7 +326,7 @@ def test_thinking_tokens_count_as_completion(client: openai.OpenAI, stack: Stack
     parsed = raw.parse()
     if stream:
         chunks = list(parsed)
-        usage, content = chunks[-1].usage, text_of(chunks[:-1])
+        usage, content = chunks[-1].usage, streamed_text(chunks[:-1])
     else:
         usage, content = parsed.usage, parsed.choices[0].message.content
     assert content == prompt  # no thought text in content
@@ -470,7 +459,7 @@ def test_streamed_parallel_calls_have_indices_and_unique_ids(client: openai.Open
         ("get_weather", {"city": "city-0"}), ("get_time", {"zone": "zone-1"}), ("get_news", {"topic": "topic-2"}),
     ]
     assert finish_reasons(chunks) == ["tool_calls"]
-    assert text_of(chunks) == ""
+    assert streamed_text(chunks) == ""
 
 
 def test_sdk_stream_helper_reassembles_the_calls(client: openai.OpenAI) -> None:
@@ -673,7 +662,7 @@ def test_safety_stop_is_content_filter_with_the_partial_text(client: openai.Open
     messages = [user("Tell me something dangerous #scenario safety")]
     if stream:
         chunks = stream_chunks(client, messages=messages)
-        assert (text_of(chunks), finish_reasons(chunks)) == ("Tell me something", ["content_filter"])
+        assert (streamed_text(chunks), finish_reasons(chunks)) == ("Tell me something", ["content_filter"])
     else:
         choice = client.chat.completions.create(model=MODEL, messages=messages).choices[0]
         assert (choice.message.content, choice.finish_reason) == ("Tell me something", "content_filter")
@@ -684,7 +673,7 @@ def test_max_tokens_stop_is_length(client: openai.OpenAI, fake_gemini: FakeGemin
     messages = [user("alpha beta gamma delta epsilon")]
     if stream:
         chunks = stream_chunks(client, messages=messages, max_tokens=2)
-        content, reasons = text_of(chunks), finish_reasons(chunks)
+        content, reasons = streamed_text(chunks), finish_reasons(chunks)
     else:
         choice = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=2).choices[0]
         content, reasons = choice.message.content, [choice.finish_reason]
@@ -741,7 +730,7 @@ def test_failure_mid_stream_raises_after_the_first_chunks(
             received.append(chunk)
     assert not isinstance(ex.value, openai.APIStatusError)  # an error event inside the 200 stream
     assert received and received[0].choices[0].delta.role == "assistant"
-    assert text_of(received) == "This reply is going to be "  # the two events before the failure
+    assert streamed_text(received) == "This reply is going to be "  # the two events before the failure
     assert finish_reasons(received) == []
     assert isinstance(ex.value.body, dict) and ex.value.body["type"] == "upstream_error"
     if scenario == "error_midstream":
