@@ -1,9 +1,11 @@
-"""`scripts/run`: start the whole stack with honcho and print a key that works at once.
+"""`scripts/run`: start the whole stack and print a key that works at once.
 
 Starts the Procfile's processes (the embedded `nats` unless `NATS_URL` is set, the
 gateway, `WORKER_PROCESSES` workers, the ledger), waits until the stack serves (NATS up,
 every provider answered by a worker, the gateway healthy and accepting the new key),
-then prints the base URL and a fresh demo key. Ctrl-C stops every process.
+then prints the base URL and a fresh demo key. A process that dies before that stops the
+stack at once, with its name and last lines; Ctrl-C or SIGTERM stops every process in
+any state.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,9 +27,12 @@ from gateway.contracts import config as configuration
 from gateway.contracts.bus import ping_subject
 from gateway.keys_cli import all_keys, create_key
 from gateway.keycache import open_keys_bucket
+from gateway.supervisor import Stack, StopRequest, read_procfile, wait_for
 
 DEMO_KEY_NAME = "demo"
 READY_TIMEOUT_S = 120.0
+# gunicorn's graceful_timeout and the worker's shutdown grace are 30 s: room for both.
+STOP_GRACE_S = 35.0
 
 
 def base_url() -> str:
@@ -43,10 +48,15 @@ def processes() -> list[str]:
     return names if os.environ.get("NATS_URL") else ["nats", *names]
 
 
+async def _quiet(_ex: Exception) -> None:
+    """NATS is expected to be down for a moment while the stack starts: say nothing."""
+
+
 async def _connect(deadline: float) -> Client:
     while True:
         try:
-            return await nats.connect(configuration.nats_url(), connect_timeout=1, max_reconnect_attempts=1)
+            return await nats.connect(configuration.nats_url(), connect_timeout=1, max_reconnect_attempts=1,
+                                      allow_reconnect=False, error_cb=_quiet)
         except (OSError, nats.errors.Error, asyncio.TimeoutError):
             if time.monotonic() > deadline:
                 raise
@@ -101,28 +111,33 @@ async def prepare(config: configuration.Config) -> str:
         await nc.close()
 
 
-def main() -> int:
-    """Run the stack in the foreground."""
-    config = configuration.load()
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    workers = os.environ.get("WORKER_PROCESSES", "1")
-    command = [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-c", f"worker={workers}", *processes()]
-    stack = subprocess.Popen(command, env=env)
-    # NOTE: Ctrl-C reaches honcho too (same process group); it stops every process.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: stack.send_signal(signal.SIGTERM))
-    try:
-        secret = asyncio.run(prepare(config))
-        _gateway_accepts(base_url(), secret, time.monotonic() + READY_TIMEOUT_S)
-    except (TimeoutError, OSError, nats.errors.Error) as ex:
-        print(f"\nstack did not become ready: {ex}", file=sys.stderr)
-        stack.terminate()
-        stack.wait()
-        return 1
-    url = base_url()
-    print(
+class Readiness:
+    """Waits for the stack in a thread of its own, so the launcher keeps watching processes."""
+
+    def __init__(self, config: configuration.Config) -> None:
+        self._config = config
+        self.done = threading.Event()
+        self.secret: str | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        """Begin waiting."""
+        threading.Thread(target=self._run, name="readiness", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            secret = asyncio.run(prepare(self._config))
+            _gateway_accepts(base_url(), secret, time.monotonic() + READY_TIMEOUT_S)
+            self.secret = secret
+        except (TimeoutError, OSError, nats.errors.Error) as ex:
+            self.error = str(ex) or type(ex).__name__
+        finally:
+            self.done.set()
+
+
+def banner(url: str, secret: str, config: configuration.Config) -> str:
+    """What a new user sees once the stack serves."""
+    return (
         "\n"
         "  LLM gateway ready\n"
         f"  base URL : {url}\n"
@@ -131,10 +146,62 @@ def main() -> int:
         f"  try      : curl {url}/chat/completions -H 'Authorization: Bearer {secret}' "
         "-H 'content-type: application/json' "
         "-d '{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'\n"
-        "  Ctrl-C stops everything.\n",
-        flush=True,
+        "  Ctrl-C stops everything.\n"
     )
-    return stack.wait()
+
+
+def start_processes(stack: Stack, procfile: Path) -> None:
+    """Start what `processes()` names, `WORKER_PROCESSES` copies of the worker."""
+    entries = read_procfile(procfile)
+    workers = int(os.environ.get("WORKER_PROCESSES", "1"))
+    for name in processes():
+        copies = workers if name == "worker" else 1
+        for number in range(1, copies + 1):
+            stack.start(f"{name}.{number}" if copies > 1 else name, entries[name])
+
+
+def main() -> int:
+    """Run the stack in the foreground; the exit status says how it ended."""
+    config = configuration.load()
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    stop = StopRequest()
+    stop.install()
+    stack = Stack(env, Path.cwd())
+    try:
+        start_processes(stack, Path(os.environ.get("GATEWAY_PROCFILE", "Procfile")))
+        readiness = Readiness(config)
+        readiness.start()
+        dead = wait_for(readiness.done.is_set, stop, stack)
+        if stop.event.is_set():
+            stack.say("stopping")
+            return 0
+        if dead is not None:
+            stop.stopping()
+            stack.report_death(dead)
+            stack.say("the stack did not start; stopping the other processes")
+            return 1
+        if readiness.error is not None:
+            stack.say(f"\nstack did not become ready: {readiness.error}")
+            return 1
+        assert readiness.secret is not None
+        stack.say(banner(base_url(), readiness.secret, config))
+        dead = wait_for(lambda: False, stop, stack)
+        if stop.event.is_set():
+            stack.say("stopping")
+        elif dead is not None:
+            stop.stopping()
+            stack.report_death(dead)
+            stack.say("stopping the other processes")
+            return 1
+        return 0
+    finally:
+        # NOTE: Ctrl-C is passed on as SIGINT (quick), anything else as SIGTERM (graceful);
+        # a signal that arrives while stopping ends the grace at once.
+        stop.stopping()
+        sig = signal.SIGINT if stop.signal == signal.SIGINT else signal.SIGTERM
+        stack.stop(STOP_GRACE_S, sig=sig, last=["nats"], hurry=stop.hurry)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 JetStream on, store under `GATEWAY_DATA_DIR/nats`, listening on loopback at `NATS_PORT`,
 messages up to 64 MiB.
-Replaces this process (exec) so honcho's signals reach the server itself.
+Replaces this process (exec) so the launcher's signals reach the server itself.
 """
 
 from __future__ import annotations

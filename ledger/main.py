@@ -124,7 +124,7 @@ async def acquire(lock: WriterLock, log: Logger, stop: asyncio.Event) -> bool:
 async def attach(js: JetStreamContext, cfg: Config, log: Logger,
                  stop: asyncio.Event) -> tuple[JetStreamContext.PullSubscription, KeyValuePut] | None:
     """The stream, the durable consumer and the balances bucket, retried while JetStream
-    starts up (under honcho, NATS and the ledger start together); None if stopped first."""
+    starts up (under scripts/run, NATS and the ledger start together); None if stopped first."""
     while not stop.is_set():
         try:
             await ensure_usage_stream(js)

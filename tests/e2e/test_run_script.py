@@ -53,6 +53,7 @@ def test_launcher_starts_everything_prints_a_working_key_and_stops_cleanly(tmp_p
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.2)
             text = (tmp_path / "run.log").read_text()
+        assert "Traceback" not in text  # a healthy start is quiet
         base_url = re.search(r"base URL : (\S+)", text).group(1)
         key = re.search(r"demo key : (\S+)", text).group(1)
         assert base_url == f"http://127.0.0.1:{env['GATEWAY_PORT']}/v1"
@@ -61,7 +62,7 @@ def test_launcher_starts_everything_prints_a_working_key_and_stops_cleanly(tmp_p
         assert reply.choices[0].message.content == "works offline"
         assert client.embeddings.create(model="echo-embed", input="x").data[0].index == 0
         processes = _descendants(proc.pid)
-        assert len(processes) >= 5  # honcho + nats + gateway + worker + ledger (and their shells)
+        assert len(processes) >= 5  # nats + gateway (and its workers) + worker + ledger
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does in a terminal
         assert proc.wait(30) is not None
         time.sleep(0.5)
@@ -77,3 +78,116 @@ def test_launcher_starts_everything_prints_a_working_key_and_stops_cleanly(tmp_p
             except ProcessLookupError:
                 pass
         log.close()
+
+
+def _launch(tmp_path: Path, procfile: str | None = None) -> tuple[subprocess.Popen[bytes], Path, dict[str, str]]:
+    env = {**os.environ, "GATEWAY_PORT": str(free_port()), "NATS_PORT": str(free_port()),
+           "GATEWAY_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    env.pop("NATS_URL", None)
+    env.pop("GATEWAY_CONFIG", None)
+    if procfile is not None:
+        (tmp_path / "Procfile").write_text(procfile)
+        env["GATEWAY_PROCFILE"] = str(tmp_path / "Procfile")
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.launcher"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, log_path, env
+
+
+def _wait_for_text(proc: subprocess.Popen[bytes], log_path: Path, needle: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log_path.read_text(errors="replace")
+        if needle in text:
+            return text
+        assert time.monotonic() < deadline, text[-3000:]
+        time.sleep(0.05)
+
+
+def _kill_all(proc: subprocess.Popen[bytes], processes: list[int]) -> None:
+    for pid in [*processes, *_descendants(proc.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def _living(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+DYING_WORKER = """nats: python -m gateway.natsd
+gateway: gunicorn -c gateway/gunicorn_conf.py gateway.wsgi:application
+worker: python -c "import sys, time; print('loading providers', flush=True); time.sleep(1.5); sys.exit('ModuleNotFoundError: No module named shiny')"
+ledger: python -m ledger
+"""
+
+
+def test_a_process_dying_at_start_up_is_named_with_its_last_lines_and_stops_the_stack(tmp_path: Path) -> None:
+    proc, log_path, _ = _launch(tmp_path, DYING_WORKER)
+    processes: list[int] = []
+    try:
+        _wait_for_text(proc, log_path, "loading providers", 60)
+        processes = _descendants(proc.pid)
+        seen = time.monotonic()
+        code = proc.wait(30)
+        assert time.monotonic() - seen < 5  # the worker dies 1.5 s after its first line
+        assert code == 1
+        text = log_path.read_text()
+        assert "process 'worker' exited with code 1" in text
+        tail = text[text.index("its last"):]
+        assert "loading providers" in tail and "No module named shiny" in tail
+        assert "Traceback" not in text
+        assert _living(processes) == []
+    finally:
+        _kill_all(proc, processes)
+
+
+NEVER_READY = """nats: python -m gateway.natsd
+gateway: gunicorn -c gateway/gunicorn_conf.py gateway.wsgi:application
+worker: python -c "import time; print('stuck', flush=True); time.sleep(600)"
+ledger: python -m ledger
+"""
+
+
+def test_sigterm_before_the_banner_stops_every_process(tmp_path: Path) -> None:
+    proc, log_path, _ = _launch(tmp_path, NEVER_READY)
+    processes: list[int] = []
+    try:
+        _wait_for_text(proc, log_path, "ledger_ready", 60)
+        processes = _descendants(proc.pid)
+        assert len(processes) >= 4
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        time.sleep(0.2)
+        assert _living(processes) == []
+        assert "demo key" not in log_path.read_text()
+    finally:
+        _kill_all(proc, processes)
+
+
+def test_ctrl_c_after_a_process_died_still_stops_the_launcher(tmp_path: Path) -> None:
+    stubborn = DYING_WORKER.replace("ledger: python -m ledger",
+                                    "ledger: sh -c \"trap '' TERM INT; echo holding; while true; do sleep 0.1; done\"")
+    proc, log_path, _ = _launch(tmp_path, stubborn)
+    processes: list[int] = []
+    try:
+        _wait_for_text(proc, log_path, "the stack did not start", 60)
+        processes = _descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)  # while it waits for the stubborn process
+        assert proc.wait(10) == 1
+        assert _living(processes) == []
+    finally:
+        _kill_all(proc, processes)
