@@ -168,7 +168,7 @@ def compare(requests: int) -> dict[str, dict[str, float]]:
     me = [sys.executable, "-m", "bench.bridge", "--url", url, "--requests", str(requests)]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as store:
-        server = subprocess.Popen(server_args(str(port), Path(store)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(server_args(str(port), Path(store), None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         responder_proc = None
         try:
             time.sleep(0.5)

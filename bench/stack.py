@@ -24,6 +24,7 @@ from nats.aio.client import Client
 
 from gateway.contracts.bus import ping_subject
 from gateway.keys_cli import create_key
+from gateway.natsbus import connect_options
 from gateway.natsd import server_args
 from bench.payloads import UPSTREAM_KEY
 from bench.procs import Proc, Registry, free_port, port_open, wait_until
@@ -149,11 +150,16 @@ class Stack:
         self.providers = ["oai", "oaislow"] + (["claude"] if anthropic else [])
         return self.config
 
+    @property
+    def credentials(self) -> Path:
+        """The roles' NATS credentials, where every process of the run finds them."""
+        return self.workdir / "data" / "nats-auth"
+
     def start_nats(self) -> Proc:
         """nats-server with JetStream, store under the run's data dir."""
         store = self.workdir / "data" / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        proc = self.registry.start("nats", "nats", server_args(str(self.nats_port), store))
+        proc = self.registry.start("nats", "nats", server_args(str(self.nats_port), store, self.credentials))
         wait_until(lambda: port_open(self.nats_port), 15, "nats-server", proc)
         return proc
 
@@ -227,7 +233,8 @@ class Stack:
     def run(self, work: Callable[[Client], Awaitable[T]]) -> T:
         """Run `work(nc)` with a fresh NATS connection; returns its result."""
         async def main() -> T:
-            nc = await nats.connect(self.nats_url, connect_timeout=3, max_reconnect_attempts=1)
+            nc = await nats.connect(self.nats_url, connect_timeout=3, max_reconnect_attempts=1,
+                                    **connect_options("operator", self.credentials))
             try:
                 return await work(nc)
             finally:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import msgspec
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
-from gateway.contracts.bus import BALANCE_DECODER, BALANCES_BUCKET, KeyRecord
+from gateway import natsbus
+from gateway.contracts.bus import BALANCE_DECODER, KeyRecord
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.errors import insufficient_quota
 from gateway.contracts.log import Logger
@@ -48,16 +47,7 @@ class Budget:
 
     async def watch(self, nc: Client) -> None:
         """(asyncio) Follow the `balances` bucket."""
-        js = nc.jetstream()
-        try:
-            kv = await js.key_value(BALANCES_BUCKET)
-        except (BucketNotFoundError, NotFoundError):
-            try:
-                kv = await js.create_key_value(
-                    KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE)
-                )
-            except BadRequestError:
-                kv = await js.key_value(BALANCES_BUCKET)  # the ledger created it meanwhile
+        kv = await natsbus.balances_bucket(nc.jetstream())
         watcher = await kv.watchall()
 
         async def follow() -> None:

@@ -37,6 +37,7 @@ from gevent.monkey import get_original
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from gateway import natsbus
 from gateway.contracts.log import Logger
 
 T = TypeVar("T")
@@ -100,7 +101,7 @@ class Bridge:
         self.url = url
         self.name = name
         self._log = log
-        self._inbox = f"_GW.{secrets.token_hex(8)}."
+        self._inbox = f"{natsbus.JOB_REPLY_PREFIX}.{secrets.token_hex(8)}."
         self._tokens = itertools.count(1)
         self._waiters: dict[str, gevent.queue.Queue] = {}
         self._inbound: deque[Callable[[], None]] = deque()
@@ -140,23 +141,15 @@ class Bridge:
         loop.run_forever()
 
     async def _connect(self) -> None:
-        delay = 0.1
         while True:
             try:
-                nc = await nats.connect(
-                    self.url,
-                    name=self.name,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    connect_timeout=2,
-                    pending_size=64 * 1024 * 1024,
-                    error_cb=self._log.nats_error_callback(),
-                )
+                nc = await natsbus.connect("gateway", name=self.name, log=self._log, url=self.url, wait_s=None,
+                                           pending_size=64 * 1024 * 1024)
                 break
-            except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
-                self._log.warning("nats_connect_retry", url=self.url, error=type(ex).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            except PermissionError as ex:
+                # NOTE: not ready (so /health says 503) until the credentials are fixed
+                self._log.error("nats_auth_refused", error=str(ex))
+                await asyncio.sleep(5.0)
         await nc.subscribe(f"{self._inbox}*", cb=self._on_reply, pending_msgs_limit=1_000_000)
         for startup in self._startups:
             await startup(nc)

@@ -15,10 +15,11 @@ from collections.abc import Callable
 
 import msgspec
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from gateway.contracts.bus import KEY_DECODER, KEYS_BUCKET, KeyRecord
+from gateway import natsbus
+from gateway.contracts.bus import KEY_DECODER, KeyRecord
 from gateway.contracts.log import Logger
 
 
@@ -28,15 +29,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def open_keys_bucket(nc: Client):  # type: ignore[no-untyped-def]
-    """The `keys` bucket, created on first use."""
-    js = nc.jetstream()
-    try:
-        return await js.key_value(KEYS_BUCKET)
-    except (BucketNotFoundError, NotFoundError):
-        return await js.create_key_value(
-            KeyValueConfig(bucket=KEYS_BUCKET, history=5, storage=StorageType.FILE)
-        )
+async def open_keys_bucket(nc: Client) -> KeyValue:
+    """The `keys` bucket (defined in gateway/natsbus.py)."""
+    return await natsbus.keys_bucket(nc.jetstream())
 
 
 class KeyCache:

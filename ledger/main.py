@@ -26,11 +26,12 @@ import nats
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
+from gateway import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
-from ledger.balances import BalancePublisher, KeyValuePut, open_balances_bucket, read_balances
-from ledger.bus import connect, durable_subscription, ensure_usage_stream, entry_of
+from ledger.balances import BalancePublisher, KeyValuePut, read_balances
+from ledger.bus import connect, durable_subscription, entry_of
 from ledger.lock import WriterLock
 from ledger.pricing import Pricer
 from ledger.rebuild import rebuild_main
@@ -127,9 +128,9 @@ async def attach(js: JetStreamContext, cfg: Config, log: Logger,
     starts up (under scripts/run, NATS and the ledger start together); None if stopped first."""
     while not stop.is_set():
         try:
-            await ensure_usage_stream(js)
+            await natsbus.ensure_usage_stream(js)
             sub = await durable_subscription(js, cfg.ledger, log)
-            return sub, await open_balances_bucket(js)
+            return sub, await natsbus.balances_bucket(js)
         except (nats.errors.Error, asyncio.TimeoutError) as ex:
             log.warning("ledger_attach_retry", error=f"{type(ex).__name__}: {ex}")
             await asyncio.sleep(SETUP_RETRY_S)
@@ -138,7 +139,7 @@ async def attach(js: JetStreamContext, cfg: Config, log: Logger,
 
 async def serve(cfg: Config, store: Store, log: Logger, stop: asyncio.Event, reload: asyncio.Event) -> None:
     """Connect, publish every balance once, then consume until `stop`."""
-    nc = await connect(configuration.nats_url(), log)
+    nc = await connect(log)
     try:
         attached = await attach(nc.jetstream(), cfg, log, stop)
         if attached is None:

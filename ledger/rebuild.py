@@ -127,7 +127,7 @@ async def rebuild(path: Path, pricer: Pricer, log: Logger, force: bool = False) 
 
     The caller holds the writer lock.
     """
-    nc = await connect(configuration.nats_url(), log, attempts=6)
+    nc = await connect(log, wait_s=5.0)
     try:
         js = nc.jetstream()
         try:

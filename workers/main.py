@@ -16,19 +16,16 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
 
+from gateway import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import (
     CANCEL_DECODER,
     CANCEL_PREFIX,
     JOB_DECODER,
-    USAGE_STREAM,
     chat_subject,
     embed_subject,
     ping_subject,
-    usage_stream_settings,
     worker_queue,
 )
 from gateway.contracts.log import Logger
@@ -48,36 +45,6 @@ def build_routes(config: configuration.Config) -> dict[str, Route]:
         upstream = Upstream(name, provider_config, local=provider.local_upstream)
         routes[name] = Route(name, provider, upstream, provider_config)
     return routes
-
-
-async def connect(url: str, log: Logger, name: str, attempts: int = 120) -> Client:
-    """Connect to NATS, waiting for it to come up (the stack starts in any order)."""
-    for attempt in range(attempts):
-        try:
-            return await nats.connect(
-                url,
-                name=name,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                connect_timeout=2,
-                error_cb=log.nats_error_callback(),
-            )
-        except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
-            if attempt == attempts - 1:
-                raise
-            if attempt % 10 == 0:
-                log.warning("nats_connect_retry", url=url, error=type(ex).__name__)
-            await asyncio.sleep(0.25)
-    raise RuntimeError("unreachable")
-
-
-async def ensure_usage_stream(nc: Client) -> None:
-    """Create the USAGE stream if missing (same config everywhere, so idempotent)."""
-    js = nc.jetstream()
-    try:
-        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
-    except BadRequestError:
-        await js.stream_info(USAGE_STREAM)  # exists with another config: fine if it exists
 
 
 class Worker:
@@ -158,7 +125,7 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
-        nc = await connect(configuration.nats_url(), log, "worker")
+        nc = await natsbus.connect("worker", log=log)
 
         async def drain() -> None:
             try:
@@ -169,7 +136,7 @@ async def main() -> None:
         stack.push_async_callback(drain)
         for route in routes.values():
             stack.push_async_callback(route.upstream.aclose)
-        await ensure_usage_stream(nc)
+        await natsbus.ensure_usage_stream(nc.jetstream())
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s)

@@ -169,7 +169,7 @@ def silent_worker(stack: Stack) -> Iterator[None]:
 
     def run() -> None:
         async def main() -> None:
-            nc = await nats.connect(stack.nats_url)
+            nc = await nats.connect(stack.nats_url, **stack.nats_options("operator"))
             await nc.subscribe(chat_subject("silent"), queue="workers.silent")
             await nc.flush()
             stop.append(asyncio.get_running_loop())

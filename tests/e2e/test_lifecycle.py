@@ -35,7 +35,7 @@ def test_client_disconnect_cancels_the_upstream_call(stack: Stack, api_key: str,
 
 
 def test_key_from_scripts_keys_works_at_once(stack: Stack) -> None:
-    env = {**os.environ, "NATS_URL": stack.nats_url}
+    env = {**os.environ, "NATS_URL": stack.nats_url, "GATEWAY_DATA_DIR": str(stack.workdir / "data")}
     out = subprocess.run([sys.executable, "-m", "gateway.keys_cli", "create", "e2e-cli", "--models", "echo,gpt-*", "--rpm", "100"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True)
     secret = out.stdout.strip().splitlines()[-1]

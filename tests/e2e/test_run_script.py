@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -54,6 +55,8 @@ def test_launcher_starts_everything_prints_a_working_key_and_stops_cleanly(tmp_p
             time.sleep(0.2)
             text = (tmp_path / "run.log").read_text()
         assert "Traceback" not in text  # a healthy start is quiet
+        for role_file in (tmp_path / "data" / "nats-auth").glob("*.json"):
+            assert json.loads(role_file.read_text())["password"] not in text  # never printed
         base_url = re.search(r"base URL : (\S+)", text).group(1)
         key = re.search(r"demo key : (\S+)", text).group(1)
         assert base_url == f"http://127.0.0.1:{env['GATEWAY_PORT']}/v1"

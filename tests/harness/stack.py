@@ -19,6 +19,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from gateway.contracts.bus import USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECT, UsageEvent, ping_subject
 from gateway.keys_cli import create_key
+from gateway.natsbus import connect_options
 from gateway.natsd import server_args
 from tests.harness.procs import Proc, free_port, port_open, wait_until
 
@@ -34,6 +35,15 @@ class Stack:
         self.nats_port = free_port()
         self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
         self.gateway_port = 0
+
+    @property
+    def credentials(self) -> Path:
+        """The roles' NATS credentials (made by the server's start, found by every process)."""
+        return self.workdir / "data" / "nats-auth"
+
+    def nats_options(self, role: str) -> dict[str, Any]:
+        """nats.connect() arguments of a role."""
+        return connect_options(role, self.credentials)
 
     @property
     def base_url(self) -> str:
@@ -59,7 +69,7 @@ class Stack:
         """nats-server with JetStream on a free port."""
         store = self.workdir / "nats-store"
         store.mkdir(exist_ok=True)
-        proc = self._start("nats", server_args(str(self.nats_port), store), {})
+        proc = self._start("nats", server_args(str(self.nats_port), store, self.credentials), {})
         wait_until(lambda: port_open(self.nats_port), 15, "nats-server", proc)
         return proc
 
@@ -90,7 +100,8 @@ class Stack:
     def run(self, work: Callable[[Client], Awaitable[T]]) -> T:
         """Run `work(nc)` with a fresh NATS connection."""
         async def main() -> T:
-            nc = await nats.connect(self.nats_url, connect_timeout=3, max_reconnect_attempts=1)
+            nc = await nats.connect(self.nats_url, connect_timeout=3, max_reconnect_attempts=1,
+                                    **self.nats_options("operator"))
             try:
                 return await work(nc)
             finally:

@@ -1,0 +1,276 @@
+"""The one home of NATS set-up: roles and their credentials, connecting, every stream and bucket.
+
+The bus is not open. Every process connects as one role, and the server lets each role
+publish and subscribe only where its job needs it:
+
+- `gateway`: publishes jobs, cancels, pings, its own usage events and limit counters;
+  reads the `keys` and `balances` buckets; receives job replies on `_GW.>`.
+- `worker`: takes jobs (`llm.chat/embed/ping.<provider>`, cancels); answers on `_GW.>`
+  and to pings; publishes usage events. It cannot read keys or publish credits.
+- `ledger`: the only consumer of `USAGE`; writes the `balances` bucket.
+- `operator`: scripts/keys, scripts/run's launcher and the tests: the administrator,
+  allowed everything (the only role that writes `keys` and publishes credits).
+
+The embedded server's credentials are made at its first start (`ensure_credentials`):
+one random password per role, in files of mode 0600 under `GATEWAY_DATA_DIR/nats-auth/`,
+never printed. With `NATS_URL` (an operator's own server), a role's credentials come from
+the environment: `NATS_<ROLE>_CREDS` (a NATS creds file: JWT + nkey) or
+`NATS_<ROLE>_USER` / `NATS_<ROLE>_PASSWORD`; `python -m gateway.natsbus` prints the
+server-side `authorization` block to paste. Each role also gets its own inbox prefix, so
+no role can subscribe to another's replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from gateway.contracts.bus import (
+    BALANCES_BUCKET,
+    KEYS_BUCKET,
+    LIMITS_STREAM,
+    LIMITS_SUBJECTS,
+    USAGE_STREAM,
+    USAGE_SUBJECT,
+    usage_stream_settings,
+)
+from gateway.contracts.config import data_dir, nats_url
+from gateway.contracts.log import Logger
+
+ROLES = ("gateway", "worker", "ledger", "operator")
+JOB_REPLY_PREFIX = "_GW"  # the gateway's job-reply inbox: `_GW.<process>.<token>`
+
+
+def inbox_prefix(role: str) -> str:
+    """Where a role's own request replies (JetStream API answers, pings) arrive."""
+    return f"_INBOX_{role}"
+
+
+def _kv(bucket: str) -> str:
+    return f"KV_{bucket}"
+
+
+def _read_stream(stream: str) -> list[str]:
+    """What reading one stream (or bucket) by watch, get and info takes."""
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.DELETE.{stream}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    ]
+
+
+def _create_stream(stream: str) -> list[str]:
+    """Creating a stream with the one config below (idempotent) and asking after it."""
+    return [f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.INFO.{stream}"]
+
+
+def permissions(role: str) -> dict[str, Any]:
+    """The NATS permissions of a role (the server's `permissions` block, as data)."""
+    if role == "operator":
+        return {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
+    own_inbox = f"{inbox_prefix(role)}.>"
+    if role == "gateway":
+        publish = [
+            "llm.chat.*", "llm.embed.*", "llm.cancel.*", "llm.ping.*", USAGE_SUBJECT, "limits.>",
+            *_create_stream(USAGE_STREAM), *_create_stream(LIMITS_STREAM),
+            f"$JS.API.DIRECT.GET.{LIMITS_STREAM}.>",
+            *_create_stream(_kv(KEYS_BUCKET)), *_read_stream(_kv(KEYS_BUCKET)),
+            *_create_stream(_kv(BALANCES_BUCKET)), *_read_stream(_kv(BALANCES_BUCKET)),
+        ]
+        return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox, f"{JOB_REPLY_PREFIX}.>"]}}
+    if role == "worker":
+        publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM)]
+        subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*"]
+        # NOTE: allow_responses lets a worker answer a ping at its sender's inbox, once
+        return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
+    if role == "ledger":
+        durable = f"{USAGE_STREAM}.>"
+        publish = [
+            *_create_stream(USAGE_STREAM),
+            f"$JS.API.CONSUMER.CREATE.{USAGE_STREAM}", f"$JS.API.CONSUMER.CREATE.{durable}",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{durable}", f"$JS.API.CONSUMER.INFO.{durable}",
+            f"$JS.API.CONSUMER.DELETE.{durable}", f"$JS.API.CONSUMER.MSG.NEXT.{durable}",
+            f"$JS.ACK.{durable}", f"$JS.FC.{durable}",
+            *_create_stream(_kv(BALANCES_BUCKET)), f"$KV.{BALANCES_BUCKET}.>",
+        ]
+        return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox]}}
+    raise ValueError(f"unknown NATS role '{role}' (one of {', '.join(ROLES)})")
+
+
+def authorization_block(passwords: dict[str, str]) -> str:
+    """The nats-server `authorization` block: one user per role with its permissions."""
+    users = []
+    for role in ROLES:
+        user = {"user": role, "password": passwords[role], "permissions": permissions(role)}
+        users.append("    " + json.dumps(user))
+    return "authorization {\n  users = [\n" + ",\n".join(users) + "\n  ]\n}\n"
+
+
+def ensure_credentials(folder: Path) -> dict[str, str]:
+    """Each role's password, made on first use into `folder/<role>.json` (mode 0600)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    passwords = {}
+    for role in ROLES:
+        path = folder / f"{role}.json"
+        if not path.exists():
+            record = {"user": role, "password": secrets.token_urlsafe(32)}
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                json.dump(record, out)
+        passwords[role] = json.loads(path.read_text(encoding="utf-8"))["password"]
+    return passwords
+
+
+def credentials_dir() -> Path:
+    """Where the embedded server's role credentials live."""
+    return data_dir() / "nats-auth"
+
+
+def connect_options(role: str, folder: Path | None = None) -> dict[str, Any]:
+    """nats.connect() arguments that authenticate as `role` (none found: unauthenticated).
+
+    `folder` holds the embedded server's credentials (default: under GATEWAY_DATA_DIR).
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown NATS role '{role}' (one of {', '.join(ROLES)})")
+    prefix = f"NATS_{role.upper()}_"
+    options: dict[str, Any] = {"inbox_prefix": inbox_prefix(role)}
+    if os.environ.get(prefix + "CREDS"):
+        return {**options, "user_credentials": os.environ[prefix + "CREDS"]}
+    if os.environ.get(prefix + "USER"):
+        return {**options, "user": os.environ[prefix + "USER"], "password": os.environ.get(prefix + "PASSWORD", "")}
+    stored = (folder or credentials_dir()) / f"{role}.json"
+    if stored.exists():
+        record = json.loads(stored.read_text(encoding="utf-8"))
+        return {**options, "user": record["user"], "password": record["password"]}
+    return options
+
+
+async def _quiet(_ex: Exception) -> None:
+    """For connection attempts that are expected to fail while NATS starts."""
+
+
+async def connect(
+    role: str,
+    *,
+    name: str | None = None,
+    log: Logger | None = None,
+    url: str | None = None,
+    wait_s: float | None = 120.0,
+    **extra: Any,
+) -> Client:
+    """Connect as `role`, waiting up to `wait_s` (None: forever) for NATS to come up.
+
+    Once connected the client reconnects forever. Failed first attempts are logged once a
+    few seconds have passed (the stack starts in any order, so a moment's wait is normal);
+    a refused login is final at once: retrying cannot fix credentials.
+    """
+    target = url or nats_url()
+    started = time.monotonic()
+    logged_at = 0.0
+    delay = 0.1
+    while True:
+        try:
+            return await nats.connect(
+                target, name=name or role, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                allow_reconnect=True, error_cb=log.nats_error_callback() if log else _quiet,
+                **connect_options(role), **extra,
+            )
+        except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
+            if "authorization" in str(ex).lower():
+                raise PermissionError(f"NATS refused the '{role}' credentials: {ex}") from ex
+            waited = time.monotonic() - started
+            if wait_s is not None and waited > wait_s:
+                raise
+            if log is not None and waited > 3.0 and waited - logged_at > 10.0:
+                logged_at = waited
+                log.warning("nats_connect_retry", url=target, role=role, error=type(ex).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+async def connect_once(role: str, url: str | None = None, timeout_s: float = 3.0, **extra: Any) -> Client:
+    """One quiet attempt (command-line tools and readiness probes): raises if NATS is not there."""
+    return await nats.connect(url or nats_url(), name=role, connect_timeout=timeout_s, max_reconnect_attempts=1,
+                              allow_reconnect=False, error_cb=_quiet, **connect_options(role), **extra)
+
+
+async def _create_or_open(create: Callable[[], Awaitable[Any]], open_: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return await open_()
+    except (BucketNotFoundError, NotFoundError):
+        pass
+    try:
+        return await create()
+    except BadRequestError:
+        return await open_()  # another process created it meanwhile
+
+
+async def ensure_usage_stream(js: JetStreamContext) -> None:
+    """The USAGE stream (usage events and credits), the same config wherever it is made."""
+    try:
+        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
+    except BadRequestError:
+        await js.stream_info(USAGE_STREAM)  # exists with another config: fine if it exists
+
+
+async def ensure_limits_stream(js: JetStreamContext, window_s: int) -> None:
+    """The rate-limit counter stream; windows older than two windows are dropped."""
+    try:
+        await js.add_stream(StreamConfig(
+            name=LIMITS_STREAM, subjects=LIMITS_SUBJECTS, storage=StorageType.MEMORY, allow_msg_counter=True,
+            allow_direct=True, max_age=3 * window_s,
+        ))
+    except BadRequestError:
+        await js.stream_info(LIMITS_STREAM)
+
+
+async def keys_bucket(js: JetStreamContext) -> KeyValue:
+    """The `keys` bucket (key records by secret hash), created on first use."""
+    bucket: KeyValue = await _create_or_open(
+        lambda: js.create_key_value(KeyValueConfig(bucket=KEYS_BUCKET, history=5, storage=StorageType.FILE)),
+        lambda: js.key_value(KEYS_BUCKET),
+    )
+    return bucket
+
+
+async def balances_bucket(js: JetStreamContext) -> KeyValue:
+    """The `balances` bucket (one value per key: history 1), created on first use."""
+    bucket: KeyValue = await _create_or_open(
+        lambda: js.create_key_value(KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE)),
+        lambda: js.key_value(BALANCES_BUCKET),
+    )
+    return bucket
+
+
+def main() -> None:
+    """Print the `authorization` block for an operator's own nats-server (passwords from env)."""
+    passwords = {}
+    for role in ROLES:
+        passwords[role] = os.environ.get(f"NATS_{role.upper()}_PASSWORD", f"<{role} password>")
+    sys.stdout.write(authorization_block(passwords))
+
+
+if __name__ == "__main__":
+    main()
