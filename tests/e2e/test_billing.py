@@ -541,3 +541,28 @@ def test_issue_11_a_claude_stream_cut_after_many_characters_bills_an_estimate_of
     assert (row["status"], row["estimated"], row["completion_tokens"]) == ("error", 1, completion)
     assert row["prompt_tokens"] > 0 and row["total_tokens"] == row["prompt_tokens"] + completion
     assert row["cost_micro_usd"] == cost_micro("claude-test", row["prompt_tokens"], 0, completion)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("variant", ["", " inner"])
+def test_issue_11_nulls_in_the_upstream_usage_are_billed_not_a_502(books: Books, stream: bool, variant: str) -> None:
+    name = f"bill-null-usage-{int(stream)}{variant.strip()}"
+    _, client = new_key(books, name)
+    text = f"#scenario null_usage{variant}"
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": text}]
+    words = len(f"fake: {text}".split(" "))
+    if stream:
+        chunks = list(client.chat.completions.create(model="gpt-test", messages=messages, stream=True,
+                                                     stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == f"fake: {text}"
+        usage = chunks[-1].usage
+    else:
+        reply = client.chat.completions.create(model="gpt-test", messages=messages)
+        assert reply.choices[0].message.content == f"fake: {text}"
+        usage = reply.usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (PROMPT_TOKENS, words)
+    books.wait_for_requests(name, 1)
+    [row] = books.rows(name)
+    assert (row["status"], row["estimated"]) == ("ok", 0)
+    assert (row["prompt_tokens"], row["cached_tokens"], row["completion_tokens"]) == (PROMPT_TOKENS, 0, words)
+    assert row["cost_micro_usd"] == cost_micro("gpt-test", PROMPT_TOKENS, 0, words)
