@@ -23,7 +23,14 @@ import pytest
 
 from tests.e2e.conftest import FAKE_GEMINI_KEY
 from tests.e2e.streams import finish_reasons, streamed_text
-from tests.fakes.gemini import FakeGemini, fake_vector, words
+from tests.fakes.gemini import (
+    FAILED_OUTPUT_TOKENS,
+    FAILURE_MESSAGES,
+    FakeGemini,
+    fake_vector,
+    prompt_words,
+    words,
+)
 from tests.harness.stack import Stack
 
 MODEL = "gemini-test"
@@ -703,13 +710,24 @@ def test_blocked_prompt_is_a_clear_400(client: openai.OpenAI, stack: Stack, stre
     assert (event.prompt_tokens, event.completion_tokens, event.estimated) == (4, 0, False)
 
 
-def test_malformed_function_call_without_output_is_a_502(client: openai.OpenAI) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("scenario", sorted(FAILURE_MESSAGES))
+def test_a_failure_finish_without_output_is_a_502_billed_with_googles_usage(
+    client: openai.OpenAI, stack: Stack, fake_gemini: FakeGemini, scenario: str, stream: bool
+) -> None:
+    # issue 11, items 3 and 13: never an empty "stop" success, never an estimated bill
     with pytest.raises(openai.InternalServerError) as ex:
         client.chat.completions.create(
-            model=MODEL, messages=[user("#scenario malformed_function_call")], tools=[WEATHER]
+            model=MODEL, messages=[user(f"#scenario {scenario}")], tools=[WEATHER], stream=stream
         )
     assert ex.value.status_code == 502
-    assert "MALFORMED_FUNCTION_CALL" in ex.value.message
+    assert ex.value.code == "upstream_error"
+    assert f"finishReason {scenario.upper()}" in ex.value.message
+    assert FAILURE_MESSAGES[scenario] in ex.value.message
+    event = stack.usage_for(ex.value.response.headers["x-request-id"])
+    prompt = prompt_words(last_body(fake_gemini))
+    assert (event.status, event.error_code, event.estimated) == ("error", "upstream_error", False)
+    assert (event.prompt_tokens, event.completion_tokens) == (prompt, FAILED_OUTPUT_TOKENS)
 
 
 # ---------------------------------------------------------------- failures mid-stream

@@ -36,7 +36,9 @@ Scenarios: put `#scenario <name>` in the last user text.
 - `max_tokens`: the first words of the reply, finishReason MAX_TOKENS;
 - `thinking`: thoughtsTokenCount 12 (a `thought: true` part when includeThoughts);
 - `cached`: cachedContentTokenCount of half the prompt;
-- `malformed_function_call`: finishReason MALFORMED_FUNCTION_CALL and no content;
+- `malformed_function_call`, `unexpected_tool_call`, `too_many_tool_calls`,
+  `malformed_response`: that finishReason (upper case) with a finishMessage and no
+  content; usageMetadata reports FAILED_OUTPUT_TOKENS candidate tokens (spent, not shown);
 - `error_midstream`: (stream) two text events, then `data: {"error": INTERNAL 500}` and
   the end of the body; (non-stream) 500 INTERNAL;
 - `cut_midstream`: (stream) two text events, then the connection drops; (non-stream) the
@@ -69,6 +71,13 @@ _PATH = re.compile(
     r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)$"
 )
 _SCENARIO = re.compile(r"#scenario\s+(\w+)")
+FAILED_OUTPUT_TOKENS = 17
+FAILURE_MESSAGES = {
+    "malformed_function_call": "Malformed function call: print(default_api.f(",
+    "unexpected_tool_call": "Unexpected tool call: default_api.lookup",
+    "too_many_tool_calls": "Too many consecutive tool calls.",
+    "malformed_response": "Malformed response.",
+}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
 PLACEHOLDER_SIGNATURES = frozenset(
     {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
@@ -375,18 +384,23 @@ class FakeGemini(FakeServer):
                     finish_message="Model generated function call(s).",
                 )
             ]
-        if scenario == "malformed_function_call":
+        if scenario in FAILURE_MESSAGES:
+            spent = FAILED_OUTPUT_TOKENS * n
             return [
                 {
                     "candidates": [
                         {
-                            "finishReason": "MALFORMED_FUNCTION_CALL",
+                            "finishReason": scenario.upper(),
                             "index": i,
-                            "finishMessage": "Malformed function call: print(default_api.f(",
+                            "finishMessage": FAILURE_MESSAGES[scenario],
                         }
                         for i in range(n)
                     ],
-                    "usageMetadata": {"promptTokenCount": prompt, "totalTokenCount": prompt},
+                    "usageMetadata": {
+                        "promptTokenCount": prompt,
+                        "candidatesTokenCount": spent,
+                        "totalTokenCount": prompt + spent,
+                    },
                     "modelVersion": "gemini-fake",
                 }
             ]

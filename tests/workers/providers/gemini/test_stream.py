@@ -325,6 +325,23 @@ def test_malformed_function_call_without_output_raises(ctx: ReplyContext) -> Non
     assert info.value.status == 502
 
 
+@pytest.mark.parametrize(
+    "reason", ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MALFORMED_RESPONSE"]
+)
+def test_issue_11_a_failure_finish_raises_with_googles_usage(ctx: ReplyContext, reason: str) -> None:
+    stream = GeminiStream(ctx)
+    payload = {
+        "candidates": [{"finishReason": reason, "finishMessage": "It went wrong.", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": 12, "totalTokenCount": 62},
+    }
+    with pytest.raises(UpstreamError) as info:
+        stream.feed(event(payload))
+    assert info.value.status == 502
+    assert f"finishReason {reason}): It went wrong." in info.value.error.message
+    assert info.value.usage is not None and info.value.usage.completion_tokens == 12
+    assert (stream.usage().prompt_tokens, stream.usage().completion_tokens) == (50, 12)
+
+
 def test_unreadable_event_is_a_502(ctx: ReplyContext) -> None:
     with pytest.raises(UpstreamError) as info:
         GeminiStream(ctx).feed(SseEvent(data="{not json"))
