@@ -378,6 +378,30 @@ def test_tool_loop_end_to_end_with_the_thought_signature_echoed(
     ]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_issue_11_a_history_starting_with_a_tool_call_gets_a_user_turn_first(
+    client: openai.OpenAI, fake_gemini: FakeGemini, stream: bool
+) -> None:
+    # an agent that trimmed its old turns: the history begins with the assistant's tool call
+    messages: list[Any] = [
+        {"role": "system", "content": "You are a weather bot."},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_t", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+        ]},
+        {"role": "tool", "tool_call_id": "call_t", "content": "snow"},
+    ]
+    if stream:
+        chunks = stream_chunks(client, messages=messages, tools=[WEATHER])
+        assert streamed_text(chunks) == 'Tool results: get_weather={"result": "snow"}'
+    else:
+        reply = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])
+        assert reply.choices[0].message.content == 'Tool results: get_weather={"result": "snow"}'
+    contents = last_body(fake_gemini)["contents"]
+    assert contents[0] == {"role": "user", "parts": [{"text": "."}]}
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert contents[1]["parts"][0]["functionCall"] == {"name": "get_weather", "args": {"city": "Oslo"}}
+
+
 def test_history_without_signatures_gets_the_documented_placeholder(
     client: openai.OpenAI, fake_gemini: FakeGemini
 ) -> None:

@@ -11,7 +11,8 @@ Like the real API it
 - rejects with 400 INVALID_ARGUMENT: malformed JSON, unknown field names, empty
   `contents`, roles other than user/model, empty `parts`, a part without data (`text: ""`),
   a functionCall/functionResponse without name, a non-object functionResponse.response,
-  bad base64 in inlineData/thoughtSignature, function responses not right after the call
+  bad base64 in inlineData/thoughtSignature, a function call turn not right after a user
+  (or function response) turn, function responses not right after the call
   turn or not one per call, schema keys Gemini does not know (`additionalProperties`,
   `$ref`, `default`, ...), `required` naming undeclared properties, non-string enums,
   allowedFunctionNames without mode ANY, and more than 100 embedding requests;
@@ -654,6 +655,13 @@ def _validate_parts(parts: Any, where: str) -> None:
 
 def _validate_function_turns(contents: list[dict[str, Any]]) -> None:
     for k, content in enumerate(contents):
+        if any("functionCall" in p for p in content.get("parts", [])):
+            before = contents[k - 1] if k else {}
+            if before.get("role") != "user":
+                raise _invalid(
+                    "Please ensure that function call turn comes immediately after a user turn "
+                    "or after a function response turn."
+                )
         responses = [p for p in content.get("parts", []) if "functionResponse" in p]
         if not responses:
             continue

@@ -3,7 +3,9 @@
 Messages:
 - system/developer (wherever they appear) -> `systemInstruction`, one text part each, in
   order; a request with nothing else sends them as the user turn (Gemini needs contents);
-- user -> "user", assistant -> "model"; consecutive turns of one role are merged;
+- user -> "user", assistant -> "model"; consecutive turns of one role are merged; a
+  conversation that starts with the model (a trimmed agent history beginning with a tool
+  call) gets a user turn "." before it;
 - assistant `tool_calls` -> `functionCall` parts after its text; the thought signature a
   caller echoes in `extra_content.google.thought_signature` goes back on its part, and a
   turn whose calls carry none gets Google's documented placeholder on its first call
@@ -64,6 +66,8 @@ from workers.providers.gemini.tool_schema import to_gemini_schema
 from workers.providers.gemini.tools import to_gemini_tool_config, to_gemini_tools
 from workers.providers.tool_args import parse_arguments
 
+# The user turn put before a conversation that starts with the model (as anthropic/messages.py).
+PLACEHOLDER_USER_TEXT = "."
 # Google's placeholder for function calls whose signature is unknown (thought-signatures FAQ).
 DUMMY_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 # reasoning_effort -> thinkingBudget; low/medium/high as Google's own OpenAI layer maps them.
@@ -109,6 +113,11 @@ def to_contents(
             case _:
                 assert_never(message)
     out.close_tool_results()
+    if out.turns and out.turns[0].role == "model":
+        # Gemini rejects a leading function-call turn ("function call turn comes immediately
+        # after a user turn or after a function response turn"): histories trimmed by agents
+        # start that way. A placeholder user turn, as the Anthropic path sends.
+        out.turns.insert(0, Content(role="user", parts=[Part(text=PLACEHOLDER_USER_TEXT)]))
     if out.turns:
         return (Content(parts=out.system) if out.system else UNSET), out.turns
     if out.system:

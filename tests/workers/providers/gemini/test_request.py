@@ -72,6 +72,36 @@ def test_plain_request_sends_no_generation_config() -> None:
     assert convert(messages=[{"role": "user", "content": "Hi"}]) == {"contents": [user("Hi")]}
 
 
+# ---------------------------------------------------------------- issue 11, item 9
+
+
+def test_issue_11_a_history_starting_with_a_tool_call_gets_a_placeholder_user_turn() -> None:
+    # agents that trim old turns send a conversation whose first message is a tool call
+    body = convert(
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "assistant", "content": None, "tool_calls": [call("c1", "lookup", '{"q": "x"}')]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            {"role": "user", "content": "And now?"},
+        ]
+    )
+    assert body["contents"] == [
+        user("."),
+        {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": "x"}},
+                                     "thoughtSignature": DUMMY_THOUGHT_SIGNATURE}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "lookup", "response": {"result": "42"}}},
+                                   {"text": "And now?"}]},
+    ]
+
+
+def test_a_history_starting_with_assistant_text_gets_the_placeholder_too() -> None:
+    body = convert(messages=[{"role": "assistant", "content": "Hello, how can I help?"},
+                             {"role": "user", "content": "Hi"}])
+    assert body["contents"] == [
+        user("."), {"role": "model", "parts": [{"text": "Hello, how can I help?"}]}, user("Hi")
+    ]
+
+
 # ---------------------------------------------------------------- system prompts (PITFALLS 5)
 
 
