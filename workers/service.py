@@ -19,7 +19,7 @@ import msgspec
 from msgspec import UnsetType
 
 from gateway.contracts.bus import Job, UsageEvent
-from gateway.contracts.config import ProviderConfig
+from gateway.contracts.config import GeminiModelFlags, ProviderConfig
 from gateway.contracts.errors import (
     APIError,
     OpenAIError,
@@ -198,6 +198,7 @@ class JobService:
             upstream_model=job.upstream_model,
             public_model=job.model,
             max_output_tokens=job.max_output_tokens,
+            gemini=job.gemini or GeminiModelFlags(),
         )
         return route, target
 

@@ -402,6 +402,43 @@ def test_issue_11_a_history_starting_with_a_tool_call_gets_a_user_turn_first(
     assert contents[1]["parts"][0]["functionCall"] == {"name": "get_weather", "args": {"city": "Oslo"}}
 
 
+@pytest.mark.parametrize(("model", "sent"), [
+    ("gemini-test", {"thinkingConfig": {"thinkingBudget": 0}}),
+    ("gemini-pro-test", None),  # 2.5 Pro-like: thinking cannot be turned off, no budget sent
+])
+def test_issue_11_reasoning_effort_none_by_the_models_thinking_flag(
+    client: openai.OpenAI, fake_gemini: FakeGemini, model: str, sent: dict[str, Any] | None
+) -> None:
+    reply = client.chat.completions.create(model=model, messages=[user("Quick one")], reasoning_effort="none")
+    assert reply.choices[0].message.content == "Quick one"
+    assert last_body(fake_gemini).get("generationConfig", {}).get("thinkingConfig") == (
+        sent["thinkingConfig"] if sent else None
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("fmt", [
+    {"type": "json_object"},
+    {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+])
+def test_issue_11_tools_with_a_json_response_refused_on_gemini_2_passed_on_gemini_3(
+    client: openai.OpenAI, fake_gemini: FakeGemini, fmt: dict[str, Any], stream: bool
+) -> None:
+    before = len(fake_gemini.received)
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model=MODEL, messages=[user("json please")], tools=[WEATHER],
+                                       tool_choice="required", response_format=fmt, stream=stream)
+    assert (ex.value.status_code, ex.value.param, ex.value.type) == (400, "response_format", "invalid_request_error")
+    assert "'tools'" in ex.value.message
+    assert len(fake_gemini.received) == before  # refused before anything went upstream
+    reply = client.chat.completions.create(model="gemini-3-test", messages=[user("json please #scenario tools")],
+                                           tools=[WEATHER], tool_choice="required", response_format=fmt)
+    assert reply.choices[0].finish_reason == "tool_calls"
+    sent = last_body(fake_gemini)
+    assert sent["generationConfig"]["responseMimeType"] == "application/json"
+    assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+
+
 def test_history_without_signatures_gets_the_documented_placeholder(
     client: openai.OpenAI, fake_gemini: FakeGemini
 ) -> None:

@@ -16,6 +16,8 @@ Like the real API it
   turn or not one per call, schema keys Gemini does not know (`additionalProperties`,
   `$ref`, `default`, ...), `required` naming undeclared properties, non-string enums,
   allowedFunctionNames without mode ANY, and more than 100 embedding requests;
+- by upstream model id (`validate_model_rules`): rejects `thinkingBudget: 0` on `-pro`
+  models (2.5 Pro always thinks) and tools with a JSON response before `gemini-3`;
 - with `require_thought_signatures` (default on, as Gemini 3), refuses a model turn of the
   current turn whose first functionCall lacks a thought signature it issued (Google's
   documented placeholder `skip_thought_signature_validator` is accepted);
@@ -242,6 +244,7 @@ class FakeGemini(FakeServer):
                 self._embed(ex, model, body)
             else:
                 sse = (query.get("alt") or [""])[0] == "sse"
+                validate_model_rules(model, body)
                 self._generate(ex, body, stream=method == "streamGenerateContent", sse=sse)
         except GeminiError as err:
             self._send_error(ex, err)
@@ -580,6 +583,21 @@ class FakeGemini(FakeServer):
 
 
 # ---------------------------------------------------------------- request validation
+
+
+def validate_model_rules(model: str, body: dict[str, Any]) -> None:
+    """What only some Gemini versions reject, by the upstream model id: a `-pro` model (as
+    2.5 Pro) always thinks, so `thinkingBudget: 0` is invalid; models before Gemini 3
+    (ids not starting `gemini-3`) reject function calling with a JSON response."""
+    config = body.get("generationConfig") or {}
+    if "-pro" in model and (config.get("thinkingConfig") or {}).get("thinkingBudget") == 0:
+        raise _invalid("Budget 0 is invalid. This model only works in thinking mode.")
+    if (
+        body.get("tools")
+        and config.get("responseMimeType") == "application/json"
+        and not model.startswith("gemini-3")
+    ):
+        raise _invalid("Function calling with a response mime type: 'application/json' is unsupported")
 
 
 def validate_generate_request(body: dict[str, Any]) -> None:

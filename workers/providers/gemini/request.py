@@ -29,6 +29,7 @@ from typing import Any, TypeVar, assert_never
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from gateway.contracts.config import GeminiModelFlags
 from gateway.contracts.openai import (
     AssistantMessage,
     AudioPart,
@@ -76,19 +77,44 @@ _FILES_API = "https://generativelanguage.googleapis.com/"
 _YOUTUBE = re.compile(r"https://(www\.|m\.)?(youtube\.com/watch\?|youtu\.be/)")
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 _OBJECT = msgspec.json.Decoder(dict[str, Any])
+DEFAULT_FLAGS = GeminiModelFlags()
 T = TypeVar("T")
 
 
-def to_generate_content_request(req: ChatRequest, raw: bytes) -> GenerateContentRequest:
-    """The whole Gemini request body for a chat request; ConversionError (400) if impossible."""
+def to_generate_content_request(
+    req: ChatRequest, raw: bytes, flags: GeminiModelFlags = DEFAULT_FLAGS
+) -> GenerateContentRequest:
+    """The whole Gemini request body for a chat request; ConversionError (400) if impossible.
+
+    `flags` say what the model accepts where Gemini versions differ (gateway config).
+    """
+    check_tools_with_json(req, flags)
     system, contents = to_contents(req.messages, thought_signatures(req, raw))
     return GenerateContentRequest(
         contents=contents,
         system_instruction=system,
         tools=to_gemini_tools(req),
         tool_config=to_gemini_tool_config(req),
-        generation_config=to_generation_config(req),
+        generation_config=to_generation_config(req, flags),
     )
+
+
+def check_tools_with_json(req: ChatRequest, flags: GeminiModelFlags) -> None:
+    """Refuse `tools` with a JSON `response_format` on models that reject the pair.
+
+    Gemini 2.x answers function calling together with `responseMimeType:
+    application/json` with INVALID_ARGUMENT (any `tool_choice`, forced included); Gemini 3
+    takes both. The model's `tools_with_json_response` flag says which it is.
+    """
+    if flags.tools_with_json_response or not req.tools:
+        return
+    if isinstance(req.response_format, JsonObjectFormat | JsonSchemaFormat):
+        raise _refused(
+            "response_format",
+            "(JSON) cannot be combined with 'tools' on this model: Gemini 2.x rejects "
+            "function calling together with a JSON response. Send one of them, or use a "
+            "model that takes both (Gemini 3).",
+        )
 
 
 def to_contents(
@@ -301,7 +327,9 @@ def _assistant_parts(
     return parts + call_parts
 
 
-def to_generation_config(req: ChatRequest) -> GenerationConfig | UnsetType:
+def to_generation_config(
+    req: ChatRequest, flags: GeminiModelFlags = DEFAULT_FLAGS
+) -> GenerationConfig | UnsetType:
     """`generationConfig` for the sampling, limit and format parameters (UNSET if none)."""
     if isinstance(req.logit_bias, dict) and req.logit_bias:
         raise _refused("logit_bias", "is not supported by Gemini.")
@@ -314,7 +342,7 @@ def to_generation_config(req: ChatRequest) -> GenerationConfig | UnsetType:
         presence_penalty=_given(req.presence_penalty),
         frequency_penalty=_given(req.frequency_penalty),
         seed=_given(req.seed),
-        thinking_config=_thinking(req.reasoning_effort),
+        thinking_config=_thinking(req.reasoning_effort, flags),
     )
     _apply_response_format(config, req)
     _apply_logprobs(config, req)
@@ -334,12 +362,16 @@ def _stop_sequences(stop: str | list[str] | None | UnsetType) -> list[str] | Uns
     return items or UNSET
 
 
-def _thinking(effort: str | None | UnsetType) -> ThinkingConfig | UnsetType:
+def _thinking(effort: str | None | UnsetType, flags: GeminiModelFlags) -> ThinkingConfig | UnsetType:
     if effort is None or isinstance(effort, UnsetType):
         return UNSET
     if effort not in REASONING_BUDGETS:
         allowed = ", ".join(REASONING_BUDGETS)
         raise _refused("reasoning_effort", f"{effort!r} is not one of {allowed}.")
+    if effort == "none" and not flags.thinking_can_be_off:
+        # NOTE: models whose thinking is always on (2.5 Pro) reject thinkingBudget 0; the
+        # least thinking they allow is their own default (docs/compat-gemini.md).
+        return UNSET
     return ThinkingConfig(thinking_budget=REASONING_BUDGETS[effort])
 
 
