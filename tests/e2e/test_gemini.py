@@ -701,25 +701,43 @@ def test_json_schema_features_are_converted_to_what_gemini_accepts(
 @pytest.mark.parametrize(
     "parameters",
     [
-        {"type": "object", "properties": {"a": {"not": {"type": "string"}}}},
+        {"type": "object", "properties": {"x": {"not": {"type": "null"}}}},
         {"type": "object", "properties": {"node": {"$ref": "#"}}},
         {"type": "object", "properties": {"pair": {"type": "array", "prefixItems": [{"type": "string"}]}}},
-        {"type": "object", "properties": {"anything": {}}},
+        {"type": "object", "properties": {"anything": {}}},  # Pydantic `Any`
+        {"type": "object", "properties": {"values": {"type": "array", "items": {}}}},  # a bare `list`
+        {"type": "object", "properties": {"flag": True}},  # a `true` sub-schema
     ],
-    ids=["not", "recursive-ref", "prefixItems", "untyped"],
+    ids=["not", "recursive-ref", "prefixItems", "untyped", "bare-list", "true"],
 )
-def test_unconvertible_schema_is_a_400_naming_the_tool(
+def test_issue_11_a_schema_outside_geminis_subset_is_sent_as_parameters_json_schema(
     client: openai.OpenAI, fake_gemini: FakeGemini, parameters: dict[str, Any]
 ) -> None:
-    before = len(fake_gemini.received)
-    tools = [WEATHER, {"type": "function", "function": {"name": "bad", "parameters": parameters}}]
-    with pytest.raises(openai.BadRequestError) as ex:
-        client.chat.completions.create(model=MODEL, messages=[user("hi")], tools=tools)
-    assert ex.value.status_code == 400
-    assert ex.value.body["type"] == "invalid_request_error"
-    assert ex.value.body["param"] == "tools[1].function.parameters"
-    assert "tools[1].function.parameters" in ex.value.message
-    assert len(fake_gemini.received) == before
+    tools = [{"type": "function", "function": {"name": "loose", "parameters": parameters}}, WEATHER]
+    reply = client.chat.completions.create(model=MODEL, messages=[user("hi #scenario tools")], tools=tools)
+    assert reply.choices[0].finish_reason == "tool_calls"
+    calls = reply.choices[0].message.tool_calls
+    assert calls is not None and calls[0].function.name == "loose"
+    loose, weather = last_body(fake_gemini)["tools"][0]["functionDeclarations"]
+    assert loose == {"name": "loose", "parametersJsonSchema": parameters}
+    assert weather == WEATHER_DECLARATION  # a schema inside the subset still goes as `parameters`
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_issue_11_a_response_schema_outside_the_subset_is_sent_as_response_json_schema(
+    client: openai.OpenAI, fake_gemini: FakeGemini, stream: bool
+) -> None:
+    schema = {"type": "object", "properties": {"reply": {}, "extra": True}, "required": ["reply"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "out", "schema": schema}}
+    if stream:
+        text = streamed_text(stream_chunks(client, messages=[user("loose")], response_format=fmt))
+    else:
+        reply = client.chat.completions.create(model=MODEL, messages=[user("loose")], response_format=fmt)
+        text = reply.choices[0].message.content or ""
+    assert json.loads(text) == {"reply": "loose"}
+    assert last_body(fake_gemini)["generationConfig"] == {
+        "responseMimeType": "application/json", "responseJsonSchema": schema,
+    }
 
 
 # ---------------------------------------------------------------- finish reasons
@@ -883,9 +901,6 @@ CALL_BAD_ARGS = [
          "tool_choice.function.name"),
         ({"tools": [fn_tool("get weather")]}, "tools[0].function.name"),
         ({"tools": [WEATHER, WEATHER]}, "tools[1].function.name"),
-        ({"response_format": {"type": "json_schema", "json_schema": {
-            "name": "x", "schema": {"type": "object", "properties": {"a": {"not": {}}}}}}},
-         "response_format.json_schema.schema"),
         ({"messages": CALL_BAD_ARGS, "tools": [WEATHER]}, "messages[1].tool_calls[0].function.arguments"),
         ({"messages": [user("a"), {"role": "tool", "tool_call_id": "zzz", "content": "r"}]},
          "messages[1].tool_call_id"),
@@ -908,7 +923,7 @@ CALL_BAD_ARGS = [
          "messages[1].tool_calls[1].id"),
     ],
     ids=["logit_bias", "parallel_false", "reasoning_effort", "top_logprobs", "empty_stop", "required_no_tools",
-         "named_unknown", "bad_name", "duplicate_name", "response_schema", "bad_arguments", "orphan_tool",
+         "named_unknown", "bad_name", "duplicate_name", "bad_arguments", "orphan_tool",
          "file_id", "unanswered_call", "answered_twice", "repeated_call_id"],
 )
 def test_refused_parameters_are_a_400_naming_them(

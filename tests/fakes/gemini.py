@@ -502,7 +502,10 @@ class FakeGemini(FakeServer):
         for k in range(count):
             fn = functions[k % len(functions)]
             part: dict[str, Any] = {
-                "functionCall": {"name": fn["name"], "args": example_args(fn.get("parameters"), k)}
+                "functionCall": {
+                    "name": fn["name"],
+                    "args": example_args(fn.get("parameters") or fn.get("parametersJsonSchema"), k),
+                }
             }
             if k == 0:
                 signature = base64.b64encode(
@@ -716,6 +719,14 @@ def _validate_tools(tools: list[dict[str, Any]]) -> set[str]:
                 )
             if "parameters" in decl:
                 validate_schema(decl["parameters"], f"{at}.parameters")
+            plain = decl.get("parametersJsonSchema")
+            if "parametersJsonSchema" in decl and (
+                not isinstance(plain, dict) or plain.get("type", "object") != "object"
+            ):
+                raise _invalid(
+                    f"* GenerateContentRequest.{at}.parameters_json_schema: the schema must "
+                    "describe an object\n"
+                )
     return declared
 
 
@@ -799,6 +810,17 @@ def _validate_generation_config(config: dict[str, Any]) -> None:
         raise _invalid(
             "* GenerateContentRequest.generation_config.temperature: must be between 0 and 2\n"
         )
+    if "responseJsonSchema" in config:
+        if "responseSchema" in config:
+            raise _invalid(
+                "* GenerateContentRequest.generation_config: response_schema and "
+                "response_json_schema are mutually exclusive\n"
+            )
+        if config.get("responseMimeType") != "application/json":
+            raise _invalid(
+                "* GenerateContentRequest.generation_config.response_mime_type: "
+                "`application/json` is required when response_json_schema is set.\n"
+            )
     if "responseSchema" in config:
         if config.get("responseMimeType") not in ("application/json", "text/x.enum"):
             raise _invalid(
@@ -860,6 +882,9 @@ def example_args(schema: Any, variant: int) -> dict[str, Any]:
         return {}
     args: dict[str, Any] = {}
     for name, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict):  # a JSON Schema `true`: anything goes
+            args[name] = f"{name}-{variant}"
+            continue
         kind = str(sub.get("type", "STRING")).upper()
         if sub.get("enum"):
             args[name] = sub["enum"][variant % len(sub["enum"])]

@@ -63,7 +63,7 @@ from workers.providers.gemini.schema import (
     Part,
     ThinkingConfig,
 )
-from workers.providers.gemini.tool_schema import to_gemini_schema
+from workers.providers.gemini.tool_schema import OutsideSubsetError, to_gemini_schema
 from workers.providers.gemini.tools import to_gemini_tool_config, to_gemini_tools
 from workers.providers.tool_args import parse_arguments
 
@@ -387,9 +387,13 @@ def _apply_response_format(config: GenerationConfig, req: ChatRequest) -> None:
         case JsonSchemaFormat(json_schema=spec):
             config.response_mime_type = "application/json"
             if isinstance(spec.schema, dict):
-                schema = to_gemini_schema(
-                    spec.schema, "response_format.json_schema.schema", keep_order=True
-                )
+                try:
+                    schema = to_gemini_schema(
+                        spec.schema, "response_format.json_schema.schema", keep_order=True
+                    )
+                except OutsideSubsetError:
+                    config.response_json_schema = spec.schema  # plain JSON Schema, as given
+                    return
                 config.response_schema = UNSET if schema is None else schema
         case _:
             assert_never(fmt)

@@ -728,15 +728,18 @@ def test_json_schema_format_sends_a_converted_schema_keeping_property_order() ->
     }
 
 
-def test_unconvertible_response_schema_is_400_naming_it() -> None:
-    err = refused(
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"value": {}}},
+    {"type": "object", "properties": {"values": {"type": "array", "items": {}}}},
+    {"type": "object", "properties": {"anything": True}},
+    {"not": {}},
+])
+def test_issue_11_a_response_schema_outside_geminis_subset_goes_as_response_json_schema(schema: Any) -> None:
+    body = convert(
         messages=[{"role": "user", "content": "Hi"}],
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "x", "schema": {"not": {}}},
-        },
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
     )
-    assert err.error.param == "response_format.json_schema.schema"
+    assert body["generationConfig"] == {"responseMimeType": "application/json", "responseJsonSchema": schema}
 
 
 # PITFALLS 15
