@@ -375,3 +375,15 @@ def test_stream_logprobs_ride_on_the_content_chunk(ctx: ReplyContext) -> None:
         "content": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}],
         "refusal": None,
     }
+
+
+def test_issue_11_a_cut_stream_reports_only_counts_google_gave(ctx: ReplyContext) -> None:
+    # No placeholder: usageMetadata is cumulative and covers the text streamed with it; an
+    # event that counts only the prompt leaves the output at 0, so the service estimates it.
+    stream = GeminiStream(ctx)
+    stream.feed(text_event("Once upon a time", promptTokenCount=8, totalTokenCount=8))
+    assert (stream.usage().prompt_tokens, stream.usage().completion_tokens) == (8, 0)
+    stream.feed(text_event(" there was", promptTokenCount=8, candidatesTokenCount=6, totalTokenCount=14))
+    assert (stream.usage().prompt_tokens, stream.usage().completion_tokens) == (8, 6)
+    with pytest.raises(UpstreamError):
+        stream.close()
