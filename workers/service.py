@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import msgspec
+from msgspec import UnsetType
 
 from gateway.contracts.bus import Job, UsageEvent
-from gateway.contracts.config import ProviderConfig
+from gateway.contracts.config import GeminiModelFlags, ProviderConfig
 from gateway.contracts.errors import (
     APIError,
     OpenAIError,
@@ -33,6 +34,7 @@ from gateway.contracts.openai import (
     EMBEDDING_REQUEST_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
+    Delta,
     Embedding,
     EmbeddingRequest,
     EmbeddingResponse,
@@ -80,15 +82,18 @@ class Outcome:
     # For billing when the upstream reported nothing (cancelled, cut, or silent upstream):
     upstream_working: bool = False  # a request went out and was not refused
     prompt_estimate: int = 0
-    streamed_chars: int = 0
+    # Characters streamed (text, reasoning, tool calls) by choices whose upstream never
+    # reported an output count: a cut stream, or an upstream that reports no usage.
+    unreported_chars: int = 0
 
     def billable_usage(self) -> tuple[Usage, bool]:
         """The usage to bill and whether it is (partly) an estimate.
 
         The upstream's own count when it gave one. When it gave none (a cancelled or cut
         request, or an upstream that reports no usage) but was working on the request (so
-        it bills us), an estimate from the prompt and the text streamed; a stream cut
-        before its final usage gets its completion estimated the same way.
+        it bills us), an estimate from the prompt and the text streamed; the output of
+        stream choices cut before their count came is estimated the same way and added to
+        the output the other choices reported.
         """
         usage, estimated = self.usage, self.estimated
         if not (usage.total_tokens or usage.prompt_tokens):
@@ -96,8 +101,8 @@ class Outcome:
                 return usage, estimated
             usage = Usage(prompt_tokens=self.prompt_estimate)
             estimated = True
-        if usage.completion_tokens == 0 and self.streamed_chars:
-            completion = estimate_from_chars(self.streamed_chars)
+        if self.unreported_chars:
+            completion = usage.completion_tokens + estimate_from_chars(self.unreported_chars)
             usage = Usage(
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=completion,
@@ -193,6 +198,7 @@ class JobService:
             upstream_model=job.upstream_model,
             public_model=job.model,
             max_output_tokens=job.max_output_tokens,
+            gemini=job.gemini or GeminiModelFlags(),
         )
         return route, target
 
@@ -270,6 +276,7 @@ class JobService:
             ctx = self._context(job, created, index)
             converter = route.provider.chat_stream(ctx, job.include_usage)
             final: Usage | None = None
+            chars = 0  # this choice's output so far, for an estimate if no count comes
             outcome.upstream_working = True
             try:
                 async with route.upstream.open(request) as response:
@@ -280,18 +287,21 @@ class JobService:
                     async for raw in response.chunks:
                         for event in decoder.feed(raw):
                             for chunk in converter.feed(event):
-                                outcome.streamed_chars += _content_chars(chunk)
+                                chars += output_chars(chunk)
                                 await sink.chunk(chunk)
                     for event in decoder.close():
                         for chunk in converter.feed(event):
-                            outcome.streamed_chars += _content_chars(chunk)
+                            chars += output_chars(chunk)
                             await sink.chunk(chunk)
                     finished = converter.close()
                     final = finished.usage
                     outcome.estimated = outcome.estimated or finished.estimated
             finally:
-                # A broken or cancelled stream is billed for what was reported so far.
+                # A broken or cancelled stream is billed for what was reported so far; a
+                # converter reports 0 output until the upstream's real count arrived.
                 usages[index] = final if final is not None else converter.usage()
+                if usages[index].completion_tokens == 0:
+                    outcome.unreported_chars += chars
                 outcome.usage = _sum(usages)
 
         await _all_or_first_error([one(i) for i in range(calls)])
@@ -403,8 +413,20 @@ def _refused(outcome: Outcome, error: UpstreamError) -> UpstreamError:
     return error
 
 
+class _FunctionText(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _ToolCallText(msgspec.Struct):
+    function: _FunctionText | None = None
+
+
 class _DeltaText(msgspec.Struct):
     content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None  # what some OpenAI-compatible servers call it
+    tool_calls: list[_ToolCallText] | None = None
 
 
 class _ChoiceText(msgspec.Struct):
@@ -412,18 +434,34 @@ class _ChoiceText(msgspec.Struct):
 
 
 class _ChunkText(msgspec.Struct):
-    choices: list[_ChoiceText] = []
+    choices: list[_ChoiceText] | None = None
 
 
 _CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
 
 
-def _content_chars(chunk: ChatCompletionChunk | msgspec.Raw) -> int:
-    """Characters of content in one chunk (for an estimate if no usage ever comes)."""
+def output_chars(chunk: ChatCompletionChunk | msgspec.Raw) -> int:
+    """Characters of output in one chunk: content, reasoning and tool calls (names and
+    arguments), all billed as output, for an estimate if the upstream's count never comes."""
     if isinstance(chunk, msgspec.Raw):
-        choices = _CHUNK_TEXT.decode(chunk).choices
-        return sum(len(c.delta.content or "") for c in choices)
-    return sum(len(c.delta.content or "") for c in chunk.choices if isinstance(c.delta.content, str))
+        try:
+            choices = _CHUNK_TEXT.decode(chunk).choices or []
+        except msgspec.DecodeError:
+            return 0  # a pass-through chunk of another shape: nothing we can count
+        deltas: list[_DeltaText | Delta] = [c.delta for c in choices]
+    else:
+        deltas = [c.delta for c in chunk.choices]
+    total = 0
+    for delta in deltas:
+        reasoning = delta.reasoning if isinstance(delta, _DeltaText) else None
+        for text in (delta.content, delta.reasoning_content, reasoning):
+            total += len(text) if isinstance(text, str) else 0
+        for call in delta.tool_calls if isinstance(delta.tool_calls, list) else []:
+            function = call.function
+            if function is not None and not isinstance(function, UnsetType):
+                for text in (function.name, function.arguments):
+                    total += len(text) if isinstance(text, str) else 0
+    return total
 
 
 _EMBED_ENCODER = msgspec.json.Encoder()

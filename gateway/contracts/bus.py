@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
+from gateway.contracts.config import GeminiModelFlags
 from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import Usage
 
@@ -92,6 +93,7 @@ class Job(Struct, kw_only=True):
     include_usage: bool = False
     deadline: float  # unix time after which nobody waits for this job
     max_output_tokens: int | None = None
+    gemini: GeminiModelFlags | None = None  # the model entry's Gemini flags, if any
 
 
 class Chunk(Struct, tag="chunk"):

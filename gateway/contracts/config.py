@@ -75,6 +75,26 @@ class Price(Struct, forbid_unknown_fields=True, kw_only=True):
     cache_write_input: Annotated[float, Meta(ge=0)] | None = None
 
 
+# ---------------------------------------------------------------- Gemini model flags
+# What one Gemini model accepts, where Gemini versions differ (issue 11, items 10 and 12).
+# Set per model entry: `gemini = { thinking_can_be_off = false }`. Other providers'
+# per-model flags live in blocks of their own.
+
+
+class GeminiModelFlags(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """`gemini = {...}` on a `[[models]]` entry of a gemini provider."""
+
+    # False where thinking cannot be turned off (Gemini 2.5 Pro rejects thinkingBudget 0):
+    # `reasoning_effort: "none"` then sends no budget and the model thinks as it must.
+    thinking_can_be_off: bool = True
+    # True where function calling combines with a JSON response (Gemini 3); Gemini 2.x
+    # rejects `tools` with `response_format` JSON, so the gateway refuses the pair (400).
+    tools_with_json_response: bool = False
+
+
+# ---------------------------------------------------------------- models
+
+
 class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """`[[models]]`: one public model id and where it goes."""
 
@@ -87,6 +107,7 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
     fallbacks: list[str] = []
     created: int = 0
+    gemini: GeminiModelFlags | None = None  # only on models of a gemini provider
 
     def upstream_id(self) -> str:
         """The upstream's model id (the public id when none is configured)."""
@@ -117,6 +138,8 @@ def validate(config: Config) -> Config:
         if model.provider not in config.providers:
             raise ConfigError(f"model '{model.id}' names unknown provider '{model.provider}'")
         kind = config.providers[model.provider].kind
+        if model.gemini is not None and kind != "gemini":
+            raise ConfigError(f"model '{model.id}' sets gemini flags but its provider is {kind}")
         if kind in KINDS_NEEDING_MAX_OUTPUT and model.kind == "chat" and not model.max_output_tokens:
             # Anthropic requires max_tokens; an invented default would silently truncate.
             raise ConfigError(f"model '{model.id}' ({kind}) must set max_output_tokens")

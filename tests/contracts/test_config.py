@@ -7,6 +7,22 @@ import pytest
 from gateway.contracts.config import ConfigError, load, parse
 
 MINIMAL = '[providers.echo]\nkind = "echo"\n[[models]]\nid = "echo"\nprovider = "echo"\n'
+GEMINI = '[providers.g]\nkind = "gemini"\nbase_url = "http://g"\n[[models]]\nid = "gem"\nprovider = "g"\n'
+
+
+def test_gemini_model_flags_default_to_gemini_2_behaviour_and_parse_per_model() -> None:
+    config = parse(GEMINI + "gemini = { thinking_can_be_off = false, tools_with_json_response = true }\n")
+    flags = config.models[0].gemini
+    assert flags is not None and (flags.thinking_can_be_off, flags.tools_with_json_response) == (False, True)
+    assert parse(GEMINI).models[0].gemini is None
+
+
+def test_the_shipped_gemini_models_say_what_they_accept() -> None:
+    from tests.harness.procs import ROOT
+
+    models = {m.id: m for m in load(ROOT / "gateway.toml").models}
+    flash = models["gemini-2.5-flash"].gemini
+    assert flash is not None and flash.thinking_can_be_off and not flash.tools_with_json_response
 
 
 def test_the_shipped_default_config_loads_with_echo_models() -> None:
@@ -35,6 +51,8 @@ def test_defaults() -> None:
          "max_output_tokens"),
         (MINIMAL.replace('id = "echo"\nprovider', 'id = "echo"\nfallbacks = ["x"]\nprovider'), "falls back"),
         ("[providers\n", "invalid config"),
+        (MINIMAL + "gemini = { thinking_can_be_off = false }\n", "gemini flags"),
+        (GEMINI + "gemini = { thinking_off = true }\n", "thinking_off"),
     ],
 )
 def test_invalid_configs_are_rejected(text: str, message: str) -> None:

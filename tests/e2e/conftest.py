@@ -146,6 +146,20 @@ max_output_tokens = 8192
 price = {{ input = 0.3, output = 2.5 }}
 
 [[models]]
+id = "gemini-pro-test"
+provider = "gemini"
+upstream = "gemini-upstream-pro"
+max_output_tokens = 8192
+gemini = {{ thinking_can_be_off = false }}
+
+[[models]]
+id = "gemini-3-test"
+provider = "gemini"
+upstream = "gemini-3-upstream"
+max_output_tokens = 8192
+gemini = {{ tools_with_json_response = true }}
+
+[[models]]
 id = "gemini-embed-test"
 provider = "gemini"
 upstream = "gemini-upstream-embedding"

@@ -649,7 +649,9 @@ def test_failure_mid_stream_raises_after_the_first_chunks_and_bills_what_was_spe
     sent = last_sent(fake_anthropic)
     event = stack.usage_for(request_id)
     assert event.status == "error"
-    assert (event.prompt_tokens, event.completion_tokens) == (input_tokens(sent), 1)  # from message_start
+    # message_start's output_tokens (1) is a placeholder: the streamed text is estimated
+    assert (event.prompt_tokens, event.completion_tokens) == (input_tokens(sent), tokens("Partial answer here"))
+    assert event.estimated is True
     assert event.stream is True
 
 
@@ -713,6 +715,8 @@ def test_client_disconnect_mid_stream_closes_the_upstream(
     assert event.status == "cancelled"
     sent = last_sent(fake_anthropic)
     assert event.prompt_tokens == input_tokens(sent)
+    # the words the worker streamed before the cancel, estimated (never the placeholder 1)
+    assert event.estimated is True and event.completion_tokens >= tokens("word1 word2 word3")
     assert sum(1 for e in stack.usage_events() if e.request_id == request_id) == 1
 
 

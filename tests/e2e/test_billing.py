@@ -41,6 +41,7 @@ from gateway.contracts.bus import (
     UsageEvent,
 )
 from gateway.keys_cli import create_key
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import ROOT, Proc, wait_until
 from tests.harness.stack import Stack
@@ -52,7 +53,9 @@ PRICES = {
     "gpt-test": (Decimal("2.5"), Decimal("1.25"), Decimal("10")),
     "gpt-cheap": (Decimal("0.15"), Decimal("0.15"), Decimal("0.6")),
     "embed-test": (Decimal("0.02"), Decimal("0.02"), Decimal("0")),
+    "claude-test": (Decimal("3"), Decimal("3"), Decimal("15")),
 }
+FAKE_ANTHROPIC_KEY = "sk-ant-fake-upstream"
 CONFIG = """
 [gateway]
 idle_timeout_s = 3
@@ -73,10 +76,22 @@ base_url = "{fake}/v1"
 api_key_env = "FAKE_OPENAI_KEY"
 timeout_s = 5
 
+[providers.claude]
+kind = "anthropic"
+base_url = "{anthropic}"
+api_key_env = "FAKE_ANTHROPIC_KEY"
+timeout_s = 5
+
 [[models]]
 id = "echo"
 provider = "echo"
 price = {{ input = 1.0, output = 2.0 }}
+
+[[models]]
+id = "claude-test"
+provider = "claude"
+max_output_tokens = 4096
+price = {{ input = 3.0, output = 15.0 }}
 
 [[models]]
 id = "gpt-test"
@@ -157,11 +172,12 @@ class Books:
 def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
     """nats-server, a worker, a gateway, the ledger and a fake OpenAI, for this module."""
     fake = FakeOpenAI(FAKE_KEY).start()
+    fake_anthropic = FakeAnthropic(FAKE_ANTHROPIC_KEY).start()
     stack = Stack(tmp_path_factory.mktemp("billing"))
     try:
-        config = stack.write_config("gateway.toml", CONFIG.format(fake=fake.url))
+        config = stack.write_config("gateway.toml", CONFIG.format(fake=fake.url, anthropic=fake_anthropic.url))
         stack.start_nats()
-        stack.start_worker(config, providers=["echo", "fakeoai"], FAKE_OPENAI_KEY=FAKE_KEY)
+        start_worker(stack, config)
         stack.start_gateway(config)
         stack.start_ledger(config)
         books = Books(stack, config)
@@ -171,6 +187,12 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
     finally:
         stack.close()
         fake.stop()
+        fake_anthropic.stop()
+
+
+def start_worker(stack: Stack, config: Path) -> None:
+    stack.start_worker(config, providers=["echo", "fakeoai", "claude"], FAKE_OPENAI_KEY=FAKE_KEY,
+                       FAKE_ANTHROPIC_KEY=FAKE_ANTHROPIC_KEY)
 
 
 def new_key(books: Books, name: str) -> tuple[KeyRecord, openai.OpenAI]:
@@ -458,7 +480,7 @@ def test_a_worker_killed_mid_stream_leaves_a_failed_row_never_a_half_written_one
     finally:
         worker.popen.wait(10)
         books.stack.procs.remove(worker)
-        books.stack.start_worker(books.config, providers=["echo", "fakeoai"], FAKE_OPENAI_KEY=FAKE_KEY)
+        start_worker(books.stack, books.config)
 
 
 def test_rebuild_from_the_stream_reaches_the_same_totals(books: Books) -> None:
@@ -493,3 +515,54 @@ def test_a_request_of_several_megabytes_travels_the_bus_both_ways(books: Books) 
     reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": text}])
     assert reply.choices[0].message.content == text
     assert reply.usage is not None and reply.usage.completion_tokens == 600_000
+
+
+def test_issue_11_a_claude_stream_cut_after_many_characters_bills_an_estimate_of_them(books: Books) -> None:
+    # message_start says output_tokens 1 (a placeholder); the real count never comes.
+    _, client = new_key(books, "bill-claude-cut")
+    text = " ".join(f"word{i}" for i in range(2000))
+    stream = client.chat.completions.with_raw_response.create(
+        model="claude-test", messages=[{"role": "user", "content": f"{text}\n#scenario drop_midstream"}], stream=True)
+    request_id = stream.headers["x-request-id"]
+    received = []
+    with pytest.raises(openai.APIError) as ex:
+        for chunk in stream.parse():
+            received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "ended early" in ex.value.message
+    assert "".join(received) == text
+
+    def recorded() -> bool:
+        return any(r["request_id"] == request_id for r in books.rows("bill-claude-cut"))
+
+    wait_until(recorded, 15, "the cut stream's record in the ledger", books.ledger())
+    [row] = books.rows("bill-claude-cut")
+    completion = (len(text) + 3) // 4  # the gateway's estimate: about 4 characters a token
+    assert completion > 3000
+    assert (row["status"], row["estimated"], row["completion_tokens"]) == ("error", 1, completion)
+    assert row["prompt_tokens"] > 0 and row["total_tokens"] == row["prompt_tokens"] + completion
+    assert row["cost_micro_usd"] == cost_micro("claude-test", row["prompt_tokens"], 0, completion)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("variant", ["", " inner"])
+def test_issue_11_nulls_in_the_upstream_usage_are_billed_not_a_502(books: Books, stream: bool, variant: str) -> None:
+    name = f"bill-null-usage-{int(stream)}{variant.strip()}"
+    _, client = new_key(books, name)
+    text = f"#scenario null_usage{variant}"
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": text}]
+    words = len(f"fake: {text}".split(" "))
+    if stream:
+        chunks = list(client.chat.completions.create(model="gpt-test", messages=messages, stream=True,
+                                                     stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == f"fake: {text}"
+        usage = chunks[-1].usage
+    else:
+        reply = client.chat.completions.create(model="gpt-test", messages=messages)
+        assert reply.choices[0].message.content == f"fake: {text}"
+        usage = reply.usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (PROMPT_TOKENS, words)
+    books.wait_for_requests(name, 1)
+    [row] = books.rows(name)
+    assert (row["status"], row["estimated"]) == ("ok", 0)
+    assert (row["prompt_tokens"], row["cached_tokens"], row["completion_tokens"]) == (PROMPT_TOKENS, 0, words)
+    assert row["cost_micro_usd"] == cost_micro("gpt-test", PROMPT_TOKENS, 0, words)

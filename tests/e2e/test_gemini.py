@@ -23,7 +23,14 @@ import pytest
 
 from tests.e2e.conftest import FAKE_GEMINI_KEY
 from tests.e2e.streams import finish_reasons, streamed_text
-from tests.fakes.gemini import FakeGemini, fake_vector, words
+from tests.fakes.gemini import (
+    FAILED_OUTPUT_TOKENS,
+    FAILURE_MESSAGES,
+    FakeGemini,
+    fake_vector,
+    prompt_words,
+    words,
+)
 from tests.harness.stack import Stack
 
 MODEL = "gemini-test"
@@ -371,6 +378,67 @@ def test_tool_loop_end_to_end_with_the_thought_signature_echoed(
     ]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_issue_11_a_history_starting_with_a_tool_call_gets_a_user_turn_first(
+    client: openai.OpenAI, fake_gemini: FakeGemini, stream: bool
+) -> None:
+    # an agent that trimmed its old turns: the history begins with the assistant's tool call
+    messages: list[Any] = [
+        {"role": "system", "content": "You are a weather bot."},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_t", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+        ]},
+        {"role": "tool", "tool_call_id": "call_t", "content": "snow"},
+    ]
+    if stream:
+        chunks = stream_chunks(client, messages=messages, tools=[WEATHER])
+        assert streamed_text(chunks) == 'Tool results: get_weather={"result": "snow"}'
+    else:
+        reply = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])
+        assert reply.choices[0].message.content == 'Tool results: get_weather={"result": "snow"}'
+    contents = last_body(fake_gemini)["contents"]
+    assert contents[0] == {"role": "user", "parts": [{"text": "."}]}
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert contents[1]["parts"][0]["functionCall"] == {"name": "get_weather", "args": {"city": "Oslo"}}
+
+
+@pytest.mark.parametrize(("model", "sent"), [
+    ("gemini-test", {"thinkingConfig": {"thinkingBudget": 0}}),
+    ("gemini-pro-test", None),  # 2.5 Pro-like: thinking cannot be turned off, no budget sent
+])
+def test_issue_11_reasoning_effort_none_by_the_models_thinking_flag(
+    client: openai.OpenAI, fake_gemini: FakeGemini, model: str, sent: dict[str, Any] | None
+) -> None:
+    reply = client.chat.completions.create(model=model, messages=[user("Quick one")], reasoning_effort="none")
+    assert reply.choices[0].message.content == "Quick one"
+    assert last_body(fake_gemini).get("generationConfig", {}).get("thinkingConfig") == (
+        sent["thinkingConfig"] if sent else None
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("fmt", [
+    {"type": "json_object"},
+    {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+])
+def test_issue_11_tools_with_a_json_response_refused_on_gemini_2_passed_on_gemini_3(
+    client: openai.OpenAI, fake_gemini: FakeGemini, fmt: dict[str, Any], stream: bool
+) -> None:
+    before = len(fake_gemini.received)
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model=MODEL, messages=[user("json please")], tools=[WEATHER],
+                                       tool_choice="required", response_format=fmt, stream=stream)
+    assert (ex.value.status_code, ex.value.param, ex.value.type) == (400, "response_format", "invalid_request_error")
+    assert "'tools'" in ex.value.message
+    assert len(fake_gemini.received) == before  # refused before anything went upstream
+    reply = client.chat.completions.create(model="gemini-3-test", messages=[user("json please #scenario tools")],
+                                           tools=[WEATHER], tool_choice="required", response_format=fmt)
+    assert reply.choices[0].finish_reason == "tool_calls"
+    sent = last_body(fake_gemini)
+    assert sent["generationConfig"]["responseMimeType"] == "application/json"
+    assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+
+
 def test_history_without_signatures_gets_the_documented_placeholder(
     client: openai.OpenAI, fake_gemini: FakeGemini
 ) -> None:
@@ -633,25 +701,43 @@ def test_json_schema_features_are_converted_to_what_gemini_accepts(
 @pytest.mark.parametrize(
     "parameters",
     [
-        {"type": "object", "properties": {"a": {"not": {"type": "string"}}}},
+        {"type": "object", "properties": {"x": {"not": {"type": "null"}}}},
         {"type": "object", "properties": {"node": {"$ref": "#"}}},
         {"type": "object", "properties": {"pair": {"type": "array", "prefixItems": [{"type": "string"}]}}},
-        {"type": "object", "properties": {"anything": {}}},
+        {"type": "object", "properties": {"anything": {}}},  # Pydantic `Any`
+        {"type": "object", "properties": {"values": {"type": "array", "items": {}}}},  # a bare `list`
+        {"type": "object", "properties": {"flag": True}},  # a `true` sub-schema
     ],
-    ids=["not", "recursive-ref", "prefixItems", "untyped"],
+    ids=["not", "recursive-ref", "prefixItems", "untyped", "bare-list", "true"],
 )
-def test_unconvertible_schema_is_a_400_naming_the_tool(
+def test_issue_11_a_schema_outside_geminis_subset_is_sent_as_parameters_json_schema(
     client: openai.OpenAI, fake_gemini: FakeGemini, parameters: dict[str, Any]
 ) -> None:
-    before = len(fake_gemini.received)
-    tools = [WEATHER, {"type": "function", "function": {"name": "bad", "parameters": parameters}}]
-    with pytest.raises(openai.BadRequestError) as ex:
-        client.chat.completions.create(model=MODEL, messages=[user("hi")], tools=tools)
-    assert ex.value.status_code == 400
-    assert ex.value.body["type"] == "invalid_request_error"
-    assert ex.value.body["param"] == "tools[1].function.parameters"
-    assert "tools[1].function.parameters" in ex.value.message
-    assert len(fake_gemini.received) == before
+    tools = [{"type": "function", "function": {"name": "loose", "parameters": parameters}}, WEATHER]
+    reply = client.chat.completions.create(model=MODEL, messages=[user("hi #scenario tools")], tools=tools)
+    assert reply.choices[0].finish_reason == "tool_calls"
+    calls = reply.choices[0].message.tool_calls
+    assert calls is not None and calls[0].function.name == "loose"
+    loose, weather = last_body(fake_gemini)["tools"][0]["functionDeclarations"]
+    assert loose == {"name": "loose", "parametersJsonSchema": parameters}
+    assert weather == WEATHER_DECLARATION  # a schema inside the subset still goes as `parameters`
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_issue_11_a_response_schema_outside_the_subset_is_sent_as_response_json_schema(
+    client: openai.OpenAI, fake_gemini: FakeGemini, stream: bool
+) -> None:
+    schema = {"type": "object", "properties": {"reply": {}, "extra": True}, "required": ["reply"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "out", "schema": schema}}
+    if stream:
+        text = streamed_text(stream_chunks(client, messages=[user("loose")], response_format=fmt))
+    else:
+        reply = client.chat.completions.create(model=MODEL, messages=[user("loose")], response_format=fmt)
+        text = reply.choices[0].message.content or ""
+    assert json.loads(text) == {"reply": "loose"}
+    assert last_body(fake_gemini)["generationConfig"] == {
+        "responseMimeType": "application/json", "responseJsonSchema": schema,
+    }
 
 
 # ---------------------------------------------------------------- finish reasons
@@ -703,13 +789,24 @@ def test_blocked_prompt_is_a_clear_400(client: openai.OpenAI, stack: Stack, stre
     assert (event.prompt_tokens, event.completion_tokens, event.estimated) == (4, 0, False)
 
 
-def test_malformed_function_call_without_output_is_a_502(client: openai.OpenAI) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("scenario", sorted(FAILURE_MESSAGES))
+def test_a_failure_finish_without_output_is_a_502_billed_with_googles_usage(
+    client: openai.OpenAI, stack: Stack, fake_gemini: FakeGemini, scenario: str, stream: bool
+) -> None:
+    # issue 11, items 3 and 13: never an empty "stop" success, never an estimated bill
     with pytest.raises(openai.InternalServerError) as ex:
         client.chat.completions.create(
-            model=MODEL, messages=[user("#scenario malformed_function_call")], tools=[WEATHER]
+            model=MODEL, messages=[user(f"#scenario {scenario}")], tools=[WEATHER], stream=stream
         )
     assert ex.value.status_code == 502
-    assert "MALFORMED_FUNCTION_CALL" in ex.value.message
+    assert ex.value.code == "upstream_error"
+    assert f"finishReason {scenario.upper()}" in ex.value.message
+    assert FAILURE_MESSAGES[scenario] in ex.value.message
+    event = stack.usage_for(ex.value.response.headers["x-request-id"])
+    prompt = prompt_words(last_body(fake_gemini))
+    assert (event.status, event.error_code, event.estimated) == ("error", "upstream_error", False)
+    assert (event.prompt_tokens, event.completion_tokens) == (prompt, FAILED_OUTPUT_TOKENS)
 
 
 # ---------------------------------------------------------------- failures mid-stream
@@ -804,9 +901,6 @@ CALL_BAD_ARGS = [
          "tool_choice.function.name"),
         ({"tools": [fn_tool("get weather")]}, "tools[0].function.name"),
         ({"tools": [WEATHER, WEATHER]}, "tools[1].function.name"),
-        ({"response_format": {"type": "json_schema", "json_schema": {
-            "name": "x", "schema": {"type": "object", "properties": {"a": {"not": {}}}}}}},
-         "response_format.json_schema.schema"),
         ({"messages": CALL_BAD_ARGS, "tools": [WEATHER]}, "messages[1].tool_calls[0].function.arguments"),
         ({"messages": [user("a"), {"role": "tool", "tool_call_id": "zzz", "content": "r"}]},
          "messages[1].tool_call_id"),
@@ -829,7 +923,7 @@ CALL_BAD_ARGS = [
          "messages[1].tool_calls[1].id"),
     ],
     ids=["logit_bias", "parallel_false", "reasoning_effort", "top_logprobs", "empty_stop", "required_no_tools",
-         "named_unknown", "bad_name", "duplicate_name", "response_schema", "bad_arguments", "orphan_tool",
+         "named_unknown", "bad_name", "duplicate_name", "bad_arguments", "orphan_tool",
          "file_id", "unanswered_call", "answered_twice", "repeated_call_id"],
 )
 def test_refused_parameters_are_a_400_naming_them(

@@ -11,10 +11,13 @@ Like the real API it
 - rejects with 400 INVALID_ARGUMENT: malformed JSON, unknown field names, empty
   `contents`, roles other than user/model, empty `parts`, a part without data (`text: ""`),
   a functionCall/functionResponse without name, a non-object functionResponse.response,
-  bad base64 in inlineData/thoughtSignature, function responses not right after the call
+  bad base64 in inlineData/thoughtSignature, a function call turn not right after a user
+  (or function response) turn, function responses not right after the call
   turn or not one per call, schema keys Gemini does not know (`additionalProperties`,
   `$ref`, `default`, ...), `required` naming undeclared properties, non-string enums,
   allowedFunctionNames without mode ANY, and more than 100 embedding requests;
+- by upstream model id (`validate_model_rules`): rejects `thinkingBudget: 0` on `-pro`
+  models (2.5 Pro always thinks) and tools with a JSON response before `gemini-3`;
 - with `require_thought_signatures` (default on, as Gemini 3), refuses a model turn of the
   current turn whose first functionCall lacks a thought signature it issued (Google's
   documented placeholder `skip_thought_signature_validator` is accepted);
@@ -36,7 +39,9 @@ Scenarios: put `#scenario <name>` in the last user text.
 - `max_tokens`: the first words of the reply, finishReason MAX_TOKENS;
 - `thinking`: thoughtsTokenCount 12 (a `thought: true` part when includeThoughts);
 - `cached`: cachedContentTokenCount of half the prompt;
-- `malformed_function_call`: finishReason MALFORMED_FUNCTION_CALL and no content;
+- `malformed_function_call`, `unexpected_tool_call`, `too_many_tool_calls`,
+  `malformed_response`: that finishReason (upper case) with a finishMessage and no
+  content; usageMetadata reports FAILED_OUTPUT_TOKENS candidate tokens (spent, not shown);
 - `error_midstream`: (stream) two text events, then `data: {"error": INTERNAL 500}` and
   the end of the body; (non-stream) 500 INTERNAL;
 - `cut_midstream`: (stream) two text events, then the connection drops; (non-stream) the
@@ -69,6 +74,13 @@ _PATH = re.compile(
     r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)$"
 )
 _SCENARIO = re.compile(r"#scenario\s+(\w+)")
+FAILED_OUTPUT_TOKENS = 17
+FAILURE_MESSAGES = {
+    "malformed_function_call": "Malformed function call: print(default_api.f(",
+    "unexpected_tool_call": "Unexpected tool call: default_api.lookup",
+    "too_many_tool_calls": "Too many consecutive tool calls.",
+    "malformed_response": "Malformed response.",
+}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
 PLACEHOLDER_SIGNATURES = frozenset(
     {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
@@ -232,6 +244,7 @@ class FakeGemini(FakeServer):
                 self._embed(ex, model, body)
             else:
                 sse = (query.get("alt") or [""])[0] == "sse"
+                validate_model_rules(model, body)
                 self._generate(ex, body, stream=method == "streamGenerateContent", sse=sse)
         except GeminiError as err:
             self._send_error(ex, err)
@@ -375,18 +388,23 @@ class FakeGemini(FakeServer):
                     finish_message="Model generated function call(s).",
                 )
             ]
-        if scenario == "malformed_function_call":
+        if scenario in FAILURE_MESSAGES:
+            spent = FAILED_OUTPUT_TOKENS * n
             return [
                 {
                     "candidates": [
                         {
-                            "finishReason": "MALFORMED_FUNCTION_CALL",
+                            "finishReason": scenario.upper(),
                             "index": i,
-                            "finishMessage": "Malformed function call: print(default_api.f(",
+                            "finishMessage": FAILURE_MESSAGES[scenario],
                         }
                         for i in range(n)
                     ],
-                    "usageMetadata": {"promptTokenCount": prompt, "totalTokenCount": prompt},
+                    "usageMetadata": {
+                        "promptTokenCount": prompt,
+                        "candidatesTokenCount": spent,
+                        "totalTokenCount": prompt + spent,
+                    },
                     "modelVersion": "gemini-fake",
                 }
             ]
@@ -484,7 +502,10 @@ class FakeGemini(FakeServer):
         for k in range(count):
             fn = functions[k % len(functions)]
             part: dict[str, Any] = {
-                "functionCall": {"name": fn["name"], "args": example_args(fn.get("parameters"), k)}
+                "functionCall": {
+                    "name": fn["name"],
+                    "args": example_args(fn.get("parameters") or fn.get("parametersJsonSchema"), k),
+                }
             }
             if k == 0:
                 signature = base64.b64encode(
@@ -567,6 +588,21 @@ class FakeGemini(FakeServer):
 # ---------------------------------------------------------------- request validation
 
 
+def validate_model_rules(model: str, body: dict[str, Any]) -> None:
+    """What only some Gemini versions reject, by the upstream model id: a `-pro` model (as
+    2.5 Pro) always thinks, so `thinkingBudget: 0` is invalid; models before Gemini 3
+    (ids not starting `gemini-3`) reject function calling with a JSON response."""
+    config = body.get("generationConfig") or {}
+    if "-pro" in model and (config.get("thinkingConfig") or {}).get("thinkingBudget") == 0:
+        raise _invalid("Budget 0 is invalid. This model only works in thinking mode.")
+    if (
+        body.get("tools")
+        and config.get("responseMimeType") == "application/json"
+        and not model.startswith("gemini-3")
+    ):
+        raise _invalid("Function calling with a response mime type: 'application/json' is unsupported")
+
+
 def validate_generate_request(body: dict[str, Any]) -> None:
     """Raise GeminiError 400 for what the real API rejects (see the module docstring)."""
     for key in body:
@@ -640,6 +676,13 @@ def _validate_parts(parts: Any, where: str) -> None:
 
 def _validate_function_turns(contents: list[dict[str, Any]]) -> None:
     for k, content in enumerate(contents):
+        if any("functionCall" in p for p in content.get("parts", [])):
+            before = contents[k - 1] if k else {}
+            if before.get("role") != "user":
+                raise _invalid(
+                    "Please ensure that function call turn comes immediately after a user turn "
+                    "or after a function response turn."
+                )
         responses = [p for p in content.get("parts", []) if "functionResponse" in p]
         if not responses:
             continue
@@ -676,6 +719,14 @@ def _validate_tools(tools: list[dict[str, Any]]) -> set[str]:
                 )
             if "parameters" in decl:
                 validate_schema(decl["parameters"], f"{at}.parameters")
+            plain = decl.get("parametersJsonSchema")
+            if "parametersJsonSchema" in decl and (
+                not isinstance(plain, dict) or plain.get("type", "object") != "object"
+            ):
+                raise _invalid(
+                    f"* GenerateContentRequest.{at}.parameters_json_schema: the schema must "
+                    "describe an object\n"
+                )
     return declared
 
 
@@ -759,6 +810,17 @@ def _validate_generation_config(config: dict[str, Any]) -> None:
         raise _invalid(
             "* GenerateContentRequest.generation_config.temperature: must be between 0 and 2\n"
         )
+    if "responseJsonSchema" in config:
+        if "responseSchema" in config:
+            raise _invalid(
+                "* GenerateContentRequest.generation_config: response_schema and "
+                "response_json_schema are mutually exclusive\n"
+            )
+        if config.get("responseMimeType") != "application/json":
+            raise _invalid(
+                "* GenerateContentRequest.generation_config.response_mime_type: "
+                "`application/json` is required when response_json_schema is set.\n"
+            )
     if "responseSchema" in config:
         if config.get("responseMimeType") not in ("application/json", "text/x.enum"):
             raise _invalid(
@@ -820,6 +882,9 @@ def example_args(schema: Any, variant: int) -> dict[str, Any]:
         return {}
     args: dict[str, Any] = {}
     for name, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict):  # a JSON Schema `true`: anything goes
+            args[name] = f"{name}-{variant}"
+            continue
         kind = str(sub.get("type", "STRING")).upper()
         if sub.get("enum"):
             args[name] = sub["enum"][variant % len(sub["enum"])]

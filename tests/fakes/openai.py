@@ -15,6 +15,9 @@ chosen by a directive in the last user message, `#scenario <name> [arg]`:
 - slow <s>      wait <s> seconds before answering
 - slow_stream   (stream) a chunk every 0.2 s, up to 100; stops when the client leaves
 - no_usage      answer without a usage object
+- null_usage [inner]  usage with `prompt_tokens_details` / `completion_tokens_details`
+                null (with `inner`: the objects present, `cached_tokens` /
+                `reasoning_tokens` null), as the SDK's types allow and vLLM-style servers send
 
 Streams end with `data: [DONE]`, send a `choices: []` usage chunk only when
 `stream_options.include_usage` is set, exactly like OpenAI.
@@ -92,6 +95,11 @@ class FakeOpenAI(FakeServer):
         usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion,
                  "total_tokens": PROMPT_TOKENS + completion,
                  "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0}}
+        if scenario == "null_usage" and arg == "inner":
+            usage.update(prompt_tokens_details={"cached_tokens": None, "audio_tokens": None},
+                         completion_tokens_details={"reasoning_tokens": None, "audio_tokens": None})
+        elif scenario == "null_usage":
+            usage.update(prompt_tokens_details=None, completion_tokens_details=None)
         if body.get("stream"):
             self._stream(ex, body, message, finish, usage, scenario)
             return

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import msgspec
 
+from gateway.contracts.config import GeminiModelFlags
 from gateway.contracts.errors import APIError, OpenAIError
 from gateway.contracts.openai import (
     ChatCompletion,
@@ -56,6 +57,7 @@ class Target:
     upstream_model: str
     public_model: str
     max_output_tokens: int | None = None
+    gemini: GeminiModelFlags = GeminiModelFlags()  # the model's Gemini flags (defaults if unset)
 
 
 @dataclass(slots=True)

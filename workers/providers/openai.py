@@ -19,7 +19,9 @@ from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import (
     ChatCompletionChunk,
     ChatRequest,
+    CompletionTokensDetails,
     EmbeddingRequest,
+    PromptTokensDetails,
     Usage,
 )
 from workers.providers.base import (
@@ -35,18 +37,54 @@ from workers.providers.base import (
 from workers.providers.upstream_errors import by_cause
 
 
+class _PromptDetails(Struct):
+    cached_tokens: int | None = None
+
+
+class _CompletionDetails(Struct):
+    reasoning_tokens: int | None = None
+
+
+class _UpstreamUsage(Struct):
+    """An upstream's usage, read leniently: OpenAI's own SDK types allow `null` for every
+    count and breakdown, and vLLM-style servers send them; null means 0 / absent, so
+    work the upstream did (and charged for) is never turned into a 502."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    prompt_tokens_details: _PromptDetails | None = None
+    completion_tokens_details: _CompletionDetails | None = None
+
+    def to_usage(self) -> Usage:
+        """Our Usage; a missing total is prompt + completion."""
+        prompt, completion = self.prompt_tokens or 0, self.completion_tokens or 0
+        asked, told = self.prompt_tokens_details, self.completion_tokens_details
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=self.total_tokens if self.total_tokens is not None else prompt + completion,
+            prompt_tokens_details=(
+                PromptTokensDetails(cached_tokens=asked.cached_tokens or 0) if asked else UNSET
+            ),
+            completion_tokens_details=(
+                CompletionTokensDetails(reasoning_tokens=told.reasoning_tokens or 0) if told else UNSET
+            ),
+        )
+
+
 class _Peek(Struct):
     """The fields we read from an upstream body; the rest passes through unread."""
 
     model: str = ""
-    usage: Usage | None = None
+    usage: _UpstreamUsage | None = None
     choices: list[Any] | UnsetType = UNSET
     error: Any = None  # OpenAI-compatible servers report mid-stream failures this way
 
 
 class _EmbeddingUsage(Struct):
-    prompt_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: int | None = None  # null = 0, as in chat usage
+    total_tokens: int | None = None
 
 
 class _EmbeddingPeek(Struct):
@@ -125,7 +163,7 @@ class OpenAIStream:
         if peek.error is not None:
             raise _error_from_body(502, {}, raw)
         if peek.usage is not None:
-            self._usage = peek.usage
+            self._usage = peek.usage.to_usage()
         if isinstance(peek.choices, list) and not peek.choices:
             return []  # the upstream's usage chunk: the service sends the caller's own
         if peek.model and peek.model != self._ctx.model:
@@ -201,7 +239,7 @@ class OpenAIProvider:
         except msgspec.DecodeError as ex:
             raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
         out = body if peek.model == ctx.model else _with_model(body, ctx.model, peek.model)
-        return ChatResult(body=msgspec.Raw(out), usage=peek.usage or Usage())
+        return ChatResult(body=msgspec.Raw(out), usage=peek.usage.to_usage() if peek.usage else Usage())
 
     def chat_stream(self, ctx: ReplyContext, include_usage: bool) -> OpenAIStream:
         """A pass-through stream converter."""
@@ -219,7 +257,7 @@ class OpenAIProvider:
         except msgspec.DecodeError as ex:
             raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
         out = body if peek.model == ctx.model else _with_model(body, ctx.model, peek.model)
-        tokens = peek.usage.prompt_tokens if peek.usage else 0
+        tokens = (peek.usage.prompt_tokens if peek.usage else None) or 0
         return EmbedResult(
             body=msgspec.Raw(out), usage=Usage(prompt_tokens=tokens, total_tokens=tokens)
         )

@@ -7,7 +7,12 @@ import json
 import msgspec
 import pytest
 
-from gateway.contracts.openai import CHAT_REQUEST_DECODER
+from gateway.contracts.openai import (
+    CHAT_REQUEST_DECODER,
+    CompletionTokensDetails,
+    PromptTokensDetails,
+    Usage,
+)
 from workers.providers.base import ReplyContext, SseEvent, Target, UpstreamError
 from workers.providers.openai import PROVIDER
 
@@ -93,3 +98,49 @@ def test_pretty_printed_model_member_is_renamed_too() -> None:
     body = b'{\n  "id": "x",\n  "model" : "up",\n  "choices": [],\n  "usage": null\n}'
     result = PROVIDER.chat_result(body, ctx())
     assert json.loads(bytes(result.body))["model"] == "ours"
+
+
+NULL_DETAILS = [
+    {"prompt_tokens_details": None, "completion_tokens_details": None},
+    {"prompt_tokens_details": {"cached_tokens": None, "audio_tokens": None},
+     "completion_tokens_details": {"reasoning_tokens": None, "audio_tokens": None}},
+]
+
+
+@pytest.mark.parametrize("details", NULL_DETAILS)
+def test_issue_11_nulls_in_a_whole_response_usage_count_as_absent(details: dict[str, object]) -> None:
+    usage = {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42, **details}
+    body = json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "ours",
+                       "choices": [], "usage": usage}).encode()
+    result = PROVIDER.chat_result(body, ctx())
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens) == (30, 12, 42)
+    assert result.usage.cached_tokens() == 0
+    assert bytes(result.body) == body  # the caller still gets the upstream's body as is
+
+
+@pytest.mark.parametrize("details", NULL_DETAILS)
+def test_issue_11_nulls_in_the_stream_usage_chunk_count_as_absent(details: dict[str, object]) -> None:
+    stream = PROVIDER.chat_stream(ctx(), include_usage=True)
+    usage = {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12, **details}
+    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "ours", "choices": [], "usage": usage}
+    assert stream.feed(SseEvent(json.dumps(chunk))) == []
+    stream.feed(SseEvent("[DONE]"))
+    usage = stream.close().usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens()) == (7, 5, 12, 0)
+
+
+def test_issue_11_reported_details_survive_lenient_decoding() -> None:
+    usage = {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42,
+             "prompt_tokens_details": {"cached_tokens": 20}, "completion_tokens_details": {"reasoning_tokens": 4}}
+    body = json.dumps({"id": "x", "model": "ours", "choices": [], "usage": usage}).encode()
+    assert PROVIDER.chat_result(body, ctx()).usage == Usage(
+        prompt_tokens=30, completion_tokens=12, total_tokens=42,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=20),
+        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=4),
+    )
+
+
+def test_issue_11_null_counts_and_a_missing_total_are_billed_from_what_was_given() -> None:
+    body = json.dumps({"id": "x", "model": "ours", "choices": [],
+                       "usage": {"prompt_tokens": 9, "completion_tokens": None, "total_tokens": None}}).encode()
+    assert PROVIDER.chat_result(body, ctx()).usage == Usage(prompt_tokens=9, completion_tokens=0, total_tokens=9)

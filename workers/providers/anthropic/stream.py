@@ -100,7 +100,8 @@ class AnthropicStream:
         return list(chunks)
 
     def usage(self) -> Usage:
-        """Usage so far: input from `message_start`, output from the latest `message_delta`."""
+        """Usage so far: input from `message_start`, output from the latest `message_delta`
+        (0 before it: `message_start`'s output count is a placeholder, see usage.py)."""
         return self._tally.to_openai()
 
     def close(self) -> StreamOutcome:

@@ -21,9 +21,20 @@ CONTENT_FILTER_REASONS = frozenset(
     }
 )
 
-# Stops that mean the model failed to produce a usable answer; with no output at all
-# they are reported as an upstream error rather than an empty success.
-FAILURE_REASONS = frozenset({"MALFORMED_FUNCTION_CALL", "MISSING_THOUGHT_SIGNATURE"})
+# Stops that mean the model failed to produce a usable answer (FinishReason in
+# ../specs' generativelanguage v1beta: an invalid function call, a tool call with no tools
+# enabled, too many consecutive tool calls, a missing thought signature, a malformed
+# response); with no output at all they are an upstream error (502 with Google's
+# finishMessage, billed with its usageMetadata), never an empty "stop" success.
+FAILURE_REASONS = frozenset(
+    {
+        "MALFORMED_FUNCTION_CALL",
+        "MISSING_THOUGHT_SIGNATURE",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MALFORMED_RESPONSE",
+    }
+)
 
 
 def to_openai_finish_reason(reason: str, has_tool_calls: bool) -> str:

@@ -3,7 +3,9 @@
 Messages:
 - system/developer (wherever they appear) -> `systemInstruction`, one text part each, in
   order; a request with nothing else sends them as the user turn (Gemini needs contents);
-- user -> "user", assistant -> "model"; consecutive turns of one role are merged;
+- user -> "user", assistant -> "model"; consecutive turns of one role are merged; a
+  conversation that starts with the model (a trimmed agent history beginning with a tool
+  call) gets a user turn "." before it;
 - assistant `tool_calls` -> `functionCall` parts after its text; the thought signature a
   caller echoes in `extra_content.google.thought_signature` goes back on its part, and a
   turn whose calls carry none gets Google's documented placeholder on its first call
@@ -27,6 +29,7 @@ from typing import Any, TypeVar, assert_never
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from gateway.contracts.config import GeminiModelFlags
 from gateway.contracts.openai import (
     AssistantMessage,
     AudioPart,
@@ -60,10 +63,12 @@ from workers.providers.gemini.schema import (
     Part,
     ThinkingConfig,
 )
-from workers.providers.gemini.tool_schema import to_gemini_schema
+from workers.providers.gemini.tool_schema import OutsideSubsetError, to_gemini_schema
 from workers.providers.gemini.tools import to_gemini_tool_config, to_gemini_tools
 from workers.providers.tool_args import parse_arguments
 
+# The user turn put before a conversation that starts with the model (as anthropic/messages.py).
+PLACEHOLDER_USER_TEXT = "."
 # Google's placeholder for function calls whose signature is unknown (thought-signatures FAQ).
 DUMMY_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 # reasoning_effort -> thinkingBudget; low/medium/high as Google's own OpenAI layer maps them.
@@ -72,19 +77,44 @@ _FILES_API = "https://generativelanguage.googleapis.com/"
 _YOUTUBE = re.compile(r"https://(www\.|m\.)?(youtube\.com/watch\?|youtu\.be/)")
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 _OBJECT = msgspec.json.Decoder(dict[str, Any])
+DEFAULT_FLAGS = GeminiModelFlags()
 T = TypeVar("T")
 
 
-def to_generate_content_request(req: ChatRequest, raw: bytes) -> GenerateContentRequest:
-    """The whole Gemini request body for a chat request; ConversionError (400) if impossible."""
+def to_generate_content_request(
+    req: ChatRequest, raw: bytes, flags: GeminiModelFlags = DEFAULT_FLAGS
+) -> GenerateContentRequest:
+    """The whole Gemini request body for a chat request; ConversionError (400) if impossible.
+
+    `flags` say what the model accepts where Gemini versions differ (gateway config).
+    """
+    check_tools_with_json(req, flags)
     system, contents = to_contents(req.messages, thought_signatures(req, raw))
     return GenerateContentRequest(
         contents=contents,
         system_instruction=system,
         tools=to_gemini_tools(req),
         tool_config=to_gemini_tool_config(req),
-        generation_config=to_generation_config(req),
+        generation_config=to_generation_config(req, flags),
     )
+
+
+def check_tools_with_json(req: ChatRequest, flags: GeminiModelFlags) -> None:
+    """Refuse `tools` with a JSON `response_format` on models that reject the pair.
+
+    Gemini 2.x answers function calling together with `responseMimeType:
+    application/json` with INVALID_ARGUMENT (any `tool_choice`, forced included); Gemini 3
+    takes both. The model's `tools_with_json_response` flag says which it is.
+    """
+    if flags.tools_with_json_response or not req.tools:
+        return
+    if isinstance(req.response_format, JsonObjectFormat | JsonSchemaFormat):
+        raise _refused(
+            "response_format",
+            "(JSON) cannot be combined with 'tools' on this model: Gemini 2.x rejects "
+            "function calling together with a JSON response. Send one of them, or use a "
+            "model that takes both (Gemini 3).",
+        )
 
 
 def to_contents(
@@ -109,6 +139,11 @@ def to_contents(
             case _:
                 assert_never(message)
     out.close_tool_results()
+    if out.turns and out.turns[0].role == "model":
+        # Gemini rejects a leading function-call turn ("function call turn comes immediately
+        # after a user turn or after a function response turn"): histories trimmed by agents
+        # start that way. A placeholder user turn, as the Anthropic path sends.
+        out.turns.insert(0, Content(role="user", parts=[Part(text=PLACEHOLDER_USER_TEXT)]))
     if out.turns:
         return (Content(parts=out.system) if out.system else UNSET), out.turns
     if out.system:
@@ -292,7 +327,9 @@ def _assistant_parts(
     return parts + call_parts
 
 
-def to_generation_config(req: ChatRequest) -> GenerationConfig | UnsetType:
+def to_generation_config(
+    req: ChatRequest, flags: GeminiModelFlags = DEFAULT_FLAGS
+) -> GenerationConfig | UnsetType:
     """`generationConfig` for the sampling, limit and format parameters (UNSET if none)."""
     if isinstance(req.logit_bias, dict) and req.logit_bias:
         raise _refused("logit_bias", "is not supported by Gemini.")
@@ -305,7 +342,7 @@ def to_generation_config(req: ChatRequest) -> GenerationConfig | UnsetType:
         presence_penalty=_given(req.presence_penalty),
         frequency_penalty=_given(req.frequency_penalty),
         seed=_given(req.seed),
-        thinking_config=_thinking(req.reasoning_effort),
+        thinking_config=_thinking(req.reasoning_effort, flags),
     )
     _apply_response_format(config, req)
     _apply_logprobs(config, req)
@@ -325,12 +362,16 @@ def _stop_sequences(stop: str | list[str] | None | UnsetType) -> list[str] | Uns
     return items or UNSET
 
 
-def _thinking(effort: str | None | UnsetType) -> ThinkingConfig | UnsetType:
+def _thinking(effort: str | None | UnsetType, flags: GeminiModelFlags) -> ThinkingConfig | UnsetType:
     if effort is None or isinstance(effort, UnsetType):
         return UNSET
     if effort not in REASONING_BUDGETS:
         allowed = ", ".join(REASONING_BUDGETS)
         raise _refused("reasoning_effort", f"{effort!r} is not one of {allowed}.")
+    if effort == "none" and not flags.thinking_can_be_off:
+        # NOTE: models whose thinking is always on (2.5 Pro) reject thinkingBudget 0; the
+        # least thinking they allow is their own default (docs/compat-gemini.md).
+        return UNSET
     return ThinkingConfig(thinking_budget=REASONING_BUDGETS[effort])
 
 
@@ -346,9 +387,13 @@ def _apply_response_format(config: GenerationConfig, req: ChatRequest) -> None:
         case JsonSchemaFormat(json_schema=spec):
             config.response_mime_type = "application/json"
             if isinstance(spec.schema, dict):
-                schema = to_gemini_schema(
-                    spec.schema, "response_format.json_schema.schema", keep_order=True
-                )
+                try:
+                    schema = to_gemini_schema(
+                        spec.schema, "response_format.json_schema.schema", keep_order=True
+                    )
+                except OutsideSubsetError:
+                    config.response_json_schema = spec.schema  # plain JSON Schema, as given
+                    return
                 config.response_schema = UNSET if schema is None else schema
         case _:
             assert_never(fmt)

@@ -8,8 +8,10 @@
   `extra_content.google.thought_signature` so the caller can echo it back;
 - `logprobsResult` -> OpenAI `logprobs.content`;
 - no candidates and `promptFeedback.blockReason` -> 400 `content_filter`, not an empty
-  success; a candidate that stopped with MALFORMED_FUNCTION_CALL (or a missing thought
-  signature) and produced nothing -> 502, so SDKs retry instead of seeing an empty answer.
+  success; a candidate that stopped on a failure reason (finish.py: MALFORMED_FUNCTION_CALL,
+  UNEXPECTED_TOOL_CALL, TOO_MANY_TOOL_CALLS, MALFORMED_RESPONSE, a missing thought
+  signature) and produced nothing -> 502 with Google's finishMessage, so SDKs retry
+  instead of seeing an empty answer; every such error carries Google's usageMetadata.
 """
 
 from __future__ import annotations
@@ -75,13 +77,17 @@ class CandidateParts:
 def to_chat_result(body: bytes, ctx: ReplyContext) -> ChatResult:
     """The ChatCompletion and billed usage of a whole generateContent response."""
     response = decode_response(body)
-    check_prompt_feedback(response)
-    choices = [
-        to_choice(candidate, position, ctx)
-        for position, candidate in enumerate(response.candidates)
-    ]
-    choices.sort(key=lambda choice: choice.index)
     usage = to_openai_usage(response.usage_metadata)
+    try:
+        check_prompt_feedback(response)
+        choices = [
+            to_choice(candidate, position, ctx)
+            for position, candidate in enumerate(response.candidates)
+        ]
+    except UpstreamError as ex:
+        # NOTE: Google bills a failed answer too: its reported usage, never an estimate.
+        raise ex.with_usage(usage) if response.usage_metadata is not None else ex
+    choices.sort(key=lambda choice: choice.index)
     completion = ChatCompletion(
         id=ctx.completion_id, created=ctx.created, model=ctx.model, choices=choices, usage=usage
     )
@@ -104,7 +110,7 @@ def check_prompt_feedback(response: GenerateContentResponse) -> None:
         return
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason:
-        raise errors.prompt_blocked(feedback).with_usage(to_openai_usage(response.usage_metadata))
+        raise errors.prompt_blocked(feedback)
     raise errors.malformed("the response holds no candidates")
 
 

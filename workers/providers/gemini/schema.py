@@ -110,6 +110,8 @@ class FunctionDeclaration(GeminiStruct):
     name: str
     description: str | UnsetType = UNSET
     parameters: Schema | UnsetType = UNSET
+    # Plain JSON Schema, for parameters outside the `Schema` subset (exclusive with `parameters`).
+    parameters_json_schema: dict[str, Any] | UnsetType = UNSET
 
 
 class Tool(GeminiStruct):
@@ -146,6 +148,8 @@ class GenerationConfig(GeminiStruct):
     stop_sequences: list[str] | UnsetType = UNSET
     response_mime_type: str | UnsetType = UNSET
     response_schema: Schema | UnsetType = UNSET
+    # Plain JSON Schema, for a response schema outside the subset (exclusive with responseSchema).
+    response_json_schema: dict[str, Any] | UnsetType = UNSET
     candidate_count: int | UnsetType = UNSET
     max_output_tokens: int | UnsetType = UNSET
     temperature: float | UnsetType = UNSET

@@ -117,7 +117,7 @@ class GeminiStream:
         reason = candidate.finish_reason
         if reason:
             if is_failure_without_output(reason, state.started):
-                raise failed_candidate(candidate)
+                raise failed_candidate(candidate).with_usage(self.usage())
             if not state.started:
                 chunks.append(self._chunk(index, Delta(role="assistant", content="")))
                 state.started = True

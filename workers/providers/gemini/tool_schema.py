@@ -15,9 +15,12 @@ properties and value, `pattern`. Unknown keys are rejected by the API, so:
 - dropped (annotations and checks Gemini has no field for; the model just sees a looser
   schema): `$schema`, `$id`, `$defs`, `$comment`, `additionalProperties`, `default`,
   `examples`, `readOnly`, `exclusiveMinimum`, `multipleOf`, `uniqueItems`, ... ;
-- refused (400 naming the parameter, with the place inside the schema): recursive or
-  non-local `$ref`, `not`, `if`/`then`/`else`, `prefixItems` and tuple `items`,
-  `$dynamicRef`, a schema with no type that cannot be inferred (e.g. `{}`).
+- outside the subset (OutsideSubsetError, naming the parameter and the place inside the
+  schema): recursive or non-local `$ref`, `not`, `if`/`then`/`else`, `prefixItems` and
+  tuple `items`, `$dynamicRef`, a schema with no type that cannot be inferred (e.g. `{}`,
+  Pydantic's `Any`, `items: {}`), a `true` sub-schema. Tools and response formats then
+  send the caller's schema as plain JSON Schema (`parametersJsonSchema`,
+  `responseJsonSchema`), which Gemini also takes.
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ class _Unsupported(Exception):
     """A schema construct Gemini cannot express; the message says what and where."""
 
 
+class OutsideSubsetError(ConversionError):
+    """The schema is JSON Schema Gemini's `Schema` subset cannot express (a 400 if refused).
+
+    Callers that can send plain JSON Schema instead (`parametersJsonSchema`,
+    `responseJsonSchema`) catch it and do so.
+    """
+
+
 def to_gemini_schema(schema: Any, param: str, *, keep_order: bool = False) -> Schema | None:
     """The Gemini Schema for a JSON Schema; None for an object schema without properties.
 
@@ -59,7 +70,7 @@ def to_gemini_schema(schema: Any, param: str, *, keep_order: bool = False) -> Sc
     try:
         result = _Converter(schema, keep_order).convert(schema, "", (), 0)
     except _Unsupported as ex:
-        raise ConversionError(
+        raise OutsideSubsetError(
             f"'{param}' cannot be converted to the schema subset Gemini accepts: {ex}.", param
         ) from None
     if result.type == "OBJECT" and not result.properties and result.nullable is not True:

@@ -12,7 +12,7 @@ is refused with a 400 rather than silently ignored (`true` is Gemini's behaviour
 from __future__ import annotations
 
 import re
-from typing import assert_never
+from typing import Any, assert_never
 
 from msgspec import UNSET, UnsetType
 
@@ -21,11 +21,10 @@ from workers.providers.base import ConversionError
 from workers.providers.gemini.schema import (
     FunctionCallingConfig,
     FunctionDeclaration,
-    Schema,
     Tool,
     ToolConfig,
 )
-from workers.providers.gemini.tool_schema import to_gemini_schema
+from workers.providers.gemini.tool_schema import OutsideSubsetError, to_gemini_schema
 
 # FunctionDeclaration.name: letters, digits, underscores, colons, dots and dashes, at most
 # 128 characters, starting with a letter or an underscore.
@@ -50,19 +49,27 @@ def to_gemini_tools(req: ChatRequest) -> list[Tool] | UnsetType:
         if fn.name in seen:
             raise ConversionError(f"'{param}.name' {fn.name!r} is declared twice.", f"{param}.name")
         seen.add(fn.name)
-        parameters: Schema | UnsetType = UNSET
+        declaration = FunctionDeclaration(name=fn.name, description=fn.description)
         if isinstance(fn.parameters, dict):
-            schema = to_gemini_schema(fn.parameters, f"{param}.parameters")
-            if schema is not None and schema.type != "OBJECT":
-                raise ConversionError(
-                    f"'{param}.parameters' must describe an object (type 'object').",
-                    f"{param}.parameters",
-                )
-            parameters = UNSET if schema is None else schema
-        declarations.append(
-            FunctionDeclaration(name=fn.name, description=fn.description, parameters=parameters)
-        )
+            _set_parameters(declaration, fn.parameters, f"{param}.parameters")
+        declarations.append(declaration)
     return [Tool(function_declarations=declarations)]
+
+
+def _set_parameters(declaration: FunctionDeclaration, parameters: dict[str, Any], param: str) -> None:
+    """`parameters` in Gemini's Schema subset, else the caller's JSON Schema as is in
+    `parametersJsonSchema` (Pydantic `Any`, `items: {}`, `true` sub-schemas...)."""
+    not_object = ConversionError(f"'{param}' must describe an object (type 'object').", param)
+    try:
+        schema = to_gemini_schema(parameters, param)
+    except OutsideSubsetError:
+        if parameters.get("type", "object") != "object":
+            raise not_object from None
+        declaration.parameters_json_schema = parameters
+        return
+    if schema is not None and schema.type != "OBJECT":
+        raise not_object
+    declaration.parameters = UNSET if schema is None else schema
 
 
 def to_gemini_tool_config(req: ChatRequest) -> ToolConfig | UnsetType:

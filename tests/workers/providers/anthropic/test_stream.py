@@ -12,6 +12,7 @@ from gateway.contracts.openai import JSON_ENCODER, PromptTokensDetails, Usage
 from workers.providers.anthropic.response import to_chat_result
 from workers.providers.anthropic.stream import AnthropicStream
 from workers.providers.base import ReplyContext, SseEvent, UpstreamError
+from workers.service import output_chars
 from workers.sse import SseDecoder
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "anthropic"
@@ -139,7 +140,33 @@ def test_pitfall_16_error_event_raises_and_usage_so_far_is_kept() -> None:
         converter.feed(events[-1])
     assert info.value.status == 502
     assert info.value.error.message == "anthropic upstream error (529): overloaded_error: Overloaded"
-    assert (converter.usage().prompt_tokens, converter.usage().completion_tokens) == (40, 1)
+    # the output count is unknown (message_start's 1 is a placeholder): the service estimates it
+    assert (converter.usage().prompt_tokens, converter.usage().completion_tokens) == (40, 0)
+
+
+def test_issue_11_a_cut_stream_reports_no_output_so_the_streamed_output_is_estimated() -> None:
+    converter = AnthropicStream(_ctx())
+    start = {"type": "message_start", "message": {
+        "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
+        "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 30, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 2}}}
+    events = [
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "t" * 400}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        *({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "x" * 100}} for _ in range(100)),
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}},
+        {"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": '{"city": "Par'}},
+    ]
+    chunks = converter.feed(SseEvent(data="", event="ping"))
+    for payload in events:
+        chunks += converter.feed(_event(payload))
+    assert converter.usage() == Usage(prompt_tokens=30, completion_tokens=0, total_tokens=30,
+                                      prompt_tokens_details=PromptTokensDetails(cached_tokens=0))
+    assert sum(output_chars(c) for c in chunks) == 400 + 10_000 + len("get_weather") + len('{"city": "Par')
 
 
 def test_stream_cut_before_message_stop_fails_at_close() -> None:

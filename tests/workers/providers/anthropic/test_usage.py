@@ -60,7 +60,9 @@ def test_stream_tally_takes_input_fields_from_message_delta_when_present() -> No
     assert (usage.prompt_tokens, usage.cached_tokens(), usage.total_tokens) == (2098, 1800, 2110)
 
 
-def test_stream_tally_before_any_delta_reports_start_usage() -> None:
+def test_issue_11_stream_tally_before_any_delta_knows_no_output_yet() -> None:
+    # message_start's output_tokens is a placeholder (1 to 3), not a count of the reply.
     tally = UsageTally()
-    tally.start(AnthropicUsage(input_tokens=25, output_tokens=1))
-    assert (tally.to_openai().prompt_tokens, tally.to_openai().completion_tokens) == (25, 1)
+    tally.start(AnthropicUsage(input_tokens=25, output_tokens=3))
+    assert (tally.to_openai().prompt_tokens, tally.to_openai().completion_tokens) == (25, 0)
+    assert tally.to_openai().total_tokens == 25

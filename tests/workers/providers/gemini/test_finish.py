@@ -48,9 +48,19 @@ def test_other_reasons_map_to_stop(reason: str) -> None:
     assert to_openai_finish_reason(reason, has_tool_calls=False) == "stop"
 
 
-def test_malformed_function_call_without_output_is_a_failure() -> None:
-    assert is_failure_without_output("MALFORMED_FUNCTION_CALL", produced_output=False)
-    assert is_failure_without_output("MISSING_THOUGHT_SIGNATURE", produced_output=False)
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "MALFORMED_FUNCTION_CALL",
+        "MISSING_THOUGHT_SIGNATURE",
+        # issue 11, item 13: these were an empty "stop" success
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MALFORMED_RESPONSE",
+    ],
+)
+def test_failure_reasons_without_output_are_failures(reason: str) -> None:
+    assert is_failure_without_output(reason, produced_output=False)
 
 
 def test_failure_reason_after_output_is_not_a_failure() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway.contracts.config import GeminiModelFlags
 from tests.workers.providers.gemini.conftest import as_json, chat_request
 from workers.providers.base import ConversionError
 from workers.providers.gemini.request import (
@@ -17,15 +18,15 @@ from workers.providers.gemini.request import (
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
-def convert(**body: Any) -> Any:
+def convert(flags: GeminiModelFlags = GeminiModelFlags(), **body: Any) -> Any:
     req, raw = chat_request(body)
-    return as_json(to_generate_content_request(req, raw))
+    return as_json(to_generate_content_request(req, raw, flags))
 
 
-def refused(**body: Any) -> ConversionError:
+def refused(flags: GeminiModelFlags = GeminiModelFlags(), **body: Any) -> ConversionError:
     req, raw = chat_request(body)
     with pytest.raises(ConversionError) as info:
-        to_generate_content_request(req, raw)
+        to_generate_content_request(req, raw, flags)
     assert info.value.status == 400
     return info.value
 
@@ -70,6 +71,36 @@ def test_request_body_is_camel_case_wire_json_with_only_what_was_set() -> None:
 
 def test_plain_request_sends_no_generation_config() -> None:
     assert convert(messages=[{"role": "user", "content": "Hi"}]) == {"contents": [user("Hi")]}
+
+
+# ---------------------------------------------------------------- issue 11, item 9
+
+
+def test_issue_11_a_history_starting_with_a_tool_call_gets_a_placeholder_user_turn() -> None:
+    # agents that trim old turns send a conversation whose first message is a tool call
+    body = convert(
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "assistant", "content": None, "tool_calls": [call("c1", "lookup", '{"q": "x"}')]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            {"role": "user", "content": "And now?"},
+        ]
+    )
+    assert body["contents"] == [
+        user("."),
+        {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": "x"}},
+                                     "thoughtSignature": DUMMY_THOUGHT_SIGNATURE}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "lookup", "response": {"result": "42"}}},
+                                   {"text": "And now?"}]},
+    ]
+
+
+def test_a_history_starting_with_assistant_text_gets_the_placeholder_too() -> None:
+    body = convert(messages=[{"role": "assistant", "content": "Hello, how can I help?"},
+                             {"role": "user", "content": "Hi"}])
+    assert body["contents"] == [
+        user("."), {"role": "model", "parts": [{"text": "Hello, how can I help?"}]}, user("Hi")
+    ]
 
 
 # ---------------------------------------------------------------- system prompts (PITFALLS 5)
@@ -697,15 +728,18 @@ def test_json_schema_format_sends_a_converted_schema_keeping_property_order() ->
     }
 
 
-def test_unconvertible_response_schema_is_400_naming_it() -> None:
-    err = refused(
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"value": {}}},
+    {"type": "object", "properties": {"values": {"type": "array", "items": {}}}},
+    {"type": "object", "properties": {"anything": True}},
+    {"not": {}},
+])
+def test_issue_11_a_response_schema_outside_geminis_subset_goes_as_response_json_schema(schema: Any) -> None:
+    body = convert(
         messages=[{"role": "user", "content": "Hi"}],
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "x", "schema": {"not": {}}},
-        },
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
     )
-    assert err.error.param == "response_format.json_schema.schema"
+    assert body["generationConfig"] == {"responseMimeType": "application/json", "responseJsonSchema": schema}
 
 
 # PITFALLS 15
@@ -716,6 +750,47 @@ def test_unconvertible_response_schema_is_400_naming_it() -> None:
 def test_reasoning_effort_maps_to_a_thinking_budget(effort: str, budget: int) -> None:
     body = convert(messages=[{"role": "user", "content": "Hi"}], reasoning_effort=effort)
     assert body["generationConfig"] == {"thinkingConfig": {"thinkingBudget": budget}}
+
+
+def test_issue_11_reasoning_effort_none_sends_no_budget_where_thinking_cannot_be_off() -> None:
+    # Gemini 2.5 Pro rejects thinkingBudget 0: its thinking is always on
+    always_thinks = GeminiModelFlags(thinking_can_be_off=False)
+    body = convert(always_thinks, messages=[{"role": "user", "content": "Hi"}], reasoning_effort="none")
+    assert "generationConfig" not in body
+    body = convert(always_thinks, messages=[{"role": "user", "content": "Hi"}], reasoning_effort="low")
+    assert body["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 1024}}
+
+
+JSON_FORMATS = [
+    {"type": "json_object"},
+    {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+]
+LOOKUP = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+
+
+@pytest.mark.parametrize("fmt", JSON_FORMATS)
+@pytest.mark.parametrize("choice", [None, "required", {"type": "function", "function": {"name": "lookup"}}])
+def test_issue_11_tools_with_a_json_response_are_refused_where_the_model_cannot_combine_them(
+    fmt: dict[str, Any], choice: Any
+) -> None:
+    extra = {"tool_choice": choice} if choice else {}
+    err = refused(messages=[{"role": "user", "content": "Hi"}], tools=[LOOKUP], response_format=fmt, **extra)
+    assert (err.error.param, err.error.type) == ("response_format", "invalid_request_error")
+    assert "'tools'" in err.error.message and "this model" in err.error.message
+
+
+@pytest.mark.parametrize("fmt", JSON_FORMATS)
+def test_issue_11_tools_with_a_json_response_pass_where_the_model_combines_them(fmt: dict[str, Any]) -> None:
+    body = convert(GeminiModelFlags(tools_with_json_response=True), messages=[{"role": "user", "content": "Hi"}],
+                   tools=[LOOKUP], tool_choice="required", response_format=fmt)
+    assert body["generationConfig"]["responseMimeType"] == "application/json"
+    assert body["tools"][0]["functionDeclarations"][0]["name"] == "lookup"
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+
+
+def test_a_text_response_format_with_tools_is_fine_everywhere() -> None:
+    body = convert(messages=[{"role": "user", "content": "Hi"}], tools=[LOOKUP], response_format={"type": "text"})
+    assert "generationConfig" not in body
 
 
 def test_unknown_reasoning_effort_is_refused() -> None:

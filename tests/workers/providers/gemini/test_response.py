@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 import pytest
@@ -156,6 +158,34 @@ def test_malformed_function_call_without_output_is_a_502(ctx: ReplyContext) -> N
         "gemini upstream error: Gemini produced no output (finishReason MALFORMED_FUNCTION_CALL): "
         "Malformed function call: f("
     )
+
+
+@pytest.mark.parametrize(
+    "reason", ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MALFORMED_RESPONSE"]
+)
+def test_issue_11_a_failure_finish_is_a_502_carrying_googles_usage(ctx: ReplyContext, reason: str) -> None:
+    body = json.dumps({
+        "candidates": [{"content": {"role": "model"}, "finishReason": reason, "finishMessage": "It went wrong.", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 30, "thoughtsTokenCount": 8,
+                          "totalTokenCount": 158},
+    }).encode()
+    with pytest.raises(UpstreamError) as info:
+        to_chat_result(body, ctx)
+    assert (info.value.status, info.value.error.type, info.value.error.code) == (502, "upstream_error", "upstream_error")
+    assert info.value.error.message == (
+        f"gemini upstream error: Gemini produced no output (finishReason {reason}): It went wrong."
+    )
+    usage = info.value.usage
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (120, 38, 158)
+
+
+def test_issue_11_a_response_without_candidates_carries_its_usage(ctx: ReplyContext) -> None:
+    body = b'{"usageMetadata": {"promptTokenCount": 40, "totalTokenCount": 40}}'
+    with pytest.raises(UpstreamError) as info:
+        to_chat_result(body, ctx)
+    assert info.value.status == 502
+    assert info.value.usage is not None and info.value.usage.prompt_tokens == 40
 
 
 def test_logprobs_result_becomes_openai_logprobs(ctx: ReplyContext) -> None:

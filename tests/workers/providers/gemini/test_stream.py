@@ -325,6 +325,23 @@ def test_malformed_function_call_without_output_raises(ctx: ReplyContext) -> Non
     assert info.value.status == 502
 
 
+@pytest.mark.parametrize(
+    "reason", ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MALFORMED_RESPONSE"]
+)
+def test_issue_11_a_failure_finish_raises_with_googles_usage(ctx: ReplyContext, reason: str) -> None:
+    stream = GeminiStream(ctx)
+    payload = {
+        "candidates": [{"finishReason": reason, "finishMessage": "It went wrong.", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": 12, "totalTokenCount": 62},
+    }
+    with pytest.raises(UpstreamError) as info:
+        stream.feed(event(payload))
+    assert info.value.status == 502
+    assert f"finishReason {reason}): It went wrong." in info.value.error.message
+    assert info.value.usage is not None and info.value.usage.completion_tokens == 12
+    assert (stream.usage().prompt_tokens, stream.usage().completion_tokens) == (50, 12)
+
+
 def test_unreadable_event_is_a_502(ctx: ReplyContext) -> None:
     with pytest.raises(UpstreamError) as info:
         GeminiStream(ctx).feed(SseEvent(data="{not json"))
@@ -358,3 +375,15 @@ def test_stream_logprobs_ride_on_the_content_chunk(ctx: ReplyContext) -> None:
         "content": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}],
         "refusal": None,
     }
+
+
+def test_issue_11_a_cut_stream_reports_only_counts_google_gave(ctx: ReplyContext) -> None:
+    # No placeholder: usageMetadata is cumulative and covers the text streamed with it; an
+    # event that counts only the prompt leaves the output at 0, so the service estimates it.
+    stream = GeminiStream(ctx)
+    stream.feed(text_event("Once upon a time", promptTokenCount=8, totalTokenCount=8))
+    assert (stream.usage().prompt_tokens, stream.usage().completion_tokens) == (8, 0)
+    stream.feed(text_event(" there was", promptTokenCount=8, candidatesTokenCount=6, totalTokenCount=14))
+    assert (stream.usage().prompt_tokens, stream.usage().completion_tokens) == (8, 6)
+    with pytest.raises(UpstreamError):
+        stream.close()

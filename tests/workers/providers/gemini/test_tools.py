@@ -69,17 +69,28 @@ def test_no_tools_means_no_tools_field() -> None:
     assert to_gemini_tools(request(tools=[])) is UNSET
 
 
-# PITFALLS 14
-def test_unconvertible_schema_is_400_naming_the_tool() -> None:
-    bad = {
-        "type": "function",
-        "function": {
-            "name": "bad",
-            "parameters": {"type": "object", "properties": {"x": {"not": {}}}},
-        },
-    }
+# PITFALLS 14, issue 11 item 11: loose schemas go as plain JSON Schema, never refused
+LOOSE_SCHEMAS = [
+    {"type": "object", "properties": {"value": {}}},  # Pydantic `Any`
+    {"type": "object", "properties": {"values": {"type": "array", "items": {}}}},  # a bare `list`
+    {"type": "object", "properties": {"anything": True}},  # a `true` sub-schema
+    {"type": "object", "properties": {"x": {"not": {"type": "null"}}}},
+]
+
+
+@pytest.mark.parametrize("schema", LOOSE_SCHEMAS)
+def test_issue_11_a_schema_outside_geminis_subset_goes_as_parameters_json_schema(schema: dict[str, Any]) -> None:
+    loose = {"type": "function", "function": {"name": "loose", "parameters": schema}}
+    tools = as_json(to_gemini_tools(request(tools=[WEATHER, loose])))
+    first, second = tools[0]["functionDeclarations"]
+    assert "parameters" in first and "parametersJsonSchema" not in first  # the subset when it fits
+    assert second == {"name": "loose", "parametersJsonSchema": schema}
+
+
+def test_a_loose_schema_that_is_not_an_object_is_still_refused() -> None:
+    loose = {"type": "function", "function": {"name": "loose", "parameters": {"type": "array", "items": {}}}}
     with pytest.raises(ConversionError) as info:
-        to_gemini_tools(request(tools=[NOW, bad]))
+        to_gemini_tools(request(tools=[NOW, loose]))
     assert info.value.error.param == "tools[1].function.parameters"
 
 
