@@ -118,7 +118,8 @@ class AssistantMessage(Struct, tag_field="role", tag="assistant", kw_only=True):
     """An assistant message from history; content may be null when it made tool calls."""
 
     content: str | list[AssistantPart] | None = None
-    tool_calls: list[ToolCall] | UnsetType = UNSET
+    # NOTE: null = no calls: `ChatCompletionMessage.model_dump()` writes `tool_calls: null`.
+    tool_calls: list[ToolCall] | None | UnsetType = UNSET
     refusal: str | None | UnsetType = UNSET
     name: str | UnsetType = UNSET
     # NOTE: some clients send reasoning back; providers that sign thinking need it.
@@ -265,13 +266,18 @@ class EmbeddingRequest(Struct, kw_only=True):
 
     model: str
     input: str | list[EmbeddingItem]
-    encoding_format: Literal["float", "base64"] | UnsetType = UNSET
-    dimensions: PositiveInt | UnsetType = UNSET
-    user: str | UnsetType = UNSET
+    # null means absent for each of these (SDKs and `model_dump()` write nulls).
+    encoding_format: Literal["float", "base64"] | None | UnsetType = UNSET
+    dimensions: PositiveInt | None | UnsetType = UNSET
+    user: str | None | UnsetType = UNSET
 
     def wants_base64(self) -> bool:
         """True when vectors go back as base64 of little-endian float32."""
         return self.encoding_format == "base64"
+
+    def output_dimensions(self) -> int | None:
+        """`dimensions` when the caller set one, else None (absent or null)."""
+        return self.dimensions if isinstance(self.dimensions, int) else None
 
 
 # ---------------------------------------------------------------- responses

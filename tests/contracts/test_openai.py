@@ -129,3 +129,35 @@ def test_bad_embedding_inputs_are_400(value: Any, param: str) -> None:
     with pytest.raises(APIError) as ex:
         embedding_inputs(req)
     assert ex.value.status == 400 and ex.value.error.param == param
+
+
+# ---------------------------------------------------------------- issue 11 item 15: SDK nulls
+
+
+def test_assistant_tool_calls_null_is_absent() -> None:
+    # What `ChatCompletionMessage.model_dump()` writes for a plain text answer.
+    req = decode(messages=[
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello", "tool_calls": None, "refusal": None,
+         "function_call": None, "audio": None, "annotations": []},
+        {"role": "user", "content": "again"},
+    ])
+    message = req.messages[1]
+    assert isinstance(message, AssistantMessage)
+    assert message.tool_calls is None and message.content == "hello"
+
+
+def test_embedding_nulls_are_absent() -> None:
+    req = EMBEDDING_REQUEST_DECODER.decode(json.dumps(
+        {"model": "e", "input": "x", "dimensions": None, "user": None, "encoding_format": None}
+    ))
+    assert req.dimensions is None and req.user is None and req.encoding_format is None
+    assert req.output_dimensions() is None and not req.wants_base64()
+    assert EMBEDDING_REQUEST_DECODER.decode(b'{"model": "e", "input": "x", "dimensions": 8}').output_dimensions() == 8
+
+
+@pytest.mark.parametrize(("fields", "param"), [({"dimensions": 0}, "dimensions"), ({"encoding_format": "hex"}, "encoding_format")])
+def test_embedding_values_are_still_checked(fields: dict[str, Any], param: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as ex:
+        EMBEDDING_REQUEST_DECODER.decode(json.dumps({"model": "e", "input": "x", **fields}))
+    assert param_from_validation_error(str(ex.value)) == param
