@@ -85,12 +85,28 @@ class FunctionCall(Struct):
     arguments: str
 
 
-class ToolCall(Struct):
-    """A tool call made by the assistant."""
+class ToolCall(Struct, tag_field="type", tag="function"):
+    """A function tool call made by the assistant (`type` is required, as OpenAI requires it)."""
 
     id: str
     function: FunctionCall
-    type: Literal["function"] = "function"
+
+
+class CustomCall(Struct):
+    """What a custom tool call carries: the tool's name and its free-form text input."""
+
+    name: str
+    input: str
+
+
+class CustomToolCall(Struct, tag_field="type", tag="custom"):
+    """A call of a custom (free-form text) tool in history; OpenAI models only."""
+
+    id: str
+    custom: CustomCall
+
+
+AnyToolCall = ToolCall | CustomToolCall
 
 
 class SystemMessage(Struct, tag_field="role", tag="system", kw_only=True):
@@ -119,7 +135,7 @@ class AssistantMessage(Struct, tag_field="role", tag="assistant", kw_only=True):
 
     content: str | list[AssistantPart] | None = None
     # NOTE: null = no calls: `ChatCompletionMessage.model_dump()` writes `tool_calls: null`.
-    tool_calls: list[ToolCall] | None | UnsetType = UNSET
+    tool_calls: list[AnyToolCall] | None | UnsetType = UNSET
     refusal: str | None | UnsetType = UNSET
     name: str | UnsetType = UNSET
     # NOTE: some clients send reasoning back; providers that sign thinking need it.
@@ -133,7 +149,16 @@ class ToolMessage(Struct, tag_field="role", tag="tool", kw_only=True):
     tool_call_id: str
 
 
-Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
+class FunctionMessage(Struct, tag_field="role", tag="function", kw_only=True):
+    """The legacy (deprecated) result of a `function_call`; OpenAI models only."""
+
+    content: str | None
+    name: str
+
+
+Message = (
+    SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage
+)
 
 # ---------------------------------------------------------------- request: tools, formats
 
@@ -147,11 +172,27 @@ class FunctionDefinition(Struct, kw_only=True):
     strict: bool | None | UnsetType = UNSET
 
 
-class Tool(Struct):
-    """A tool offered to the model (only functions exist in Chat Completions)."""
+class Tool(Struct, tag_field="type", tag="function"):
+    """A function tool offered to the model."""
 
     function: FunctionDefinition
-    type: Literal["function"] = "function"
+
+
+class CustomToolDefinition(Struct, kw_only=True):
+    """A custom tool: free-form text input, optionally constrained by a grammar."""
+
+    name: str
+    description: str | UnsetType = UNSET
+    format: dict[str, Any] | UnsetType = UNSET
+
+
+class CustomTool(Struct, tag_field="type", tag="custom"):
+    """A custom tool offered to the model; OpenAI models only."""
+
+    custom: CustomToolDefinition
+
+
+AnyTool = Tool | CustomTool
 
 
 class ToolChoiceFunction(Struct):
@@ -160,14 +201,34 @@ class ToolChoiceFunction(Struct):
     name: str
 
 
-class NamedToolChoice(Struct):
+class NamedToolChoice(Struct, tag_field="type", tag="function"):
     """`tool_choice` forcing one named function."""
 
     function: ToolChoiceFunction
-    type: Literal["function"] = "function"
 
 
-ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+class CustomToolChoice(Struct, tag_field="type", tag="custom"):
+    """`tool_choice` forcing one named custom tool; OpenAI models only."""
+
+    custom: ToolChoiceFunction
+
+
+class AllowedTools(Struct):
+    """The tools a model may call (a subset of `tools`, named as `tools` names them)."""
+
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
+class AllowedToolsChoice(Struct, tag_field="type", tag="allowed_tools"):
+    """`tool_choice` restricting calls to some of the `tools`; OpenAI models only."""
+
+    allowed_tools: AllowedTools
+
+
+ToolChoice = (
+    Literal["none", "auto", "required"] | NamedToolChoice | CustomToolChoice | AllowedToolsChoice
+)
 
 
 class TextFormat(Struct, tag_field="type", tag="text"):
@@ -225,7 +286,7 @@ class ChatRequest(Struct, kw_only=True):
     stop: str | StopList | None | UnsetType = UNSET
     presence_penalty: Penalty | None | UnsetType = UNSET
     frequency_penalty: Penalty | None | UnsetType = UNSET
-    tools: list[Tool] | None | UnsetType = UNSET
+    tools: list[AnyTool] | None | UnsetType = UNSET
     tool_choice: ToolChoice | None | UnsetType = UNSET
     parallel_tool_calls: bool | None | UnsetType = UNSET
     response_format: ResponseFormat | None | UnsetType = UNSET

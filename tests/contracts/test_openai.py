@@ -161,3 +161,50 @@ def test_embedding_values_are_still_checked(fields: dict[str, Any], param: str) 
     with pytest.raises(msgspec.ValidationError) as ex:
         EMBEDDING_REQUEST_DECODER.decode(json.dumps({"model": "e", "input": "x", **fields}))
     assert param_from_validation_error(str(ex.value)) == param
+
+
+# ---------------------------------------------------------------- issue 11 item 14: OpenAI-only shapes
+
+
+def test_openai_only_shapes_decode() -> None:
+    from gateway.contracts.openai import (
+        AllowedToolsChoice,
+        CustomTool,
+        CustomToolCall,
+        CustomToolChoice,
+        FunctionMessage,
+    )
+
+    req = decode(
+        messages=[
+            {"role": "user", "content": "q"},
+            {"role": "function", "name": "f", "content": None},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "1"},
+        ],
+        tools=[{"type": "custom", "custom": {"name": "sql", "format": {"type": "text"}}},
+               {"type": "function", "function": {"name": "f"}}],
+        tool_choice={"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [{"type": "custom", "custom": {"name": "sql"}}]}},
+    )
+    assert isinstance(req.messages[1], FunctionMessage) and req.messages[1].name == "f"
+    assistant = req.messages[2]
+    assert isinstance(assistant, AssistantMessage) and isinstance(assistant.tool_calls, list)
+    assert isinstance(assistant.tool_calls[0], CustomToolCall) and assistant.tool_calls[0].custom.input == "SELECT 1"
+    assert isinstance(req.tools, list) and isinstance(req.tools[0], CustomTool)
+    assert isinstance(req.tool_choice, AllowedToolsChoice) and req.tool_choice.allowed_tools.mode == "auto"
+    assert isinstance(decode(tool_choice={"type": "custom", "custom": {"name": "sql"}}).tool_choice, CustomToolChoice)
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "sometimes", "tools": []}}},
+         "tool_choice.allowed_tools.mode"),
+        ({"tools": [{"type": "custom", "custom": {}}]}, "tools[0].custom.name"),
+        ({"tools": [{"type": "web", "web": {}}]}, "tools[0].type"),
+        ({"messages": [{"role": "function", "content": "x"}]}, "messages[0].name"),
+    ],
+)
+def test_openai_only_shapes_are_still_validated(fields: dict[str, Any], param: str) -> None:
+    assert param_of(**fields) == param

@@ -58,3 +58,70 @@ def test_embeddings_with_null_options_on_echo(client: openai.OpenAI) -> None:
     )
     assert [len(d.embedding) for d in reply.data] == [64, 64]  # echo's default size, floats
     assert isinstance(reply.data[0].embedding, list)
+
+
+# ---------------------------------------------------------------- item 14: OpenAI-only shapes
+
+WEATHER: dict[str, Any] = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+SQL_TOOL: dict[str, Any] = {"type": "custom", "custom": {"name": "sql", "description": "Run SQL",
+                                                         "format": {"type": "grammar", "grammar": {"syntax": "lark", "definition": "start: /.+/"}}}}
+ALLOWED: dict[str, Any] = {"type": "allowed_tools",
+                           "allowed_tools": {"mode": "auto", "tools": [{"type": "function", "function": {"name": "get_weather"}}]}}
+OPENAI_ONLY: dict[str, dict[str, Any]] = {
+    "allowed_tools": {"tools": [WEATHER, SQL_TOOL], "tool_choice": ALLOWED},
+    "custom_tool_choice": {"tools": [SQL_TOOL], "tool_choice": {"type": "custom", "custom": {"name": "sql"}}},
+    "custom_call_history": {"tools": [SQL_TOOL], "messages": [
+        {"role": "user", "content": "count users"},
+        {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "call_1", "type": "custom", "custom": {"name": "sql", "input": "SELECT count(*) FROM users"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+        {"role": "user", "content": "thanks"},
+    ]},
+    "function_role": {"messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": "{}"}},
+        {"role": "function", "name": "get_weather", "content": "sunny"},
+        {"role": "user", "content": "thanks"},
+    ], "functions": [WEATHER["function"]]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPENAI_ONLY))
+def test_openai_only_shapes_reach_openai_as_sent(client: openai.OpenAI, fake_openai: FakeOpenAI, case: str) -> None:
+    fields = OPENAI_ONLY[case]
+    messages = fields.get("messages", [{"role": "user", "content": "thanks"}])
+    extra = {k: v for k, v in fields.items() if k != "messages"}
+    reply = client.chat.completions.create(model="gpt-test", messages=messages, extra_body=extra)
+    assert reply.choices[0].message.content == "fake: thanks"
+    sent = fake_openai.requests_to("/chat/completions")[-1].json()
+    assert sent == {"model": "gpt-upstream", "messages": messages, **extra}
+
+
+@pytest.mark.parametrize(
+    ("case", "param"),
+    [("allowed_tools", "tools[1]"), ("custom_tool_choice", "tools[0]"),
+     ("custom_call_history", "messages[1].tool_calls[0]"), ("function_role", "messages[2].role")],
+)
+@pytest.mark.parametrize("model", ["claude-test", "gemini-test"])
+def test_openai_only_shapes_are_a_400_on_converted_models(
+    client: openai.OpenAI, fake_anthropic: FakeAnthropic, model: str, case: str, param: str
+) -> None:
+    fields = OPENAI_ONLY[case]
+    messages = fields.get("messages", [{"role": "user", "content": "thanks"}])
+    # the history case alone, so the custom call (not the custom tool) is what is refused
+    extra = {k: v for k, v in fields.items() if k != "messages" and case != "custom_call_history"}
+    before = len(fake_anthropic.requests_to("/v1/messages"))
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model=model, messages=messages, extra_body=extra)
+    assert ex.value.status_code == 400
+    assert ex.value.body["param"] == param  # type: ignore[index]
+    assert "only OpenAI models support" in ex.value.message
+    assert len(fake_anthropic.requests_to("/v1/messages")) == before  # nothing went upstream
+
+
+def test_allowed_tools_on_claude_names_tool_choice(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model="claude-test", messages=[{"role": "user", "content": "hi"}],
+                                       tools=[WEATHER], tool_choice=ALLOWED)  # type: ignore[list-item,arg-type]
+    assert ex.value.body["param"] == "tool_choice"  # type: ignore[index]
+    assert "allowed_tools" in ex.value.message

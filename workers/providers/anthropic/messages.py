@@ -27,6 +27,7 @@ from gateway.contracts.openai import (
     AudioPart,
     DeveloperMessage,
     FilePart,
+    FunctionMessage,
     ImagePart,
     Message,
     RefusalPart,
@@ -50,10 +51,12 @@ from workers.providers.anthropic.schema import (
 from workers.providers.anthropic.tools import decode_call_id
 from workers.providers.base import ConversionError
 from workers.providers.data_url import parse_data_url
+from workers.providers.openai_only import function_calls, refuse_function_message
 from workers.providers.tool_args import parse_arguments
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 PLACEHOLDER_USER_TEXT = "."
+PROVIDER_NAME = "Claude"
 
 
 @dataclass(slots=True)
@@ -180,12 +183,14 @@ class _Builder:
                 self._add_assistant(msg, i)
             case ToolMessage():
                 self._add_tool(msg, i)
+            case FunctionMessage():
+                raise refuse_function_message(i, PROVIDER_NAME)
             case _:
                 assert_never(msg)
 
     def _add_assistant(self, msg: AssistantMessage, i: int) -> None:
         text = _content_text(msg.content)
-        calls = msg.tool_calls if isinstance(msg.tool_calls, list) else []
+        calls = function_calls(msg, i, PROVIDER_NAME)
         if not text and not calls:
             return
         turn = self._turn("assistant")

@@ -30,6 +30,7 @@ from workers.providers.anthropic.tools import (
     to_tool_specs,
 )
 from workers.providers.base import ConversionError, Target, UpstreamError, UpstreamRequest
+from workers.providers.openai_only import function_tools
 
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0
@@ -157,7 +158,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
     _check_unsupported(req)
     max_tokens = _max_tokens(req, target)
     thinking = _thinking(req, max_tokens)
-    tools = to_tool_specs(req.tools) if isinstance(req.tools, list) else []
+    tools = to_tool_specs(function_tools(req.tools, "Claude"))
     names = [t.name for t in tools]
     tool_choice = to_tool_choice(req, names, thinking is not None)
     json_tool = json_mode_tool(req, bool(tools), thinking is not None)

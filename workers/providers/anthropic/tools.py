@@ -50,6 +50,7 @@ from workers.providers.anthropic.schema import (
     ToolSpec,
 )
 from workers.providers.base import ConversionError
+from workers.providers.openai_only import function_tool_choice
 
 JSON_TOOL_NAME = "json_response"
 JSON_TOOL_DESCRIPTION = "Respond with a JSON object. Its input is the whole answer."
@@ -106,7 +107,7 @@ def stand_in_tools(names: Iterable[str]) -> list[ToolSpec]:
 
 def to_tool_choice(req: ChatRequest, names: Sequence[str], thinking: bool) -> ToolChoice | UnsetType:
     """Anthropic's `tool_choice` for the caller's tool_choice and parallel_tool_calls."""
-    choice = req.tool_choice
+    choice = function_tool_choice(req.tool_choice, "Claude")
     single = True if req.parallel_tool_calls is False else UNSET
     if not names:
         if choice not in (UNSET, None, "none"):
