@@ -190,8 +190,7 @@ def test_sampling_parameters_map_to_anthropic_fields(client: openai.OpenAI, fake
         "model": UPSTREAM_MODEL,
         "max_tokens": 300,
         "messages": [{"role": "user", "content": [text("params")]}],
-        "temperature": 0.3,
-        "top_p": 0.9,
+        "temperature": 0.3,  # top_p is not sent beside it (issue 11 item 4)
         "stop_sequences": ["END", "STOP"],
         "metadata": {"user_id": "end-user-42"},
     }

@@ -10,7 +10,8 @@ Checks, answered like the real API:
 - `x-api-key` must equal the constructor's key (401 `authentication_error`),
   `anthropic-version` must be `2023-06-01` (400); only `POST /v1/messages` exists (404);
 - the body (see `validate`): `model`, `messages`, `max_tokens` required; unknown
-  top-level fields; temperature/top_p outside 0..1; whitespace-only stop sequences; system
+  top-level fields; temperature/top_p outside 0..1 or both set (as newer models refuse the
+  pair); whitespace-only stop sequences; system
   and text blocks empty or whitespace-only; first message not `user`; roles not
   alternating; a final assistant turn ending in whitespace; a `tool_result` that does not
   answer a `tool_use` of the previous assistant turn, or that follows other content; a
@@ -432,6 +433,9 @@ def _params_problem(body: dict[str, Any], max_output: int) -> str | None:
     problem = _number(body, "temperature", 0, 1) or _number(body, "top_p", 0, 1)
     if problem:
         return problem
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        # as Sonnet 4.5+ and Opus 4.1+ answer
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
     stops = body.get("stop_sequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):

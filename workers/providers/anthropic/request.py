@@ -153,6 +153,19 @@ def _temperature(req: ChatRequest) -> float | UnsetType:
     return float(value)
 
 
+def _top_p(req: ChatRequest) -> float | UnsetType:
+    """`top_p`, unless `temperature` is set too: then temperature alone is sent.
+
+    Newer Claude models (Sonnet 4.5+, Opus 4.1+) refuse the pair ("cannot both be
+    specified"), and chat UIs send both by default; temperature is the one every Claude
+    model takes (docs/compat-anthropic.md).
+    """
+    value = req.top_p
+    if not isinstance(value, float | int) or req.temperature not in (UNSET, None):
+        return UNSET
+    return float(value)
+
+
 def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> MessagesRequest:
     """The Messages API request for `req`; raises ConversionError (400) or UpstreamError."""
     _check_unsupported(req)
@@ -181,7 +194,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         messages=conv.messages,
         system=conv.system or UNSET,
         temperature=_temperature(req),
-        top_p=float(req.top_p) if isinstance(req.top_p, float | int) else UNSET,
+        top_p=_top_p(req),
         stop_sequences=_stop_sequences(req),
         metadata=RequestMetadata(user_id=user) if isinstance(user, str) and user else UNSET,
         tools=tools or UNSET,

@@ -87,9 +87,21 @@ def test_model_without_configured_maximum_is_a_502_config_error() -> None:
 # ---------------------------------------------------------------- sampling parameters
 
 
-def test_temperature_up_to_one_and_top_p_pass_through() -> None:
-    wire = _wire(temperature=1, top_p=0.9)
-    assert (wire["temperature"], wire["top_p"]) == (1.0, 0.9)
+def test_temperature_up_to_one_and_top_p_pass_through_alone() -> None:
+    assert _wire(temperature=1)["temperature"] == 1.0
+    assert _wire(top_p=0.9)["top_p"] == 0.9
+    assert "top_p" not in _wire(temperature=0.5) and "temperature" not in _wire(top_p=0.9)
+
+
+@pytest.mark.parametrize("top_p", [0.9, 1])
+def test_temperature_and_top_p_together_send_temperature_only(top_p: float) -> None:
+    # Issue 11 item 4: Sonnet 4.5+, Opus 4.1+ refuse the pair; chat UIs send both by default.
+    wire = _wire(temperature=0.7, top_p=top_p)
+    assert wire["temperature"] == 0.7 and "top_p" not in wire
+
+
+def test_null_temperature_keeps_top_p() -> None:
+    assert _wire(temperature=None, top_p=0.9)["top_p"] == 0.9
 
 
 def test_temperature_above_one_is_400_naming_temperature_not_clamped() -> None:
