@@ -292,6 +292,8 @@ class ChatRequest(Struct, kw_only=True):
     response_format: ResponseFormat | None | UnsetType = UNSET
     seed: int | None | UnsetType = UNSET
     user: str | None | UnsetType = UNSET
+    # OpenAI's replacement for `user`: a stable id of the end user (hashed by the caller).
+    safety_identifier: str | None | UnsetType = UNSET
     logprobs: bool | None | UnsetType = UNSET
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None | UnsetType = UNSET
     logit_bias: dict[str, float] | None | UnsetType = UNSET

@@ -10,6 +10,7 @@ the body the fake received with the fake's own counting rule (about 4 characters
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -194,6 +195,19 @@ def test_sampling_parameters_map_to_anthropic_fields(client: openai.OpenAI, fake
         "stop_sequences": ["END", "STOP"],
         "metadata": {"user_id": "end-user-42"},
     }
+
+
+def test_a_long_user_id_reaches_claude_as_a_stable_hash(client: openai.OpenAI, fake_anthropic: FakeAnthropic) -> None:
+    # Issue 11 item 6: the fake, like Anthropic, refuses a user_id over 256 characters.
+    long_id = "end-user/" + "x" * 300
+    expected = "sha256:" + hashlib.sha256(long_id.encode()).hexdigest()
+    for _ in range(2):
+        reply = client.chat.completions.create(model=MODEL, messages=[user("who")], user=long_id)
+        assert reply.choices[0].message.content == "who"
+        assert last_sent(fake_anthropic)["metadata"] == {"user_id": expected}
+    client.chat.completions.create(model=MODEL, messages=[user("who")], user="u-1",
+                                   extra_body={"safety_identifier": "sid-9"})
+    assert last_sent(fake_anthropic)["metadata"] == {"user_id": "sid-9"}  # the newer field wins
 
 
 def test_max_completion_tokens_wins_over_max_tokens(client: openai.OpenAI, fake_anthropic: FakeAnthropic) -> None:

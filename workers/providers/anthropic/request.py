@@ -10,6 +10,8 @@ it, always leaving `MIN_ANSWER_TOKENS` for the answer (Anthropic counts thinking
 
 from __future__ import annotations
 
+import hashlib
+
 from msgspec import UNSET, UnsetType
 
 from gateway.contracts.errors import OpenAIError
@@ -45,6 +47,8 @@ EFFORT_BUDGETS: dict[str, int] = {
 MIN_THINKING_BUDGET = 1024
 # Tokens always left for the visible answer when thinking shares max_tokens with it.
 MIN_ANSWER_TOKENS = 1024
+# Anthropic's limit on metadata.user_id (maxLength in its OpenAPI spec).
+MAX_USER_ID = 256
 
 
 def _refuse(param: str, why: str) -> ConversionError:
@@ -153,6 +157,20 @@ def _temperature(req: ChatRequest) -> float | UnsetType:
     return float(value)
 
 
+def _metadata(req: ChatRequest) -> RequestMetadata | UnsetType:
+    """`metadata.user_id` from `safety_identifier` (preferred: OpenAI's newer field) or `user`.
+
+    An id longer than Anthropic's 256 characters is sent as `sha256:<hex>` of it: stable,
+    so the same end user keeps one id upstream, and opaque, as Anthropic asks.
+    """
+    for value in (req.safety_identifier, req.user):
+        if isinstance(value, str) and value:
+            if len(value) > MAX_USER_ID:
+                value = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+            return RequestMetadata(user_id=value)
+    return UNSET
+
+
 def _top_p(req: ChatRequest) -> float | UnsetType:
     """`top_p`, unless `temperature` is set too: then temperature alone is sent.
 
@@ -187,7 +205,6 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
     if conv.tool_names and not tools:
         tools = stand_in_tools(conv.tool_names)
         tool_choice = ToolChoiceNone()
-    user = req.user
     return MessagesRequest(
         model=target.upstream_model,
         max_tokens=max_tokens,
@@ -196,7 +213,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         temperature=_temperature(req),
         top_p=_top_p(req),
         stop_sequences=_stop_sequences(req),
-        metadata=RequestMetadata(user_id=user) if isinstance(user, str) and user else UNSET,
+        metadata=_metadata(req),
         tools=tools or UNSET,
         tool_choice=tool_choice,
         thinking=thinking or UNSET,

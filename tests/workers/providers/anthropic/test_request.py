@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -147,6 +148,23 @@ def test_whitespace_only_stop_sequence_is_400_naming_it(stop: object, param: str
 
 
 # ---------------------------------------------------------------- user, tools, formats
+
+
+def test_user_over_256_characters_becomes_a_stable_hash() -> None:
+    # Issue 11 item 6: Anthropic's metadata.user_id takes at most 256 characters.
+    long_id = "u" * 300
+    first = _wire(user=long_id)["metadata"]["user_id"]
+    assert first == "sha256:" + hashlib.sha256(long_id.encode()).hexdigest()
+    assert len(first) <= 256 and _wire(user=long_id)["metadata"]["user_id"] == first
+    assert _wire(user="u" * 256)["metadata"]["user_id"] == "u" * 256  # at the limit: as is
+
+
+def test_safety_identifier_maps_like_user_and_wins_over_it() -> None:
+    assert _wire(safety_identifier="sid-1")["metadata"] == {"user_id": "sid-1"}
+    assert _wire(safety_identifier="sid-1", user="user-7")["metadata"] == {"user_id": "sid-1"}
+    assert _wire(safety_identifier=None, user="user-7")["metadata"] == {"user_id": "user-7"}
+    hashed = _wire(safety_identifier="s" * 257)["metadata"]["user_id"]
+    assert hashed == "sha256:" + hashlib.sha256(b"s" * 257).hexdigest()
 
 
 def test_user_becomes_metadata_user_id_and_openai_metadata_is_not_sent() -> None:
