@@ -882,6 +882,8 @@ def _bad_args_history(arguments: str) -> list[dict[str, Any]]:
         ({"reasoning_effort": "low", "temperature": 0.5}, "temperature"),
         ({"reasoning_effort": "low", "max_tokens": 1500}, "max_tokens"),
         ({"reasoning_effort": "low", "top_p": 0.5}, "top_p"),
+        ({"reasoning_effort": "low", "messages": [user("JSON please"), {"role": "assistant", "content": "["}]},
+         "reasoning_effort"),  # prefill with thinking (issue 11 item 7)
         ({"reasoning_effort": "low", "response_format": {"type": "json_object"}}, "response_format"),
         ({"reasoning_effort": "low", "tools": TOOLS, "tool_choice": "required"}, "tool_choice"),
         ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),

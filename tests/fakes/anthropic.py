@@ -492,6 +492,11 @@ def _thinking_problem(body: dict[str, Any]) -> str | None:
                 f"documentation at {THINKING_DOC}#max-tokens-and-context-window-size")
     if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
         return "Thinking may not be enabled when tool_choice forces tool use."
+    last = body["messages"][-1] if body.get("messages") else {}
+    if last.get("role") == "assistant" and not any(
+        isinstance(b, dict) and b.get("type") == "tool_use" for b in last.get("content") or []
+    ):
+        return "Prefilling the assistant response is not supported when thinking is enabled."
     if body.get("temperature") not in (None, 1):
         return f"`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at {THINKING_DOC}"
     if body.get("top_p") is not None and body["top_p"] < 0.95:

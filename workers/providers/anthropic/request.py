@@ -202,6 +202,15 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         # (Anthropic needs the turn to start with a thinking block): it resumes at the
         # next user turn. Documented in docs/compat-anthropic.md.
         thinking = None
+    if thinking is not None and conv.messages[-1].role == "assistant":
+        # Anthropic's docs: prefilling is not supported with extended thinking.
+        raise ConversionError(
+            "'reasoning_effort' cannot be combined with a conversation whose last message is "
+            "from the assistant (a prefilled answer) on Claude models: Claude does not continue "
+            "a prefill while thinking. Omit reasoning_effort (or send 'none'), or end with a "
+            "user message.",
+            "reasoning_effort",
+        )
     if conv.tool_names and not tools:
         tools = stand_in_tools(conv.tool_names)
         tool_choice = ToolChoiceNone()

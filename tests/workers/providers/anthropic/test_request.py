@@ -235,6 +235,23 @@ def test_reasoning_effort_with_changed_sampling_is_400(fields: dict[str, Any], p
     assert _error(reasoning_effort="low", **fields).error.param == param
 
 
+PREFILL = [{"role": "user", "content": "List three colours as JSON"}, {"role": "assistant", "content": "["}]
+
+
+def test_prefill_with_reasoning_effort_is_400_naming_reasoning_effort() -> None:
+    # Issue 11 item 7: Anthropic refuses a prefilled answer when thinking is on.
+    err = _error(messages=PREFILL, reasoning_effort="low")
+    assert err.error.param == "reasoning_effort"
+    assert "assistant" in err.error.message
+
+
+def test_prefill_without_thinking_is_sent() -> None:
+    for fields in ({}, {"reasoning_effort": "none"}, {"reasoning_effort": None}):
+        wire = _wire(messages=PREFILL, **fields)
+        assert wire["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "["}]}
+        assert "thinking" not in wire
+
+
 def test_open_tool_loop_begun_without_thinking_is_sent_without_thinking() -> None:
     messages = [
         {"role": "user", "content": "q"},
