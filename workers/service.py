@@ -193,6 +193,8 @@ class JobService:
             upstream_model=job.upstream_model,
             public_model=job.model,
             max_output_tokens=job.max_output_tokens,
+            thinking=job.thinking,
+            prompt_cache=job.prompt_cache,
         )
         return route, target
 

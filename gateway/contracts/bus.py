@@ -92,6 +92,9 @@ class Job(Struct, kw_only=True):
     include_usage: bool = False
     deadline: float  # unix time after which nobody waits for this job
     max_output_tokens: int | None = None
+    # Claude capability flags of the model entry (ModelConfig.thinking / prompt_cache).
+    thinking: str = "budget"
+    prompt_cache: str = "off"
 
 
 class Chunk(Struct, tag="chunk"):

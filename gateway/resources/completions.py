@@ -60,6 +60,8 @@ class _Dispatch:
             include_usage=include_usage,
             deadline=self._clock() + self._settings.request_timeout_s,
             max_output_tokens=model.max_output_tokens,
+            thinking=model.thinking,
+            prompt_cache=model.prompt_cache,
         )
 
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,

@@ -629,6 +629,37 @@ def test_reasoning_effort_none_sends_no_thinking(client: openai.OpenAI, fake_ant
     assert reasoning_of(reply.choices[0].message) is None
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_effort_on_an_adaptive_model_is_adaptive_thinking_with_an_effort(
+    client: openai.OpenAI, fake_anthropic: FakeAnthropic, stream: bool
+) -> None:
+    # Issue 11 item 5: the fake, like Opus 4.7, refuses budget thinking on this model.
+    kw: dict[str, Any] = {"model": "claude-adaptive", "messages": [user("Think hard")], "reasoning_effort": "medium"}
+    if stream:
+        chunks = list(client.chat.completions.create(stream=True, **kw))
+        assert streamed_text(chunks) == "Think hard"
+    else:
+        reply = client.chat.completions.create(**kw)
+        assert reply.choices[0].message.content == "Think hard"
+        assert reasoning_of(reply.choices[0].message) == THINKING_TEXT
+    sent = last_sent(fake_anthropic)
+    assert sent["thinking"] == {"type": "adaptive"}
+    assert sent["output_config"] == {"effort": "medium"}
+    assert sent["max_tokens"] == 32000
+
+
+def test_reasoning_effort_on_a_model_without_thinking_is_a_400(
+    client: openai.OpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    before = len(sent_requests(fake_anthropic))
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model="claude-nothink", messages=[user("x")], reasoning_effort="high")
+    assert ex.value.body["param"] == "reasoning_effort"  # type: ignore[index]
+    assert len(sent_requests(fake_anthropic)) == before
+    reply = client.chat.completions.create(model="claude-nothink", messages=[user("fine")], reasoning_effort="none")
+    assert reply.choices[0].message.content == "fine"
+
+
 # ---------------------------------------------------------------- failures mid-stream
 
 

@@ -17,7 +17,8 @@ Checks, answered like the real API:
   answer a `tool_use` of the previous assistant turn, or that follows other content; a
   `tool_use` left unanswered; tool blocks without `tools`; bad tool names/schemas,
   tool_choice, images; thinking budget < 1024 or >= max_tokens, thinking with a forced
-  tool or a temperature; thinking blocks whose signature this fake did not issue, and a
+  tool or a temperature; adaptive thinking or `output_config.effort` on a model outside
+  `ADAPTIVE_MODELS`, budget thinking on one of `ADAPTIVE_ONLY_MODELS`; thinking blocks whose signature this fake did not issue, and a
   tool loop continued with thinking on whose assistant turn does not start with one.
 
 Behaviour, chosen by a directive line `#scenario <name> [arg]` in the text of the last
@@ -230,7 +231,7 @@ class FakeAnthropic(FakeServer):
         echo = _DIRECTIVE.sub("", text).strip() or "Hello!"
         tools = body.get("tools") or []
         choice = body.get("tool_choice") or {}
-        thinking_on = (body.get("thinking") or {}).get("type") == "enabled"
+        thinking_on = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
         blocks: list[dict[str, Any]] = []
         if thinking_on or scenario == "thinking":
             blocks.append({"type": "thinking", "thinking": THINKING_TEXT, "signature": sign_thinking(THINKING_TEXT)})
@@ -383,6 +384,11 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 THINKING_DOC = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+# Models taking thinking {type: adaptive} and output_config.effort; the -4-7 one takes
+# nothing else (as Anthropic's thinking troubleshooting table says of Opus 4.7).
+ADAPTIVE_MODELS = frozenset({"claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7"})
+ADAPTIVE_ONLY_MODELS = frozenset({"claude-opus-4-7"})
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
 MISSING_THINKING = (
     "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. "
     "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
@@ -478,16 +484,33 @@ def _tools_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _adaptive_problem(body: dict[str, Any]) -> str | None:
+    model = body["model"]
+    kind = (body.get("thinking") or {}).get("type")
+    if kind == "adaptive" and model not in ADAPTIVE_MODELS:
+        return f"thinking.type: 'adaptive' is not supported on {model}. Use 'enabled' with budget_tokens."
+    if kind == "enabled" and model in ADAPTIVE_ONLY_MODELS:
+        return (f"thinking.type.enabled is not supported for {model}. Use thinking.type.adaptive "
+                "and output_config.effort to control thinking behavior.")
+    effort = (body.get("output_config") or {}).get("effort")
+    if effort is not None and effort not in EFFORTS:
+        return f"output_config.effort: Input should be {', '.join(repr(e) for e in EFFORTS)}"
+    if effort is not None and model not in ADAPTIVE_MODELS:
+        return f"output_config.effort: effort is not supported on {model}"
+    return None
+
+
 def _thinking_problem(body: dict[str, Any]) -> str | None:
     thinking = body.get("thinking")
-    if thinking is None or thinking.get("type") == "disabled":
-        return None
-    if thinking.get("type") != "enabled":
-        return "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
-    budget = thinking.get("budget_tokens")
+    problem = _adaptive_problem(body)
+    if problem or thinking is None or thinking.get("type") == "disabled":
+        return problem
+    if thinking.get("type") not in ("enabled", "adaptive"):
+        return "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'"
+    budget = thinking.get("budget_tokens") if thinking["type"] == "enabled" else 1024
     if not isinstance(budget, int) or budget < 1024:
         return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-    if budget >= body["max_tokens"]:
+    if thinking["type"] == "enabled" and budget >= body["max_tokens"]:
         return ("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
                 f"documentation at {THINKING_DOC}#max-tokens-and-context-window-size")
     if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):

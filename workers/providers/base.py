@@ -56,6 +56,9 @@ class Target:
     upstream_model: str
     public_model: str
     max_output_tokens: int | None = None
+    # Claude capability flags (gateway/contracts/config.py, ModelConfig).
+    thinking: str = "budget"
+    prompt_cache: str = "off"
 
 
 @dataclass(slots=True)

@@ -148,6 +148,19 @@ class ThinkingEnabled(Struct, tag_field="type", tag="enabled"):
     budget_tokens: int
 
 
+class ThinkingAdaptive(Struct, tag_field="type", tag="adaptive"):
+    """Adaptive thinking: the model decides how much to think (Claude 4.6+)."""
+
+
+Thinking = ThinkingEnabled | ThinkingAdaptive
+
+
+class OutputConfig(Struct, omit_defaults=True):
+    """`output_config`: how much effort the answer gets (low, medium, high, xhigh, max)."""
+
+    effort: str | UnsetType = UNSET
+
+
 class RequestMetadata(Struct, omit_defaults=True):
     """`metadata`: only an opaque end-user id."""
 
@@ -167,7 +180,8 @@ class MessagesRequest(Struct, kw_only=True, omit_defaults=True):
     metadata: RequestMetadata | UnsetType = UNSET
     tools: list[ToolSpec] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
-    thinking: ThinkingEnabled | UnsetType = UNSET
+    thinking: Thinking | UnsetType = UNSET
+    output_config: OutputConfig | UnsetType = UNSET
     stream: bool | UnsetType = UNSET
 
 
