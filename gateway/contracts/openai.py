@@ -20,10 +20,22 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 # ---------------------------------------------------------------- request: content parts
 
 
+class CacheControl(Struct, kw_only=True):
+    """A prompt-cache breakpoint (Anthropic's, in the convention other gateways accept).
+
+    Claude models honour it on text parts, system/developer messages and tools; OpenAI-kind
+    routes strip it, since OpenAI caches prefixes by itself (docs/compat-anthropic.md).
+    """
+
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | UnsetType = UNSET
+
+
 class TextPart(Struct, tag_field="type", tag="text"):
     """A text content part."""
 
     text: str
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class ImageURL(Struct):
@@ -110,10 +122,11 @@ AnyToolCall = ToolCall | CustomToolCall
 
 
 class SystemMessage(Struct, tag_field="role", tag="system", kw_only=True):
-    """A system message."""
+    """A system message; `cache_control` marks the end of its text as a breakpoint."""
 
     content: str | list[TextPart]
     name: str | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class DeveloperMessage(Struct, tag_field="role", tag="developer", kw_only=True):
@@ -121,6 +134,7 @@ class DeveloperMessage(Struct, tag_field="role", tag="developer", kw_only=True):
 
     content: str | list[TextPart]
     name: str | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class UserMessage(Struct, tag_field="role", tag="user", kw_only=True):
@@ -173,9 +187,10 @@ class FunctionDefinition(Struct, kw_only=True):
 
 
 class Tool(Struct, tag_field="type", tag="function"):
-    """A function tool offered to the model."""
+    """A function tool offered to the model (`cache_control`: a breakpoint after it)."""
 
     function: FunctionDefinition
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class CustomToolDefinition(Struct, kw_only=True):

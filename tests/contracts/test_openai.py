@@ -208,3 +208,31 @@ def test_openai_only_shapes_decode() -> None:
 )
 def test_openai_only_shapes_are_still_validated(fields: dict[str, Any], param: str) -> None:
     assert param_of(**fields) == param
+
+
+# ---------------------------------------------------------------- issue 11 item 8: cache_control
+
+
+def test_cache_control_decodes_on_text_parts_system_messages_and_tools() -> None:
+    from gateway.contracts.openai import SystemMessage, TextPart, Tool
+
+    mark = {"type": "ephemeral", "ttl": "1h"}
+    req = decode(
+        messages=[{"role": "system", "content": "s", "cache_control": {"type": "ephemeral"}},
+                  {"role": "user", "content": [{"type": "text", "text": "u", "cache_control": mark}]}],
+        tools=[{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}],
+    )
+    system, user = req.messages[0], req.messages[1]
+    assert isinstance(system, SystemMessage) and system.cache_control is not msgspec.UNSET
+    assert isinstance(user.content, list) and isinstance(user.content[0], TextPart)
+    assert user.content[0].cache_control.ttl == "1h"  # type: ignore[union-attr]
+    assert isinstance(req.tools, list) and isinstance(req.tools[0], Tool) and req.tools[0].cache_control is not msgspec.UNSET
+
+
+@pytest.mark.parametrize(
+    ("mark", "param"),
+    [({"type": "persistent"}, "messages[0].content[0].cache_control.type"),
+     ({"type": "ephemeral", "ttl": "2d"}, "messages[0].content[0].cache_control.ttl")],
+)
+def test_bad_cache_control_names_the_param(mark: dict[str, Any], param: str) -> None:
+    assert param_of(messages=[{"role": "user", "content": [{"type": "text", "text": "u", "cache_control": mark}]}]) == param

@@ -14,6 +14,7 @@ from msgspec import UNSET, UnsetType
 
 from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import ChatRequest
+from workers.providers.anthropic.cache import check_breakpoints, with_auto_breakpoints
 from workers.providers.anthropic.messages import Conversation, to_conversation
 from workers.providers.anthropic.schema import (
     ENCODER,
@@ -136,6 +137,7 @@ def _top_p(req: ChatRequest) -> float | UnsetType:
 def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> MessagesRequest:
     """The Messages API request for `req`; raises ConversionError (400) or UpstreamError."""
     _check_unsupported(req)
+    check_breakpoints(req)
     max_tokens = _max_tokens(req, target)
     thinking, output_config = to_thinking(req, target, max_tokens)
     tools = to_tool_specs(function_tools(req.tools, "Claude"))
@@ -163,7 +165,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
     if conv.tool_names and not tools:
         tools = stand_in_tools(conv.tool_names)
         tool_choice = ToolChoiceNone()
-    return MessagesRequest(
+    request = MessagesRequest(
         model=target.upstream_model,
         max_tokens=max_tokens,
         messages=conv.messages,
@@ -178,6 +180,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         output_config=output_config,
         stream=True if stream else UNSET,
     )
+    return with_auto_breakpoints(request) if target.prompt_cache == "auto" else request
 
 
 def to_upstream_request(req: ChatRequest, target: Target, stream: bool) -> UpstreamRequest:

@@ -40,6 +40,7 @@ from gateway.contracts.openai import (
     TextFormat,
     Tool,
 )
+from workers.providers.anthropic.cache import to_cache_control
 from workers.providers.anthropic.schema import (
     ThinkingPart,
     ToolChoice,
@@ -95,7 +96,8 @@ def to_tool_specs(tools: Sequence[Tool]) -> list[ToolSpec]:
                 param,
             )
         schema = _input_schema(fn.parameters, f"tools[{i}].function.parameters")
-        specs.append(ToolSpec(name=fn.name, input_schema=schema, description=fn.description))
+        specs.append(ToolSpec(name=fn.name, input_schema=schema, description=fn.description,
+                              cache_control=to_cache_control(tool.cache_control)))
     return specs
 
 
