@@ -125,3 +125,21 @@ def test_allowed_tools_on_claude_names_tool_choice(client: openai.OpenAI) -> Non
                                        tools=[WEATHER], tool_choice=ALLOWED)  # type: ignore[list-item,arg-type]
     assert ex.value.body["param"] == "tool_choice"  # type: ignore[index]
     assert "allowed_tools" in ex.value.message
+
+
+# ---------------------------------------------------------------- item 8: cache_control on OpenAI routes
+
+
+def test_cache_control_marks_are_stripped_on_openai_routes(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
+    mark = {"type": "ephemeral"}
+    messages: Any = [
+        {"role": "system", "content": "rules", "cache_control": mark},
+        {"role": "user", "content": [{"type": "text", "text": "doc", "cache_control": mark}, {"type": "text", "text": "thanks"}]},
+    ]
+    tools: Any = [{**WEATHER, "cache_control": mark}]
+    reply = client.chat.completions.create(model="gpt-test", messages=messages, tools=tools)
+    assert reply.choices[0].message.content == "fake: docthanks"
+    sent = fake_openai.requests_to("/chat/completions")[-1].json()
+    assert "cache_control" not in str(sent)
+    assert sent["messages"][1]["content"] == [{"type": "text", "text": "doc"}, {"type": "text", "text": "thanks"}]
+    assert sent["tools"] == [WEATHER]

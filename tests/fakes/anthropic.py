@@ -37,6 +37,10 @@ tool always gets a call of that tool, with input made from its schema):
 - `refusal`         a short text, `stop_reason: refusal`;
 - `cached`          usage with cache writes (200) and reads (1000); the stream's
                     `message_delta` repeats the input fields, as newer streams do;
+- (any request with `cache_control` breakpoints, at most 4) a prompt cache: the longest
+                    prefix cached by an earlier request, ending at or before the last
+                    breakpoint, is billed as cache reads, the rest up to that breakpoint as
+                    cache writes (and cached); only the rest is `input_tokens`;
 - `error_midstream` stream: some text, then an `error` event (`overloaded_error`) and the
                     end of the body; not streamed: 500 `api_error`;
 - `drop_midstream`  stream: some text, then the connection is cut (no `message_stop`);
@@ -163,6 +167,7 @@ class FakeAnthropic(FakeServer):
         self.chunk_delay = chunk_delay
         self.max_output = max_output
         self._ids = itertools.count(1)
+        self._cached: set[str] = set()  # prompt-cache: hashes of the prefixes cached so far
 
     # ------------------------------------------------------------ request handling
 
@@ -275,17 +280,36 @@ class FakeAnthropic(FakeServer):
         return {"type": "tool_use", "id": f"toolu_fake{next(self._ids):06d}", "name": name, "input": input_}
 
     def _usage(self, body: dict[str, Any], reply: Reply) -> tuple[dict[str, int], int]:
+        output = sum(_tokens(json.dumps(b)) for b in reply.blocks)
+        blocks = _prompt_blocks(body)
+        if any(marked for _, marked in blocks):
+            return self._cache_usage(blocks), output
         prompt = json.dumps(body.get("system", "")) + json.dumps(body["messages"])
         usage = {
             "input_tokens": _tokens(prompt),
             "cache_creation_input_tokens": reply.cache_creation,
             "cache_read_input_tokens": reply.cache_read,
         }
-        output = sum(_tokens(json.dumps(b)) for b in reply.blocks)
         return usage, output
 
-    def _message(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
-        usage, output = self._usage(body, reply)
+    def _cache_usage(self, blocks: list[tuple[str, bool]]) -> dict[str, int]:
+        """Usage as Anthropic's prompt cache reports it: the longest cached prefix ending at
+        or before the last breakpoint is read, the rest up to that breakpoint is written
+        (and every breakpoint's prefix is cached for later requests), the rest is input."""
+        sizes = [_tokens(text) for text, _ in blocks]
+        keys = [hashlib.sha256("\x00".join(t for t, _ in blocks[: k + 1]).encode()).hexdigest()
+                for k in range(len(blocks))]
+        last = max(k for k, (_, marked) in enumerate(blocks) if marked)
+        hit = next((k for k in range(last, -1, -1) if keys[k] in self._cached), -1)
+        read = sum(sizes[: hit + 1])
+        written = sum(sizes[: last + 1]) - read
+        self._cached.update(keys[k] for k, (_, marked) in enumerate(blocks) if marked)
+        return {"input_tokens": sum(sizes) - read - written,
+                "cache_creation_input_tokens": written, "cache_read_input_tokens": read}
+
+    def _message(self, body: dict[str, Any], reply: Reply,
+                 counted: tuple[dict[str, int], int] | None = None) -> dict[str, Any]:
+        usage, output = counted or self._usage(body, reply)  # counted once: the cache changes
         return {
             "id": f"msg_fake{next(self._ids):06d}",
             "type": "message",
@@ -307,7 +331,7 @@ class FakeAnthropic(FakeServer):
 
     def _stream(self, ex: Exchange, body: dict[str, Any], reply: Reply, scenario: str, headers: dict[str, str]) -> None:
         usage, output = self._usage(body, reply)
-        shell = self._message(body, reply)
+        shell = self._message(body, reply, (usage, output))
         shell.update(content=[], stop_reason=None, stop_sequence=None, usage={**usage, "output_tokens": 1})
         ex.start_sse(200, headers)
         self._send(ex, {"type": "message_start", "message": shell})
@@ -629,12 +653,43 @@ def _open_loop_problem(body: dict[str, Any]) -> str | None:
     return MISSING_THINKING.format(i=len(messages) - 2, found=first.get("type"))
 
 
+def _prompt_blocks(body: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The prompt in cache order (tools, system, messages) as (block text, has a breakpoint)."""
+    def unmarked(block: Any) -> str:
+        plain = {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+        return json.dumps(plain, sort_keys=True)
+
+    def marked(block: Any) -> bool:
+        if not isinstance(block, dict):
+            return False
+        nested = block.get("content") if block.get("type") == "tool_result" else None
+        return "cache_control" in block or any(
+            isinstance(b, dict) and "cache_control" in b for b in (nested if isinstance(nested, list) else []))
+
+    system = body.get("system")
+    out = [(unmarked(t), marked(t)) for t in body.get("tools") or []]
+    out += [(unmarked(b), marked(b)) for b in (system if isinstance(system, list) else [])]
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        for block in content if isinstance(content, list) else [content]:
+            out.append((message.get("role", "") + unmarked(block), marked(block)))
+    return out
+
+
+def _cache_problem(body: dict[str, Any]) -> str | None:
+    count = sum(1 for _, marked in _prompt_blocks(body) if marked)
+    if count > 4:
+        return f"A maximum of 4 blocks with cache_control may be provided. Found {count}."
+    return None
+
+
 def validate(body: Any, max_output: int = 128000) -> str | None:
     """The message of the 400 the real API gives this body, or None if it is accepted."""
     if not isinstance(body, dict):
         return "Input should be a valid dictionary"
     return (
         _params_problem(body, max_output)
+        or _cache_problem(body)
         or _tools_problem(body)
         or _thinking_problem(body)
         or _messages_problem(body)
