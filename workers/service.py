@@ -199,6 +199,8 @@ class JobService:
             public_model=job.model,
             max_output_tokens=job.max_output_tokens,
             gemini=job.gemini or GeminiModelFlags(),
+            thinking=job.thinking,
+            prompt_cache=job.prompt_cache,
         )
         return route, target
 

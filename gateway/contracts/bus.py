@@ -94,6 +94,9 @@ class Job(Struct, kw_only=True):
     deadline: float  # unix time after which nobody waits for this job
     max_output_tokens: int | None = None
     gemini: GeminiModelFlags | None = None  # the model entry's Gemini flags, if any
+    # Claude capability flags of the model entry (ModelConfig.thinking / prompt_cache).
+    thinking: str = "budget"
+    prompt_cache: str = "off"
 
 
 class Chunk(Struct, tag="chunk"):

@@ -109,6 +109,17 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     created: int = 0
     gemini: GeminiModelFlags | None = None  # only on models of a gemini provider
 
+    # -- Claude (anthropic kind) capability flags; docs/compat-anthropic.md --------------
+    # How `reasoning_effort` is expressed: "budget" = thinking {type: enabled,
+    # budget_tokens} (Claude 4.5 and older), "adaptive" = thinking {type: adaptive} plus
+    # output_config.effort (Claude 4.6+, the only form newer models take), "none" = the
+    # model cannot think, so reasoning_effort is a 400.
+    thinking: Literal["budget", "adaptive", "none"] = "budget"
+    # "auto": the gateway places cache breakpoints on the tools, the system prompt and the
+    # last user turn; "off": only the caller's own `cache_control` marks are sent.
+    prompt_cache: Literal["off", "auto"] = "off"
+    # -- end of Claude flags ---------------------------------------------------------------
+
     def upstream_id(self) -> str:
         """The upstream's model id (the public id when none is configured)."""
         return self.upstream or self.id

@@ -20,10 +20,22 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 # ---------------------------------------------------------------- request: content parts
 
 
+class CacheControl(Struct, kw_only=True):
+    """A prompt-cache breakpoint (Anthropic's, in the convention other gateways accept).
+
+    Claude models honour it on text parts, system/developer messages and tools; OpenAI-kind
+    routes strip it, since OpenAI caches prefixes by itself (docs/compat-anthropic.md).
+    """
+
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | UnsetType = UNSET
+
+
 class TextPart(Struct, tag_field="type", tag="text"):
     """A text content part."""
 
     text: str
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class ImageURL(Struct):
@@ -85,19 +97,36 @@ class FunctionCall(Struct):
     arguments: str
 
 
-class ToolCall(Struct):
-    """A tool call made by the assistant."""
+class ToolCall(Struct, tag_field="type", tag="function"):
+    """A function tool call made by the assistant (`type` is required, as OpenAI requires it)."""
 
     id: str
     function: FunctionCall
-    type: Literal["function"] = "function"
+
+
+class CustomCall(Struct):
+    """What a custom tool call carries: the tool's name and its free-form text input."""
+
+    name: str
+    input: str
+
+
+class CustomToolCall(Struct, tag_field="type", tag="custom"):
+    """A call of a custom (free-form text) tool in history; OpenAI models only."""
+
+    id: str
+    custom: CustomCall
+
+
+AnyToolCall = ToolCall | CustomToolCall
 
 
 class SystemMessage(Struct, tag_field="role", tag="system", kw_only=True):
-    """A system message."""
+    """A system message; `cache_control` marks the end of its text as a breakpoint."""
 
     content: str | list[TextPart]
     name: str | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class DeveloperMessage(Struct, tag_field="role", tag="developer", kw_only=True):
@@ -105,6 +134,7 @@ class DeveloperMessage(Struct, tag_field="role", tag="developer", kw_only=True):
 
     content: str | list[TextPart]
     name: str | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class UserMessage(Struct, tag_field="role", tag="user", kw_only=True):
@@ -118,7 +148,8 @@ class AssistantMessage(Struct, tag_field="role", tag="assistant", kw_only=True):
     """An assistant message from history; content may be null when it made tool calls."""
 
     content: str | list[AssistantPart] | None = None
-    tool_calls: list[ToolCall] | UnsetType = UNSET
+    # NOTE: null = no calls: `ChatCompletionMessage.model_dump()` writes `tool_calls: null`.
+    tool_calls: list[AnyToolCall] | None | UnsetType = UNSET
     refusal: str | None | UnsetType = UNSET
     name: str | UnsetType = UNSET
     # NOTE: some clients send reasoning back; providers that sign thinking need it.
@@ -132,7 +163,16 @@ class ToolMessage(Struct, tag_field="role", tag="tool", kw_only=True):
     tool_call_id: str
 
 
-Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
+class FunctionMessage(Struct, tag_field="role", tag="function", kw_only=True):
+    """The legacy (deprecated) result of a `function_call`; OpenAI models only."""
+
+    content: str | None
+    name: str
+
+
+Message = (
+    SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage
+)
 
 # ---------------------------------------------------------------- request: tools, formats
 
@@ -146,11 +186,28 @@ class FunctionDefinition(Struct, kw_only=True):
     strict: bool | None | UnsetType = UNSET
 
 
-class Tool(Struct):
-    """A tool offered to the model (only functions exist in Chat Completions)."""
+class Tool(Struct, tag_field="type", tag="function"):
+    """A function tool offered to the model (`cache_control`: a breakpoint after it)."""
 
     function: FunctionDefinition
-    type: Literal["function"] = "function"
+    cache_control: CacheControl | UnsetType = UNSET
+
+
+class CustomToolDefinition(Struct, kw_only=True):
+    """A custom tool: free-form text input, optionally constrained by a grammar."""
+
+    name: str
+    description: str | UnsetType = UNSET
+    format: dict[str, Any] | UnsetType = UNSET
+
+
+class CustomTool(Struct, tag_field="type", tag="custom"):
+    """A custom tool offered to the model; OpenAI models only."""
+
+    custom: CustomToolDefinition
+
+
+AnyTool = Tool | CustomTool
 
 
 class ToolChoiceFunction(Struct):
@@ -159,14 +216,34 @@ class ToolChoiceFunction(Struct):
     name: str
 
 
-class NamedToolChoice(Struct):
+class NamedToolChoice(Struct, tag_field="type", tag="function"):
     """`tool_choice` forcing one named function."""
 
     function: ToolChoiceFunction
-    type: Literal["function"] = "function"
 
 
-ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+class CustomToolChoice(Struct, tag_field="type", tag="custom"):
+    """`tool_choice` forcing one named custom tool; OpenAI models only."""
+
+    custom: ToolChoiceFunction
+
+
+class AllowedTools(Struct):
+    """The tools a model may call (a subset of `tools`, named as `tools` names them)."""
+
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
+class AllowedToolsChoice(Struct, tag_field="type", tag="allowed_tools"):
+    """`tool_choice` restricting calls to some of the `tools`; OpenAI models only."""
+
+    allowed_tools: AllowedTools
+
+
+ToolChoice = (
+    Literal["none", "auto", "required"] | NamedToolChoice | CustomToolChoice | AllowedToolsChoice
+)
 
 
 class TextFormat(Struct, tag_field="type", tag="text"):
@@ -224,12 +301,14 @@ class ChatRequest(Struct, kw_only=True):
     stop: str | StopList | None | UnsetType = UNSET
     presence_penalty: Penalty | None | UnsetType = UNSET
     frequency_penalty: Penalty | None | UnsetType = UNSET
-    tools: list[Tool] | None | UnsetType = UNSET
+    tools: list[AnyTool] | None | UnsetType = UNSET
     tool_choice: ToolChoice | None | UnsetType = UNSET
     parallel_tool_calls: bool | None | UnsetType = UNSET
     response_format: ResponseFormat | None | UnsetType = UNSET
     seed: int | None | UnsetType = UNSET
     user: str | None | UnsetType = UNSET
+    # OpenAI's replacement for `user`: a stable id of the end user (hashed by the caller).
+    safety_identifier: str | None | UnsetType = UNSET
     logprobs: bool | None | UnsetType = UNSET
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None | UnsetType = UNSET
     logit_bias: dict[str, float] | None | UnsetType = UNSET
@@ -265,13 +344,18 @@ class EmbeddingRequest(Struct, kw_only=True):
 
     model: str
     input: str | list[EmbeddingItem]
-    encoding_format: Literal["float", "base64"] | UnsetType = UNSET
-    dimensions: PositiveInt | UnsetType = UNSET
-    user: str | UnsetType = UNSET
+    # null means absent for each of these (SDKs and `model_dump()` write nulls).
+    encoding_format: Literal["float", "base64"] | None | UnsetType = UNSET
+    dimensions: PositiveInt | None | UnsetType = UNSET
+    user: str | None | UnsetType = UNSET
 
     def wants_base64(self) -> bool:
         """True when vectors go back as base64 of little-endian float32."""
         return self.encoding_format == "base64"
+
+    def output_dimensions(self) -> int | None:
+        """`dimensions` when the caller set one, else None (absent or null)."""
+        return self.dimensions if isinstance(self.dimensions, int) else None
 
 
 # ---------------------------------------------------------------- responses

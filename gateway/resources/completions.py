@@ -61,6 +61,8 @@ class _Dispatch:
             deadline=self._clock() + self._settings.request_timeout_s,
             max_output_tokens=model.max_output_tokens,
             gemini=model.gemini,
+            thinking=model.thinking,
+            prompt_cache=model.prompt_cache,
         )
 
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,

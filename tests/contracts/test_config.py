@@ -59,3 +59,35 @@ def test_invalid_configs_are_rejected(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as ex:
         parse(text)
     assert message in str(ex.value)
+
+
+# ---------------------------------------------------------------- Claude capability flags (issue 11 items 5, 8)
+
+CLAUDE = ('[providers.a]\nkind = "anthropic"\nbase_url = "http://x"\n'
+          '[[models]]\nid = "c"\nprovider = "a"\nmax_output_tokens = 8192\n')
+
+
+def test_claude_flags_default_to_budget_thinking_and_no_prompt_cache() -> None:
+    model = parse(CLAUDE).models[0]
+    assert (model.thinking, model.prompt_cache) == ("budget", "off")
+
+
+@pytest.mark.parametrize("thinking", ["budget", "adaptive", "none"])
+def test_claude_thinking_flag_values(thinking: str) -> None:
+    model = parse(CLAUDE + f'thinking = "{thinking}"\nprompt_cache = "auto"\n').models[0]
+    assert (model.thinking, model.prompt_cache) == (thinking, "auto")
+
+
+@pytest.mark.parametrize("line", ['thinking = "sometimes"', 'prompt_cache = "always"'])
+def test_claude_flags_reject_unknown_values(line: str) -> None:
+    with pytest.raises(ConfigError) as ex:
+        parse(CLAUDE + line + "\n")
+    assert line.split(" ")[0] in str(ex.value)
+
+
+def test_the_default_claude_models_declare_their_thinking() -> None:
+    from tests.harness.procs import ROOT
+
+    config = load(ROOT / "gateway.toml")
+    flags = {m.id: m.thinking for m in config.models if config.providers[m.provider].kind == "anthropic"}
+    assert flags == {"claude-sonnet-4-5": "budget", "claude-haiku-4-5": "budget"}

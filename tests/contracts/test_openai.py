@@ -129,3 +129,110 @@ def test_bad_embedding_inputs_are_400(value: Any, param: str) -> None:
     with pytest.raises(APIError) as ex:
         embedding_inputs(req)
     assert ex.value.status == 400 and ex.value.error.param == param
+
+
+# ---------------------------------------------------------------- issue 11 item 15: SDK nulls
+
+
+def test_assistant_tool_calls_null_is_absent() -> None:
+    # What `ChatCompletionMessage.model_dump()` writes for a plain text answer.
+    req = decode(messages=[
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello", "tool_calls": None, "refusal": None,
+         "function_call": None, "audio": None, "annotations": []},
+        {"role": "user", "content": "again"},
+    ])
+    message = req.messages[1]
+    assert isinstance(message, AssistantMessage)
+    assert message.tool_calls is None and message.content == "hello"
+
+
+def test_embedding_nulls_are_absent() -> None:
+    req = EMBEDDING_REQUEST_DECODER.decode(json.dumps(
+        {"model": "e", "input": "x", "dimensions": None, "user": None, "encoding_format": None}
+    ))
+    assert req.dimensions is None and req.user is None and req.encoding_format is None
+    assert req.output_dimensions() is None and not req.wants_base64()
+    assert EMBEDDING_REQUEST_DECODER.decode(b'{"model": "e", "input": "x", "dimensions": 8}').output_dimensions() == 8
+
+
+@pytest.mark.parametrize(("fields", "param"), [({"dimensions": 0}, "dimensions"), ({"encoding_format": "hex"}, "encoding_format")])
+def test_embedding_values_are_still_checked(fields: dict[str, Any], param: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as ex:
+        EMBEDDING_REQUEST_DECODER.decode(json.dumps({"model": "e", "input": "x", **fields}))
+    assert param_from_validation_error(str(ex.value)) == param
+
+
+# ---------------------------------------------------------------- issue 11 item 14: OpenAI-only shapes
+
+
+def test_openai_only_shapes_decode() -> None:
+    from gateway.contracts.openai import (
+        AllowedToolsChoice,
+        CustomTool,
+        CustomToolCall,
+        CustomToolChoice,
+        FunctionMessage,
+    )
+
+    req = decode(
+        messages=[
+            {"role": "user", "content": "q"},
+            {"role": "function", "name": "f", "content": None},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "1"},
+        ],
+        tools=[{"type": "custom", "custom": {"name": "sql", "format": {"type": "text"}}},
+               {"type": "function", "function": {"name": "f"}}],
+        tool_choice={"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [{"type": "custom", "custom": {"name": "sql"}}]}},
+    )
+    assert isinstance(req.messages[1], FunctionMessage) and req.messages[1].name == "f"
+    assistant = req.messages[2]
+    assert isinstance(assistant, AssistantMessage) and isinstance(assistant.tool_calls, list)
+    assert isinstance(assistant.tool_calls[0], CustomToolCall) and assistant.tool_calls[0].custom.input == "SELECT 1"
+    assert isinstance(req.tools, list) and isinstance(req.tools[0], CustomTool)
+    assert isinstance(req.tool_choice, AllowedToolsChoice) and req.tool_choice.allowed_tools.mode == "auto"
+    assert isinstance(decode(tool_choice={"type": "custom", "custom": {"name": "sql"}}).tool_choice, CustomToolChoice)
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "sometimes", "tools": []}}},
+         "tool_choice.allowed_tools.mode"),
+        ({"tools": [{"type": "custom", "custom": {}}]}, "tools[0].custom.name"),
+        ({"tools": [{"type": "web", "web": {}}]}, "tools[0].type"),
+        ({"messages": [{"role": "function", "content": "x"}]}, "messages[0].name"),
+    ],
+)
+def test_openai_only_shapes_are_still_validated(fields: dict[str, Any], param: str) -> None:
+    assert param_of(**fields) == param
+
+
+# ---------------------------------------------------------------- issue 11 item 8: cache_control
+
+
+def test_cache_control_decodes_on_text_parts_system_messages_and_tools() -> None:
+    from gateway.contracts.openai import SystemMessage, TextPart, Tool
+
+    mark = {"type": "ephemeral", "ttl": "1h"}
+    req = decode(
+        messages=[{"role": "system", "content": "s", "cache_control": {"type": "ephemeral"}},
+                  {"role": "user", "content": [{"type": "text", "text": "u", "cache_control": mark}]}],
+        tools=[{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}],
+    )
+    system, user = req.messages[0], req.messages[1]
+    assert isinstance(system, SystemMessage) and system.cache_control is not msgspec.UNSET
+    assert isinstance(user.content, list) and isinstance(user.content[0], TextPart)
+    assert user.content[0].cache_control.ttl == "1h"  # type: ignore[union-attr]
+    assert isinstance(req.tools, list) and isinstance(req.tools[0], Tool) and req.tools[0].cache_control is not msgspec.UNSET
+
+
+@pytest.mark.parametrize(
+    ("mark", "param"),
+    [({"type": "persistent"}, "messages[0].content[0].cache_control.type"),
+     ({"type": "ephemeral", "ttl": "2d"}, "messages[0].content[0].cache_control.ttl")],
+)
+def test_bad_cache_control_names_the_param(mark: dict[str, Any], param: str) -> None:
+    assert param_of(messages=[{"role": "user", "content": [{"type": "text", "text": "u", "cache_control": mark}]}]) == param

@@ -137,6 +137,29 @@ id = "claude-wrongkey"
 provider = "claude-wrongkey"
 max_output_tokens = 1024
 
+# Claude capability flags (issue 11 items 5 and 8)
+[[models]]
+id = "claude-adaptive"
+provider = "claude"
+upstream = "claude-opus-4-7"
+max_output_tokens = 32000
+thinking = "adaptive"
+
+[[models]]
+id = "claude-nothink"
+provider = "claude"
+upstream = "claude-upstream-1"
+max_output_tokens = 4096
+thinking = "none"
+
+[[models]]
+id = "claude-autocache"
+provider = "claude"
+upstream = "claude-upstream-1"
+max_output_tokens = 4096
+prompt_cache = "auto"
+price = {{ input = 3.0, output = 15.0, cached_input = 0.30, cache_write_input = 3.75 }}
+
 [[models]]
 id = "gemini-test"
 provider = "gemini"

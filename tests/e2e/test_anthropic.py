@@ -10,6 +10,7 @@ the body the fake received with the fake's own counting rule (about 4 characters
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -190,11 +191,23 @@ def test_sampling_parameters_map_to_anthropic_fields(client: openai.OpenAI, fake
         "model": UPSTREAM_MODEL,
         "max_tokens": 300,
         "messages": [{"role": "user", "content": [text("params")]}],
-        "temperature": 0.3,
-        "top_p": 0.9,
+        "temperature": 0.3,  # top_p is not sent beside it (issue 11 item 4)
         "stop_sequences": ["END", "STOP"],
         "metadata": {"user_id": "end-user-42"},
     }
+
+
+def test_a_long_user_id_reaches_claude_as_a_stable_hash(client: openai.OpenAI, fake_anthropic: FakeAnthropic) -> None:
+    # Issue 11 item 6: the fake, like Anthropic, refuses a user_id over 256 characters.
+    long_id = "end-user/" + "x" * 300
+    expected = "sha256:" + hashlib.sha256(long_id.encode()).hexdigest()
+    for _ in range(2):
+        reply = client.chat.completions.create(model=MODEL, messages=[user("who")], user=long_id)
+        assert reply.choices[0].message.content == "who"
+        assert last_sent(fake_anthropic)["metadata"] == {"user_id": expected}
+    client.chat.completions.create(model=MODEL, messages=[user("who")], user="u-1",
+                                   extra_body={"safety_identifier": "sid-9"})
+    assert last_sent(fake_anthropic)["metadata"] == {"user_id": "sid-9"}  # the newer field wins
 
 
 def test_max_completion_tokens_wins_over_max_tokens(client: openai.OpenAI, fake_anthropic: FakeAnthropic) -> None:
@@ -616,6 +629,37 @@ def test_reasoning_effort_none_sends_no_thinking(client: openai.OpenAI, fake_ant
     assert reasoning_of(reply.choices[0].message) is None
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_effort_on_an_adaptive_model_is_adaptive_thinking_with_an_effort(
+    client: openai.OpenAI, fake_anthropic: FakeAnthropic, stream: bool
+) -> None:
+    # Issue 11 item 5: the fake, like Opus 4.7, refuses budget thinking on this model.
+    kw: dict[str, Any] = {"model": "claude-adaptive", "messages": [user("Think hard")], "reasoning_effort": "medium"}
+    if stream:
+        chunks = list(client.chat.completions.create(stream=True, **kw))
+        assert streamed_text(chunks) == "Think hard"
+    else:
+        reply = client.chat.completions.create(**kw)
+        assert reply.choices[0].message.content == "Think hard"
+        assert reasoning_of(reply.choices[0].message) == THINKING_TEXT
+    sent = last_sent(fake_anthropic)
+    assert sent["thinking"] == {"type": "adaptive"}
+    assert sent["output_config"] == {"effort": "medium"}
+    assert sent["max_tokens"] == 32000
+
+
+def test_reasoning_effort_on_a_model_without_thinking_is_a_400(
+    client: openai.OpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    before = len(sent_requests(fake_anthropic))
+    with pytest.raises(openai.BadRequestError) as ex:
+        client.chat.completions.create(model="claude-nothink", messages=[user("x")], reasoning_effort="high")
+    assert ex.value.body["param"] == "reasoning_effort"  # type: ignore[index]
+    assert len(sent_requests(fake_anthropic)) == before
+    reply = client.chat.completions.create(model="claude-nothink", messages=[user("fine")], reasoning_effort="none")
+    assert reply.choices[0].message.content == "fine"
+
+
 # ---------------------------------------------------------------- failures mid-stream
 
 
@@ -873,6 +917,8 @@ def _bad_args_history(arguments: str) -> list[dict[str, Any]]:
         ({"reasoning_effort": "low", "temperature": 0.5}, "temperature"),
         ({"reasoning_effort": "low", "max_tokens": 1500}, "max_tokens"),
         ({"reasoning_effort": "low", "top_p": 0.5}, "top_p"),
+        ({"reasoning_effort": "low", "messages": [user("JSON please"), {"role": "assistant", "content": "["}]},
+         "reasoning_effort"),  # prefill with thinking (issue 11 item 7)
         ({"reasoning_effort": "low", "response_format": {"type": "json_object"}}, "response_format"),
         ({"reasoning_effort": "low", "tools": TOOLS, "tool_choice": "required"}, "tool_choice"),
         ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),

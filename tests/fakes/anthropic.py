@@ -10,13 +10,15 @@ Checks, answered like the real API:
 - `x-api-key` must equal the constructor's key (401 `authentication_error`),
   `anthropic-version` must be `2023-06-01` (400); only `POST /v1/messages` exists (404);
 - the body (see `validate`): `model`, `messages`, `max_tokens` required; unknown
-  top-level fields; temperature/top_p outside 0..1; whitespace-only stop sequences; system
+  top-level fields; temperature/top_p outside 0..1 or both set (as newer models refuse the
+  pair); whitespace-only stop sequences; system
   and text blocks empty or whitespace-only; first message not `user`; roles not
   alternating; a final assistant turn ending in whitespace; a `tool_result` that does not
   answer a `tool_use` of the previous assistant turn, or that follows other content; a
   `tool_use` left unanswered; tool blocks without `tools`; bad tool names/schemas,
   tool_choice, images; thinking budget < 1024 or >= max_tokens, thinking with a forced
-  tool or a temperature; thinking blocks whose signature this fake did not issue, and a
+  tool or a temperature; adaptive thinking or `output_config.effort` on a model outside
+  `ADAPTIVE_MODELS`, budget thinking on one of `ADAPTIVE_ONLY_MODELS`; thinking blocks whose signature this fake did not issue, and a
   tool loop continued with thinking on whose assistant turn does not start with one.
 
 Behaviour, chosen by a directive line `#scenario <name> [arg]` in the text of the last
@@ -35,6 +37,10 @@ tool always gets a call of that tool, with input made from its schema):
 - `refusal`         a short text, `stop_reason: refusal`;
 - `cached`          usage with cache writes (200) and reads (1000); the stream's
                     `message_delta` repeats the input fields, as newer streams do;
+- (any request with `cache_control` breakpoints, at most 4) a prompt cache: the longest
+                    prefix cached by an earlier request, ending at or before the last
+                    breakpoint, is billed as cache reads, the rest up to that breakpoint as
+                    cache writes (and cached); only the rest is `input_tokens`;
 - `error_midstream` stream: some text, then an `error` event (`overloaded_error`) and the
                     end of the body; not streamed: 500 `api_error`;
 - `drop_midstream`  stream: some text, then the connection is cut (no `message_stop`);
@@ -161,6 +167,7 @@ class FakeAnthropic(FakeServer):
         self.chunk_delay = chunk_delay
         self.max_output = max_output
         self._ids = itertools.count(1)
+        self._cached: set[str] = set()  # prompt-cache: hashes of the prefixes cached so far
 
     # ------------------------------------------------------------ request handling
 
@@ -229,7 +236,7 @@ class FakeAnthropic(FakeServer):
         echo = _DIRECTIVE.sub("", text).strip() or "Hello!"
         tools = body.get("tools") or []
         choice = body.get("tool_choice") or {}
-        thinking_on = (body.get("thinking") or {}).get("type") == "enabled"
+        thinking_on = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
         blocks: list[dict[str, Any]] = []
         if thinking_on or scenario == "thinking":
             blocks.append({"type": "thinking", "thinking": THINKING_TEXT, "signature": sign_thinking(THINKING_TEXT)})
@@ -273,17 +280,36 @@ class FakeAnthropic(FakeServer):
         return {"type": "tool_use", "id": f"toolu_fake{next(self._ids):06d}", "name": name, "input": input_}
 
     def _usage(self, body: dict[str, Any], reply: Reply) -> tuple[dict[str, int], int]:
+        output = sum(_tokens(json.dumps(b)) for b in reply.blocks)
+        blocks = _prompt_blocks(body)
+        if any(marked for _, marked in blocks):
+            return self._cache_usage(blocks), output
         prompt = json.dumps(body.get("system", "")) + json.dumps(body["messages"])
         usage = {
             "input_tokens": _tokens(prompt),
             "cache_creation_input_tokens": reply.cache_creation,
             "cache_read_input_tokens": reply.cache_read,
         }
-        output = sum(_tokens(json.dumps(b)) for b in reply.blocks)
         return usage, output
 
-    def _message(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
-        usage, output = self._usage(body, reply)
+    def _cache_usage(self, blocks: list[tuple[str, bool]]) -> dict[str, int]:
+        """Usage as Anthropic's prompt cache reports it: the longest cached prefix ending at
+        or before the last breakpoint is read, the rest up to that breakpoint is written
+        (and every breakpoint's prefix is cached for later requests), the rest is input."""
+        sizes = [_tokens(text) for text, _ in blocks]
+        keys = [hashlib.sha256("\x00".join(t for t, _ in blocks[: k + 1]).encode()).hexdigest()
+                for k in range(len(blocks))]
+        last = max(k for k, (_, marked) in enumerate(blocks) if marked)
+        hit = next((k for k in range(last, -1, -1) if keys[k] in self._cached), -1)
+        read = sum(sizes[: hit + 1])
+        written = sum(sizes[: last + 1]) - read
+        self._cached.update(keys[k] for k, (_, marked) in enumerate(blocks) if marked)
+        return {"input_tokens": sum(sizes) - read - written,
+                "cache_creation_input_tokens": written, "cache_read_input_tokens": read}
+
+    def _message(self, body: dict[str, Any], reply: Reply,
+                 counted: tuple[dict[str, int], int] | None = None) -> dict[str, Any]:
+        usage, output = counted or self._usage(body, reply)  # counted once: the cache changes
         return {
             "id": f"msg_fake{next(self._ids):06d}",
             "type": "message",
@@ -305,7 +331,7 @@ class FakeAnthropic(FakeServer):
 
     def _stream(self, ex: Exchange, body: dict[str, Any], reply: Reply, scenario: str, headers: dict[str, str]) -> None:
         usage, output = self._usage(body, reply)
-        shell = self._message(body, reply)
+        shell = self._message(body, reply, (usage, output))
         shell.update(content=[], stop_reason=None, stop_sequence=None, usage={**usage, "output_tokens": 1})
         ex.start_sse(200, headers)
         self._send(ex, {"type": "message_start", "message": shell})
@@ -382,6 +408,11 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 THINKING_DOC = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+# Models taking thinking {type: adaptive} and output_config.effort; the -4-7 one takes
+# nothing else (as Anthropic's thinking troubleshooting table says of Opus 4.7).
+ADAPTIVE_MODELS = frozenset({"claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7"})
+ADAPTIVE_ONLY_MODELS = frozenset({"claude-opus-4-7"})
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
 MISSING_THINKING = (
     "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. "
     "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
@@ -432,6 +463,9 @@ def _params_problem(body: dict[str, Any], max_output: int) -> str | None:
     problem = _number(body, "temperature", 0, 1) or _number(body, "top_p", 0, 1)
     if problem:
         return problem
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        # as Sonnet 4.5+ and Opus 4.1+ answer
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
     stops = body.get("stop_sequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
@@ -474,20 +508,42 @@ def _tools_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _adaptive_problem(body: dict[str, Any]) -> str | None:
+    model = body["model"]
+    kind = (body.get("thinking") or {}).get("type")
+    if kind == "adaptive" and model not in ADAPTIVE_MODELS:
+        return f"thinking.type: 'adaptive' is not supported on {model}. Use 'enabled' with budget_tokens."
+    if kind == "enabled" and model in ADAPTIVE_ONLY_MODELS:
+        return (f"thinking.type.enabled is not supported for {model}. Use thinking.type.adaptive "
+                "and output_config.effort to control thinking behavior.")
+    effort = (body.get("output_config") or {}).get("effort")
+    if effort is not None and effort not in EFFORTS:
+        return f"output_config.effort: Input should be {', '.join(repr(e) for e in EFFORTS)}"
+    if effort is not None and model not in ADAPTIVE_MODELS:
+        return f"output_config.effort: effort is not supported on {model}"
+    return None
+
+
 def _thinking_problem(body: dict[str, Any]) -> str | None:
     thinking = body.get("thinking")
-    if thinking is None or thinking.get("type") == "disabled":
-        return None
-    if thinking.get("type") != "enabled":
-        return "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
-    budget = thinking.get("budget_tokens")
+    problem = _adaptive_problem(body)
+    if problem or thinking is None or thinking.get("type") == "disabled":
+        return problem
+    if thinking.get("type") not in ("enabled", "adaptive"):
+        return "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'"
+    budget = thinking.get("budget_tokens") if thinking["type"] == "enabled" else 1024
     if not isinstance(budget, int) or budget < 1024:
         return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-    if budget >= body["max_tokens"]:
+    if thinking["type"] == "enabled" and budget >= body["max_tokens"]:
         return ("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
                 f"documentation at {THINKING_DOC}#max-tokens-and-context-window-size")
     if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
         return "Thinking may not be enabled when tool_choice forces tool use."
+    last = body["messages"][-1] if body.get("messages") else {}
+    if last.get("role") == "assistant" and not any(
+        isinstance(b, dict) and b.get("type") == "tool_use" for b in last.get("content") or []
+    ):
+        return "Prefilling the assistant response is not supported when thinking is enabled."
     if body.get("temperature") not in (None, 1):
         return f"`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at {THINKING_DOC}"
     if body.get("top_p") is not None and body["top_p"] < 0.95:
@@ -597,12 +653,43 @@ def _open_loop_problem(body: dict[str, Any]) -> str | None:
     return MISSING_THINKING.format(i=len(messages) - 2, found=first.get("type"))
 
 
+def _prompt_blocks(body: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The prompt in cache order (tools, system, messages) as (block text, has a breakpoint)."""
+    def unmarked(block: Any) -> str:
+        plain = {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+        return json.dumps(plain, sort_keys=True)
+
+    def marked(block: Any) -> bool:
+        if not isinstance(block, dict):
+            return False
+        nested = block.get("content") if block.get("type") == "tool_result" else None
+        return "cache_control" in block or any(
+            isinstance(b, dict) and "cache_control" in b for b in (nested if isinstance(nested, list) else []))
+
+    system = body.get("system")
+    out = [(unmarked(t), marked(t)) for t in body.get("tools") or []]
+    out += [(unmarked(b), marked(b)) for b in (system if isinstance(system, list) else [])]
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        for block in content if isinstance(content, list) else [content]:
+            out.append((message.get("role", "") + unmarked(block), marked(block)))
+    return out
+
+
+def _cache_problem(body: dict[str, Any]) -> str | None:
+    count = sum(1 for _, marked in _prompt_blocks(body) if marked)
+    if count > 4:
+        return f"A maximum of 4 blocks with cache_control may be provided. Found {count}."
+    return None
+
+
 def validate(body: Any, max_output: int = 128000) -> str | None:
     """The message of the 400 the real API gives this body, or None if it is accepted."""
     if not isinstance(body, dict):
         return "Input should be a valid dictionary"
     return (
         _params_problem(body, max_output)
+        or _cache_problem(body)
         or _tools_problem(body)
         or _thinking_problem(body)
         or _messages_problem(body)

@@ -363,3 +363,40 @@ def test_slow_stream_sends_one_word_at_a_time_until_the_client_leaves(fake: Fake
             if len(seen) == 3:
                 break
     assert seen == ["word1 ", "word2 ", "word3 "]
+
+
+# ---------------------------------------------------------------- newer rules (issue 11)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"temperature": 0.5, "top_p": 0.9}, "`temperature` and `top_p` cannot both be specified for this model"),
+        ({"model": "claude-opus-4-7", "max_tokens": 4000, "thinking": {"type": "enabled", "budget_tokens": 2048}},
+         "thinking.type.enabled is not supported for claude-opus-4-7"),
+        ({"thinking": {"type": "adaptive"}}, "thinking.type: 'adaptive' is not supported on claude-sonnet-4-5"),
+        ({"model": "claude-opus-4-7", "output_config": {"effort": "extreme"}}, "output_config.effort: Input should be"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": c, "cache_control": {"type": "ephemeral"}}
+                                                    for c in "abcde"]}]},
+         "A maximum of 4 blocks with cache_control may be provided. Found 5."),
+    ],
+)
+def test_rejects_what_newer_models_reject(fake: FakeAnthropic, fields: dict[str, Any], message: str) -> None:
+    response = _post(fake, _minimal(**fields))
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith(message)
+
+
+def test_adaptive_thinking_is_accepted_where_the_model_takes_it(fake: FakeAnthropic) -> None:
+    body = _minimal(model="claude-opus-4-7", thinking={"type": "adaptive"}, output_config={"effort": "low"})
+    reply = _post(fake, body).json()
+    assert [b["type"] for b in reply["content"]] == ["thinking", "text"]
+
+
+def test_prompt_cache_writes_then_reads_the_marked_prefix(fake: FakeAnthropic) -> None:
+    system = [{"type": "text", "text": "Fake cache rules. " * 40, "cache_control": {"type": "ephemeral"}}]
+    first = _post(fake, _minimal(system=system, messages=[{"role": "user", "content": "one"}])).json()["usage"]
+    assert first["cache_read_input_tokens"] == 0 and first["cache_creation_input_tokens"] > 100
+    second = _post(fake, _minimal(system=system, messages=[{"role": "user", "content": "two"}])).json()["usage"]
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
+    assert second["cache_creation_input_tokens"] == 0 and second["input_tokens"] > 0

@@ -58,6 +58,9 @@ class Target:
     public_model: str
     max_output_tokens: int | None = None
     gemini: GeminiModelFlags = GeminiModelFlags()  # the model's Gemini flags (defaults if unset)
+    # Claude capability flags (gateway/contracts/config.py, ModelConfig).
+    thinking: str = "budget"
+    prompt_cache: str = "off"
 
 
 @dataclass(slots=True)

@@ -127,7 +127,7 @@ class EchoUpstream:
     def _embeddings(self, req: EmbeddingRequest) -> LocalResponse:
         inputs = embedding_inputs(req)
         texts = [x if isinstance(x, str) else " ".join(map(str, x)) for x in inputs]
-        dims = req.dimensions if isinstance(req.dimensions, int) else DEFAULT_DIMENSIONS
+        dims = req.output_dimensions() or DEFAULT_DIMENSIONS
         vectors = [echo_vector(t, dims) for t in texts]
         tokens = sum(estimate_text_tokens(t) if isinstance(x, str) else len(x) for t, x in zip(texts, inputs, strict=True))
         body = to_embedding_response(vectors, req.model, tokens, req.wants_base64())

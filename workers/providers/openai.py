@@ -1,9 +1,9 @@
 """OpenAI and OpenAI-compatible upstreams: the caller's body passes through.
 
-Only two things change on the way: the upstream model id replaces ours, and streams
-always ask for usage (`stream_options.include_usage`) so every stream can be billed;
-the upstream's usage chunk is then held back and the service emits the caller's own
-(only if they asked). Parameters we do not model are forwarded untouched. Responses
+Only three things change on the way: the upstream model id replaces ours, streams
+always ask for usage (`stream_options.include_usage`) so every stream can be billed
+(the upstream's usage chunk is then held back and the service emits the caller's own,
+only if they asked), and Claude-style `cache_control` marks are removed. Parameters we do not model are forwarded untouched. Responses
 pass through as raw bytes unless the upstream names another model than the caller's.
 """
 
@@ -139,6 +139,23 @@ def _with_model(body: bytes, model: str, old: str | None = None) -> bytes:
     return _ENCODER.encode(doc)
 
 
+def _strip_cache_control(doc: dict[str, Any]) -> None:
+    """Remove `cache_control` marks where callers put them for Claude (docs/compat-anthropic.md).
+
+    They are Anthropic's convention, not OpenAI's: OpenAI caches prefixes by itself and
+    strict OpenAI-compatible servers refuse fields they do not know. Only the places the
+    convention uses are touched (messages, their content parts, tools), never a tool's schema.
+    """
+    for item in [*(doc.get("messages") or []), *(doc.get("tools") or [])]:
+        if not isinstance(item, dict):
+            continue
+        item.pop("cache_control", None)
+        content = item.get("content")
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict):
+                part.pop("cache_control", None)
+
+
 class OpenAIStream:
     """Passes upstream chunks through; captures (and holds back) the usage chunk."""
 
@@ -221,9 +238,13 @@ class OpenAIProvider:
     ) -> UpstreamRequest:
         """The caller's body with our upstream model id (and usage asked for streams)."""
         body = raw
-        if stream or target.upstream_model != req.model:
+        # PERF: the byte test keeps the common request on the no-decode path.
+        marked = b"cache_control" in raw
+        if stream or target.upstream_model != req.model or marked:
             doc = _DICT.decode(raw)
             doc["model"] = target.upstream_model
+            if marked:
+                _strip_cache_control(doc)
             if stream:
                 options = doc.get("stream_options")
                 doc["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.contracts.openai import AssistantMessage, ChatRequest
+from gateway.contracts.openai import AssistantMessage, ChatRequest, ToolCall
 
 
 def estimate_from_chars(chars: int) -> int:
@@ -32,5 +32,8 @@ def estimate_chat_prompt(req: ChatRequest) -> int:
         elif isinstance(content, list):
             texts.extend(getattr(part, "text", "") for part in content)
         if isinstance(message, AssistantMessage) and isinstance(message.tool_calls, list):
-            texts.extend(call.function.arguments for call in message.tool_calls)
+            texts.extend(
+                call.function.arguments if isinstance(call, ToolCall) else call.custom.input
+                for call in message.tool_calls
+            )
     return estimate_many(texts)

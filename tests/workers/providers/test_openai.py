@@ -39,6 +39,30 @@ def test_request_passes_bytes_through_when_nothing_changes() -> None:
     assert PROVIDER.chat_request(CHAT_REQUEST_DECODER.decode(raw), raw, TARGET, False).body is raw
 
 
+def test_cache_control_marks_are_stripped_and_nothing_else_changes() -> None:
+    # Issue 11 item 8: Anthropic's convention; OpenAI caches prefixes by itself.
+    mark = {"type": "ephemeral"}
+    schema = {"type": "object", "properties": {"cache_control": {"type": "string"}}}
+    body = {
+        "model": "up-model",
+        "messages": [
+            {"role": "system", "content": "rules", "cache_control": mark},
+            {"role": "user", "content": [{"type": "text", "text": "doc", "cache_control": mark}, {"type": "text", "text": "q"}]},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": schema}, "cache_control": mark}],
+    }
+    raw = json.dumps(body).encode()
+    sent = json.loads(PROVIDER.chat_request(CHAT_REQUEST_DECODER.decode(raw), raw, TARGET, False).body)
+    assert sent == {
+        "model": "up-model",
+        "messages": [
+            {"role": "system", "content": "rules"},
+            {"role": "user", "content": [{"type": "text", "text": "doc"}, {"type": "text", "text": "q"}]},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": schema}}],  # a property keeps its name
+    }
+
+
 def test_result_renames_the_model_and_reads_usage() -> None:
     body = json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "up-model-2024",
                        "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}).encode()

@@ -2,7 +2,8 @@
 
 `PROVIDER` ties the modules together; each does one job and is pure:
 `request.py` (parameters), `messages.py` (turns, system, content parts), `tools.py`
-(tools, tool_choice, JSON mode, tool-call ids), `response.py` (Message -> ChatCompletion),
+(tools, tool_choice, JSON mode, tool-call ids), `thinking.py` (reasoning_effort by the
+model's thinking flag), `cache.py` (prompt-cache breakpoints), `response.py` (Message -> ChatCompletion),
 `stream.py` (events -> chunks), `finish.py`, `usage.py`, `errors.py`, `schema.py` (wire
 Structs). Anthropic has no `n`: the service fans out n calls (`supports_n = False`).
 What each OpenAI parameter becomes is in docs/compat-anthropic.md.

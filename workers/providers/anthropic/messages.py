@@ -22,11 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from msgspec import UNSET, UnsetType
+
 from gateway.contracts.openai import (
     AssistantMessage,
     AudioPart,
     DeveloperMessage,
     FilePart,
+    FunctionMessage,
     ImagePart,
     Message,
     RefusalPart,
@@ -35,8 +38,10 @@ from gateway.contracts.openai import (
     ToolMessage,
     UserMessage,
 )
+from workers.providers.anthropic.cache import to_cache_control
 from workers.providers.anthropic.schema import (
     Base64Source,
+    CacheControl,
     DocumentBlock,
     ImageBlock,
     InputBlock,
@@ -50,10 +55,12 @@ from workers.providers.anthropic.schema import (
 from workers.providers.anthropic.tools import decode_call_id
 from workers.providers.base import ConversionError
 from workers.providers.data_url import parse_data_url
+from workers.providers.openai_only import function_calls, refuse_function_message
 from workers.providers.tool_args import parse_arguments
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 PLACEHOLDER_USER_TEXT = "."
+PROVIDER_NAME = "Claude"
 
 
 @dataclass(slots=True)
@@ -79,8 +86,8 @@ class Conversation:
     thinking_allowed: bool  # False: the open tool loop's turn has no thinking to send back
 
 
-def _texts(text: str) -> list[TextBlock]:
-    return [TextBlock(text)] if text.strip() else []
+def _texts(text: str, cache: CacheControl | UnsetType = UNSET) -> list[TextBlock]:
+    return [TextBlock(text, cache)] if text.strip() else []
 
 
 def _content_text(content: str | Sequence[TextPart | RefusalPart] | None) -> list[TextBlock]:
@@ -90,7 +97,19 @@ def _content_text(content: str | Sequence[TextPart | RefusalPart] | None) -> lis
         return _texts(content)
     blocks: list[TextBlock] = []
     for part in content:
-        blocks += _texts(part.text if isinstance(part, TextPart) else part.refusal)
+        if isinstance(part, TextPart):
+            blocks += _texts(part.text, to_cache_control(part.cache_control))
+        else:
+            blocks += _texts(part.refusal)
+    return blocks
+
+
+def _system_text(msg: SystemMessage | DeveloperMessage) -> list[TextBlock]:
+    """A system/developer message's blocks; its own `cache_control` marks the last one."""
+    blocks = _content_text(msg.content)
+    cache = to_cache_control(msg.cache_control)
+    if blocks and not isinstance(cache, UnsetType):
+        blocks[-1] = TextBlock(blocks[-1].text, cache)
     return blocks
 
 
@@ -132,7 +151,7 @@ def _user_blocks(msg: UserMessage, i: int) -> list[InputBlock]:
         param = f"messages[{i}].content[{j}]"
         match part:
             case TextPart():
-                blocks += _texts(part.text)
+                blocks += _texts(part.text, to_cache_control(part.cache_control))
             case ImagePart():
                 blocks.append(_image(part.image_url.url, param))
             case FilePart():
@@ -171,7 +190,7 @@ class _Builder:
     def add(self, msg: Message, i: int) -> None:
         match msg:
             case SystemMessage() | DeveloperMessage():
-                self.system += _content_text(msg.content)
+                self.system += _system_text(msg)
             case UserMessage():
                 blocks = _user_blocks(msg, i)
                 if blocks:
@@ -180,12 +199,14 @@ class _Builder:
                 self._add_assistant(msg, i)
             case ToolMessage():
                 self._add_tool(msg, i)
+            case FunctionMessage():
+                raise refuse_function_message(i, PROVIDER_NAME)
             case _:
                 assert_never(msg)
 
     def _add_assistant(self, msg: AssistantMessage, i: int) -> None:
         text = _content_text(msg.content)
-        calls = msg.tool_calls if isinstance(msg.tool_calls, list) else []
+        calls = function_calls(msg, i, PROVIDER_NAME)
         if not text and not calls:
             return
         turn = self._turn("assistant")
@@ -274,7 +295,7 @@ def _strip_prefill(turn: _Turn) -> None:
         return
     text = turn.blocks[-1].text.rstrip()
     if text:
-        turn.blocks[-1] = TextBlock(text)
+        turn.blocks[-1] = TextBlock(text, turn.blocks[-1].cache_control)
     else:
         turn.blocks.pop()
 

@@ -3,26 +3,27 @@
 Parameters Claude cannot honour are refused with a 400 naming them, never dropped or
 clamped. Messages are converted by `messages.py`, tools and JSON mode by `tools.py`.
 `max_tokens` is the caller's `max_completion_tokens` (or `max_tokens`), else the model's
-configured `max_output_tokens`; with `reasoning_effort` the thinking budget is taken from
-it, always leaving `MIN_ANSWER_TOKENS` for the answer (Anthropic counts thinking in
-`max_tokens`, as OpenAI counts reasoning in `max_completion_tokens`).
+configured `max_output_tokens`; `reasoning_effort` becomes thinking as `thinking.py` says.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from msgspec import UNSET, UnsetType
 
 from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import ChatRequest
+from workers.providers.anthropic.cache import check_breakpoints, with_auto_breakpoints
 from workers.providers.anthropic.messages import Conversation, to_conversation
 from workers.providers.anthropic.schema import (
     ENCODER,
     MessagesRequest,
     RequestMetadata,
-    ThinkingEnabled,
     ToolChoiceNone,
     ToolChoiceTool,
 )
+from workers.providers.anthropic.thinking import to_thinking
 from workers.providers.anthropic.tools import (
     json_mode_tool,
     stand_in_tools,
@@ -30,20 +31,12 @@ from workers.providers.anthropic.tools import (
     to_tool_specs,
 )
 from workers.providers.base import ConversionError, Target, UpstreamError, UpstreamRequest
+from workers.providers.openai_only import function_tools
 
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0
-# reasoning_effort -> thinking.budget_tokens (Anthropic's minimum budget is 1024).
-EFFORT_BUDGETS: dict[str, int] = {
-    "minimal": 1024,
-    "low": 2048,
-    "medium": 8192,
-    "high": 16384,
-    "xhigh": 32768,
-}
-MIN_THINKING_BUDGET = 1024
-# Tokens always left for the visible answer when thinking shares max_tokens with it.
-MIN_ANSWER_TOKENS = 1024
+# Anthropic's limit on metadata.user_id (maxLength in its OpenAPI spec).
+MAX_USER_ID = 256
 
 
 def _refuse(param: str, why: str) -> ConversionError:
@@ -84,44 +77,6 @@ def _max_tokens(req: ChatRequest, target: Target) -> int:
     return target.max_output_tokens
 
 
-def _thinking(req: ChatRequest, max_tokens: int) -> ThinkingEnabled | None:
-    """The thinking config for reasoning_effort; its budget always leaves room to answer."""
-    effort = req.reasoning_effort
-    if effort in (UNSET, None, "none"):
-        return None
-    assert isinstance(effort, str)
-    if effort not in EFFORT_BUDGETS:
-        raise ConversionError(
-            f"'reasoning_effort' must be one of none, {', '.join(EFFORT_BUDGETS)}; got {effort!r}.",
-            "reasoning_effort",
-        )
-    budget = min(EFFORT_BUDGETS[effort], max_tokens - MIN_ANSWER_TOKENS)
-    if budget < MIN_THINKING_BUDGET:
-        param = next(
-            (p for p in ("max_completion_tokens", "max_tokens") if isinstance(getattr(req, p), int)),
-            "reasoning_effort",
-        )
-        raise ConversionError(
-            f"'reasoning_effort' needs at least {MIN_THINKING_BUDGET + MIN_ANSWER_TOKENS} output "
-            f"tokens on Claude models (a thinking budget of {MIN_THINKING_BUDGET} plus the "
-            f"answer); the limit is {max_tokens}.",
-            param,
-        )
-    if req.temperature not in (UNSET, None) and req.temperature != 1:
-        raise ConversionError(
-            "'temperature' cannot be changed together with 'reasoning_effort' on Claude models "
-            "(extended thinking needs the default temperature 1).",
-            "temperature",
-        )
-    top_p = req.top_p
-    if isinstance(top_p, float | int) and not 0.95 <= top_p <= 1:
-        raise ConversionError(
-            "'top_p' must be between 0.95 and 1 together with 'reasoning_effort' on Claude models.",
-            "top_p",
-        )
-    return ThinkingEnabled(budget_tokens=budget)
-
-
 def _stop_sequences(req: ChatRequest) -> list[str] | UnsetType:
     stop = req.stop
     if stop in (UNSET, None):
@@ -152,12 +107,40 @@ def _temperature(req: ChatRequest) -> float | UnsetType:
     return float(value)
 
 
+def _metadata(req: ChatRequest) -> RequestMetadata | UnsetType:
+    """`metadata.user_id` from `safety_identifier` (preferred: OpenAI's newer field) or `user`.
+
+    An id longer than Anthropic's 256 characters is sent as `sha256:<hex>` of it: stable,
+    so the same end user keeps one id upstream, and opaque, as Anthropic asks.
+    """
+    for value in (req.safety_identifier, req.user):
+        if isinstance(value, str) and value:
+            if len(value) > MAX_USER_ID:
+                value = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+            return RequestMetadata(user_id=value)
+    return UNSET
+
+
+def _top_p(req: ChatRequest) -> float | UnsetType:
+    """`top_p`, unless `temperature` is set too: then temperature alone is sent.
+
+    Newer Claude models (Sonnet 4.5+, Opus 4.1+) refuse the pair ("cannot both be
+    specified"), and chat UIs send both by default; temperature is the one every Claude
+    model takes (docs/compat-anthropic.md).
+    """
+    value = req.top_p
+    if not isinstance(value, float | int) or req.temperature not in (UNSET, None):
+        return UNSET
+    return float(value)
+
+
 def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> MessagesRequest:
     """The Messages API request for `req`; raises ConversionError (400) or UpstreamError."""
     _check_unsupported(req)
+    check_breakpoints(req)
     max_tokens = _max_tokens(req, target)
-    thinking = _thinking(req, max_tokens)
-    tools = to_tool_specs(req.tools) if isinstance(req.tools, list) else []
+    thinking, output_config = to_thinking(req, target, max_tokens)
+    tools = to_tool_specs(function_tools(req.tools, "Claude"))
     names = [t.name for t in tools]
     tool_choice = to_tool_choice(req, names, thinking is not None)
     json_tool = json_mode_tool(req, bool(tools), thinking is not None)
@@ -169,25 +152,35 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         # NOTE: a tool loop started without thinking cannot switch it on mid-turn
         # (Anthropic needs the turn to start with a thinking block): it resumes at the
         # next user turn. Documented in docs/compat-anthropic.md.
-        thinking = None
+        thinking, output_config = None, UNSET
+    if thinking is not None and conv.messages[-1].role == "assistant":
+        # Anthropic's docs: prefilling is not supported with extended thinking.
+        raise ConversionError(
+            "'reasoning_effort' cannot be combined with a conversation whose last message is "
+            "from the assistant (a prefilled answer) on Claude models: Claude does not continue "
+            "a prefill while thinking. Omit reasoning_effort (or send 'none'), or end with a "
+            "user message.",
+            "reasoning_effort",
+        )
     if conv.tool_names and not tools:
         tools = stand_in_tools(conv.tool_names)
         tool_choice = ToolChoiceNone()
-    user = req.user
-    return MessagesRequest(
+    request = MessagesRequest(
         model=target.upstream_model,
         max_tokens=max_tokens,
         messages=conv.messages,
         system=conv.system or UNSET,
         temperature=_temperature(req),
-        top_p=float(req.top_p) if isinstance(req.top_p, float | int) else UNSET,
+        top_p=_top_p(req),
         stop_sequences=_stop_sequences(req),
-        metadata=RequestMetadata(user_id=user) if isinstance(user, str) and user else UNSET,
+        metadata=_metadata(req),
         tools=tools or UNSET,
         tool_choice=tool_choice,
         thinking=thinking or UNSET,
+        output_config=output_config,
         stream=True if stream else UNSET,
     )
+    return with_auto_breakpoints(request) if target.prompt_cache == "auto" else request
 
 
 def to_upstream_request(req: ChatRequest, target: Target, stream: bool) -> UpstreamRequest:

@@ -23,10 +23,18 @@ from msgspec import UNSET, Struct, UnsetType
 # ---------------------------------------------------------------- content blocks (both ways)
 
 
+class CacheControl(Struct, omit_defaults=True):
+    """A prompt-cache breakpoint: the prefix up to and including this block is cached."""
+
+    type: str  # "ephemeral", the only kind
+    ttl: str | UnsetType = UNSET
+
+
 class TextBlock(Struct, tag_field="type", tag="text", omit_defaults=True):
     """A text block (`citations` on replies are not read)."""
 
     text: str
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class Base64Source(Struct, tag_field="type", tag="base64"):
@@ -45,16 +53,18 @@ class UrlSource(Struct, tag_field="type", tag="url"):
 ImageSource = Base64Source | UrlSource
 
 
-class ImageBlock(Struct, tag_field="type", tag="image"):
+class ImageBlock(Struct, tag_field="type", tag="image", omit_defaults=True):
     """An image."""
 
     source: ImageSource
+    cache_control: CacheControl | UnsetType = UNSET
 
 
-class DocumentBlock(Struct, tag_field="type", tag="document"):
+class DocumentBlock(Struct, tag_field="type", tag="document", omit_defaults=True):
     """A document (PDF)."""
 
     source: Base64Source
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class ToolUseBlock(Struct, tag_field="type", tag="tool_use"):
@@ -71,6 +81,7 @@ class ToolResultBlock(Struct, tag_field="type", tag="tool_result", omit_defaults
     tool_use_id: str
     content: str | list[TextBlock] | UnsetType = UNSET
     is_error: bool | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class ThinkingBlock(Struct, tag_field="type", tag="thinking"):
@@ -114,6 +125,7 @@ class ToolSpec(Struct, omit_defaults=True):
     name: str
     input_schema: dict[str, Any]
     description: str | UnsetType = UNSET
+    cache_control: CacheControl | UnsetType = UNSET
 
 
 class ToolChoiceAuto(Struct, tag_field="type", tag="auto", omit_defaults=True):
@@ -148,6 +160,19 @@ class ThinkingEnabled(Struct, tag_field="type", tag="enabled"):
     budget_tokens: int
 
 
+class ThinkingAdaptive(Struct, tag_field="type", tag="adaptive"):
+    """Adaptive thinking: the model decides how much to think (Claude 4.6+)."""
+
+
+Thinking = ThinkingEnabled | ThinkingAdaptive
+
+
+class OutputConfig(Struct, omit_defaults=True):
+    """`output_config`: how much effort the answer gets (low, medium, high, xhigh, max)."""
+
+    effort: str | UnsetType = UNSET
+
+
 class RequestMetadata(Struct, omit_defaults=True):
     """`metadata`: only an opaque end-user id."""
 
@@ -167,7 +192,8 @@ class MessagesRequest(Struct, kw_only=True, omit_defaults=True):
     metadata: RequestMetadata | UnsetType = UNSET
     tools: list[ToolSpec] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
-    thinking: ThinkingEnabled | UnsetType = UNSET
+    thinking: Thinking | UnsetType = UNSET
+    output_config: OutputConfig | UnsetType = UNSET
     stream: bool | UnsetType = UNSET
 
 

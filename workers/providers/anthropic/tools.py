@@ -40,6 +40,7 @@ from gateway.contracts.openai import (
     TextFormat,
     Tool,
 )
+from workers.providers.anthropic.cache import to_cache_control
 from workers.providers.anthropic.schema import (
     ThinkingPart,
     ToolChoice,
@@ -50,6 +51,7 @@ from workers.providers.anthropic.schema import (
     ToolSpec,
 )
 from workers.providers.base import ConversionError
+from workers.providers.openai_only import function_tool_choice
 
 JSON_TOOL_NAME = "json_response"
 JSON_TOOL_DESCRIPTION = "Respond with a JSON object. Its input is the whole answer."
@@ -94,7 +96,8 @@ def to_tool_specs(tools: Sequence[Tool]) -> list[ToolSpec]:
                 param,
             )
         schema = _input_schema(fn.parameters, f"tools[{i}].function.parameters")
-        specs.append(ToolSpec(name=fn.name, input_schema=schema, description=fn.description))
+        specs.append(ToolSpec(name=fn.name, input_schema=schema, description=fn.description,
+                              cache_control=to_cache_control(tool.cache_control)))
     return specs
 
 
@@ -106,7 +109,7 @@ def stand_in_tools(names: Iterable[str]) -> list[ToolSpec]:
 
 def to_tool_choice(req: ChatRequest, names: Sequence[str], thinking: bool) -> ToolChoice | UnsetType:
     """Anthropic's `tool_choice` for the caller's tool_choice and parallel_tool_calls."""
-    choice = req.tool_choice
+    choice = function_tool_choice(req.tool_choice, "Claude")
     single = True if req.parallel_tool_calls is False else UNSET
     if not names:
         if choice not in (UNSET, None, "none"):

@@ -38,6 +38,7 @@ MAX_BATCH = 100
 def to_batch_embed_request(req: EmbeddingRequest, model: str) -> BatchEmbedContentsRequest:
     """The batchEmbedContents body for the caller's inputs; `model` is the bare upstream id."""
     texts = _texts(req)
+    dimensions = req.output_dimensions() or UNSET
     if len(texts) > MAX_BATCH:
         raise ConversionError(
             f"'input' has {len(texts)} items; Gemini embeds at most {MAX_BATCH} per request.",
@@ -48,7 +49,7 @@ def to_batch_embed_request(req: EmbeddingRequest, model: str) -> BatchEmbedConte
             EmbedContentRequest(
                 model=f"models/{model}",
                 content=Content(parts=[Part(text=text)]),
-                output_dimensionality=req.dimensions,
+                output_dimensionality=dimensions,
             )
             for text in texts
         ]
@@ -67,7 +68,7 @@ def to_embed_result(body: bytes, req: EmbeddingRequest, ctx: ReplyContext) -> Em
         raise errors.malformed(
             f"batchEmbedContents returned {len(vectors)} vectors for {len(texts)} inputs"
         )
-    if req.dimensions is not UNSET:
+    if req.output_dimensions() is not None:
         vectors = [unit_length(v) for v in vectors]
     meta = response.usage_metadata
     reported = meta.prompt_token_count if meta is not None else 0

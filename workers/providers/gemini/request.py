@@ -37,6 +37,7 @@ from gateway.contracts.openai import (
     DeveloperMessage,
     FilePart,
     FileRef,
+    FunctionMessage,
     ImagePart,
     JsonObjectFormat,
     JsonSchemaFormat,
@@ -51,6 +52,7 @@ from gateway.contracts.openai import (
 )
 from workers.providers.base import ConversionError
 from workers.providers.data_url import parse_data_url
+from workers.providers.openai_only import function_calls, refuse_function_message
 from workers.providers.gemini.schema import (
     RAW_CHAT_DECODER,
     Blob,
@@ -132,10 +134,12 @@ def to_contents(
                 out.add("user", _user_parts(message, i))
             case AssistantMessage():
                 out.add("model", _assistant_parts(message, i, signatures))
-                if isinstance(message.tool_calls, list) and message.tool_calls:
-                    out.pending = _Pending(i, message.tool_calls)
+                if calls := function_calls(message, i, "Gemini"):
+                    out.pending = _Pending(i, calls)
             case ToolMessage():
                 out.answer(i, message)
+            case FunctionMessage():
+                raise refuse_function_message(i, "Gemini")
             case _:
                 assert_never(message)
     out.close_tool_results()
@@ -307,7 +311,7 @@ def _assistant_parts(
     elif isinstance(message.refusal, str):
         texts.append(message.refusal)
     parts = [Part(text=text) for text in texts if text.strip()]
-    calls = message.tool_calls if isinstance(message.tool_calls, list) else []
+    calls = function_calls(message, i, "Gemini")
     call_parts: list[Part] = []
     for j, call in enumerate(calls):
         if any(other.id == call.id for other in calls[:j]):

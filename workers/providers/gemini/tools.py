@@ -18,6 +18,7 @@ from msgspec import UNSET, UnsetType
 
 from gateway.contracts.openai import ChatRequest, NamedToolChoice
 from workers.providers.base import ConversionError
+from workers.providers.openai_only import function_tool_choice, function_tools
 from workers.providers.gemini.schema import (
     FunctionCallingConfig,
     FunctionDeclaration,
@@ -37,7 +38,7 @@ def to_gemini_tools(req: ChatRequest) -> list[Tool] | UnsetType:
         return UNSET
     declarations: list[FunctionDeclaration] = []
     seen: set[str] = set()
-    for i, tool in enumerate(req.tools):
+    for i, tool in enumerate(function_tools(req.tools, "Gemini")):
         fn = tool.function
         param = f"tools[{i}].function"
         if not _NAME.fullmatch(fn.name):
@@ -80,10 +81,10 @@ def to_gemini_tool_config(req: ChatRequest) -> ToolConfig | UnsetType:
             "several function calls in one turn; omit it or set it to true.",
             "parallel_tool_calls",
         )
-    choice = req.tool_choice
+    choice = function_tool_choice(req.tool_choice, "Gemini")
     if choice is None or isinstance(choice, UnsetType):
         return UNSET
-    names = {tool.function.name for tool in req.tools or []}
+    names = {tool.function.name for tool in function_tools(req.tools, "Gemini")}
     if not names:
         if choice in ("none", "auto"):
             return UNSET

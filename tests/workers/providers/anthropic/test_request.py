@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -87,9 +88,21 @@ def test_model_without_configured_maximum_is_a_502_config_error() -> None:
 # ---------------------------------------------------------------- sampling parameters
 
 
-def test_temperature_up_to_one_and_top_p_pass_through() -> None:
-    wire = _wire(temperature=1, top_p=0.9)
-    assert (wire["temperature"], wire["top_p"]) == (1.0, 0.9)
+def test_temperature_up_to_one_and_top_p_pass_through_alone() -> None:
+    assert _wire(temperature=1)["temperature"] == 1.0
+    assert _wire(top_p=0.9)["top_p"] == 0.9
+    assert "top_p" not in _wire(temperature=0.5) and "temperature" not in _wire(top_p=0.9)
+
+
+@pytest.mark.parametrize("top_p", [0.9, 1])
+def test_temperature_and_top_p_together_send_temperature_only(top_p: float) -> None:
+    # Issue 11 item 4: Sonnet 4.5+, Opus 4.1+ refuse the pair; chat UIs send both by default.
+    wire = _wire(temperature=0.7, top_p=top_p)
+    assert wire["temperature"] == 0.7 and "top_p" not in wire
+
+
+def test_null_temperature_keeps_top_p() -> None:
+    assert _wire(temperature=None, top_p=0.9)["top_p"] == 0.9
 
 
 def test_temperature_above_one_is_400_naming_temperature_not_clamped() -> None:
@@ -135,6 +148,23 @@ def test_whitespace_only_stop_sequence_is_400_naming_it(stop: object, param: str
 
 
 # ---------------------------------------------------------------- user, tools, formats
+
+
+def test_user_over_256_characters_becomes_a_stable_hash() -> None:
+    # Issue 11 item 6: Anthropic's metadata.user_id takes at most 256 characters.
+    long_id = "u" * 300
+    first = _wire(user=long_id)["metadata"]["user_id"]
+    assert first == "sha256:" + hashlib.sha256(long_id.encode()).hexdigest()
+    assert len(first) <= 256 and _wire(user=long_id)["metadata"]["user_id"] == first
+    assert _wire(user="u" * 256)["metadata"]["user_id"] == "u" * 256  # at the limit: as is
+
+
+def test_safety_identifier_maps_like_user_and_wins_over_it() -> None:
+    assert _wire(safety_identifier="sid-1")["metadata"] == {"user_id": "sid-1"}
+    assert _wire(safety_identifier="sid-1", user="user-7")["metadata"] == {"user_id": "sid-1"}
+    assert _wire(safety_identifier=None, user="user-7")["metadata"] == {"user_id": "user-7"}
+    hashed = _wire(safety_identifier="s" * 257)["metadata"]["user_id"]
+    assert hashed == "sha256:" + hashlib.sha256(b"s" * 257).hexdigest()
 
 
 def test_user_becomes_metadata_user_id_and_openai_metadata_is_not_sent() -> None:
@@ -205,6 +235,23 @@ def test_reasoning_effort_with_changed_sampling_is_400(fields: dict[str, Any], p
     assert _error(reasoning_effort="low", **fields).error.param == param
 
 
+PREFILL = [{"role": "user", "content": "List three colours as JSON"}, {"role": "assistant", "content": "["}]
+
+
+def test_prefill_with_reasoning_effort_is_400_naming_reasoning_effort() -> None:
+    # Issue 11 item 7: Anthropic refuses a prefilled answer when thinking is on.
+    err = _error(messages=PREFILL, reasoning_effort="low")
+    assert err.error.param == "reasoning_effort"
+    assert "assistant" in err.error.message
+
+
+def test_prefill_without_thinking_is_sent() -> None:
+    for fields in ({}, {"reasoning_effort": "none"}, {"reasoning_effort": None}):
+        wire = _wire(messages=PREFILL, **fields)
+        assert wire["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "["}]}
+        assert "thinking" not in wire
+
+
 def test_open_tool_loop_begun_without_thinking_is_sent_without_thinking() -> None:
     messages = [
         {"role": "user", "content": "q"},
@@ -224,3 +271,4 @@ def test_open_tool_loop_with_carried_thinking_keeps_thinking_and_sends_the_signe
     wire = _wire(messages=messages, tools=[WEATHER], reasoning_effort="low")
     assert wire["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert wire["messages"][1]["content"][0] == {"type": "thinking", "thinking": "Need weather.", "signature": "sig-123"}
+

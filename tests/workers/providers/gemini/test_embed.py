@@ -122,3 +122,10 @@ def test_vector_count_mismatch_is_a_502(ctx: ReplyContext) -> None:
 def test_unreadable_body_is_a_502(ctx: ReplyContext) -> None:
     with pytest.raises(UpstreamError):
         to_embed_result(b"nope", embedding_request(input="a"), ctx)
+
+
+def test_null_dimensions_sends_no_output_dimensionality() -> None:
+    batch = to_batch_embed_request(embedding_request(input=["a"], dimensions=None), "gemini-embedding-001")
+    assert as_json(batch) == {
+        "requests": [{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}}]
+    }

@@ -73,7 +73,8 @@ def test_signed_tool_call_keeps_openais_type_field() -> None:
         function=OpenAIFunctionCall(name="f", arguments="{}"),
         extra_content=ExtraContent(google=GoogleExtra(thought_signature="U0lH")),
     )
+    # `type` is the tag of OpenAI's tool-call union, so it is encoded first.
     assert msgspec.json.encode(call) == (
-        b'{"id":"call_1","function":{"name":"f","arguments":"{}"},"type":"function",'
+        b'{"type":"function","id":"call_1","function":{"name":"f","arguments":"{}"},'
         b'"extra_content":{"google":{"thought_signature":"U0lH"}}}'
     )
