@@ -24,6 +24,7 @@ from gateway.contracts.errors import (
     OpenAIError,
     from_validation_error,
     internal_error,
+    invalid_request,
     upstream_error,
     upstream_timeout,
 )
@@ -167,6 +168,10 @@ class JobService:
             )
         except APIError as ex:
             await self._fail(sink, outcome, ex)
+        except RecursionError:
+            # NOTE: the gateway refuses JSON too deep to decode; this worker's stack may sit
+            # a little deeper than the gateway's, so the same body is still the caller's 400.
+            await self._fail(sink, outcome, invalid_request("The request body is nested too deeply to convert."))
         except Exception as ex:  # noqa: BLE001 - the process boundary: log once, answer 500
             error = self._redactor.text(f"{type(ex).__name__}: {ex}")
             self._log.error("job_failed", request_id=job.request_id, error=error)

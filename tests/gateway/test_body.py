@@ -1,4 +1,4 @@
-"""Typed decoding of request bodies: duplicate top-level keys (issue 12, section 4)."""
+"""Typed decoding of request bodies: duplicate top-level keys and nesting (issue 12, 4-5)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.body import decode, duplicate_top_level_key
+from gateway.body import NESTING_ACCEPTED, decode, duplicate_top_level_key
 from gateway.contracts.errors import APIError
 from gateway.contracts.openai import CHAT_REQUEST_DECODER, EMBEDDING_REQUEST_DECODER
 
@@ -74,3 +74,26 @@ def test_a_normal_body_is_unaffected(raw: str) -> None:
 )
 def test_duplicate_top_level_key(raw: bytes, expected: str | None) -> None:
     assert duplicate_top_level_key(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"model":"echo",%s,"future_param":%s}' % (MESSAGES, "[" * 1500 + "]" * 1500),
+        '{"model":"echo",%s,"tools":[{"type":"function","function":{"name":"f","parameters":{"x":%s}}}]}'
+        % (MESSAGES, "{\"a\":" * 1200 + "1" + "}" * 1200),
+        '{"model":"echo","messages":[{"role":"user","content":"hi","extra":%s}]}' % ("[" * 1000 + "]" * 1000),
+    ],
+)
+def test_nesting_too_deep_for_the_decoder_is_a_400(raw: str) -> None:
+    with pytest.raises(APIError) as caught:
+        decode(CHAT_REQUEST_DECODER, raw.encode())
+    assert caught.value.status == 400
+    assert (caught.value.error.type, caught.value.error.code) == ("invalid_request_error", None)
+    assert "nested too deeply" in caught.value.error.message
+
+
+def test_nesting_up_to_the_promised_depth_decodes() -> None:
+    depth = NESTING_ACCEPTED - 1  # the body's own object is the first level
+    raw = '{"model":"echo",%s,"future_param":%s}' % (MESSAGES, "[" * depth + "]" * depth)
+    assert decode(CHAT_REQUEST_DECODER, raw.encode()).model == "echo"
