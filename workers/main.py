@@ -30,7 +30,7 @@ from gateway.contracts.bus import (
 )
 from gateway.contracts.log import Logger
 from workers.providers import load
-from workers.service import JobService, Route
+from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
 from workers.usage_publisher import UsagePublisher
 
@@ -117,9 +117,10 @@ def _forget(running: dict[str, asyncio.Task[None]], request_id: str, _task: asyn
 
 async def main() -> None:
     """Run one worker process until SIGTERM/SIGINT."""
-    log = Logger("worker")
     config = configuration.load()
     routes = build_routes(config)
+    redactor = provider_redactor(routes)
+    log = Logger("worker", redactor=redactor)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -139,7 +140,8 @@ async def main() -> None:
         await natsbus.ensure_usage_stream(nc.jetstream())
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
-        service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s)
+        service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
+                             redactor=redactor)
         worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log)
         await worker.start()
         log.info("worker_ready", providers=sorted(routes))

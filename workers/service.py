@@ -25,10 +25,12 @@ from gateway.contracts.errors import (
     OpenAIError,
     from_validation_error,
     internal_error,
+    invalid_request,
     upstream_error,
     upstream_timeout,
 )
 from gateway.contracts.log import Logger
+from gateway.contracts.redact import Redactor
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
     EMBEDDING_REQUEST_DECODER,
@@ -120,6 +122,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+def provider_redactor(routes: dict[str, Route]) -> Redactor:
+    """A redactor of every provider key this worker holds (read from the environment)."""
+    return Redactor(route.config.api_key() for route in routes.values())
+
+
 UsageSink = Callable[[UsageEvent], None]
 T = TypeVar("T")
 
@@ -135,9 +142,11 @@ class JobService:
         log: Logger,
         heartbeat_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        redactor: Redactor | None = None,
     ) -> None:
         self._nc = nc
         self._routes = routes
+        self._redactor = redactor or provider_redactor(routes)
         self._record_usage = record_usage
         self._log = log
         self._heartbeat_s = heartbeat_s
@@ -164,8 +173,13 @@ class JobService:
             )
         except APIError as ex:
             await self._fail(sink, outcome, ex)
+        except RecursionError:
+            # NOTE: the gateway refuses JSON too deep to decode; this worker's stack may sit
+            # a little deeper than the gateway's, so the same body is still the caller's 400.
+            await self._fail(sink, outcome, invalid_request("The request body is nested too deeply to convert."))
         except Exception as ex:  # noqa: BLE001 - the process boundary: log once, answer 500
-            self._log.error("job_failed", request_id=job.request_id, error=f"{type(ex).__name__}: {ex}")
+            error = self._redactor.text(f"{type(ex).__name__}: {ex}")
+            self._log.error("job_failed", request_id=job.request_id, error=error)
             await self._fail(sink, outcome, internal_error())
         finally:
             heartbeat.cancel()
@@ -174,7 +188,9 @@ class JobService:
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
         outcome.status, outcome.error_code = "error", ex.error.code or ex.error.type
-        await sink.error(ex)
+        # SECURITY: the one exit of every error, for every provider: an upstream may echo
+        # our request (its key headers) in its message (issue 12, section 3).
+        await sink.error(self._redactor.error(ex))
 
     def _route(self, job: Job) -> tuple[Route, Target]:
         route = self._routes.get(job.provider)

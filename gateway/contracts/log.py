@@ -1,6 +1,8 @@
 """Structured logs: one JSON object per line on stderr, carrying the request id.
 
-Never log prompts, message bodies or secrets: only ids, names, counts and codes.
+Never log prompts, message bodies or secrets: only ids, names, counts and codes. A
+process that holds secrets (a worker: the provider keys) also gives its logger a
+`Redactor`, which scrubs every text field, since an exception's text may quote an upstream.
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ from typing import Any, TextIO
 
 import msgspec
 
+from gateway.contracts.redact import Redactor
+
 _ENCODER = msgspec.json.Encoder()
 
 
 class Logger:
     """A tiny JSON-lines logger bound to one process kind."""
 
-    def __init__(self, process: str, stream: TextIO | None = None) -> None:
+    def __init__(self, process: str, stream: TextIO | None = None, redactor: Redactor | None = None) -> None:
         self.process = process
         self.stream = stream
+        self.redactor = redactor
 
     def _write(self, level: str, event: str, fields: dict[str, Any]) -> None:
         record = {"ts": round(time.time(), 6), "level": level, "process": self.process, "event": event}
+        redactor = self.redactor
+        if redactor is not None:
+            fields = {k: redactor.text(v) if isinstance(v, str) else v for k, v in fields.items()}
         record.update(fields)
         line = _ENCODER.encode(record).decode("utf-8", "replace")
         out = self.stream or sys.stderr

@@ -281,7 +281,14 @@ class StreamOptions(Struct):
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 TopP = Annotated[float, Meta(ge=0, le=1)]
 Penalty = Annotated[float, Meta(ge=-2, le=2)]
-PositiveInt = Annotated[int, Meta(ge=1)]
+# NOTE: JSON integers have no size limit and msgspec decodes any, but nothing downstream
+# takes more than 32 bits for a count (Gemini's maxOutputTokens and candidateCount are
+# int32) and cost estimates go through floats: a 400-digit max_tokens must be a 400
+# naming it, not an OverflowError (issue 12, section 5). Seeds are int64 as OpenAI's.
+INT32_MAX = 2**31 - 1
+PositiveInt = Annotated[int, Meta(ge=1, le=INT32_MAX)]
+Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+TokenId = Annotated[int, Meta(ge=0, le=INT32_MAX)]
 ChoiceCount = Annotated[int, Meta(ge=1, le=128)]
 StopList = Annotated[list[str], Meta(max_length=4)]
 
@@ -305,7 +312,7 @@ class ChatRequest(Struct, kw_only=True):
     tool_choice: ToolChoice | None | UnsetType = UNSET
     parallel_tool_calls: bool | None | UnsetType = UNSET
     response_format: ResponseFormat | None | UnsetType = UNSET
-    seed: int | None | UnsetType = UNSET
+    seed: Seed | None | UnsetType = UNSET
     user: str | None | UnsetType = UNSET
     # OpenAI's replacement for `user`: a stable id of the end user (hashed by the caller).
     safety_identifier: str | None | UnsetType = UNSET
@@ -336,7 +343,7 @@ class ChatRequest(Struct, kw_only=True):
         return None
 
 
-EmbeddingItem = str | int | list[int]
+EmbeddingItem = str | TokenId | list[TokenId]
 
 
 class EmbeddingRequest(Struct, kw_only=True):

@@ -43,6 +43,8 @@ tool always gets a call of that tool, with input made from its schema):
                     cache writes (and cached); only the rest is `input_tokens`;
 - `error_midstream` stream: some text, then an `error` event (`overloaded_error`) and the
                     end of the body; not streamed: 500 `api_error`;
+- `echo_headers`    like `error_midstream`, but the error's message echoes the request
+                    headers (`server.header_echo`);
 - `drop_midstream`  stream: some text, then the connection is cut (no `message_stop`);
 - `overloaded`      529 `overloaded_error`;  `rate_limited` 429 `rate_limit_error` with
                     `retry-after: 7`;  `server_error` 500 `api_error`;  `timeout` 504
@@ -68,7 +70,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.server import Exchange, FakeServer
+from tests.fakes.server import Exchange, FakeServer, header_echo
 
 VERSION = "2023-06-01"
 SIGNING_SECRET = b"fake-anthropic-thinking"
@@ -217,11 +219,12 @@ class FakeAnthropic(FakeServer):
             return
         if scenario == "slow":
             time.sleep(float(arg) if arg and arg.replace(".", "", 1).isdigit() else 1.0)
-        if scenario in ("error_midstream", "drop_midstream") and not stream:
+        if scenario in ("error_midstream", "drop_midstream", "echo_headers") and not stream:
             if scenario == "drop_midstream":
                 ex.drop()
                 return
-            _send_json(ex, 500, error_body("api_error", "Internal server error", headers["request-id"]), headers)
+            message = header_echo(ex.request) if scenario == "echo_headers" else "Internal server error"
+            _send_json(ex, 500, error_body("api_error", message, headers["request-id"]), headers)
             return
         results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(content, list) else []
         reply = self._reply(body, scenario, text, results)
@@ -340,10 +343,11 @@ class FakeAnthropic(FakeServer):
             slow = scenario == "slow_stream"
             if not self._block(ex, index, block, reply.truncate_last_tool and last, slow):
                 return
-            if scenario in ("error_midstream", "drop_midstream"):
+            if scenario in ("error_midstream", "drop_midstream", "echo_headers"):
                 break
-        if scenario == "error_midstream":
-            ex.event(json.dumps(error_body("overloaded_error", "Overloaded")), "error")
+        if scenario in ("error_midstream", "echo_headers"):
+            message = header_echo(ex.request) if scenario == "echo_headers" else "Overloaded"
+            ex.event(json.dumps(error_body("overloaded_error", message)), "error")
             return
         if scenario == "drop_midstream":
             ex.drop()

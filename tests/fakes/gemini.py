@@ -44,6 +44,8 @@ Scenarios: put `#scenario <name>` in the last user text.
   content; usageMetadata reports FAILED_OUTPUT_TOKENS candidate tokens (spent, not shown);
 - `error_midstream`: (stream) two text events, then `data: {"error": INTERNAL 500}` and
   the end of the body; (non-stream) 500 INTERNAL;
+- `echo_headers`: like `error_midstream`, but the error's message echoes the request
+  headers (`server.header_echo`);
 - `cut_midstream`: (stream) two text events, then the connection drops; (non-stream) the
   connection drops before any response;
 - `rate_limited`: 429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo
@@ -68,7 +70,7 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.server import Exchange, FakeServer
+from tests.fakes.server import Exchange, FakeServer, header_echo
 
 _PATH = re.compile(
     r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)$"
@@ -312,10 +314,12 @@ class FakeGemini(FakeServer):
             raise GeminiError(
                 503, "UNAVAILABLE", "The model is overloaded. Please try again later."
             )
-        if scenario in ("error_midstream", "cut_midstream") and not stream:
+        if scenario in ("error_midstream", "cut_midstream", "echo_headers") and not stream:
             if scenario == "cut_midstream":
                 ex.drop()
                 return
+            if scenario == "echo_headers":
+                raise GeminiError(500, "INTERNAL", header_echo(ex.request))
             raise internal_error()
         events = self._events(body, config, text, scenario, stream)
         if not stream:
@@ -333,8 +337,14 @@ class FakeGemini(FakeServer):
         ex.start_sse()
         delay = self.slow_delay if scenario == "slow" else self.chunk_delay
         for k, event in enumerate(events):
-            if scenario in ("error_midstream", "cut_midstream") and k == 2:
-                if scenario == "error_midstream":
+            if scenario in ("error_midstream", "cut_midstream", "echo_headers") and k == 2:
+                if scenario == "echo_headers":
+                    err = GeminiError(500, "INTERNAL", header_echo(ex.request))
+                    payload = {
+                        "error": {"code": err.code, "message": err.message, "status": err.status}
+                    }
+                    ex.write(b"data: " + google_json(payload) + b"\r\n\r\n")
+                elif scenario == "error_midstream":
                     err = internal_error()
                     payload = {
                         "error": {"code": err.code, "message": err.message, "status": err.status}
@@ -422,7 +432,7 @@ class FakeGemini(FakeServer):
             usage_extra["thought"] = 1
         if scenario == "slow":
             text = " ".join(f"w{k}" for k in range(self.slow_chunks * 3))
-        if scenario in ("error_midstream", "cut_midstream"):
+        if scenario in ("error_midstream", "cut_midstream", "echo_headers"):
             text = "This reply is going to be interrupted after two events of text."
         return self._text_events(text, n, prompt, finish, config, usage_extra, stream)
 

@@ -18,6 +18,8 @@ chosen by a directive in the last user message, `#scenario <name> [arg]`:
 - null_usage [inner]  usage with `prompt_tokens_details` / `completion_tokens_details`
                 null (with `inner`: the objects present, `cached_tokens` /
                 `reasoning_tokens` null), as the SDK's types allow and vLLM-style servers send
+- echo_headers  500 whose message echoes the request headers (`server.header_echo`);
+                (stream) two chunks, then an SSE error event with that message
 
 Streams end with `data: [DONE]`, send a `choices: []` usage chunk only when
 `stream_options.include_usage` is set, exactly like OpenAI.
@@ -30,7 +32,7 @@ import threading
 import time
 from typing import Any
 
-from tests.fakes.server import Exchange, FakeServer
+from tests.fakes.server import Exchange, FakeServer, header_echo
 
 PROMPT_TOKENS = 11
 CREATED = 1_700_000_000
@@ -85,6 +87,8 @@ class FakeOpenAI(FakeServer):
             "rate_limited": (429, _error(429, "Rate limit reached for requests.", "requests", None, "rate_limit_exceeded")),
             "error_500": (500, _error(500, "The server had an error while processing your request.", "server_error")),
         }
+        if scenario == "echo_headers" and not body.get("stream"):
+            failures[scenario] = (500, _error(500, header_echo(ex.request), "server_error"))
         if scenario in failures:
             status, payload = failures[scenario]
             ex.send_json(status, payload, {"retry-after": "7"} if status == 429 else None)
@@ -148,8 +152,9 @@ class FakeOpenAI(FakeServer):
                 if i == 2 and scenario == "midstream":
                     ex.drop()
                     return
-                if i == 2 and scenario == "stream_error":
-                    ex.event(json.dumps(_error(500, "The upstream failed mid-stream.", "server_error")))
+                if i == 2 and scenario in ("stream_error", "echo_headers"):
+                    text = header_echo(ex.request) if scenario == "echo_headers" else "The upstream failed mid-stream."
+                    ex.event(json.dumps(_error(500, text, "server_error")))
                     return
                 if not ex.event(chunk({"content": word if i == 0 else f" {word}"}), delay=delay):
                     self.disconnects += 1

@@ -96,6 +96,19 @@ class Exchange:
         self.handler.close_connection = True
 
 
+def header_echo(request: Received) -> str:
+    """What a careless upstream (or a proxy in front of it) says back on an error: every
+    request header, in HTTP and in JSON form, and the URL with the key moved into a
+    `?key=` query (as Google's API also accepts it). Scenario `echo_headers` of each fake
+    puts this in its error body, for the tests that no secret reaches a caller."""
+    headers = request.headers
+    key = (headers.get("x-goog-api-key") or headers.get("x-api-key")
+           or headers.get("authorization", "").removeprefix("Bearer "))
+    joiner = "&" if "?" in request.path else "?"
+    lines = "; ".join(f"{name}: {value}" for name, value in headers.items())
+    return f"echo of {request.method} {request.path}{joiner}key={key} headers {json.dumps(headers)} raw {lines}"
+
+
 class FakeServer:
     """Subclass and implement `handle(ex)`; start() binds a free loopback port."""
 

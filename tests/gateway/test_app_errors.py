@@ -96,3 +96,19 @@ def test_unexpected_exception_is_a_logged_500(client: falcon.testing.TestClient)
     result = client.simulate_get("/boom")
     assert result.status_code == 500 and error_of(result)["code"] == "internal_error"
     assert result.headers["x-should-retry"] == "false"
+
+
+@pytest.mark.parametrize("models", [("nope", "echo"), ("echo", "nope")])
+@pytest.mark.parametrize(
+    ("path", "rest"),
+    [("/v1/chat/completions", '"messages":[{"role":"user","content":"x"}]'), ("/v1/embeddings", '"input":"x"')],
+)
+def test_a_key_given_twice_at_the_top_level_is_a_400_naming_it(
+    client: falcon.testing.TestClient, models: tuple[str, str], path: str, rest: str
+) -> None:
+    body = '{"model":"%s","model":"%s",%s}' % (*models, rest)
+    result = client.simulate_post(path, headers={**AUTH, "content-type": "application/json"}, body=body)
+    assert result.status_code == 400
+    error = error_of(result)
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", "model", None)
+    assert "'model' appears more than once" in error["message"]

@@ -1,0 +1,78 @@
+"""Scrubbing secrets out of text that may echo them (issue 12, section 3).
+
+An upstream, or a proxy in front of it, may echo our request back in an error message:
+its `Authorization: Bearer <provider key>`, `x-api-key`, `x-goog-api-key` or a `?key=`
+query. Every upstream-derived text passes through a `Redactor` before it leaves a worker
+(error frames, the `retry-after` value passed on, log lines), so the only place a secret
+is ever printed is the demo key banner of `scripts/run`.
+
+Two nets, both cheap on the short texts they see (error messages and log fields):
+- the configured provider keys themselves, wherever they appear (also URL-encoded);
+- the shapes a secret travels in, whoever's it is: a `Bearer` token, the value of an
+  auth header (`authorization`, `x-api-key`, `x-goog-api-key`, `api-key`, ...) written as
+  `name: value`, `"name": "value"` or `name=value`, and `key=`-style query values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from gateway.contracts.errors import APIError, OpenAIError
+
+REDACTED = "[redacted]"
+
+# NOTE: a value runs until whitespace, a quote, a JSON/URL delimiter or a backslash
+# (the escape of a quote inside JSON-encoded text, which the header form also allows:
+# an upstream may quote our request as a JSON string).
+_VALUE = r"""[^\s"'<>,;&#\\)\]}]+"""
+_PATTERN = re.compile(
+    r"(?P<header>\b(?:x-goog-api-key|x-api-key|api-key|proxy-authorization|authorization)"
+    r"""(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?(?:(?:bearer|basic|token)\s+)?)""" + _VALUE
+    + r"|(?P<bearer>\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*"
+    + r"|(?P<query>\b(?:key|api_key|apikey|access_token|token)=)" + _VALUE,
+    re.IGNORECASE,
+)
+
+
+def _keep_name(match: re.Match[str]) -> str:
+    prefix = match.group("header") or match.group("bearer") or match.group("query") or ""
+    return prefix + REDACTED
+
+
+class Redactor:
+    """Removes the given secrets, and anything shaped like a credential, from text."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        literal: set[str] = set()
+        for secret in secrets:
+            if secret and secret.strip():
+                literal.add(secret)
+                literal.add(quote(secret, safe=""))
+        # Longest first, so a secret that contains another is removed whole.
+        self._secrets = sorted(literal, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        """`value` with every secret replaced by `[redacted]`."""
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return _PATTERN.sub(_keep_name, value)
+
+    def optional(self, value: str | None) -> str | None:
+        """`text` for a value that may be absent."""
+        return None if value is None else self.text(value)
+
+    def error(self, ex: APIError) -> APIError:
+        """The same error with every caller-visible text scrubbed (message, param, code,
+        type, `retry-after` and any headers passed on)."""
+        inner = ex.error
+        scrubbed = APIError(
+            ex.status,
+            OpenAIError(self.text(inner.message), self.text(inner.type),
+                        self.optional(inner.param), self.optional(inner.code)),
+            self.optional(ex.retry_after),
+            {name: self.text(value) for name, value in ex.headers.items()},
+        )
+        return scrubbed
