@@ -25,7 +25,8 @@ class Router:
         """The model for this request: 404 unknown, 403 not allowed, 400 wrong kind."""
         model = self._models.get(model_id)
         if model is None:
-            raise model_not_found(model_id)
+            usable = [m.id for m in self.visible_to(key) if m.kind == kind]
+            raise model_not_found(model_id, usable, kind)
         if not key_allows(key, model_id):
             raise model_not_allowed(model_id)
         if model.kind != kind:
@@ -43,7 +44,7 @@ class Router:
         """One model for `/v1/models/{id}`: 404 if unknown or not visible to the key."""
         model = self._models.get(model_id)
         if model is None or not key_allows(key, model_id):
-            raise model_not_found(model_id)
+            raise model_not_found(model_id, [m.id for m in self.visible_to(key)])
         return model
 
     def fallbacks(self, key: KeyRecord, model: ModelConfig) -> list[ModelConfig]:

@@ -19,6 +19,7 @@ with one of the statuses below. Gateway and workers build errors only through
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import msgspec
 from msgspec import Struct
@@ -86,12 +87,30 @@ def model_not_allowed(model: str) -> APIError:
     )
 
 
-def model_not_found(model: str) -> APIError:
-    """404: no such model in the config."""
+MODELS_NAMED_IN_404 = 20
+"""How many usable models a 404 names; `GET /v1/models` lists them all."""
+
+
+def model_not_found(model: str, usable: Sequence[str] = (), kind: str | None = None) -> APIError:
+    """404: no such model in the config (or one the key may not see).
+
+    `usable` are the models the key may use (of `kind`, for the endpoint called); the
+    first few are named so a new user sees what to ask for. Only the key's own models,
+    so a 404 never reveals the others.
+    """
+    which = f"{kind.capitalize()} models" if kind else "Models"
+    named = ", ".join(f"'{m}'" for m in usable[:MODELS_NAMED_IN_404])
+    if len(usable) > MODELS_NAMED_IN_404:
+        named += f" and {len(usable) - MODELS_NAMED_IN_404} more"
+    hint = (
+        f" {which} this key may use: {named} (GET /v1/models lists them)."
+        if usable
+        else f" This key may not use any {kind + ' ' if kind else ''}model."
+    )
     return APIError(
         404,
         OpenAIError(
-            f"The model '{model}' does not exist or you do not have access to it.",
+            f"The model '{model}' does not exist or you do not have access to it.{hint}",
             "invalid_request_error",
             "model",
             "model_not_found",
