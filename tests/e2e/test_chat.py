@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import openai
+import pytest
 
 from tests.e2e.streams import finish_reasons
 from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
@@ -194,3 +195,21 @@ def test_streamed_usage_is_billed_even_without_include_usage(client: openai.Open
     list(stream.parse())
     event = stack.usage_for(request_id)
     assert (event.prompt_tokens, event.completion_tokens, event.stream) == (PROMPT_TOKENS, 4, True)
+
+
+@pytest.mark.parametrize("model", ["echo", "gpt-test", "claude-test", "gemini-test"])
+def test_every_chunk_of_a_stream_carries_one_id_and_each_response_a_fresh_one(
+    client: openai.OpenAI, model: str
+) -> None:
+    ids = []
+    for _ in range(2):
+        chunks = list(client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "one two three"}], stream=True,
+            stream_options={"include_usage": True}, n=2,
+        ))
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None  # the usage chunk too
+        assert len(chunks) > 3 and {c.id for c in chunks} == {chunks[0].id}, [c.id for c in chunks]
+        assert chunks[0].id.startswith("chatcmpl-")
+        ids.append(chunks[0].id)
+    whole = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "one"}])
+    assert len({*ids, whole.id}) == 3, ids + [whole.id]

@@ -152,12 +152,14 @@ class EchoUpstream:
         prompt = estimate_many(_prompt_texts(req))
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
         created = int(time.time())
+        # As an OpenAI server: a fresh id per response, the same on every chunk of a stream.
+        completion_id = f"chatcmpl-echo{secrets.token_hex(12)}"
         if req.is_stream():
-            stream = _stream(req, deltas, finish, usage, created)
+            stream = _stream(req, deltas, finish, usage, created, completion_id)
             return LocalResponse(200, {"content-type": "text/event-stream"}, stream)
         choices = [Choice(index=i, message=m, finish_reason=finish) for i, m in enumerate(messages)]
         body = ChatCompletion(
-            id="chatcmpl-echo", created=created, model=req.model, choices=choices, usage=usage
+            id=completion_id, created=created, model=req.model, choices=choices, usage=usage
         )
         return LocalResponse(200, _JSON, _once(JSON_ENCODER.encode(body)))
 
@@ -195,11 +197,11 @@ def _call_deltas(call: ToolCall) -> list[Delta]:
 
 
 async def _stream(
-    req: ChatRequest, deltas: list[list[Delta]], finish: str, usage: Usage, created: int
+    req: ChatRequest, deltas: list[list[Delta]], finish: str, usage: Usage, created: int, completion_id: str
 ) -> AsyncIterator[bytes]:
     def frame(choices: list[ChunkChoice], with_usage: bool = False) -> bytes:
         chunk = ChatCompletionChunk(
-            id="chatcmpl-echo", created=created, model=req.model, choices=choices
+            id=completion_id, created=created, model=req.model, choices=choices
         )
         if with_usage:
             chunk.usage = usage
