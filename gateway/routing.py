@@ -31,8 +31,9 @@ class Router:
             raise model_not_allowed(model_id)
         if model.kind != kind:
             endpoint = "/v1/embeddings" if model.kind == "embedding" else "/v1/chat/completions"
+            article = "an" if model.kind[0] in "aeiou" else "a"
             raise invalid_request(
-                f"The model '{model_id}' is an {model.kind} model; use {endpoint}.", "model"
+                f"The model '{model_id}' is {article} {model.kind} model; use {endpoint}.", "model"
             )
         return model
 

@@ -4,16 +4,23 @@ Every error any process produces ends up as `{"error": {message, type, param, co
 with one of the statuses below. Gateway and workers build errors only through
 `APIError` and its constructors, so the table lives in one place.
 
-    400 invalid_request_error          (param names the offending field)
+    400 invalid_request_error          (param names the offending field; code null,
+                                        invalid_json or content_filter)
     401 invalid_request_error / invalid_api_key
     403 permission_error / model_not_allowed
-    404 invalid_request_error / model_not_found
+    404 invalid_request_error / model_not_found, not_found
+    405 invalid_request_error / method_not_allowed
     413 invalid_request_error / request_too_large
     429 rate_limit_error / rate_limit_exceeded, insufficient_quota / insufficient_quota
+    499 invalid_request_error / client_closed_request (access log only: nobody receives it)
     500 server_error / internal_error
-    502 upstream_error / upstream_error
+    502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
+                         upstream_config_error
     503 service_unavailable / no_worker_available
     504 timeout_error / upstream_timeout
+
+The README's error table lists the same; tests/contracts/test_errors.py checks that every
+code built anywhere in the code base is in it.
 """
 
 from __future__ import annotations

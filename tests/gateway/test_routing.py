@@ -86,3 +86,13 @@ def test_404_names_at_most_twenty_models() -> None:
     message = ex.value.error.message
     assert "'m00', 'm01'" in message and "'m19' and 5 more (GET /v1/models" in message
     assert "'m20'" not in message
+
+
+def test_wrong_kind_says_which_endpoint_in_plain_english() -> None:
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).resolve(key("*"), "emb", "chat")
+    assert ex.value.error.message == "The model 'emb' is an embedding model; use /v1/embeddings."
+    assert ex.value.error.param == "model"
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).resolve(key("*"), "gpt-4o", "embedding")
+    assert ex.value.error.message == "The model 'gpt-4o' is a chat model; use /v1/chat/completions."
