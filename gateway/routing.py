@@ -25,13 +25,15 @@ class Router:
         """The model for this request: 404 unknown, 403 not allowed, 400 wrong kind."""
         model = self._models.get(model_id)
         if model is None:
-            raise model_not_found(model_id)
+            usable = [m.id for m in self.visible_to(key) if m.kind == kind]
+            raise model_not_found(model_id, usable, kind)
         if not key_allows(key, model_id):
             raise model_not_allowed(model_id)
         if model.kind != kind:
             endpoint = "/v1/embeddings" if model.kind == "embedding" else "/v1/chat/completions"
+            article = "an" if model.kind[0] in "aeiou" else "a"
             raise invalid_request(
-                f"The model '{model_id}' is an {model.kind} model; use {endpoint}.", "model"
+                f"The model '{model_id}' is {article} {model.kind} model; use {endpoint}.", "model"
             )
         return model
 
@@ -43,7 +45,7 @@ class Router:
         """One model for `/v1/models/{id}`: 404 if unknown or not visible to the key."""
         model = self._models.get(model_id)
         if model is None or not key_allows(key, model_id):
-            raise model_not_found(model_id)
+            raise model_not_found(model_id, [m.id for m in self.visible_to(key)])
         return model
 
     def fallbacks(self, key: KeyRecord, model: ModelConfig) -> list[ModelConfig]:

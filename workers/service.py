@@ -289,6 +289,16 @@ class JobService:
         outcome: Outcome,
     ) -> None:
         usages = [Usage() for _ in range(calls)]
+        # The usage chunk carries the id of the stream's other chunks (a pass-through
+        # upstream names its own), so every chunk of one response has the same id.
+        stream_id = f"chatcmpl-{job.request_id}"
+        first = True
+
+        async def send(chunk: ChatCompletionChunk | msgspec.Raw) -> None:
+            nonlocal stream_id, first
+            if first:
+                stream_id, first = _chunk_id(chunk) or stream_id, False
+            await sink.chunk(chunk)
 
         async def one(index: int) -> None:
             ctx = self._context(job, created, index)
@@ -306,11 +316,11 @@ class JobService:
                         for event in decoder.feed(raw):
                             for chunk in converter.feed(event):
                                 chars += output_chars(chunk)
-                                await sink.chunk(chunk)
+                                await send(chunk)
                     for event in decoder.close():
                         for chunk in converter.feed(event):
                             chars += output_chars(chunk)
-                            await sink.chunk(chunk)
+                            await send(chunk)
                     finished = converter.close()
                     final = finished.usage
                     outcome.estimated = outcome.estimated or finished.estimated
@@ -326,7 +336,7 @@ class JobService:
         if job.include_usage:
             await sink.chunk(
                 ChatCompletionChunk(
-                    id=f"chatcmpl-{job.request_id}",
+                    id=stream_id,
                     created=created,
                     model=job.model,
                     choices=[],
@@ -438,6 +448,18 @@ class _FunctionText(msgspec.Struct):
 
 class _ToolCallText(msgspec.Struct):
     function: _FunctionText | None = None
+
+
+class _ChunkId(msgspec.Struct):
+    id: str = ""
+
+
+_CHUNK_ID = msgspec.json.Decoder(_ChunkId)
+
+
+def _chunk_id(chunk: ChatCompletionChunk | msgspec.Raw) -> str:
+    """The id of one chunk ("" if a raw one has none)."""
+    return _CHUNK_ID.decode(chunk).id if isinstance(chunk, msgspec.Raw) else chunk.id
 
 
 class _DeltaText(msgspec.Struct):

@@ -4,21 +4,29 @@ Every error any process produces ends up as `{"error": {message, type, param, co
 with one of the statuses below. Gateway and workers build errors only through
 `APIError` and its constructors, so the table lives in one place.
 
-    400 invalid_request_error          (param names the offending field)
+    400 invalid_request_error          (param names the offending field; code null,
+                                        invalid_json or content_filter)
     401 invalid_request_error / invalid_api_key
     403 permission_error / model_not_allowed
-    404 invalid_request_error / model_not_found
+    404 invalid_request_error / model_not_found, not_found
+    405 invalid_request_error / method_not_allowed
     413 invalid_request_error / request_too_large
     429 rate_limit_error / rate_limit_exceeded, insufficient_quota / insufficient_quota
+    499 invalid_request_error / client_closed_request (access log only: nobody receives it)
     500 server_error / internal_error
-    502 upstream_error / upstream_error
+    502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
+                         upstream_config_error
     503 service_unavailable / no_worker_available
     504 timeout_error / upstream_timeout
+
+The README's error table lists the same; tests/contracts/test_errors.py checks that every
+code built anywhere in the code base is in it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import msgspec
 from msgspec import Struct
@@ -86,12 +94,30 @@ def model_not_allowed(model: str) -> APIError:
     )
 
 
-def model_not_found(model: str) -> APIError:
-    """404: no such model in the config."""
+MODELS_NAMED_IN_404 = 20
+"""How many usable models a 404 names; `GET /v1/models` lists them all."""
+
+
+def model_not_found(model: str, usable: Sequence[str] = (), kind: str | None = None) -> APIError:
+    """404: no such model in the config (or one the key may not see).
+
+    `usable` are the models the key may use (of `kind`, for the endpoint called); the
+    first few are named so a new user sees what to ask for. Only the key's own models,
+    so a 404 never reveals the others.
+    """
+    which = f"{kind.capitalize()} models" if kind else "Models"
+    named = ", ".join(f"'{m}'" for m in usable[:MODELS_NAMED_IN_404])
+    if len(usable) > MODELS_NAMED_IN_404:
+        named += f" and {len(usable) - MODELS_NAMED_IN_404} more"
+    hint = (
+        f" {which} this key may use: {named} (GET /v1/models lists them)."
+        if usable
+        else f" This key may not use any {kind + ' ' if kind else ''}model."
+    )
     return APIError(
         404,
         OpenAIError(
-            f"The model '{model}' does not exist or you do not have access to it.",
+            f"The model '{model}' does not exist or you do not have access to it.{hint}",
             "invalid_request_error",
             "model",
             "model_not_found",

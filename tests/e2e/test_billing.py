@@ -3,13 +3,15 @@
 Every check reads the books through `scripts/billing-report --format json` (a subprocess,
 as an operator runs it) or the ledger's database file, never through ledger internals.
 The stack is this module's own: its config sets prices and a short `ack_wait_s`, so a
-killed ledger's unacknowledged batch comes back within a second.
+killed ledger's unacknowledged batch comes back within a second. Its echo models are the
+shipped gateway.toml's own entries, nominal prices included.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -49,7 +51,8 @@ from tests.harness.stack import Stack
 FAKE_KEY = "sk-fake-upstream"
 # USD per 1M tokens: (input, cached input, output); exact decimals, as the config says them.
 PRICES = {
-    "echo": (Decimal("1"), Decimal("1"), Decimal("2")),
+    "echo": (Decimal("1"), Decimal("1"), Decimal("2")),  # the shipped gateway.toml's nominal prices
+    "echo-embed": (Decimal("1"), Decimal("1"), Decimal("0")),
     "gpt-test": (Decimal("2.5"), Decimal("1.25"), Decimal("10")),
     "gpt-cheap": (Decimal("0.15"), Decimal("0.15"), Decimal("0.6")),
     "embed-test": (Decimal("0.02"), Decimal("0.02"), Decimal("0")),
@@ -83,11 +86,6 @@ api_key_env = "FAKE_ANTHROPIC_KEY"
 timeout_s = 5
 
 [[models]]
-id = "echo"
-provider = "echo"
-price = {{ input = 1.0, output = 2.0 }}
-
-[[models]]
 id = "claude-test"
 provider = "claude"
 max_output_tokens = 4096
@@ -115,6 +113,14 @@ provider = "fakeoai"
 kind = "embedding"
 price = {{ input = 0.02, output = 0.0 }}
 """
+
+
+def shipped_models(*ids: str) -> str:
+    """The `[[models]]` entries of the shipped gateway.toml with these ids, as written there."""
+    blocks = (ROOT / "gateway.toml").read_text(encoding="utf-8").split("[[models]]")[1:]
+    chosen = [b for b in blocks if re.search(r'^id = "([^"]+)"', b, re.M).group(1) in ids]  # type: ignore[union-attr]
+    assert len(chosen) == len(ids), f"gateway.toml lacks one of {ids}"
+    return "".join("\n[[models]]" + b.split("\n\n")[0] + "\n" for b in chosen)
 
 
 class Books:
@@ -175,7 +181,8 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
     fake_anthropic = FakeAnthropic(FAKE_ANTHROPIC_KEY).start()
     stack = Stack(tmp_path_factory.mktemp("billing"))
     try:
-        config = stack.write_config("gateway.toml", CONFIG.format(fake=fake.url, anthropic=fake_anthropic.url))
+        config = stack.write_config("gateway.toml", CONFIG.format(fake=fake.url, anthropic=fake_anthropic.url)
+                                    + shipped_models("echo", "echo-embed"))
         stack.start_nats()
         start_worker(stack, config)
         stack.start_gateway(config)
@@ -426,6 +433,36 @@ def test_a_spent_balance_is_refused_with_insufficient_quota(books: Books) -> Non
     assert successes == 4
     balance = books.report("--key", "bill-metered")["balances"]["bill-metered"]
     assert balance == {"credit_usd": "0.010000", "spent_usd": "0.012400", "balance_usd": "-0.002400"}
+
+
+def test_a_small_credit_runs_out_on_the_offline_echo_models(books: Books) -> None:
+    credit = 30  # micro-USD
+    record, client = metered_key(books, "bill-echo", credit)
+    spent = client.embeddings.create(model="echo-embed", input="spend money").usage.prompt_tokens  # 1 micro-USD a token
+    assert spent > 0
+    books.wait_for_requests("bill-echo", 1)
+    requests, last = 1, 0
+    deadline = time.monotonic() + 30
+    while True:
+        def balance_seen(expected: int = credit - spent) -> bool:
+            found = balance_record(books, record.id)
+            return found is not None and found.balance_micro_usd == expected
+        wait_until(balance_seen, 10, "the new balance in the balances bucket", books.ledger())
+        try:
+            usage = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "spend"}]).usage
+        except openai.RateLimitError as ex:
+            assert ex.code == "insufficient_quota" and ex.response.headers["x-should-retry"] == "false"
+            break
+        assert usage is not None
+        last = cost_micro("echo", usage.prompt_tokens, 0, usage.completion_tokens)
+        assert last > 0
+        spent, requests = spent + last, requests + 1
+        books.wait_for_requests("bill-echo", requests)
+        assert time.monotonic() < deadline, "the credit never ran out"
+    # refused exactly once the spend reached the credit: the last request was admitted before
+    assert spent >= credit > spent - last and requests > 2
+    balance = books.report("--key", "bill-echo")["balances"]["bill-echo"]
+    assert balance == {"credit_usd": usd(credit), "spent_usd": usd(spent), "balance_usd": usd(credit - spent)}
 
 
 def test_a_burst_at_the_balance_edge_overspends_at_most_its_reservations(books: Books) -> None:

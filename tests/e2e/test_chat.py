@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import openai
+import json
 
+import openai
+import pytest
+
+from tests.e2e.streams import finish_reasons
 from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.stack import Stack
 
@@ -84,6 +88,62 @@ def test_echo_n_and_max_tokens(client: openai.OpenAI) -> None:
     assert all(c.message.content == "a b " and c.finish_reason == "length" for c in reply.choices)
 
 
+ECHO_WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1}},
+    "required": ["city", "days"]}}}]
+
+
+def test_echo_calls_a_tool_when_one_is_required_and_echoes_its_result(client: openai.OpenAI) -> None:
+    messages: list = [{"role": "user", "content": "Paris"}]
+    first = client.chat.completions.create(model="echo", messages=messages, tools=ECHO_WEATHER, tool_choice="required")
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.id.startswith("call_") and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris", "days": 1}
+    messages += [choice.message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 C"}]
+    second = client.chat.completions.create(model="echo", messages=messages, tools=ECHO_WEATHER, tool_choice="required")
+    assert second.choices[0].message.content == "sunny, 21 C"
+    assert second.choices[0].finish_reason == "stop"
+    auto = client.chat.completions.create(model="echo", messages=messages[:1], tools=ECHO_WEATHER, tool_choice="auto")
+    assert auto.choices[0].message.content == "Paris" and auto.choices[0].message.tool_calls is None
+
+
+def test_echo_streams_a_named_tool_call_as_openai_does(client: openai.OpenAI) -> None:
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    chunks = list(client.chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": "Paris"}], tools=ECHO_WEATHER, tool_choice=named,
+        stream=True,
+    ))
+    deltas = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    head, rest = deltas[0], deltas[1:]
+    assert head.index == 0 and head.id is not None and head.id.startswith("call_") and head.type == "function"
+    assert head.function is not None and (head.function.name, head.function.arguments) == ("get_weather", "")
+    assert rest and all(d.index == 0 and d.id is None and d.function is not None and d.function.name is None for d in rest)
+    assert json.loads("".join(d.function.arguments or "" for d in rest if d.function)) == {"city": "Paris", "days": 1}
+    assert finish_reasons(chunks) == ["tool_calls"]
+    with client.chat.completions.stream(
+        model="echo", messages=[{"role": "user", "content": "Paris"}], tools=ECHO_WEATHER, tool_choice=named,
+    ) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].finish_reason == "tool_calls"
+    [call] = final.choices[0].message.tool_calls or []
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris", "days": 1}
+
+
+def test_echo_tool_call_parses_as_a_strict_tool_in_the_sdk(client: openai.OpenAI) -> None:
+    strict = [{"type": "function", "function": {"name": "lookup", "strict": True, "parameters": {
+        "type": "object", "additionalProperties": False, "required": ["city", "days", "metric"],
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}, "metric": {"type": "boolean"}}}}}]
+    reply = client.chat.completions.parse(
+        model="echo", messages=[{"role": "user", "content": "Oslo"}], tools=strict, tool_choice="required",
+    )
+    [call] = reply.choices[0].message.tool_calls or []
+    assert call.function.parsed_arguments == {"city": "Oslo", "days": 0, "metric": False}
+
+
 def test_tool_call_round_trip(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
     tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
@@ -135,3 +195,21 @@ def test_streamed_usage_is_billed_even_without_include_usage(client: openai.Open
     list(stream.parse())
     event = stack.usage_for(request_id)
     assert (event.prompt_tokens, event.completion_tokens, event.stream) == (PROMPT_TOKENS, 4, True)
+
+
+@pytest.mark.parametrize("model", ["echo", "gpt-test", "claude-test", "gemini-test"])
+def test_every_chunk_of_a_stream_carries_one_id_and_each_response_a_fresh_one(
+    client: openai.OpenAI, model: str
+) -> None:
+    ids = []
+    for _ in range(2):
+        chunks = list(client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "one two three"}], stream=True,
+            stream_options={"include_usage": True}, n=2,
+        ))
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None  # the usage chunk too
+        assert len(chunks) > 3 and {c.id for c in chunks} == {chunks[0].id}, [c.id for c in chunks]
+        assert chunks[0].id.startswith("chatcmpl-")
+        ids.append(chunks[0].id)
+    whole = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "one"}])
+    assert len({*ids, whole.id}) == 3, ids + [whole.id]

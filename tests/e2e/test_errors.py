@@ -95,8 +95,27 @@ def test_unknown_model_and_path_are_404(client: openai.OpenAI, stack: Stack, api
     with pytest.raises(openai.NotFoundError) as ex:
         client.chat.completions.create(model="no-such-model", messages=USER)
     assert ex.value.code == "model_not_found"
+    assert "'echo'" in ex.value.message and "GET /v1/models" in ex.value.message
     status, body = raw_post(stack, "/nope", b"{}", {"authorization": f"Bearer {api_key}"})
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_unknown_model_404_names_only_the_models_the_key_may_use(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=stack.base_url, api_key=stack.create_key("e2e-404-hint", ["echo*", "gpt-test"]), max_retries=0)
+    with pytest.raises(openai.NotFoundError) as ex:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert ex.value.code == "model_not_found" and ex.value.param == "model"
+    assert ex.value.body["message"] == (
+        "The model 'gpt-4o' does not exist or you do not have access to it. "
+        "Chat models this key may use: 'echo', 'gpt-test' (GET /v1/models lists them)."
+    )
+    with pytest.raises(openai.NotFoundError) as ex:
+        client.embeddings.create(model="text-embedding-3-small", input="hi")
+    assert "Embedding models this key may use: 'echo-embed' (GET" in ex.value.message
+    with pytest.raises(openai.NotFoundError) as ex:
+        client.models.retrieve("claude-test")  # exists, but this key may not see it
+    assert "Models this key may use: 'echo', 'echo-embed', 'gpt-test' (GET" in ex.value.message
+    assert "claude-test' does not exist" in ex.value.message and "gemini" not in ex.value.message
 
 
 def test_wrong_method_is_405_in_openai_shape(stack: Stack) -> None:

@@ -28,6 +28,7 @@ Streams end with `data: [DONE]`, send a `choices: []` usage chunk only when
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from typing import Any
@@ -104,11 +105,13 @@ class FakeOpenAI(FakeServer):
                          completion_tokens_details={"reasoning_tokens": None, "audio_tokens": None})
         elif scenario == "null_usage":
             usage.update(prompt_tokens_details=None, completion_tokens_details=None)
+        # As OpenAI: a fresh id per response, the same on every chunk of a stream.
+        completion_id = f"chatcmpl-fake{secrets.token_hex(8)}"
         if body.get("stream"):
-            self._stream(ex, body, message, finish, usage, scenario)
+            self._stream(ex, body, message, finish, usage, scenario, completion_id)
             return
         response = {
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": CREATED, "model": body["model"],
+            "id": completion_id, "object": "chat.completion", "created": CREATED, "model": body["model"],
             "choices": [{"index": i, "message": {"role": "assistant", "refusal": None, **message},
                          "logprobs": None, "finish_reason": finish} for i in range(body.get("n") or 1)],
             "usage": usage, "service_tier": "default", "system_fingerprint": "fp_fake",
@@ -130,9 +133,9 @@ class FakeOpenAI(FakeServer):
         return {"content": f"fake: {text}"}, "stop"
 
     def _stream(self, ex: Exchange, body: dict[str, Any], message: dict[str, Any], finish: str,
-                usage: dict[str, Any], scenario: str) -> None:
+                usage: dict[str, Any], scenario: str, completion_id: str) -> None:
         def chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> str:
-            return json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED,
+            return json.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": CREATED,
                                "model": body["model"], "system_fingerprint": "fp_fake",
                                "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]})
 
@@ -163,7 +166,7 @@ class FakeOpenAI(FakeServer):
         ex.event(chunk({}, finish))
         options = body.get("stream_options") or {}
         if options.get("include_usage") and scenario != "no_usage":
-            ex.event(json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED,
+            ex.event(json.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": CREATED,
                                  "model": body["model"], "choices": [], "usage": usage}))
         ex.write(b"data: [DONE]\n\n")
 

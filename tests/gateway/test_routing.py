@@ -46,3 +46,53 @@ def test_hidden_model_is_404_on_retrieve() -> None:
         Router(CONFIG).get(key("emb"), "gpt-4o")
     assert ex.value.status == 404
     assert [m.id for m in Router(CONFIG).visible_to(key("gpt*"))] == ["gpt-4o"]
+
+
+def test_unknown_model_404_names_the_models_of_that_kind_the_key_may_use() -> None:
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).resolve(key("*"), "gpt-4", "chat")
+    assert ex.value.status == 404 and ex.value.error.code == "model_not_found"
+    assert ex.value.error.param == "model"
+    message = ex.value.error.message
+    assert "'gpt-4' does not exist" in message
+    assert "Chat models this key may use: 'gpt-4o' (GET /v1/models lists them)." in message
+    assert "emb" not in message  # an embedding model is no use to /v1/chat/completions
+
+
+def test_unknown_model_404_never_names_models_the_key_may_not_use() -> None:
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).resolve(key("emb"), "missing", "embedding")
+    assert "Embedding models this key may use: 'emb' " in ex.value.error.message
+    assert "gpt-4o" not in ex.value.error.message
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).resolve(key("emb"), "missing", "chat")
+    assert ex.value.error.message.endswith("This key may not use any chat model.")
+    assert "gpt-4o" not in ex.value.error.message and "'emb'" not in ex.value.error.message
+
+
+def test_hidden_model_404_on_retrieve_names_only_visible_models() -> None:
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).get(key("emb"), "gpt-4o")
+    assert "Models this key may use: 'emb' (GET /v1/models lists them)." in ex.value.error.message
+    assert ex.value.error.message.count("gpt-4o") == 1  # only as the model asked for
+
+
+def test_404_names_at_most_twenty_models() -> None:
+    many = parse("[providers.echo]\nkind = \"echo\"\n" + "".join(
+        f"[[models]]\nid = \"m{i:02}\"\nprovider = \"echo\"\n" for i in range(25)
+    ))
+    with pytest.raises(APIError) as ex:
+        Router(many).resolve(key("*"), "missing", "chat")
+    message = ex.value.error.message
+    assert "'m00', 'm01'" in message and "'m19' and 5 more (GET /v1/models" in message
+    assert "'m20'" not in message
+
+
+def test_wrong_kind_says_which_endpoint_in_plain_english() -> None:
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).resolve(key("*"), "emb", "chat")
+    assert ex.value.error.message == "The model 'emb' is an embedding model; use /v1/embeddings."
+    assert ex.value.error.param == "model"
+    with pytest.raises(APIError) as ex:
+        Router(CONFIG).resolve(key("*"), "gpt-4o", "embedding")
+    assert ex.value.error.message == "The model 'gpt-4o' is a chat model; use /v1/chat/completions."
