@@ -4,8 +4,8 @@ Starts the Procfile's processes (the embedded `nats` unless `NATS_URL` is set, t
 gateway, `WORKER_PROCESSES` workers, the ledger), waits until the stack serves (NATS up,
 every provider answered by a worker, the gateway healthy and accepting the new key),
 then prints the base URL and a fresh demo key. A process that dies before that stops the
-stack at once, with its name and last lines; Ctrl-C or SIGTERM stops every process in
-any state.
+stack at once, with its name and last lines; after it, a process that dies is restarted
+with backoff. Ctrl-C or SIGTERM stops every process in any state.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gateway.contracts import config as configuration
 from gateway.contracts.bus import ping_subject
 from gateway.keys_cli import all_keys, create_key
 from gateway.keycache import open_keys_bucket
-from gateway.supervisor import Stack, StopRequest, read_procfile, wait_for
+from gateway.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
 
 DEMO_KEY_NAME = "demo"
 READY_TIMEOUT_S = 120.0
@@ -186,14 +186,12 @@ def main() -> int:
             return 1
         assert readiness.secret is not None
         stack.say(banner(base_url(), readiness.secret, config))
-        dead = wait_for(lambda: False, stop, stack)
-        if stop.event.is_set():
-            stack.say("stopping")
-        elif dead is not None:
-            stop.stopping()
-            stack.report_death(dead)
-            stack.say("stopping the other processes")
-            return 1
+        # NOTE: from here on a process that dies is restarted (with backoff) and the stack
+        # stops only when asked.
+        restarts = Restarts(stack)
+        while not stop.event.wait(0.1):
+            restarts.tick()
+        stack.say("stopping")
         return 0
     finally:
         # NOTE: Ctrl-C is passed on as SIGINT (quick), anything else as SIGTERM (graceful);

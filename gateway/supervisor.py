@@ -61,6 +61,7 @@ class Child:
     popen: subprocess.Popen[bytes]
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
     reader: threading.Thread | None = None
+    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def exit_code(self) -> int | None:
@@ -90,7 +91,7 @@ class Stack:
         self.children: list[Child] = []
 
     def start(self, name: str, command: str) -> Child:
-        """Start one process; its output is relayed as `name | line`."""
+        """Start one process (again, if one of that name ended); its output is relayed as `name | line`."""
         # NOTE: a simple command replaces the shell, so the pid we watch is the program's own
         # (and the parent-death signal stays with it); a shell script keeps its shell.
         script = command if _COMPOUND.search(command) else f"exec {command}"
@@ -100,7 +101,7 @@ class Stack:
             process_group=0, preexec_fn=_die_with_parent,
         )
         child = Child(name, command, popen)
-        self.children.append(child)
+        self.children = [c for c in self.children if c.name != name] + [child]
         child.reader = threading.Thread(target=self._relay, args=(child,), name=f"relay-{name}", daemon=True)
         child.reader.start()
         return child
@@ -186,6 +187,44 @@ def _group_alive(child: Child) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class Restarts:
+    """Restart dead processes with exponential backoff; a long run forgets earlier failures.
+
+    A process that keeps dying waits 1, 2, 4 ... up to `max_delay_s` seconds between
+    starts, so a crash loop neither spins nor floods the log; one that stayed up for
+    `healthy_after_s` starts again at once the next time.
+    """
+
+    def __init__(self, stack: Stack, first_delay_s: float = 1.0, max_delay_s: float = 30.0,
+                 healthy_after_s: float = 60.0) -> None:
+        self._stack = stack
+        self._first = first_delay_s
+        self._max = max_delay_s
+        self._healthy_after = healthy_after_s
+        self._delay: dict[str, float] = {}
+        self._due: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+
+    def tick(self) -> None:
+        """Schedule restarts of processes that died; start those that are due."""
+        now = time.monotonic()
+        for child in list(self._stack.children):
+            if child.exit_code is None or child.name in self._due:
+                continue
+            ran = now - child.started_at
+            delay = 0.0 if ran >= self._healthy_after else self._delay.get(child.name, self._first)
+            self._delay[child.name] = min(max(delay, self._first) * 2, self._max)
+            self._due[child.name] = now + delay
+            self._stack.report_death(child)
+            self._stack.say(f"restarting '{child.name}' in {delay:.0f} s")
+        for name, due in list(self._due.items()):
+            if due <= now:
+                child = next(c for c in self._stack.children if c.name == name)
+                del self._due[name]
+                self.count[name] = self.count.get(name, 0) + 1
+                self._stack.start(name, child.command)
 
 
 class StopRequest:

@@ -53,10 +53,23 @@ class Logger:
         """Log a failure."""
         self._write("error", event, fields)
 
-    def nats_error_callback(self) -> Callable[[Exception], Awaitable[None]]:
-        """An `error_cb` for nats.connect: one JSON line instead of a printed traceback."""
+    def nats_error_callback(self, every_s: float = 10.0,
+                            clock: Callable[[], float] = time.monotonic) -> Callable[[Exception], Awaitable[None]]:
+        """An `error_cb` for nats.connect: one JSON line instead of a printed traceback.
+
+        While NATS is down the client fails every reconnect attempt (twice a second): the
+        same kind of error is logged at most once per `every_s`, with how many were held back.
+        """
+        last: dict[str, float] = {}
+        held: dict[str, int] = {}
 
         async def on_error(ex: Exception) -> None:
-            self.warning("nats_error", error=f"{type(ex).__name__}: {ex}")
+            kind = type(ex).__name__
+            now = clock()
+            if kind in last and now - last[kind] < every_s:
+                held[kind] = held.get(kind, 0) + 1
+                return
+            last[kind] = now
+            self.warning("nats_error", error=f"{kind}: {ex}", repeated=held.pop(kind, 0))
 
         return on_error

@@ -194,3 +194,53 @@ def test_ctrl_c_after_a_process_died_still_stops_the_launcher(tmp_path: Path) ->
         assert _living(processes) == []
     finally:
         _kill_all(proc, processes)
+
+
+def _pid_of(root: int, needle: str) -> int:
+    for pid in _descendants(root):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if needle in command:
+            return pid
+    raise AssertionError(f"no process running {needle!r}")
+
+
+def _echo_answers(base_url: str, key: str, timeout: float) -> None:
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "back"}])
+            assert reply.choices[0].message.content == "back"
+            return
+        except openai.APIError:
+            assert time.monotonic() < deadline, "the stack did not serve again"
+            time.sleep(0.2)
+
+
+def test_after_the_banner_a_dead_worker_or_nats_is_restarted_and_the_stack_serves_again(tmp_path: Path) -> None:
+    proc, log_path, env = _launch(tmp_path)
+    processes: list[int] = []
+    try:
+        text = _wait_for_text(proc, log_path, "demo key", 90)
+        base_url = re.search(r"base URL : (\S+)", text).group(1)  # type: ignore[union-attr]
+        key = re.search(r"demo key : (\S+)", text).group(1)  # type: ignore[union-attr]
+        _echo_answers(base_url, key, 10)
+
+        os.kill(_pid_of(proc.pid, "-m workers"), signal.SIGKILL)
+        _wait_for_text(proc, log_path, "restarting 'worker'", 10)
+        _echo_answers(base_url, key, 30)
+
+        os.kill(_pid_of(proc.pid, "nats-server"), signal.SIGKILL)
+        _wait_for_text(proc, log_path, "restarting 'nats'", 10)
+        _echo_answers(base_url, key, 60)
+        assert proc.poll() is None  # the stack stops only when asked
+
+        processes = _descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert _living(processes) == []
+    finally:
+        _kill_all(proc, processes)

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from gateway.supervisor import Stack, StopRequest, read_procfile, wait_for
+from gateway.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
 from tests.harness.procs import ROOT
 
 
@@ -86,3 +86,41 @@ def test_processes_named_last_stop_after_the_others(tmp_path: Path) -> None:
         time.sleep(0.02)
     stack.stop(5, last=["bus"])
     assert marker.read_text().split() == ["app", "bus"]
+
+
+def test_a_dead_process_is_restarted_with_growing_delays(tmp_path: Path) -> None:
+    stack, out = _stack(tmp_path)
+    restarts = Restarts(stack, first_delay_s=0.05, max_delay_s=0.4, healthy_after_s=60)
+    stack.start("flaky", "echo started; exit 7")
+    starts: list[float] = []
+    try:
+        deadline = time.monotonic() + 10
+        while restarts.count.get("flaky", 0) < 4 and time.monotonic() < deadline:
+            before = restarts.count.get("flaky", 0)
+            restarts.tick()
+            if restarts.count.get("flaky", 0) > before:
+                starts.append(time.monotonic())
+            time.sleep(0.01)
+        assert restarts.count["flaky"] == 4
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert gaps[-1] > gaps[0]  # backoff grows
+        text = out.getvalue()
+        assert "process 'flaky' exited with code 7" in text and "restarting 'flaky' in" in text
+    finally:
+        stack.stop(5)
+
+
+def test_a_process_that_ran_long_enough_is_restarted_at_once(tmp_path: Path) -> None:
+    stack, out = _stack(tmp_path)
+    restarts = Restarts(stack, first_delay_s=5, max_delay_s=30, healthy_after_s=0.2)
+    child = stack.start("steady", "sleep 0.4; exit 1")
+    try:
+        deadline = time.monotonic() + 10
+        while child.exit_code is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        restarts.tick()
+        restarts.tick()
+        assert restarts.count.get("steady") == 1
+        assert "restarting 'steady' in 0 s" in out.getvalue()
+    finally:
+        stack.stop(5)
