@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import falcon
 import msgspec
 
 from gateway.auth import Authenticator
+from gateway.contracts import anthropic_messages
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.openai import Model, ModelList
 from gateway.routing import Router
@@ -18,6 +21,17 @@ def to_model(model: ModelConfig) -> Model:
     return Model(id=model.id, created=model.created, owned_by=model.owned_by or model.provider)
 
 
+def to_anthropic_model(model: ModelConfig) -> anthropic_messages.ModelInfo:
+    """The Anthropic view of a configured model (`created_at` in RFC 3339)."""
+    created = datetime.fromtimestamp(model.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return anthropic_messages.ModelInfo(id=model.id, display_name=model.id, created_at=created)
+
+
+def _anthropic(req: falcon.Request) -> bool:
+    """Anthropic's SDKs and Claude Code send `anthropic-version`: answer in its shape."""
+    return req.get_header("anthropic-version") is not None
+
+
 class ModelsResource:
     """The per-key model list."""
 
@@ -28,12 +42,18 @@ class ModelsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the models this key may use."""
         key = req.context.key = self._auth.authenticate(req)
-        listing = ModelList(data=[to_model(m) for m in self._router.visible_to(key)])
+        models = self._router.visible_to(key)
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = _ENCODER.encode(listing)
+        if _anthropic(req):
+            page = [to_anthropic_model(m) for m in models]
+            first, last = (page[0].id, page[-1].id) if page else (None, None)
+            resp.data = _ENCODER.encode(anthropic_messages.ModelPage(data=page, first_id=first, last_id=last))
+            return
+        resp.data = _ENCODER.encode(ModelList(data=[to_model(m) for m in models]))
 
     def on_get_one(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
         """One model, 404 when unknown or not allowed for this key."""
         key = req.context.key = self._auth.authenticate(req)
+        model = self._router.get(key, model_id)
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = _ENCODER.encode(to_model(self._router.get(key, model_id)))
+        resp.data = _ENCODER.encode(to_anthropic_model(model) if _anthropic(req) else to_model(model))
