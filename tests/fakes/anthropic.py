@@ -170,6 +170,8 @@ class FakeAnthropic(FakeServer):
         self.max_output = max_output
         self._ids = itertools.count(1)
         self._cached: set[str] = set()  # prompt-cache: hashes of the prefixes cached so far
+        self.beta_headers: list[str | None] = []  # `anthropic-beta` of each request, in order
+        self.bodies: list[dict[str, Any]] = []  # each valid `/v1/messages` body, in order
 
     # ------------------------------------------------------------ request handling
 
@@ -178,7 +180,11 @@ class FakeAnthropic(FakeServer):
         request_id = f"req_fake{next(self._ids):06d}"
         headers = {"request-id": request_id}
         req = ex.request
-        if req.method != "POST" or req.path.split("?")[0] != "/v1/messages":
+        path = req.path.split("?")[0]
+        if req.method == "POST" and path == "/v1/messages/count_tokens" and req.headers.get("x-api-key") == self.api_key:
+            self._count_tokens(ex, headers)
+            return
+        if req.method != "POST" or path != "/v1/messages":
             _send_json(ex, 404, error_body("not_found_error", "Not found", request_id), headers)
             return
         key = req.headers.get("x-api-key")
@@ -198,11 +204,25 @@ class FakeAnthropic(FakeServer):
         except ValueError:
             _send_json(ex, 400, error_body("invalid_request_error", "There was an issue with the JSON body of your request.", request_id), headers)
             return
+        self.beta_headers.append(req.headers.get("anthropic-beta"))
         problem = validate(body, self.max_output)
+        if not problem:
+            self.bodies.append(body)
         if problem:
             _send_json(ex, 400, error_body("invalid_request_error", problem, request_id), headers)
             return
         self._answer(ex, body, headers)
+
+    def _count_tokens(self, ex: Exchange, headers: dict[str, str]) -> None:
+        """`count_tokens`: the prompt's tokens as `_usage` counts them (system, turns, tools)."""
+        self.beta_headers.append(ex.request.headers.get("anthropic-beta"))
+        body = json.loads(ex.request.body)
+        if "max_tokens" in body or not body.get("messages") or not body.get("model"):
+            problem = "max_tokens: Extra inputs are not permitted" if "max_tokens" in body else "messages: Field required"
+            _send_json(ex, 400, error_body("invalid_request_error", problem, headers["request-id"]), headers)
+            return
+        prompt = json.dumps(body.get("system", "")) + json.dumps(body["messages"]) + json.dumps(body.get("tools", []))
+        _send_json(ex, 200, {"input_tokens": _tokens(prompt)}, headers)
 
     def _answer(self, ex: Exchange, body: dict[str, Any], headers: dict[str, str]) -> None:
         last_user = next((m for m in reversed(body["messages"]) if m["role"] == "user"), None)
