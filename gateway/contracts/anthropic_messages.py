@@ -126,9 +126,9 @@ Block = (
 
 
 class InputMessage(Struct, kw_only=True):
-    """One turn."""
+    """One turn; Claude Code also sends `system` turns between them (instructions)."""
 
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[Block]
 
 
@@ -188,6 +188,19 @@ class ThinkingAdaptive(Struct, tag_field="type", tag="adaptive", kw_only=True):
 Thinking = ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive
 
 
+class JsonSchemaOutput(Struct, tag_field="type", tag="json_schema", kw_only=True):
+    """Structured output: the reply is JSON matching `schema`."""
+
+    schema: dict[str, Any]
+
+
+class OutputConfig(Struct, kw_only=True):
+    """`output_config`: how hard the model works (`effort`) and the reply's format."""
+
+    effort: str | None | UnsetType = UNSET
+    format: JsonSchemaOutput | None | UnsetType = UNSET
+
+
 class Metadata(Struct, kw_only=True):
     """Request metadata."""
 
@@ -209,6 +222,7 @@ class MessagesRequest(Struct, kw_only=True):
     tools: list[ToolDefinition] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
     thinking: Thinking | UnsetType = UNSET
+    output_config: OutputConfig | UnsetType = UNSET
     metadata: Metadata | UnsetType = UNSET
 
     def is_stream(self) -> bool:

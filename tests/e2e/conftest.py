@@ -20,7 +20,7 @@ FAKE_GEMINI_KEY = "gemini-fake-upstream"
 PROVIDERS = """
 [gateway]
 idle_timeout_s = 3
-max_body_bytes = 65536
+max_body_bytes = 262144  # Claude Code sends ~85 KB bodies (issue 13)
 
 [workers]
 heartbeat_s = 0.5
@@ -205,7 +205,7 @@ provider = "nokey"
 [[models]]
 id = "msg-claude"
 provider = "claude"
-upstream = "claude-upstream-1"
+upstream = "claude-opus-4-6"
 max_output_tokens = 4096
 aliases = ["claude-opus-4-8", "claude-opus-*"]
 price = {{ input = 3.0, output = 15.0, cached_input = 0.30, cache_write_input = 3.75 }}

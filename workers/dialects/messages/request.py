@@ -144,6 +144,18 @@ def _system(system: str | list[am.TextBlock] | UnsetType) -> list[oa.Message]:
     return [oa.SystemMessage(content=parts)] if parts else []
 
 
+def _system_turn(content: str | list[am.Block], where: str) -> oa.SystemMessage:
+    """A `system` turn between the others (Claude Code sends them): a system message there."""
+    if isinstance(content, str):
+        return oa.SystemMessage(content=content)
+    parts: list[oa.TextPart] = []
+    for i, block in enumerate(content):
+        if not isinstance(block, am.TextBlock):
+            raise ConversionError("A system turn holds text blocks only.", f"{where}.content[{i}].type")
+        parts.append(oa.TextPart(block.text, cache_control=_cache(block.cache_control)))
+    return oa.SystemMessage(content=parts)
+
+
 def to_chat_messages(req: am.MessagesRequest | am.CountTokensRequest) -> list[oa.Message]:
     """System and turns in chat order."""
     messages = _system(req.system)
@@ -151,6 +163,8 @@ def to_chat_messages(req: am.MessagesRequest | am.CountTokensRequest) -> list[oa
         where = f"messages[{i}]"
         if turn.role == "user":
             messages.extend(_user_turn(turn.content, where))
+        elif turn.role == "system":
+            messages.append(_system_turn(turn.content, where))
         else:
             messages.append(_assistant_turn(turn.content, where))
     return messages
@@ -187,8 +201,19 @@ def to_chat_tool_choice(choice: am.ToolChoice | UnsetType) -> tuple[oa.ToolChoic
     return oa.NamedToolChoice(oa.ToolChoiceFunction(choice.name)), parallel
 
 
-def to_reasoning_effort(thinking: am.Thinking | UnsetType) -> str | UnsetType:
-    """thinking -> reasoning_effort: by budget; adaptive is "medium"; disabled sends none."""
+# output_config.effort -> reasoning_effort (chat has no levels above "high").
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+
+
+def to_reasoning_effort(thinking: am.Thinking | UnsetType, output: am.OutputConfig | UnsetType) -> str | UnsetType:
+    """thinking -> reasoning_effort. Only thinking turns it on: `output_config.effort` sets
+    its level when given, else an enabled budget does (adaptive alone is "medium");
+    disabled or absent thinking sends none."""
+    effort = output.effort if isinstance(output, am.OutputConfig) and isinstance(output.effort, str) else None
+    if isinstance(thinking, am.ThinkingEnabled | am.ThinkingAdaptive) and effort is not None:
+        if effort not in _EFFORTS:
+            raise ConversionError(f"Unknown effort '{effort}'.", "output_config.effort")
+        return _EFFORTS[effort]
     if isinstance(thinking, am.ThinkingEnabled):
         if thinking.budget_tokens < LOW_BUDGET:
             return "low"
@@ -196,6 +221,13 @@ def to_reasoning_effort(thinking: am.Thinking | UnsetType) -> str | UnsetType:
     if isinstance(thinking, am.ThinkingAdaptive):
         return "medium"
     return UNSET
+
+
+def to_response_format(output: am.OutputConfig | UnsetType) -> oa.ResponseFormat | UnsetType:
+    """output_config.format (a JSON schema) -> response_format json_schema (strict)."""
+    if not isinstance(output, am.OutputConfig) or not isinstance(output.format, am.JsonSchemaOutput):
+        return UNSET
+    return oa.JsonSchemaFormat(oa.JsonSchemaSpec(name="output", schema=output.format.schema, strict=True))
 
 
 def to_chat_request(req: am.MessagesRequest) -> oa.ChatRequest:
@@ -224,7 +256,8 @@ def to_chat_request(req: am.MessagesRequest) -> oa.ChatRequest:
         tools=tools,
         tool_choice=tool_choice if not isinstance(tools, UnsetType) else UNSET,
         parallel_tool_calls=parallel if not isinstance(tools, UnsetType) else UNSET,
-        reasoning_effort=to_reasoning_effort(req.thinking),
+        reasoning_effort=to_reasoning_effort(req.thinking, req.output_config),
+        response_format=to_response_format(req.output_config),
         stream=True if stream else UNSET,
         stream_options=oa.StreamOptions(include_usage=True) if stream else UNSET,
     )
