@@ -7,12 +7,17 @@ Anthropic), an OpenAI-kind route and a Gemini route (converted through the chat 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.openai import FakeOpenAI
+from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
 ROUTES = ["msg-claude", "msg-openai", "msg-gemini"]
@@ -167,3 +172,132 @@ def test_a_failure_mid_stream_raises_the_sdks_error(claude: anthropic.Anthropic,
             for _ in s:
                 pass
     assert "error" in json.dumps(caught.value.body)
+
+
+@pytest.mark.parametrize("model", ROUTES)
+def test_thinking_streams_as_thinking_blocks(claude: anthropic.Anthropic, model: str) -> None:
+    with claude.messages.stream(
+        model=model, max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2000},
+        messages=[{"role": "user", "content": "#scenario thinking\nthink first"}],
+    ) as stream:
+        deltas = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        final = stream.get_final_message()
+    assert "think first" in text_of(final)
+    thoughts = [b for b in final.content if b.type == "thinking"]
+    if model == "msg-gemini":
+        assert not thoughts  # Gemini thinks (billed as output) without showing its thoughts
+        return
+    assert thoughts and thoughts[0].thinking and final.content[0].type == "thinking"
+    assert "thinking_delta" in deltas and "text_delta" in deltas
+    if model == "msg-claude":  # Anthropic's own signature, relayed as is
+        assert "signature_delta" in deltas and thoughts[0].signature
+
+
+def test_a_thinking_tool_loop_on_a_claude_route_keeps_the_signed_thinking(claude: anthropic.Anthropic) -> None:
+    thinking: Any = {"type": "enabled", "budget_tokens": 2000}
+    messages: list[Any] = [{"role": "user", "content": "#scenario tools"}]
+    first = claude.messages.create(model="msg-claude", max_tokens=4000, thinking=thinking,
+                                   tools=[WEATHER_TOOL], messages=messages)
+    assert [b.type for b in first.content] == ["thinking", "tool_use"]
+    call = first.content[1]
+    assert call.type == "tool_use"
+    # The fake refuses a thinking block whose signature it did not issue, and a thinking
+    # tool loop whose assistant turn does not start with one: both must pass through intact.
+    messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "rain"}]}]
+    second = claude.messages.create(model="msg-claude", max_tokens=4000, thinking=thinking,
+                                    tools=[WEATHER_TOOL], messages=messages)
+    assert "rain" in text_of(second) and second.stop_reason == "end_turn"
+
+
+def test_cache_usage_is_reported_as_anthropic_counts_it(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(model="msg-claude", max_tokens=100,
+                                     messages=[{"role": "user", "content": "#scenario cached"}])
+    assert (message.usage.cache_creation_input_tokens, message.usage.cache_read_input_tokens) == (200, 1000)
+    converted = claude.messages.create(model="msg-openai", max_tokens=100,
+                                       messages=[{"role": "user", "content": "hi"}])
+    # The fake OpenAI reports 11 prompt tokens, 3 of them cached: Anthropic counts them apart.
+    assert (converted.usage.input_tokens, converted.usage.cache_read_input_tokens) == (8, 3)
+
+
+@pytest.mark.parametrize("model", ROUTES)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_each_request_is_billed_once_with_the_tokens_the_caller_was_told(
+    stack: Stack, claude: anthropic.Anthropic, model: str, streamed: bool,
+) -> None:
+    kwargs: Any = {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": "bill me"}]}
+    if streamed:
+        with claude.messages.stream(**kwargs) as stream:
+            request_id = stream.response.headers["x-request-id"]
+            message = stream.get_final_message()
+    else:
+        raw_response = claude.messages.with_raw_response.create(**kwargs)
+        request_id, message = raw_response.headers["x-request-id"], raw_response.parse()
+    event = stack.usage_for(request_id)
+    usage = message.usage
+    prompt = usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
+    assert (event.model, event.status, event.stream, event.estimated) == (model, "ok", streamed, False)
+    assert (event.prompt_tokens, event.completion_tokens) == (prompt, usage.output_tokens)
+    assert event.cached_tokens == (usage.cache_read_input_tokens or 0)
+    assert [e.request_id for e in stack.usage_events()].count(request_id) == 1
+
+
+def test_count_tokens_is_never_billed(stack: Stack, claude: anthropic.Anthropic) -> None:
+    raw = claude.messages.with_raw_response.count_tokens(model="msg-openai", messages=[{"role": "user", "content": "hi"}])
+    request_id = raw.headers["x-request-id"]
+    billed = claude.messages.with_raw_response.create(model="msg-openai", max_tokens=10,
+                                                      messages=[{"role": "user", "content": "after"}])
+    stack.usage_for(billed.headers["x-request-id"])  # events of later requests have arrived
+    assert request_id not in [e.request_id for e in stack.usage_events()]
+
+
+def read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+    """The first `count` SSE events of a Messages stream, as (event name checked) JSON."""
+    events: list[dict[str, Any]] = []
+    name = ""
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            data = json.loads(line[6:])
+            assert data["type"] == name
+            events.append(data)
+            if len(events) == count:
+                break
+    return events
+
+
+@pytest.mark.parametrize("model", ["msg-claude", "msg-openai"])
+def test_client_disconnect_mid_stream_cancels_the_upstream_and_bills_what_was_spent(
+    stack: Stack, api_key: str, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch, model: str,
+) -> None:
+    closed = threading.Event()
+    before = fake_openai.disconnects
+    original = fake_anthropic._send
+
+    def send(*args: Any, **kw: Any) -> bool:
+        ok = original(*args, **kw)
+        if not ok:
+            closed.set()
+        return ok
+
+    monkeypatch.setattr(fake_anthropic, "_send", send)
+    body = {"model": model, "max_tokens": 500, "stream": True,
+            "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
+    with httpx.Client(timeout=10) as http:
+        with http.stream("POST", f"{stack.base_url}/messages", json=body,
+                         headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"}) as response:
+            assert response.status_code == 200
+            request_id = response.headers["x-request-id"]
+            events = read_events(response, 6)
+            assert events[0]["type"] == "message_start" and events[1]["type"] in ("ping", "content_block_start")
+        # leaving the block closes the connection mid-stream (100 words would take 20 s)
+    closed_at = time.monotonic()
+    if model == "msg-claude":
+        assert closed.wait(5), "the fake Anthropic server still had its connection open"
+    else:
+        wait_until(lambda: fake_openai.disconnects > before, 5, "the fake OpenAI noticing the disconnect")
+    assert time.monotonic() - closed_at < 5
+    event = stack.usage_for(request_id)
+    assert event.status == "cancelled" and event.prompt_tokens > 0

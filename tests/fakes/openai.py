@@ -14,6 +14,7 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - error_500     500 server_error
 - midstream     (stream) two chunks, then the connection drops
 - stream_error  (stream) two chunks, then an SSE `{"error": ...}` event
+- thinking      the answer with `reasoning_content` (streamed first), as reasoning servers send it
 - slow <s>      wait <s> seconds before answering
 - slow_stream   (stream) a chunk every 0.2 s, up to 100; stops when the client leaves
 - no_usage      answer without a usage object
@@ -39,6 +40,7 @@ from typing import Any
 from tests.fakes.server import Exchange, FakeServer, header_echo
 
 PROMPT_TOKENS = 11
+THINKING_TEXT = "Let me think it over."
 # A line of the last user text (its first, or any other: clients add text around it).
 _DIRECTIVE = re.compile(r"(?m)^#scenario[ \t]+(\w+)(?:[ \t]+(\S+))?")
 CREATED = 1_700_000_000
@@ -145,6 +147,8 @@ class FakeOpenAI(FakeServer):
             return {"content": None, "tool_calls": [call]}, "tool_calls"
         if scenario == "slow_stream":
             return {"content": " ".join(f"w{i}" for i in range(100))}, "stop"
+        if scenario == "thinking":
+            return {"content": f"fake: {text}", "reasoning_content": THINKING_TEXT}, "stop"
         return {"content": f"fake: {text}"}, "stop"
 
     def _stream(self, ex: Exchange, body: dict[str, Any], message: dict[str, Any], finish: str,
@@ -164,6 +168,9 @@ class FakeOpenAI(FakeServer):
             for part in (args[: len(args) // 2], args[len(args) // 2 :]):
                 ex.event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
         else:
+            if message.get("reasoning_content"):
+                for piece in re.findall(r"\S+\s*", message["reasoning_content"]):
+                    ex.event(chunk({"reasoning_content": piece}))
             words = message["content"].split(" ")
             delay = 0.2 if scenario == "slow_stream" else 0.0
             for i, word in enumerate(words):
