@@ -119,9 +119,50 @@ class RedactedThinkingBlock(Struct, tag_field="type", tag="redacted_thinking", k
     data: str
 
 
+# Blocks of Anthropic's server tools and features, accepted so a Claude route forwards
+# them as sent; other routes refuse them (400 naming the block).
+
+
+class ServerToolUseBlock(Struct, tag_field="type", tag="server_tool_use"):
+    """A server tool call (web search, web fetch, code execution...)."""
+
+
+class WebSearchResultBlock(Struct, tag_field="type", tag="web_search_tool_result"):
+    """A web search result."""
+
+
+class WebFetchResultBlock(Struct, tag_field="type", tag="web_fetch_tool_result"):
+    """A web fetch result."""
+
+
+class CodeExecutionResultBlock(Struct, tag_field="type", tag="code_execution_tool_result"):
+    """A code execution result."""
+
+
+class McpToolUseBlock(Struct, tag_field="type", tag="mcp_tool_use"):
+    """A call of an MCP server's tool (MCP connector)."""
+
+
+class McpToolResultBlock(Struct, tag_field="type", tag="mcp_tool_result"):
+    """The result of an MCP server's tool."""
+
+
+class SearchResultBlock(Struct, tag_field="type", tag="search_result"):
+    """A search result with citations."""
+
+
+class ContainerUploadBlock(Struct, tag_field="type", tag="container_upload"):
+    """A file uploaded to a code execution container."""
+
+
+ClaudeOnlyBlock = (
+    ServerToolUseBlock | WebSearchResultBlock | WebFetchResultBlock | CodeExecutionResultBlock
+    | McpToolUseBlock | McpToolResultBlock | SearchResultBlock | ContainerUploadBlock
+)
+
 Block = (
     TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock
-    | RedactedThinkingBlock
+    | RedactedThinkingBlock | ClaudeOnlyBlock
 )
 
 

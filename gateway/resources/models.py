@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 import falcon
@@ -11,6 +12,7 @@ from gateway.auth import Authenticator
 from gateway.contracts import anthropic_messages
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.openai import Model, ModelList
+from gateway.resources.messages import anthropic_errors
 from gateway.routing import Router
 
 _ENCODER = msgspec.json.Encoder()
@@ -32,6 +34,11 @@ def _anthropic(req: falcon.Request) -> bool:
     return req.get_header("anthropic-version") is not None
 
 
+def _errors_for(req: falcon.Request) -> AbstractContextManager[None]:
+    """Errors in Anthropic's shape for Anthropic's clients, else OpenAI's."""
+    return anthropic_errors() if _anthropic(req) else nullcontext()
+
+
 class ModelsResource:
     """The per-key model list."""
 
@@ -41,6 +48,10 @@ class ModelsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the models this key may use."""
+        with _errors_for(req):
+            self._list(req, resp)
+
+    def _list(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = req.context.key = self._auth.authenticate(req)
         models = self._router.visible_to(key)
         resp.content_type = falcon.MEDIA_JSON
@@ -53,6 +64,10 @@ class ModelsResource:
 
     def on_get_one(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
         """One model, 404 when unknown or not allowed for this key."""
+        with _errors_for(req):
+            self._one(req, resp, model_id)
+
+    def _one(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
         key = req.context.key = self._auth.authenticate(req)
         model = self._router.get(key, model_id)
         resp.content_type = falcon.MEDIA_JSON

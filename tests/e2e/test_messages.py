@@ -301,3 +301,12 @@ def test_client_disconnect_mid_stream_cancels_the_upstream_and_bills_what_was_sp
     assert time.monotonic() - closed_at < 5
     event = stack.usage_for(request_id)
     assert event.status == "cancelled" and event.prompt_tokens > 0
+
+
+def test_model_errors_are_in_anthropics_shape_for_anthropic_clients(claude: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        claude.models.retrieve("no-such-model")
+    assert isinstance(caught.value.body, dict) and caught.value.body["error"]["type"] == "not_found_error"
+    with pytest.raises(anthropic.NotFoundError) as counted:
+        claude.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    assert isinstance(counted.value.body, dict) and counted.value.body["type"] == "error"

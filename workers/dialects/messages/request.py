@@ -84,6 +84,19 @@ def _tool_result_text(block: am.ToolResultBlock, where: str) -> tuple[str, list[
     return text, extra
 
 
+def _not_here(block: am.Block, where: str, turn: str) -> ConversionError:
+    """400 for a block this turn cannot hold off Claude (server-tool blocks among them)."""
+    kind = _block_type(block)
+    if isinstance(block, am.ClaudeOnlyBlock):
+        return ConversionError(f"'{kind}' blocks are served by Claude models only.", f"{where}.type")
+    return ConversionError(f"{turn.capitalize()} cannot hold a '{kind}' block.", f"{where}.type")
+
+
+def _block_type(block: am.Block) -> str:
+    """The wire `type` of a block (its Struct tag)."""
+    return str(type(block).__struct_config__.tag)
+
+
 def _user_turn(content: str | list[am.Block], where: str) -> list[oa.Message]:
     """One user turn: its tool results as tool messages first, then its other content."""
     if isinstance(content, str):
@@ -103,7 +116,7 @@ def _user_turn(content: str | list[am.Block], where: str) -> list[oa.Message]:
         elif isinstance(block, am.DocumentBlock):
             parts.append(_document(block, at))
         else:
-            raise ConversionError(f"A user turn cannot hold a '{type(block).__name__}' block.", f"{at}.type")
+            raise _not_here(block, at, "a user turn")
     return tools + ([oa.UserMessage(content=parts)] if parts else [])
 
 
@@ -125,9 +138,7 @@ def _assistant_turn(content: str | list[am.Block], where: str) -> oa.AssistantMe
         elif isinstance(block, am.RedactedThinkingBlock):
             continue  # NOTE: encrypted for Claude; no other model can read it
         else:
-            raise ConversionError(
-                f"An assistant turn cannot hold a '{type(block).__name__}' block.", f"{where}.content[{i}].type"
-            )
+            raise _not_here(block, f"{where}.content[{i}]", "an assistant turn")
     return oa.AssistantMessage(
         content="".join(texts) if texts else None,
         tool_calls=calls or UNSET,

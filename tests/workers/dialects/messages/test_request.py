@@ -104,3 +104,27 @@ def test_what_chat_cannot_carry_is_a_400_naming_the_parameter(body: dict[str, ob
     with pytest.raises(ConversionError) as ex:
         convert(**body)
     assert ex.value.status == 400 and ex.value.error.param == param
+
+
+def test_a_server_tool_block_is_refused_off_claude_naming_it() -> None:
+    with pytest.raises(ConversionError) as ex:
+        convert(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": [
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}}]}])
+    assert ex.value.error.param == "messages[1].content[0].type"
+    assert "'server_tool_use' blocks are served by Claude models only" in ex.value.error.message
+
+
+def test_system_turns_between_messages_stay_where_they_are() -> None:
+    req = convert(messages=[{"role": "user", "content": "a"}, {"role": "system", "content": "mind the rules"},
+                            {"role": "user", "content": [{"type": "text", "text": "b"}]}])
+    assert [type(m).__name__ for m in req.messages] == ["UserMessage", "SystemMessage", "UserMessage"]
+    assert req.messages[1].content == "mind the rules"
+
+
+def test_output_config_sets_the_effort_of_thinking_and_the_json_schema_format() -> None:
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}}
+    req = convert(thinking={"type": "adaptive"}, output_config={"effort": "max", "format": {"type": "json_schema", "schema": schema}})
+    assert req.reasoning_effort == "high"
+    assert req.response_format == oa.JsonSchemaFormat(oa.JsonSchemaSpec(name="output", schema=schema, strict=True))
+    # effort alone does not turn thinking on
+    assert convert(thinking={"type": "disabled"}, output_config={"effort": "high"}).reasoning_effort is UNSET
