@@ -12,9 +12,9 @@ from typing import Any
 import msgspec
 
 from gateway.contracts import anthropic_messages as am
+from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import ChatCompletion, ToolCall, Usage
 from workers.providers.base import UpstreamError
-from gateway.contracts.errors import OpenAIError
 
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                  "function_call": "tool_use", "content_filter": "refusal"}

@@ -16,8 +16,10 @@ from typing import assert_never
 import msgspec
 
 from gateway.contracts import anthropic_messages as am
+from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import ChatCompletionChunk, ToolCallDelta, Usage
 from workers.dialects.messages.response import to_message, to_message_usage, to_stop_reason
+from workers.providers.base import UpstreamError
 
 _CHUNK = msgspec.json.Decoder(ChatCompletionChunk)
 
@@ -49,7 +51,11 @@ class MessagesOutput:
     def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> list[msgspec.Struct]:
         """The events of one chat chunk."""
         if isinstance(chunk, msgspec.Raw):
-            decoded = _CHUNK.decode(chunk)
+            try:
+                decoded = _CHUNK.decode(chunk)
+            except msgspec.DecodeError as ex:
+                raise UpstreamError(502, OpenAIError(f"upstream sent an unreadable chunk: {ex}",
+                                                     "upstream_error", None, "upstream_error")) from ex
         elif isinstance(chunk, ChatCompletionChunk):
             decoded = chunk
         else:

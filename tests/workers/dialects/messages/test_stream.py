@@ -108,3 +108,13 @@ def test_arguments_that_are_not_json_are_kept_as_text() -> None:
     message = MessagesOutput("msg_1", "m").result(completion, Usage())
     assert isinstance(message, am.Message)
     assert message.content == [am.OutToolUse(id="call_1", name="f", input={"arguments": "not json"})]
+
+
+def test_an_unreadable_upstream_chunk_is_a_502() -> None:
+    import pytest
+
+    from workers.providers.base import UpstreamError
+
+    with pytest.raises(UpstreamError) as ex:
+        MessagesOutput("msg_1", "m").chunk(msgspec.Raw(b'{"choices":[]}'))
+    assert ex.value.status == 502
