@@ -18,6 +18,7 @@ from gateway.middleware import RequestContext
 from gateway.relay import Relay
 from gateway.resources.completions import ChatResource, EmbeddingsResource
 from gateway.resources.health import HealthResource
+from gateway.resources.messages import MessagesResource, RootResource
 from gateway.resources.models import ModelsResource
 from gateway.routing import Router
 
@@ -37,4 +38,9 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, clock))
     app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, clock))
     app.add_route("/health", HealthResource(bridge))
+    # Anthropic Messages dialect (issue 13): Claude Code and the Anthropic SDKs.
+    messages = MessagesResource(auth, router, gate, relay, config.gateway, log, clock)
+    app.add_route("/v1/messages", messages)
+    app.add_route("/v1/messages/count_tokens", messages, suffix="count")
+    app.add_route("/", RootResource())
     return app

@@ -44,7 +44,7 @@ def render(resp: falcon.Response, ex: APIError) -> None:
 
 def _from_falcon(ex: falcon.HTTPError) -> APIError:
     if ex.status_code == 404:
-        return not_found("Unknown path. The gateway serves /v1/models, /v1/chat/completions and /v1/embeddings.")
+        return not_found("Unknown path. The gateway serves /v1/models, /v1/chat/completions, /v1/embeddings and /v1/messages.")
     if ex.status_code == 405:
         return method_not_allowed("This method is not allowed on this path.")
     if ex.status_code == 413:

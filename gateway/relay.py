@@ -39,7 +39,7 @@ from gateway.contracts.bus import (
     cancel_subject,
 )
 from gateway.contracts.config import GatewaySettings
-from gateway.contracts.errors import APIError, ErrorBody, OpenAIError, no_worker, upstream_timeout
+from gateway.contracts.errors import APIError, OpenAIError, no_worker, upstream_timeout
 
 
 def request_too_large_for_bus(limit: int) -> APIError:
@@ -56,10 +56,10 @@ def request_too_large_for_bus(limit: int) -> APIError:
     )
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
+from gateway.sse_framing import framing_for
 
 OnEnd = Callable[[Usage | None], None]
 
-DONE_EVENT = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
 _CANCEL = msgspec.msgpack.Encoder()
 PROBE_INTERVAL_S = 1.0
@@ -67,12 +67,6 @@ CLIENT_GONE = OpenAIError("The client closed the request.", "invalid_request_err
 EMPTY_ANSWER = OpenAIError(
     "The worker ended the request without an answer.", "upstream_error", None, "upstream_error"
 )
-_ERROR = msgspec.json.Encoder()
-
-
-def error_event(ex: APIError) -> bytes:
-    """An OpenAI-shaped mid-stream error event (the SDK raises APIError on it)."""
-    return b"data: " + _ERROR.encode(ErrorBody(ex.error)) + b"\n\n"
 
 
 class Relay:
@@ -176,8 +170,9 @@ class Relay:
 
     def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd) -> Iterator[bytes]:
         finished = False
+        framing = framing_for(job.dialect)
         try:
-            yield b"data: " + first.data + b"\n\n"
+            yield framing.event(first.data)
             while True:
                 try:
                     frame = self._next(reply, job)
@@ -187,22 +182,21 @@ class Relay:
                     case None:
                         self._record_lost(job, "stream_stalled")
                         stalled = upstream_timeout("The stream stalled: no data before the deadline.")
-                        yield error_event(stalled)
-                        yield DONE_EVENT
+                        yield framing.error(stalled)
                         return
                     case Chunk(data=data):
-                        yield b"data: " + data + b"\n\n"
+                        yield framing.event(data)
                     case Heartbeat():
                         yield KEEPALIVE
                     case Error(status=status, error=error):
                         finished = True  # NOTE: the worker ended the job itself; no cancel
-                        yield error_event(APIError(status, error))
-                        yield DONE_EVENT
+                        yield framing.error(APIError(status, error))
                         return
                     case Done(usage=usage):
                         finished = True
                         end(usage)
-                        yield DONE_EVENT
+                        if closing := framing.end():
+                            yield closing
                         return
                     case Result() | ResultPart():
                         continue  # not sent on streams; ignored rather than corrupting SSE

@@ -20,14 +20,30 @@ class Router:
     def __init__(self, config: Config) -> None:
         self._models = {m.id: m for m in config.models}
         self.models = list(config.models)
+        # Aliases: exact ids first, then glob patterns in config order (first match wins).
+        self._aliases: dict[str, ModelConfig] = {}
+        self._patterns: list[tuple[str, ModelConfig]] = []
+        for model in config.models:
+            for alias in model.aliases:
+                if any(ch in alias for ch in "*?["):
+                    self._patterns.append((alias, model))
+                else:
+                    self._aliases.setdefault(alias, model)
+
+    def _lookup(self, model_id: str) -> ModelConfig | None:
+        """The model named by its id or one of its aliases."""
+        model = self._models.get(model_id) or self._aliases.get(model_id)
+        if model is None:
+            model = next((m for pattern, m in self._patterns if fnmatchcase(model_id, pattern)), None)
+        return model
 
     def resolve(self, key: KeyRecord, model_id: str, kind: str) -> ModelConfig:
         """The model for this request: 404 unknown, 403 not allowed, 400 wrong kind."""
-        model = self._models.get(model_id)
+        model = self._lookup(model_id)
         if model is None:
             usable = [m.id for m in self.visible_to(key) if m.kind == kind]
             raise model_not_found(model_id, usable, kind)
-        if not key_allows(key, model_id):
+        if not key_allows(key, model.id):
             raise model_not_allowed(model_id)
         if model.kind != kind:
             endpoint = "/v1/embeddings" if model.kind == "embedding" else "/v1/chat/completions"
@@ -43,8 +59,8 @@ class Router:
 
     def get(self, key: KeyRecord, model_id: str) -> ModelConfig:
         """One model for `/v1/models/{id}`: 404 if unknown or not visible to the key."""
-        model = self._models.get(model_id)
-        if model is None or not key_allows(key, model_id):
+        model = self._lookup(model_id)
+        if model is None or not key_allows(key, model.id):
             raise model_not_found(model_id, [m.id for m in self.visible_to(key)])
         return model
 

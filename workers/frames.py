@@ -40,12 +40,12 @@ class FrameSink:
 
     def __init__(self, nc: Publisher, reply: str) -> None:
         self._nc = nc
-        self._reply = reply
+        self.reply = reply
         self.started = False  # a chunk or result was sent
 
     async def _send(self, frame: Frame) -> None:
-        if self._reply:
-            await self._nc.publish(self._reply, FRAME_ENCODER.encode(frame))
+        if self.reply:
+            await self._nc.publish(self.reply, FRAME_ENCODER.encode(frame))
 
     async def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> None:
         """One OpenAI chunk, encoded once here."""
@@ -82,3 +82,45 @@ class FrameSink:
     async def heartbeat(self) -> None:
         """Still working."""
         await self._send(Heartbeat())
+
+
+class ChatOutput(Protocol):
+    """Converts what a provider produced (the chat shape) into an inbound dialect's output.
+
+    Pure (workers/dialects/<name>/): typed in, typed out; one instance per job.
+    """
+
+    def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage) -> msgspec.Struct:
+        """A whole non-stream response."""
+        ...
+
+    def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> list[msgspec.Struct]:
+        """The dialect's events for one chat chunk (maybe none)."""
+        ...
+
+    def done(self, usage: Usage) -> list[msgspec.Struct]:
+        """The dialect's last events, once the stream's usage is known."""
+        ...
+
+
+class ConvertingSink(FrameSink):
+    """A FrameSink whose chat output leaves converted to an inbound dialect's shape."""
+
+    def __init__(self, nc: Publisher, reply: str, output: ChatOutput) -> None:
+        super().__init__(nc, reply)
+        self._output = output
+
+    async def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> None:
+        """Each converted event as one chunk frame."""
+        for event in self._output.chunk(chunk):
+            await super().chunk(event)
+
+    async def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage | None = None) -> None:
+        """The converted whole response."""
+        await super().result(self._output.result(body, usage or Usage()), usage)
+
+    async def done(self, usage: Usage | None) -> None:
+        """The dialect's closing events, then the end of the stream."""
+        for event in self._output.done(usage or Usage()):
+            await super().chunk(event)
+        await super().done(usage)

@@ -44,7 +44,9 @@ from gateway.contracts.openai import (
     Usage,
     embedding_inputs,
 )
-from workers.frames import FrameSink, Publisher
+from workers import dialects
+from workers.dialects import Direct
+from workers.frames import ConvertingSink, FrameSink, Publisher
 from workers.providers.base import (
     ChatResult,
     EmbedResult,
@@ -162,6 +164,8 @@ class JobService:
             async with asyncio.timeout(max(0.0, job.deadline - started)):
                 if job.op == "embed":
                     await self._embed(job, sink, outcome)
+                elif job.op == "count_tokens":
+                    await self._count_tokens(job, sink)
                 else:
                     await self._chat(job, sink, outcome)
         except asyncio.CancelledError:
@@ -183,7 +187,8 @@ class JobService:
             await self._fail(sink, outcome, internal_error())
         finally:
             heartbeat.cancel()
-            self._bill(job, outcome, started)
+            if job.op != "count_tokens":  # free upstream, so never billed
+                self._bill(job, outcome, started)
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
@@ -232,14 +237,30 @@ class JobService:
     # ------------------------------------------------------------------ chat
 
     async def _chat(self, job: Job, sink: FrameSink, outcome: Outcome) -> None:
-        try:
-            req = CHAT_REQUEST_DECODER.decode(job.body)
-        except msgspec.ValidationError as ex:
-            raise from_validation_error(ex) from ex
         route, target = self._route(job)
-        outcome.prompt_estimate = estimate_chat_prompt(req)
+        body = job.body
+        if job.dialect != "chat":
+            # Another inbound dialect: pass through where the provider speaks it, else
+            # convert to chat and convert the output back (workers/dialects/).
+            dialect = dialects.load(job.dialect)
+            direct = dialect.pass_through(route.config.kind, job, target)
+            if direct is not None:
+                # Only billed from this if the upstream reports nothing: the body's size.
+                outcome.prompt_estimate = estimate_from_chars(len(job.body))
+                await self._pass_through(route, direct, sink, outcome)
+                return
+            req = dialect.to_chat(job, target)
+            outcome.prompt_estimate = estimate_chat_prompt(req)
+            body = CHAT_REQUEST_ENCODER.encode(req)
+            sink = ConvertingSink(self._nc, sink.reply, dialect.chat_output(job, int(self._clock())))
+        else:
+            try:
+                req = CHAT_REQUEST_DECODER.decode(job.body)
+            except msgspec.ValidationError as ex:
+                raise from_validation_error(ex) from ex
+            outcome.prompt_estimate = estimate_chat_prompt(req)
         stream = job.stream
-        request = route.provider.chat_request(req, job.body, target, stream)
+        request = route.provider.chat_request(req, body, target, stream)
         calls = 1 if route.provider.supports_n else req.choice_count()
         created = int(self._clock())
         if stream:
@@ -344,6 +365,48 @@ class JobService:
                 )
             )
         await sink.done(outcome.usage)
+
+    # ------------------------------------------------------------------ other dialects
+
+    async def _pass_through(self, route: Route, direct: Direct, sink: FrameSink, outcome: Outcome) -> None:
+        """A request in the upstream's own dialect: relayed as is, billed from its usage."""
+        request, reader = direct.request, direct.reader
+        outcome.upstream_working = True
+        async with route.upstream.open(request) as response:
+            if response.status >= 400:
+                body = await response.read()
+                raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+            if not request.stream:
+                data, outcome.usage = reader.result(await response.read())
+                await sink.result(data, outcome.usage)
+                return
+            decoder = SseDecoder()
+            try:
+                async for raw in response.chunks:
+                    for event in decoder.feed(raw):
+                        for item in reader.feed(event):
+                            await sink.chunk(item)
+                for event in decoder.close():
+                    for item in reader.feed(event):
+                        await sink.chunk(item)
+                reader.close()
+            finally:
+                outcome.usage = reader.usage()
+        await sink.done(outcome.usage)
+
+    async def _count_tokens(self, job: Job, sink: FrameSink) -> None:
+        """A dialect's token count: the upstream's own where it has one, else an estimate."""
+        route, target = self._route(job)
+        dialect = dialects.load(job.dialect)
+        request = dialect.count_tokens(route.config.kind, job, target)
+        if request is None:
+            await sink.result(dialect.estimate_tokens(job, target))
+            return
+        async with route.upstream.open(request) as response:
+            body = await response.read()
+            if response.status >= 400:
+                raise route.provider.error(response.status, response.headers, body)
+        await sink.result(msgspec.Raw(body))
 
     # ------------------------------------------------------------------ embeddings
 
@@ -505,6 +568,7 @@ def output_chars(chunk: ChatCompletionChunk | msgspec.Raw) -> int:
 
 
 _EMBED_ENCODER = msgspec.json.Encoder()
+CHAT_REQUEST_ENCODER = msgspec.json.Encoder()
 
 
 def _merge_embeddings(results: list[EmbedResult]) -> EmbedResult:

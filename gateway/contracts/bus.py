@@ -84,7 +84,7 @@ class Job(Struct, kw_only=True):
     request_id: str
     key_id: str
     key_name: str = ""
-    op: str  # "chat" | "embed"
+    op: str  # "chat" | "embed" | "count_tokens" (messages dialect)
     model: str  # the gateway's public model id, shown to the caller
     provider: str
     upstream_model: str
@@ -97,6 +97,11 @@ class Job(Struct, kw_only=True):
     # Claude capability flags of the model entry (ModelConfig.thinking / prompt_cache).
     thinking: str = "budget"
     prompt_cache: str = "off"
+    # The inbound dialect the gateway served (its route): "chat", "messages" or
+    # "responses"; workers convert through `workers/dialects/<dialect>/` when not "chat".
+    dialect: str = "chat"
+    # -- messages dialect: `anthropic-beta` as the caller sent it, kept on pass-through.
+    anthropic_beta: str = ""
 
 
 class Chunk(Struct, tag="chunk"):

@@ -108,6 +108,9 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     fallbacks: list[str] = []
     created: int = 0
     gemini: GeminiModelFlags | None = None  # only on models of a gemini provider
+    # Other ids callers may name this model by: exact ids or glob patterns (`claude-*`),
+    # e.g. the model ids Claude Code sends on its own (gateway/routing.py resolves them).
+    aliases: list[str] = []
 
     # -- Claude (anthropic kind) capability flags; docs/compat-anthropic.md --------------
     # How `reasoning_effort` is expressed: "budget" = thinking {type: enabled,
@@ -155,6 +158,9 @@ def validate(config: Config) -> Config:
             # Anthropic requires max_tokens; an invented default would silently truncate.
             raise ConfigError(f"model '{model.id}' ({kind}) must set max_output_tokens")
     for model in config.models:
+        for alias in model.aliases:
+            if alias in seen:
+                raise ConfigError(f"model '{model.id}' has alias '{alias}', which is a model id")
         for fallback in model.fallbacks:
             if fallback not in seen:
                 raise ConfigError(f"model '{model.id}' falls back to unknown model '{fallback}'")

@@ -31,6 +31,8 @@ FALLBACK_STATUSES = frozenset({429, 502, 503, 504})
 class _Dispatch:
     """What both endpoints share: admission, the job, fallbacks before the first byte."""
 
+    dialect = "chat"  # the inbound dialect of the route (a Job field; workers convert by it)
+
     def __init__(self, auth: Authenticator, router: Router, gate: Gate, relay: Relay,
                  settings: GatewaySettings, log: Logger, clock: Callable[[], float] = time.time) -> None:
         self._auth = auth
@@ -63,6 +65,7 @@ class _Dispatch:
             gemini=model.gemini,
             thinking=model.thinking,
             prompt_cache=model.prompt_cache,
+            dialect=self.dialect,
         )
 
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,
@@ -74,7 +77,7 @@ class _Dispatch:
         candidates = [model, *self._router.fallbacks(key, model)]
         for attempt, candidate in enumerate(candidates):
             job = self._job(req, candidate, op, raw, attempt, stream, include_usage)
-            subject = chat_subject(candidate.provider) if op == "chat" else embed_subject(candidate.provider)
+            subject = embed_subject(candidate.provider) if op == "embed" else chat_subject(candidate.provider)
             try:
                 self._relay.respond(resp, job, subject, settle, client_gone_probe(req.env))
                 return

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+
 import falcon
 import msgspec
 
 from gateway.auth import Authenticator
+from gateway.contracts import anthropic_messages
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.openai import Model, ModelList
+from gateway.resources.messages import anthropic_errors
 from gateway.routing import Router
 
 _ENCODER = msgspec.json.Encoder()
@@ -16,6 +21,22 @@ _ENCODER = msgspec.json.Encoder()
 def to_model(model: ModelConfig) -> Model:
     """The OpenAI view of a configured model."""
     return Model(id=model.id, created=model.created, owned_by=model.owned_by or model.provider)
+
+
+def to_anthropic_model(model: ModelConfig) -> anthropic_messages.ModelInfo:
+    """The Anthropic view of a configured model (`created_at` in RFC 3339)."""
+    created = datetime.fromtimestamp(model.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return anthropic_messages.ModelInfo(id=model.id, display_name=model.id, created_at=created)
+
+
+def _anthropic(req: falcon.Request) -> bool:
+    """Anthropic's SDKs and Claude Code send `anthropic-version`: answer in its shape."""
+    return req.get_header("anthropic-version") is not None
+
+
+def _errors_for(req: falcon.Request) -> AbstractContextManager[None]:
+    """Errors in Anthropic's shape for Anthropic's clients, else OpenAI's."""
+    return anthropic_errors() if _anthropic(req) else nullcontext()
 
 
 class ModelsResource:
@@ -27,13 +48,27 @@ class ModelsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the models this key may use."""
+        with _errors_for(req):
+            self._list(req, resp)
+
+    def _list(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = req.context.key = self._auth.authenticate(req)
-        listing = ModelList(data=[to_model(m) for m in self._router.visible_to(key)])
+        models = self._router.visible_to(key)
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = _ENCODER.encode(listing)
+        if _anthropic(req):
+            page = [to_anthropic_model(m) for m in models]
+            first, last = (page[0].id, page[-1].id) if page else (None, None)
+            resp.data = _ENCODER.encode(anthropic_messages.ModelPage(data=page, first_id=first, last_id=last))
+            return
+        resp.data = _ENCODER.encode(ModelList(data=[to_model(m) for m in models]))
 
     def on_get_one(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
         """One model, 404 when unknown or not allowed for this key."""
+        with _errors_for(req):
+            self._one(req, resp, model_id)
+
+    def _one(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
         key = req.context.key = self._auth.authenticate(req)
+        model = self._router.get(key, model_id)
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = _ENCODER.encode(to_model(self._router.get(key, model_id)))
+        resp.data = _ENCODER.encode(to_anthropic_model(model) if _anthropic(req) else to_model(model))

@@ -91,3 +91,11 @@ def test_the_default_claude_models_declare_their_thinking() -> None:
     config = load(ROOT / "gateway.toml")
     flags = {m.id: m.thinking for m in config.models if config.providers[m.provider].kind == "anthropic"}
     assert flags == {"claude-sonnet-4-5": "budget", "claude-haiku-4-5": "budget"}
+
+
+def test_aliases_parse_and_may_not_shadow_a_model_id() -> None:
+    config = parse(MINIMAL + 'aliases = ["claude-sonnet-4-6", "claude-*"]\n')
+    assert config.models[0].aliases == ["claude-sonnet-4-6", "claude-*"]
+    assert parse(MINIMAL).models[0].aliases == []
+    with pytest.raises(ConfigError, match="alias 'echo'"):
+        parse(MINIMAL + 'aliases = ["echo"]\n')

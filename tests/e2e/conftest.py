@@ -20,7 +20,7 @@ FAKE_GEMINI_KEY = "gemini-fake-upstream"
 PROVIDERS = """
 [gateway]
 idle_timeout_s = 3
-max_body_bytes = 65536
+max_body_bytes = 262144  # Claude Code sends ~85 KB bodies (issue 13)
 
 [workers]
 heartbeat_s = 0.5
@@ -200,6 +200,29 @@ provider = "wrongkey"
 [[models]]
 id = "nokey-model"
 provider = "nokey"
+
+# Messages dialect (issue 13): a model per provider kind, Claude Code's own ids as aliases.
+[[models]]
+id = "msg-claude"
+provider = "claude"
+upstream = "claude-opus-4-6"
+max_output_tokens = 4096
+aliases = ["claude-opus-4-8", "claude-opus-*"]
+price = {{ input = 3.0, output = 15.0, cached_input = 0.30, cache_write_input = 3.75 }}
+
+[[models]]
+id = "msg-openai"
+provider = "fakeoai"
+upstream = "gpt-upstream"
+aliases = ["claude-sonnet-4-6", "claude-haiku-4-5-*"]
+price = {{ input = 1.0, output = 2.0 }}
+
+[[models]]
+id = "msg-gemini"
+provider = "gemini"
+upstream = "gemini-upstream-flash"
+max_output_tokens = 8192
+aliases = ["claude-gemini-*"]
 """
 
 GATEWAY_MODELS = """

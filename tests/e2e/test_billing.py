@@ -603,3 +603,30 @@ def test_issue_11_nulls_in_the_upstream_usage_are_billed_not_a_502(books: Books,
     assert (row["status"], row["estimated"]) == ("ok", 0)
     assert (row["prompt_tokens"], row["cached_tokens"], row["completion_tokens"]) == (PROMPT_TOKENS, 0, words)
     assert row["cost_micro_usd"] == cost_micro("gpt-test", PROMPT_TOKENS, 0, words)
+
+
+def test_messages_requests_are_in_the_report_once_each_like_chat(books: Books) -> None:
+    import anthropic
+
+    record, secret = books.stack.run(lambda nc: create_key(nc, "bill-messages", ["*"], None, None, None))
+    client = anthropic.Anthropic(base_url=books.stack.base_url.removesuffix("/v1"), api_key=secret,
+                                 max_retries=0, timeout=20)
+    told: dict[str, list[tuple[int, int]]] = {"claude-test": [], "gpt-test": []}
+    for model in told:
+        client.messages.count_tokens(model=model, messages=[{"role": "user", "content": "free"}])
+        kwargs: Any = {"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": f"bill {model}"}]}
+        whole = client.messages.create(**kwargs)
+        with client.messages.stream(**kwargs) as stream:
+            streamed = stream.get_final_message()
+        for message in (whole, streamed):
+            u = message.usage
+            told[model].append((u.input_tokens + (u.cache_read_input_tokens or 0), u.output_tokens))
+    report = books.wait_for_requests("bill-messages", 4)
+    totals = by_model(report)
+    for model, usages in told.items():
+        requests, prompt, _, completion, cost = totals[model]
+        assert (requests, prompt, completion) == (2, sum(p for p, _ in usages), sum(c for _, c in usages))
+        assert cost > 0
+    rows = books.rows("bill-messages")
+    assert len(rows) == 4 and len({r["request_id"] for r in rows}) == 4
+    assert record.name == "bill-messages"

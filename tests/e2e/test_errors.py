@@ -128,7 +128,7 @@ def test_wrong_method_is_405_in_openai_shape(stack: Stack) -> None:
 
 def test_body_over_the_limit_is_413(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIStatusError) as ex:
-        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x" * 70_000}])
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x" * 270_000}])
     assert ex.value.status_code == 413
     assert ex.value.body["code"] == "request_too_large"
 

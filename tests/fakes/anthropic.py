@@ -27,6 +27,7 @@ quoting them, so the OpenAI SDK tool loop runs end to end; a `tool_choice` that 
 tool always gets a call of that tool, with input made from its schema):
 - (none)            reply with the last user text (`end_turn`);
 - `tools`           one `tool_use` of the first tool (input from its schema), `tool_use`;
+- `call <json>`     one `tool_use` of the tool and input `{"Name": {...}}` names (compact JSON);
 - `parallel_tools`  text, then two `tool_use`s (the second with input `{}`, streamed as a
                     single empty `input_json_delta`); one call if parallel use is disabled;
 - `thinking`        a signed `thinking` block, then the text (also added to every reply
@@ -170,6 +171,8 @@ class FakeAnthropic(FakeServer):
         self.max_output = max_output
         self._ids = itertools.count(1)
         self._cached: set[str] = set()  # prompt-cache: hashes of the prefixes cached so far
+        self.beta_headers: list[str | None] = []  # `anthropic-beta` of each request, in order
+        self.bodies: list[dict[str, Any]] = []  # each valid `/v1/messages` body, in order
 
     # ------------------------------------------------------------ request handling
 
@@ -178,7 +181,11 @@ class FakeAnthropic(FakeServer):
         request_id = f"req_fake{next(self._ids):06d}"
         headers = {"request-id": request_id}
         req = ex.request
-        if req.method != "POST" or req.path.split("?")[0] != "/v1/messages":
+        path = req.path.split("?")[0]
+        if req.method == "POST" and path == "/v1/messages/count_tokens" and req.headers.get("x-api-key") == self.api_key:
+            self._count_tokens(ex, headers)
+            return
+        if req.method != "POST" or path != "/v1/messages":
             _send_json(ex, 404, error_body("not_found_error", "Not found", request_id), headers)
             return
         key = req.headers.get("x-api-key")
@@ -198,11 +205,25 @@ class FakeAnthropic(FakeServer):
         except ValueError:
             _send_json(ex, 400, error_body("invalid_request_error", "There was an issue with the JSON body of your request.", request_id), headers)
             return
+        self.beta_headers.append(req.headers.get("anthropic-beta"))
         problem = validate(body, self.max_output)
+        if not problem:
+            self.bodies.append(body)
         if problem:
             _send_json(ex, 400, error_body("invalid_request_error", problem, request_id), headers)
             return
         self._answer(ex, body, headers)
+
+    def _count_tokens(self, ex: Exchange, headers: dict[str, str]) -> None:
+        """`count_tokens`: the prompt's tokens as `_usage` counts them (system, turns, tools)."""
+        self.beta_headers.append(ex.request.headers.get("anthropic-beta"))
+        body = json.loads(ex.request.body)
+        if "max_tokens" in body or not body.get("messages") or not body.get("model"):
+            problem = "max_tokens: Extra inputs are not permitted" if "max_tokens" in body else "messages: Field required"
+            _send_json(ex, 400, error_body("invalid_request_error", problem, headers["request-id"]), headers)
+            return
+        prompt = json.dumps(body.get("system", "")) + json.dumps(body["messages"]) + json.dumps(body.get("tools", []))
+        _send_json(ex, 200, {"input_tokens": _tokens(prompt)}, headers)
 
     def _answer(self, ex: Exchange, body: dict[str, Any], headers: dict[str, str]) -> None:
         last_user = next((m for m in reversed(body["messages"]) if m["role"] == "user"), None)
@@ -227,7 +248,7 @@ class FakeAnthropic(FakeServer):
             _send_json(ex, 500, error_body("api_error", message, headers["request-id"]), headers)
             return
         results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(content, list) else []
-        reply = self._reply(body, scenario, text, results)
+        reply = self._reply(body, scenario, text, results, arg)
         if stream:
             self._stream(ex, body, reply, scenario, headers)
         else:
@@ -235,7 +256,8 @@ class FakeAnthropic(FakeServer):
 
     # ------------------------------------------------------------ replies
 
-    def _reply(self, body: dict[str, Any], scenario: str, text: str, results: list[dict[str, Any]]) -> Reply:
+    def _reply(self, body: dict[str, Any], scenario: str, text: str, results: list[dict[str, Any]],
+               arg: str | None = None) -> Reply:
         echo = _DIRECTIVE.sub("", text).strip() or "Hello!"
         tools = body.get("tools") or []
         choice = body.get("tool_choice") or {}
@@ -251,6 +273,10 @@ class FakeAnthropic(FakeServer):
             if not input_ and not (tool.get("input_schema") or {}).get("properties"):
                 input_ = {"echo": echo}
             return Reply(blocks + [self._tool_use(name, input_)], "tool_use")
+        call = next(iter(json.loads(arg).items())) if scenario == "call" and arg else None
+        if call is not None and not results and any(t.get("name") == call[0] for t in tools):
+            # `#scenario call {"Tool":{...input}}`: a call of that (declared) tool with that input.
+            return Reply(blocks + [self._tool_use(call[0], call[1])], "tool_use")
         if results:
             quoted = " | ".join(" ".join(_texts(r.get("content") or "")) for r in results)
             return Reply(blocks + [{"type": "text", "text": f"Tool results: {quoted}"}])
@@ -691,6 +717,15 @@ def validate(body: Any, max_output: int = 128000) -> str | None:
     """The message of the 400 the real API gives this body, or None if it is accepted."""
     if not isinstance(body, dict):
         return "Input should be a valid dictionary"
+    if isinstance(body.get("messages"), list):
+        # `system` turns between the others (as Claude Code sends them) hold instructions;
+        # the turn rules apply to the user/assistant turns around them.
+        for i, msg in enumerate(body["messages"]):
+            if isinstance(msg, dict) and msg.get("role") == "system":
+                blocks = [{"type": "text", "text": msg.get("content")}] if isinstance(msg.get("content"), str) else msg.get("content")
+                if not isinstance(blocks, list) or any(not isinstance(b, dict) or _text_problem(b.get("text"), f"messages.{i}") for b in blocks):
+                    return f"messages.{i}.content: a system message holds non-empty text"
+        body = {**body, "messages": [m for m in body["messages"] if not (isinstance(m, dict) and m.get("role") == "system")]}
     return (
         _params_problem(body, max_output)
         or _cache_problem(body)

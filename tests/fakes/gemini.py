@@ -32,6 +32,8 @@ Scenarios: put `#scenario <name>` in the last user text.
   `Tool results: name={json}; ...` whatever the scenario;
 - `tools`: one functionCall to the first declared function, arguments built from its
   schema, with a thought signature; finishReason STOP;
+- `call <json>`: one functionCall of the function and args `{"name": {...}}` names
+  (compact JSON), with a thought signature;
 - `parallel_tools`: three functionCalls (declared functions in turn, distinct
   arguments), the signature on the first only, in one stream event;
 - `safety`: some text, then finishReason SAFETY with a blocked safetyRating;
@@ -75,7 +77,7 @@ from tests.fakes.server import Exchange, FakeServer, header_echo
 _PATH = re.compile(
     r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)$"
 )
-_SCENARIO = re.compile(r"#scenario\s+(\w+)")
+_SCENARIO = re.compile(r"#scenario[ \t]+(\w+)(?:[ \t]+(\S+))?")
 FAILED_OUTPUT_TOKENS = 17
 FAILURE_MESSAGES = {
     "malformed_function_call": "Malformed function call: print(default_api.f(",
@@ -383,6 +385,15 @@ class FakeGemini(FakeServer):
             return self._text_events(
                 tool_results_text(results), n, prompt, "STOP", config, usage_extra, stream
             )
+        call = _SCENARIO.search(text)
+        wanted = next(iter(json.loads(call[2]).items())) if scenario == "call" and call and call[2] else None
+        if wanted is not None and any(f.get("name") == wanted[0] for f in declared_functions(body)):
+            name, args = wanted
+            signature = base64.b64encode(f"sig-{len(self.issued_signatures)}-{name}".encode()).decode()
+            self.issued_signatures.add(signature)
+            part = {"functionCall": {"name": name, "args": args}, "thoughtSignature": signature}
+            return [self._event(n, lambda i: [part], "STOP", prompt, 5 * n, usage_extra,
+                                finish_message="Model generated function call(s).")]
         if scenario in ("tools", "parallel_tools") and declared_functions(body):
             parts = self._call_parts(
                 declared_functions(body), 3 if scenario == "parallel_tools" else 1

@@ -1,17 +1,20 @@
 """A fake OpenAI server: `/v1/chat/completions` and `/v1/embeddings`, byte for byte.
 
 It requires `Authorization: Bearer <api_key>` (else OpenAI's 401 body). Behaviour is
-chosen by a directive in the last user message, `#scenario <name> [arg]`:
+chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 
 - (none)        reply `fake: <last user text>`; usage prompt=PROMPT_TOKENS, completion=words
 - tools         a `get_weather` tool call; once a tool result is in the history, a text
                 answer quoting it
+- call <json>   a call of the tool and arguments `{"Name": {...}}` names (compact JSON);
+                once its result is in the history, `Tool results: <result>`
 - error_400     400 invalid_request_error naming param `messages`
 - error_401     401 (the upstream refusing our key)
 - rate_limited  429 with `retry-after: 7`
 - error_500     500 server_error
 - midstream     (stream) two chunks, then the connection drops
 - stream_error  (stream) two chunks, then an SSE `{"error": ...}` event
+- thinking      the answer with `reasoning_content` (streamed first), as reasoning servers send it
 - slow <s>      wait <s> seconds before answering
 - slow_stream   (stream) a chunk every 0.2 s, up to 100; stops when the client leaves
 - no_usage      answer without a usage object
@@ -28,6 +31,7 @@ Streams end with `data: [DONE]`, send a `choices: []` usage chunk only when
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -36,6 +40,9 @@ from typing import Any
 from tests.fakes.server import Exchange, FakeServer, header_echo
 
 PROMPT_TOKENS = 11
+THINKING_TEXT = "Let me think it over."
+# A line of the last user text (its first, or any other: clients add text around it).
+_DIRECTIVE = re.compile(r"(?m)^#scenario[ \t]+(\w+)(?:[ \t]+(\S+))?")
 CREATED = 1_700_000_000
 
 
@@ -79,7 +86,8 @@ class FakeOpenAI(FakeServer):
 
     def _chat(self, ex: Exchange, body: dict[str, Any]) -> None:
         text = _last_user_text(body)
-        scenario, _, arg = text.removeprefix("#scenario ").partition(" ") if text.startswith("#scenario ") else ("", "", "")
+        directive = _DIRECTIVE.search(text)
+        scenario, arg = (directive.group(1), directive.group(2) or "") if directive else ("", "")
         if scenario == "slow":
             time.sleep(float(arg or 5))
         failures = {
@@ -94,7 +102,7 @@ class FakeOpenAI(FakeServer):
             status, payload = failures[scenario]
             ex.send_json(status, payload, {"retry-after": "7"} if status == 429 else None)
             return
-        message, finish = self._answer(body, scenario, text)
+        message, finish = self._answer(body, scenario, text, arg)
         words = (message.get("content") or "").split(" ")
         completion = len(words) if message.get("content") else 5
         usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion,
@@ -120,7 +128,16 @@ class FakeOpenAI(FakeServer):
             del response["usage"]
         ex.send_json(200, response)
 
-    def _answer(self, body: dict[str, Any], scenario: str, text: str) -> tuple[dict[str, Any], str]:
+    def _answer(self, body: dict[str, Any], scenario: str, text: str, arg: str = "") -> tuple[dict[str, Any], str]:
+        if scenario == "call":
+            last = body["messages"][-1]
+            if last.get("role") == "tool":
+                return {"content": f"Tool results: {last['content']}"}, "stop"
+            name, input_ = next(iter(json.loads(arg).items()))
+            if any(t.get("function", {}).get("name") == name for t in body.get("tools") or []):
+                call = {"id": "call_fake_1", "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(input_)}}
+                return {"content": None, "tool_calls": [call]}, "tool_calls"
         if scenario == "tools":
             last = body["messages"][-1]
             if last.get("role") == "tool":
@@ -130,6 +147,8 @@ class FakeOpenAI(FakeServer):
             return {"content": None, "tool_calls": [call]}, "tool_calls"
         if scenario == "slow_stream":
             return {"content": " ".join(f"w{i}" for i in range(100))}, "stop"
+        if scenario == "thinking":
+            return {"content": f"fake: {text}", "reasoning_content": THINKING_TEXT}, "stop"
         return {"content": f"fake: {text}"}, "stop"
 
     def _stream(self, ex: Exchange, body: dict[str, Any], message: dict[str, Any], finish: str,
@@ -149,6 +168,9 @@ class FakeOpenAI(FakeServer):
             for part in (args[: len(args) // 2], args[len(args) // 2 :]):
                 ex.event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
         else:
+            if message.get("reasoning_content"):
+                for piece in re.findall(r"\S+\s*", message["reasoning_content"]):
+                    ex.event(chunk({"reasoning_content": piece}))
             words = message["content"].split(" ")
             delay = 0.2 if scenario == "slow_stream" else 0.0
             for i, word in enumerate(words):

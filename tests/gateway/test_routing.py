@@ -96,3 +96,39 @@ def test_wrong_kind_says_which_endpoint_in_plain_english() -> None:
     with pytest.raises(APIError) as ex:
         Router(CONFIG).resolve(key("*"), "gpt-4o", "embedding")
     assert ex.value.error.message == "The model 'gpt-4o' is a chat model; use /v1/chat/completions."
+
+
+ALIASED = parse("""
+[providers.echo]
+kind = "echo"
+[[models]]
+id = "big"
+provider = "echo"
+aliases = ["claude-opus-4-8", "claude-opus-*"]
+[[models]]
+id = "small"
+provider = "echo"
+aliases = ["claude-sonnet-4-6", "claude-haiku-4-5-*", "claude-*"]
+""")
+
+
+@pytest.mark.parametrize(("asked", "served"), [
+    ("claude-opus-4-8", "big"), ("claude-opus-4-7", "big"), ("claude-sonnet-4-6", "small"),
+    ("claude-haiku-4-5-20251001", "small"), ("claude-anything", "small"), ("big", "big"),
+])
+def test_aliases_map_exact_ids_then_patterns_in_config_order(asked: str, served: str) -> None:
+    assert Router(ALIASED).resolve(key("*"), asked, "chat").id == served
+
+
+def test_an_alias_is_allowed_by_the_key_pattern_of_the_model_it_names() -> None:
+    router = Router(ALIASED)
+    assert router.resolve(key("small"), "claude-sonnet-4-6", "chat").id == "small"
+    with pytest.raises(APIError) as ex:
+        router.resolve(key("small"), "claude-opus-4-8", "chat")
+    assert ex.value.status == 403
+
+
+def test_an_unmatched_id_is_still_404() -> None:
+    with pytest.raises(APIError) as ex:
+        Router(ALIASED).resolve(key("*"), "gpt-4o", "chat")
+    assert ex.value.status == 404

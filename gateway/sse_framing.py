@@ -1,0 +1,83 @@
+"""How one dialect's stream is written as SSE: events, the mid-stream error, the end.
+
+Chat Completions writes `data: <chunk>` and ends with `data: [DONE]`; Anthropic Messages
+names every event (`event: <type>`), reports a mid-stream failure as an `error` event in
+its own error shape and has no end marker (`message_stop` is its last event). Workers
+send each event's JSON; the relay frames it by the job's dialect.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from gateway.contracts import anthropic_messages
+from gateway.contracts.errors import APIError, ERROR_ENCODER, ErrorBody
+
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+class Framing(Protocol):
+    """One dialect's SSE framing."""
+
+    def event(self, data: bytes) -> bytes:
+        """One event carrying the JSON `data`."""
+        ...
+
+    def error(self, ex: APIError) -> bytes:
+        """A mid-stream error, and whatever ends the stream after it."""
+        ...
+
+    def end(self) -> bytes:
+        """What follows the last event of a completed stream."""
+        ...
+
+
+class ChatFraming:
+    """OpenAI Chat Completions: unnamed events, `[DONE]` at the end."""
+
+    def event(self, data: bytes) -> bytes:
+        """`data: <json>`."""
+        return b"data: " + data + b"\n\n"
+
+    def error(self, ex: APIError) -> bytes:
+        """An OpenAI-shaped error event (the SDK raises APIError on it), then `[DONE]`."""
+        return b"data: " + ERROR_ENCODER.encode(ErrorBody(ex.error)) + b"\n\n" + DONE_EVENT
+
+    def end(self) -> bytes:
+        """`data: [DONE]`."""
+        return DONE_EVENT
+
+
+class _EventType(msgspec.Struct):
+    type: str = "message"
+
+
+_EVENT_TYPE = msgspec.json.Decoder(_EventType)
+
+
+class MessagesFraming:
+    """Anthropic Messages: `event: <type>` named from the JSON's own `type`."""
+
+    def event(self, data: bytes) -> bytes:
+        """`event: <type>` + `data: <json>`."""
+        kind = _EVENT_TYPE.decode(data).type
+        return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+
+    def error(self, ex: APIError) -> bytes:
+        """An `error` event in Anthropic's shape (the SDK raises APIStatusError on it)."""
+        body = anthropic_messages.error_body(ex.status, ex.error.message, ex.error.code)
+        return b"event: error\ndata: " + body + b"\n\n"
+
+    def end(self) -> bytes:
+        """Nothing: `message_stop` was the last event."""
+        return b""
+
+
+_FRAMINGS: dict[str, Framing] = {"chat": ChatFraming(), "messages": MessagesFraming()}
+
+
+def framing_for(dialect: str) -> Framing:
+    """The framing of a job's dialect (chat's for any dialect without its own)."""
+    return _FRAMINGS.get(dialect) or _FRAMINGS["chat"]

@@ -1,0 +1,75 @@
+"""Messages to an anthropic-kind upstream: the body forwarded as sent, the answer relayed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.contracts.bus import Job
+from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request, with_model
+from workers.providers.base import SseEvent, Target, UpstreamError
+
+BODY = (b'{"model":"claude-opus-4-8","max_tokens":10,"thinking":{"type":"enabled","budget_tokens":2000},'
+        b'"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],'
+        b'"messages":[{"role":"user","content":"hi"}],"context_management":{"edits":[]}}')
+
+
+def job(beta: str = "") -> Job:
+    return Job(request_id="r", key_id="k", op="chat", model="msg-claude", provider="claude",
+               upstream_model="claude-upstream-1", body=BODY, deadline=0.0, dialect="messages", anthropic_beta=beta)
+
+
+TARGET = Target(base_url="https://upstream/", api_key="sk-ant", upstream_model="claude-upstream-1",
+                public_model="msg-claude")
+
+
+def test_the_body_goes_as_sent_with_the_upstream_model_and_the_callers_beta_header() -> None:
+    request = upstream_request(job("claude-code-20250219,interleaved-thinking-2025-05-14"), TARGET, "/v1/messages", True)
+    assert request.url == "https://upstream/v1/messages" and request.stream
+    sent = json.loads(request.body)
+    assert sent == {**json.loads(BODY), "model": "claude-upstream-1"}
+    assert request.headers["anthropic-beta"] == "claude-code-20250219,interleaved-thinking-2025-05-14"
+    assert request.headers["x-api-key"] == "sk-ant" and request.headers["anthropic-version"] == "2023-06-01"
+    assert "anthropic-beta" not in upstream_request(job(), TARGET, "/v1/messages", False).headers
+
+
+def test_with_model_keeps_every_other_member_byte_for_byte() -> None:
+    out = with_model(BODY, "x")
+    assert b'"thinking":{"type":"enabled","budget_tokens":2000}' in out and b'"model":"x"' in out
+
+
+def test_a_whole_answer_is_relayed_with_our_model_and_billed_from_its_usage() -> None:
+    body = (b'{"id":"msg_1","type":"message","model":"claude-upstream-1","content":[],"stop_reason":"end_turn",'
+            b'"usage":{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":100,"cache_creation_input_tokens":20}}')
+    raw, usage = MessagesPassThrough("msg-claude").result(body)
+    assert json.loads(bytes(raw))["model"] == "msg-claude"
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens(), usage.cache_write_tokens()) == (125, 7, 100, 20)
+
+
+def event(kind: str, data: dict[str, object]) -> SseEvent:
+    return SseEvent(data=json.dumps({"type": kind, **data}), event=kind)
+
+
+def test_a_stream_is_relayed_event_by_event_and_tallied() -> None:
+    relay = MessagesPassThrough("msg-claude")
+    start = relay.feed(event("message_start", {"message": {"id": "m", "model": "claude-upstream-1",
+                                                          "usage": {"input_tokens": 9, "output_tokens": 1}}}))
+    assert json.loads(bytes(start[0]))["message"]["model"] == "msg-claude"
+    delta = event("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": "abc"}})
+    assert bytes(relay.feed(delta)[0]) == delta.data.encode()
+    assert relay.usage().completion_tokens == 0
+    relay.feed(event("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}}))
+    relay.feed(event("message_stop", {}))
+    relay.close()
+    assert (relay.usage().prompt_tokens, relay.usage().completion_tokens) == (9, 12)
+
+
+def test_an_error_event_raises_and_a_stream_cut_before_message_stop_is_a_502() -> None:
+    relay = MessagesPassThrough("m")
+    with pytest.raises(UpstreamError) as ex:
+        relay.feed(event("error", {"error": {"type": "rate_limit_error", "message": "slow"}}))
+    assert ex.value.status == 429
+    with pytest.raises(UpstreamError) as cut:
+        MessagesPassThrough("m").close()
+    assert cut.value.status == 502

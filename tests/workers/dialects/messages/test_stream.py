@@ -1,0 +1,120 @@
+"""Chat chunks -> Anthropic Messages events, and whole completions -> Message."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.contracts import anthropic_messages as am
+from gateway.contracts.openai import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    FunctionCallDelta,
+    PromptTokensDetails,
+    ResponseMessage,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from workers.dialects.messages.stream import MessagesOutput
+
+USAGE = Usage(prompt_tokens=100, completion_tokens=20, total_tokens=120,
+              prompt_tokens_details=PromptTokensDetails(cached_tokens=30, cache_write_tokens=10))
+
+
+def chunk(delta: Delta, finish: str | None = None) -> ChatCompletionChunk:
+    return ChatCompletionChunk(id="c", created=1, model="m", choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish)])
+
+
+def call(index: int, args: str, call_id: str | None = None, name: str | None = None) -> Delta:
+    function = FunctionCallDelta(name=name, arguments=args) if name else FunctionCallDelta(arguments=args)
+    first = ToolCallDelta(index=index, id=call_id, type="function", function=function) if call_id else (
+        ToolCallDelta(index=index, function=function))
+    return Delta(tool_calls=[first])
+
+
+def test_a_stream_of_thinking_text_and_two_tool_calls_is_the_full_event_sequence() -> None:
+    out = MessagesOutput("msg_1", "model-a")
+    events: list[msgspec.Struct] = []
+    for c in [chunk(Delta(role="assistant", content="")), chunk(Delta(reasoning_content="Let me")),
+              chunk(Delta(reasoning_content=" think")), chunk(Delta(content="Hi")), chunk(Delta(content="!")),
+              chunk(call(0, "", "call_a", "get_weather")), chunk(call(0, '{"city":')), chunk(call(0, '"Paris"}')),
+              chunk(call(1, "{}", "call_b", "get_time")), chunk(Delta(), "tool_calls"),
+              ChatCompletionChunk(id="c", created=1, model="m", choices=[], usage=USAGE)]:
+        events += out.chunk(c)
+    events += out.done(USAGE)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == [
+        "MessageStart", "Ping",
+        "ContentBlockStart", "ContentBlockDelta", "ContentBlockDelta",
+        "ContentBlockStop", "ContentBlockStart", "ContentBlockDelta", "ContentBlockDelta",
+        "ContentBlockStop", "ContentBlockStart", "ContentBlockDelta", "ContentBlockDelta",
+        "ContentBlockStop", "ContentBlockStart", "ContentBlockDelta",
+        "ContentBlockStop", "MessageDelta", "MessageStop",
+    ]
+    starts = [e for e in events if isinstance(e, am.ContentBlockStart)]
+    assert [s.index for s in starts] == [0, 1, 2, 3]
+    assert starts[0].content_block == am.OutThinking(thinking="")
+    assert starts[2].content_block == am.OutToolUse(id="call_a", name="get_weather", input={})
+    assert starts[3].content_block == am.OutToolUse(id="call_b", name="get_time", input={})
+    json_parts = [e.delta.partial_json for e in events
+                  if isinstance(e, am.ContentBlockDelta) and isinstance(e.delta, am.InputJsonDelta) and e.index == 2]
+    assert "".join(json_parts) == '{"city":"Paris"}'
+    delta = events[-2]
+    assert isinstance(delta, am.MessageDelta) and delta.delta.stop_reason == "tool_use"
+    assert delta.usage == am.MessageUsage(input_tokens=60, output_tokens=20,
+                                          cache_creation_input_tokens=10, cache_read_input_tokens=30)
+
+
+def test_an_empty_stream_still_starts_and_stops() -> None:
+    events = MessagesOutput("msg_1", "m").done(Usage())
+    assert [type(e).__name__ for e in events] == ["MessageStart", "Ping", "MessageDelta", "MessageStop"]
+
+
+def test_a_length_finish_is_max_tokens() -> None:
+    out = MessagesOutput("msg_1", "m")
+    out.chunk(chunk(Delta(content="cut"), "length"))
+    delta = out.done(Usage())[-2]
+    assert isinstance(delta, am.MessageDelta) and delta.delta.stop_reason == "max_tokens"
+
+
+def test_a_raw_openai_chunk_is_read_too() -> None:
+    raw = msgspec.Raw(b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+                      b'"choices":[{"index":0,"delta":{"content":"hey"},"finish_reason":null}]}')
+    events = MessagesOutput("msg_1", "m").chunk(raw)
+    assert isinstance(events[-1], am.ContentBlockDelta) and events[-1].delta == am.TextDelta("hey")
+
+
+def test_a_whole_completion_becomes_a_message() -> None:
+    completion = ChatCompletion(id="c", created=1, model="m", choices=[Choice(
+        index=0, finish_reason="tool_calls", message=ResponseMessage(
+            content="Checking.", reasoning_content="hmm",
+            tool_calls=[ToolCall(id="call_1", function=FunctionCall("get_weather", '{"city":"Paris"}'))]))])
+    message = MessagesOutput("msg_1", "model-a").result(completion, USAGE)
+    assert isinstance(message, am.Message)
+    assert message.id == "msg_1" and message.model == "model-a" and message.stop_reason == "tool_use"
+    assert message.content == [am.OutThinking(thinking="hmm"), am.OutText(text="Checking."),
+                               am.OutToolUse(id="call_1", name="get_weather", input={"city": "Paris"})]
+    assert message.usage.input_tokens == 60 and message.usage.cache_read_input_tokens == 30
+
+
+def test_arguments_that_are_not_json_are_kept_as_text() -> None:
+    completion = ChatCompletion(id="c", created=1, model="m", choices=[Choice(
+        index=0, finish_reason="tool_calls", message=ResponseMessage(
+            content=None, tool_calls=[ToolCall(id="call_1", function=FunctionCall("f", "not json"))]))])
+    message = MessagesOutput("msg_1", "m").result(completion, Usage())
+    assert isinstance(message, am.Message)
+    assert message.content == [am.OutToolUse(id="call_1", name="f", input={"arguments": "not json"})]
+
+
+def test_an_unreadable_upstream_chunk_is_a_502() -> None:
+    import pytest
+
+    from workers.providers.base import UpstreamError
+
+    with pytest.raises(UpstreamError) as ex:
+        MessagesOutput("msg_1", "m").chunk(msgspec.Raw(b'{"choices":[]}'))
+    assert ex.value.status == 502

@@ -1,0 +1,78 @@
+"""The `messages` dialect: Anthropic's Messages API (`/v1/messages`) in, any provider out.
+
+`request.py` converts a Messages request to the chat shape, `response.py` and
+`stream.py` convert chat output back (whole Message, or the event sequence), and
+`passthrough.py` forwards a request unchanged to an anthropic-kind upstream (and its
+`count_tokens`). What each Messages parameter becomes is in docs/compat-anthropic.md.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.contracts.anthropic_messages import (
+    COUNT_TOKENS_DECODER,
+    MESSAGES_REQUEST_DECODER,
+    CountTokensRequest,
+    CountTokensResponse,
+)
+from gateway.contracts.bus import Job
+from gateway.contracts.errors import from_validation_error
+from gateway.contracts.openai import ChatRequest, Tool
+from workers.dialects import Direct
+from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request
+from workers.dialects.messages.request import to_chat_messages, to_chat_request, to_chat_tools
+from workers.dialects.messages.response import message_id
+from workers.dialects.messages.stream import MessagesOutput
+from workers.providers.base import Target, UpstreamRequest
+from workers.providers.token_estimate import estimate_chat_prompt, estimate_text_tokens
+
+NATIVE_KIND = "anthropic"
+
+
+class MessagesDialect:
+    """Conversion rules of the Anthropic Messages dialect."""
+
+    def pass_through(self, kind: str, job: Job, target: Target) -> Direct | None:
+        """Forward as sent to an anthropic-kind upstream."""
+        if kind != NATIVE_KIND:
+            return None
+        request = upstream_request(job, target, "/v1/messages", job.stream)
+        return Direct(request, MessagesPassThrough(job.model))
+
+    def to_chat(self, job: Job, target: Target) -> ChatRequest:
+        """The Messages body as a chat request (model: the public id)."""
+        try:
+            req = MESSAGES_REQUEST_DECODER.decode(job.body)
+        except msgspec.ValidationError as ex:
+            raise from_validation_error(ex) from ex
+        return msgspec.structs.replace(to_chat_request(req), model=job.model)
+
+    def chat_output(self, job: Job, created: int) -> MessagesOutput:
+        """Chat output -> Messages output for this job."""
+        return MessagesOutput(message_id(job.request_id), job.model)
+
+    def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
+        """Anthropic's own `count_tokens` on an anthropic-kind upstream."""
+        if kind != NATIVE_KIND:
+            return None
+        return upstream_request(job, target, "/v1/messages/count_tokens", False)
+
+    def estimate_tokens(self, job: Job, target: Target) -> CountTokensResponse:
+        """About four characters a token over the system, turns and tool definitions."""
+        try:
+            req: CountTokensRequest = COUNT_TOKENS_DECODER.decode(job.body)
+        except msgspec.ValidationError as ex:
+            raise from_validation_error(ex) from ex
+        chat = ChatRequest(model=job.model, messages=to_chat_messages(req))
+        count = estimate_chat_prompt(chat)
+        tools = to_chat_tools(req.tools)
+        for tool in tools if isinstance(tools, list) else []:
+            if isinstance(tool, Tool):
+                count += estimate_text_tokens(msgspec.json.encode(tool.function).decode())
+        return CountTokensResponse(input_tokens=max(1, count))
+
+
+DIALECT = MessagesDialect()
+
+__all__ = ["DIALECT", "MessagesDialect"]

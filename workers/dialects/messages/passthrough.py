@@ -1,0 +1,120 @@
+"""Messages to an anthropic-kind upstream: forwarded as sent (pure).
+
+The caller's body goes upstream byte for byte except `model` (the route's upstream id):
+`cache_control`, `thinking`, tools and fields we do not model all reach Anthropic, and the
+caller's `anthropic-beta` header goes with it. The answer comes back as Anthropic wrote
+it, `model` set to the public id the caller routed to (as chat answers do); a stream is
+relayed event by event while its usage events are tallied for billing.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.contracts.bus import Job
+from gateway.contracts.errors import OpenAIError
+from gateway.contracts.openai import Usage
+from workers.providers.anthropic.errors import from_error_event
+from workers.providers.anthropic.request import ANTHROPIC_VERSION
+from workers.providers.anthropic.schema import AnthropicUsage, DeltaUsage, ErrorDetail
+from workers.providers.anthropic.usage import UsageTally, to_openai_usage
+from workers.providers.base import SseEvent, Target, UpstreamError, UpstreamRequest
+
+_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENCODER = msgspec.json.Encoder()
+
+
+def with_model(raw: bytes, model: str) -> bytes:
+    """`raw` (a JSON object) with its `model` member replaced; every other member's bytes kept."""
+    members = _MEMBERS.decode(raw)
+    members["model"] = msgspec.Raw(_ENCODER.encode(model))
+    return _ENCODER.encode(members)
+
+
+def upstream_request(job: Job, target: Target, path: str, stream: bool) -> UpstreamRequest:
+    """`<base_url><path>` with the caller's body (model swapped) and Anthropic's headers."""
+    headers = {
+        "anthropic-version": ANTHROPIC_VERSION,
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+    }
+    if job.anthropic_beta:
+        headers["anthropic-beta"] = job.anthropic_beta
+    if target.api_key:
+        headers["x-api-key"] = target.api_key
+    url = f"{target.base_url.rstrip('/')}{path}"
+    return UpstreamRequest(url=url, headers=headers, body=with_model(job.body, target.upstream_model),
+                           stream=stream)
+
+
+class _Shell(msgspec.Struct):
+    usage: AnthropicUsage | None = None
+
+
+class _Event(msgspec.Struct):
+    """The parts of a stream event billing and error handling read."""
+
+    type: str = ""
+    message: _Shell | None = None
+    usage: DeltaUsage | None = None
+    error: ErrorDetail | None = None
+
+
+_EVENT = msgspec.json.Decoder(_Event)
+_WHOLE = msgspec.json.Decoder(_Shell)
+
+
+def _broken(message: str) -> UpstreamError:
+    return UpstreamError(502, OpenAIError(message, "upstream_error", None, "upstream_error"))
+
+
+class MessagesPassThrough:
+    """Relays one Anthropic answer and tallies its usage."""
+
+    def __init__(self, public_model: str) -> None:
+        self._model = public_model
+        self._tally = UsageTally()
+        self._stopped = False
+
+    def result(self, body: bytes) -> tuple[msgspec.Raw, Usage]:
+        """The whole Message (model set to ours) and its usage."""
+        try:
+            shell = _WHOLE.decode(body)
+            out = with_model(body, self._model)
+        except msgspec.DecodeError as ex:
+            raise _broken(f"upstream sent malformed JSON: {ex}") from ex
+        usage = to_openai_usage(shell.usage) if shell.usage is not None else Usage()
+        return msgspec.Raw(out), usage
+
+    def feed(self, event: SseEvent) -> list[msgspec.Raw]:
+        """One upstream event, relayed as is (`message_start` with our model id)."""
+        data = event.data.encode()
+        try:
+            parsed = _EVENT.decode(data)
+        except msgspec.DecodeError as ex:
+            raise _broken(f"upstream sent a malformed stream event: {ex}") from ex
+        match parsed.type:
+            case "message_start":
+                if parsed.message is not None and parsed.message.usage is not None:
+                    self._tally.start(parsed.message.usage)
+                members = _MEMBERS.decode(data)
+                if "message" in members:
+                    members["message"] = msgspec.Raw(with_model(members["message"], self._model))
+                data = _ENCODER.encode(members)
+            case "message_delta":
+                if parsed.usage is not None:
+                    self._tally.update(parsed.usage)
+            case "message_stop":
+                self._stopped = True
+            case "error":
+                raise from_error_event(parsed.error or ErrorDetail())
+        return [msgspec.Raw(data)]
+
+    def usage(self) -> Usage:
+        """What the stream reported so far."""
+        return self._tally.to_openai()
+
+    def close(self) -> None:
+        """The stream must have reached `message_stop`."""
+        if not self._stopped:
+            raise _broken("The upstream stream ended before message_stop.")

@@ -1,0 +1,140 @@
+"""Chat output -> Anthropic Messages events (pure): the `ChatOutput` of this dialect.
+
+A stream becomes `message_start`, `ping`, then one content block per run of reasoning
+(`thinking`), text (`text`) or tool call (`tool_use`), each opened by
+`content_block_start`, fed by `content_block_delta`s and closed by `content_block_stop`;
+then `message_delta` (stop reason, usage) and `message_stop`. Usage arrives with the
+stream's end (the service's `done`), so `message_start` reports zero tokens and
+`message_delta` the final counts, input included, as newer Anthropic streams do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import assert_never
+
+import msgspec
+
+from gateway.contracts import anthropic_messages as am
+from gateway.contracts.errors import OpenAIError
+from gateway.contracts.openai import ChatCompletionChunk, ToolCallDelta, Usage
+from workers.dialects.messages.response import to_message, to_message_usage, to_stop_reason
+from workers.providers.base import UpstreamError
+
+_CHUNK = msgspec.json.Decoder(ChatCompletionChunk)
+
+
+@dataclass(slots=True)
+class _Open:
+    """The block being streamed: its kind, its index, and for a tool call its chat index."""
+
+    kind: str  # "thinking" | "text" | "tool_use"
+    index: int
+    call: int = -1
+
+
+class MessagesOutput:
+    """Converts one job's chat output (a completion, or a stream of chunks)."""
+
+    def __init__(self, msg_id: str, model: str) -> None:
+        self._id = msg_id
+        self._model = model
+        self._started = False
+        self._open: _Open | None = None
+        self._blocks = 0
+        self._finish: str | None = None
+
+    def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage) -> msgspec.Struct:
+        """A whole completion -> a Message."""
+        return to_message(body, usage, self._id, self._model)
+
+    def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> list[msgspec.Struct]:
+        """The events of one chat chunk."""
+        if isinstance(chunk, msgspec.Raw):
+            try:
+                decoded = _CHUNK.decode(chunk)
+            except msgspec.DecodeError as ex:
+                raise UpstreamError(502, OpenAIError(f"upstream sent an unreadable chunk: {ex}",
+                                                     "upstream_error", None, "upstream_error")) from ex
+        elif isinstance(chunk, ChatCompletionChunk):
+            decoded = chunk
+        else:
+            raise TypeError(f"not a chat chunk: {type(chunk).__name__}")
+        events: list[msgspec.Struct] = self._start()
+        for choice in decoded.choices[:1]:
+            delta = choice.delta
+            if isinstance(delta.reasoning_content, str) and delta.reasoning_content:
+                events += self._to("thinking")
+                events.append(self._delta(am.ThinkingDelta(delta.reasoning_content)))
+            if isinstance(delta.content, str) and delta.content:
+                events += self._to("text")
+                events.append(self._delta(am.TextDelta(delta.content)))
+            if isinstance(delta.tool_calls, list):
+                for call in delta.tool_calls:
+                    events += self._tool_call(call)
+            if choice.finish_reason:
+                self._finish = choice.finish_reason
+        return events
+
+    def done(self, usage: Usage) -> list[msgspec.Struct]:
+        """Close the open block, then `message_delta` and `message_stop`."""
+        events = self._start() + self._close()
+        stop = am.StopDelta(stop_reason=to_stop_reason(self._finish))
+        events.append(am.MessageDelta(delta=stop, usage=to_message_usage(usage)))
+        events.append(am.MessageStop())
+        return events
+
+    # ------------------------------------------------------------ blocks
+
+    def _start(self) -> list[msgspec.Struct]:
+        if self._started:
+            return []
+        self._started = True
+        shell = am.Message(id=self._id, model=self._model, content=[], stop_reason=None,
+                           usage=am.MessageUsage())
+        return [am.MessageStart(shell), am.Ping()]
+
+    def _close(self) -> list[msgspec.Struct]:
+        if self._open is None:
+            return []
+        index, self._open = self._open.index, None
+        return [am.ContentBlockStop(index)]
+
+    def _open_block(self, block: am.OutBlock, call: int = -1) -> list[msgspec.Struct]:
+        events = self._close()
+        index = self._blocks
+        self._blocks += 1
+        match block:
+            case am.OutThinking():
+                kind = "thinking"
+            case am.OutText():
+                kind = "text"
+            case am.OutToolUse():
+                kind = "tool_use"
+            case _:
+                assert_never(block)
+        self._open = _Open(kind, index, call)
+        events.append(am.ContentBlockStart(index, block))
+        return events
+
+    def _to(self, kind: str) -> list[msgspec.Struct]:
+        """Make sure a block of `kind` is open (text and thinking)."""
+        if self._open is not None and self._open.kind == kind:
+            return []
+        block: am.OutBlock = am.OutThinking(thinking="") if kind == "thinking" else am.OutText(text="")
+        return self._open_block(block)
+
+    def _delta(self, delta: am.BlockDelta) -> am.ContentBlockDelta:
+        assert self._open is not None
+        return am.ContentBlockDelta(self._open.index, delta)
+
+    def _tool_call(self, call: ToolCallDelta) -> list[msgspec.Struct]:
+        events: list[msgspec.Struct] = []
+        function = call.function if isinstance(call.function, msgspec.Struct) else None
+        if self._open is None or self._open.kind != "tool_use" or self._open.call != call.index:
+            call_id = call.id if isinstance(call.id, str) else f"toolu_{self._id}_{call.index}"
+            name = function.name if function is not None and isinstance(function.name, str) else ""
+            events += self._open_block(am.OutToolUse(id=call_id, name=name, input={}), call.index)
+        if function is not None and isinstance(function.arguments, str) and function.arguments:
+            events.append(self._delta(am.InputJsonDelta(function.arguments)))
+        return events
