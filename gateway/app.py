@@ -19,6 +19,7 @@ from gateway.relay import Relay
 from gateway.resources.completions import ChatResource, EmbeddingsResource
 from gateway.resources.health import HealthResource
 from gateway.resources.models import ModelsResource
+from gateway.resources.responses import ResponsesResource, ResponseStore
 from gateway.routing import Router
 
 
@@ -36,5 +37,9 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/v1/models/{model_id}", models, suffix="one")
     app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, clock))
     app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, clock))
+    responses = ResponsesResource((auth, router, gate, relay, config.gateway, log, clock),
+                                  ResponseStore(bridge, config.responses.store_ttl_s))
+    app.add_route("/v1/responses", responses)
+    app.add_route("/v1/responses/{response_id}", responses, suffix="one")
     app.add_route("/health", HealthResource(bridge))
     return app

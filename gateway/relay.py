@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import falcon
 import gevent.queue
@@ -73,6 +74,37 @@ _ERROR = msgspec.json.Encoder()
 def error_event(ex: APIError) -> bytes:
     """An OpenAI-shaped mid-stream error event (the SDK raises APIError on it)."""
     return b"data: " + _ERROR.encode(ErrorBody(ex.error)) + b"\n\n"
+
+
+def _chat_chunk(data: bytes) -> bytes:
+    return b"data: " + data + b"\n\n"
+
+
+def _chat_error(ex: APIError) -> bytes:
+    return error_event(ex) + DONE_EVENT
+
+
+def _responses_error(ex: APIError) -> bytes:
+    """A Responses `error` event (the gateway's own: a stalled stream, a lost worker)."""
+    event = {"type": "error", "code": ex.error.code or ex.error.type, "message": ex.error.message,
+             "param": ex.error.param, "sequence_number": 0}
+    return b"event: error\ndata: " + _ERROR.encode(event) + b"\n\n"
+
+
+class Framing(NamedTuple):
+    """How one dialect's SSE stream looks: a chunk frame's bytes -> SSE, its end, an error."""
+
+    chunk: Callable[[bytes], bytes]
+    end: bytes
+    error: Callable[[APIError], bytes]
+
+
+# The Job's dialect -> its framing. Chat Completions: `data: <chunk>`, ending in [DONE].
+# Responses: the worker sends each event framed (`event: <type>` + `data:`), no [DONE].
+FRAMINGS = {
+    "chat": Framing(_chat_chunk, DONE_EVENT, _chat_error),
+    "responses": Framing(lambda data: data, b"", _responses_error),
+}
 
 
 class Relay:
@@ -176,8 +208,9 @@ class Relay:
 
     def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd) -> Iterator[bytes]:
         finished = False
+        framing = FRAMINGS.get(job.dialect, FRAMINGS["chat"])
         try:
-            yield b"data: " + first.data + b"\n\n"
+            yield framing.chunk(first.data)
             while True:
                 try:
                     frame = self._next(reply, job)
@@ -187,22 +220,21 @@ class Relay:
                     case None:
                         self._record_lost(job, "stream_stalled")
                         stalled = upstream_timeout("The stream stalled: no data before the deadline.")
-                        yield error_event(stalled)
-                        yield DONE_EVENT
+                        yield framing.error(stalled)
                         return
                     case Chunk(data=data):
-                        yield b"data: " + data + b"\n\n"
+                        yield framing.chunk(data)
                     case Heartbeat():
                         yield KEEPALIVE
                     case Error(status=status, error=error):
                         finished = True  # NOTE: the worker ended the job itself; no cancel
-                        yield error_event(APIError(status, error))
-                        yield DONE_EVENT
+                        yield framing.error(APIError(status, error))
                         return
                     case Done(usage=usage):
                         finished = True
                         end(usage)
-                        yield DONE_EVENT
+                        if framing.end:
+                            yield framing.end
                         return
                     case Result() | ResultPart():
                         continue  # not sent on streams; ignored rather than corrupting SSE

@@ -42,7 +42,7 @@ class _Dispatch:
         self._clock = clock
 
     def _job(self, req: falcon.Request, model: ModelConfig, op: str, raw: bytes, attempt: int,
-             stream: bool, include_usage: bool) -> Job:
+             stream: bool, include_usage: bool, dialect: str = "chat") -> Job:
         key = req.context.key
         # NOTE: each attempt bills under its own id, so a fallback's usage is never
         # de-duplicated against a failed attempt that already spent tokens.
@@ -63,17 +63,19 @@ class _Dispatch:
             gemini=model.gemini,
             thinking=model.thinking,
             prompt_cache=model.prompt_cache,
+            dialect=dialect,
         )
 
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,
-                  raw: bytes, output_limit: int | None, stream: bool = False, include_usage: bool = False) -> None:
+                  raw: bytes, output_limit: int | None, stream: bool = False, include_usage: bool = False,
+                  dialect: str = "chat") -> None:
         key = req.context.key
         ticket = self._gate.admit(key, model, len(raw), output_limit)
         resp.set_headers(ticket.headers())
         settle = self._gate.settle(ticket)
         candidates = [model, *self._router.fallbacks(key, model)]
         for attempt, candidate in enumerate(candidates):
-            job = self._job(req, candidate, op, raw, attempt, stream, include_usage)
+            job = self._job(req, candidate, op, raw, attempt, stream, include_usage, dialect)
             subject = chat_subject(candidate.provider) if op == "chat" else embed_subject(candidate.provider)
             try:
                 self._relay.respond(resp, job, subject, settle, client_gone_probe(req.env))
