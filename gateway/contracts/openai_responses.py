@@ -309,7 +309,7 @@ class OutputMessage(Struct, tag_field="type", tag="message", kw_only=True):
     content: list[OutputText | RefusalContent] = []
 
 
-class OutputFunctionCall(Struct, tag_field="type", tag="function_call", kw_only=True, omit_defaults=True):
+class OutputFunctionCall(Struct, tag_field="type", tag="function_call", kw_only=True):
     """A function call in `output`."""
 
     id: str
