@@ -7,6 +7,8 @@ Chat completions and embeddings behave as in tests/fakes/openai.py. On `/respons
                 schema; `get_weather` gets `{"city": "Paris"}`); once the input ends with a
                 `function_call_output`, a message `Tool said: <output>`
 - error_400     400 invalid_request_error naming `input`
+- `text.format` json_schema: the message is JSON with a sample value for each property
+  (chat completions with `response_format` json_schema answer the same way)
 
 Usage is input=RESPONSES_INPUT_TOKENS (cached 2), output=words of the text. Streams send
 each event with its `event:` line and `sequence_number`, and no `[DONE]`, as OpenAI does.
@@ -72,7 +74,9 @@ class FakeOpenAIResponses(FakeOpenAI):
         base = {"id": response_id, "object": "response", "created_at": CREATED, "model": body["model"],
                 "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
                 "tools": body.get("tools") or [], "tool_choice": body.get("tool_choice", "auto"),
-                "parallel_tool_calls": True, "store": body.get("store", True), "metadata": {}, "text": {"format": {"type": "text"}}}
+                "parallel_tool_calls": True, "store": body.get("store", True), "metadata": {},
+                "text": body.get("text") or {"format": {"type": "text"}},
+                "previous_response_id": body.get("previous_response_id")}
         done = {**base, "status": "completed", "output": output, "usage": usage}
         if not body.get("stream"):
             ex.send_json(200, done)
@@ -110,8 +114,17 @@ class FakeOpenAIResponses(FakeOpenAI):
             send({"type": "response.output_item.done", "output_index": index, "item": item})
         send({"type": "response.completed", "response": done})
 
+    def _answer(self, body: dict[str, Any], scenario: str, text: str) -> tuple[dict[str, Any], str]:
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema" and scenario != "tools":
+            return {"content": json.dumps(_sample(fmt["json_schema"].get("schema")))}, "stop"
+        return super()._answer(body, scenario, text)
+
     def _output(self, body: dict[str, Any], items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
         last = items[-1] if items else {}
+        fmt = (body.get("text") or {}).get("format") or {}
+        if fmt.get("type") == "json_schema":
+            return [self._message(json.dumps(_sample(fmt.get("schema"))))]
         functions = [t for t in body.get("tools") or [] if t.get("type") == "function"]
         if last.get("type") == "function_call_output":
             output = last["output"] if isinstance(last["output"], str) else json.dumps(last["output"])

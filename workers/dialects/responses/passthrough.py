@@ -87,16 +87,19 @@ def upstream_body(raw: bytes, upstream_model: str, items: list[msgspec.Raw] | No
     return _ENCODER.encode(doc)
 
 
-def with_public_model(response: bytes, model: str) -> bytes:
-    """A response object with our model name in place of the upstream's."""
+def with_public_model(response: bytes, model: str, previous_id: str | None = None) -> bytes:
+    """A response object with our model name in place of the upstream's, and the caller's
+    `previous_response_id` when we inlined it (the upstream never saw it)."""
     doc = _DOC.decode(response)
     doc["model"] = msgspec.Raw(_ENCODER.encode(model))
+    if previous_id is not None:
+        doc["previous_response_id"] = msgspec.Raw(_ENCODER.encode(previous_id))
     return _ENCODER.encode(doc)
 
 
-def _event_with_public_model(data: bytes, model: str) -> bytes:
+def _event_with_public_model(data: bytes, model: str, previous_id: str | None) -> bytes:
     doc = _DOC.decode(data)
-    doc["response"] = msgspec.Raw(with_public_model(doc["response"], model))
+    doc["response"] = msgspec.Raw(with_public_model(doc["response"], model, previous_id))
     return _ENCODER.encode(doc)
 
 
@@ -109,8 +112,11 @@ def request(target: Target, body: bytes, stream: bool) -> UpstreamRequest:
 
 
 async def pass_through(route: Route, target: Target, upstream: UpstreamRequest, stream: bool,
-                       sink: ResponsesSink, outcome: Outcome, on_final: OnStored | None) -> None:
-    """Send `upstream`, relay its answer to `sink`, bill its usage, store it (`on_final`)."""
+                       sink: ResponsesSink, outcome: Outcome, on_final: OnStored | None,
+                       previous_id: str | None = None) -> None:
+    """Send `upstream`, relay its answer to `sink`, bill its usage, store it (`on_final`).
+
+    `previous_id`: the caller's `previous_response_id` that was inlined, shown back to it."""
     outcome.prompt_estimate = estimate_from_chars(len(upstream.body))
     outcome.upstream_working = True
     async with route.upstream.open(upstream) as response:
@@ -119,7 +125,7 @@ async def pass_through(route: Route, target: Target, upstream: UpstreamRequest, 
             outcome.upstream_working = False
             raise route.provider.error(response.status, response.headers, body)
         if not stream:
-            body = with_public_model(await response.read(), target.public_model)
+            body = with_public_model(await response.read(), target.public_model, previous_id)
             peek = _RESPONSE.decode(body)
             outcome.usage = peek.usage.to_usage() if peek.usage else Usage()
             if on_final is not None and peek.id:
@@ -130,15 +136,16 @@ async def pass_through(route: Route, target: Target, upstream: UpstreamRequest, 
         final = False
         async for raw in response.chunks:
             for event in decoder.feed(raw):
-                final = await _relay(event.data, target, sink, outcome, on_final) or final
+                final = await _relay(event.data, target, sink, outcome, on_final, previous_id) or final
         for event in decoder.close():
-            final = await _relay(event.data, target, sink, outcome, on_final) or final
+            final = await _relay(event.data, target, sink, outcome, on_final, previous_id) or final
     if not final:
         raise upstream_error("The upstream's Responses stream ended before its final event.")
     await sink.done(outcome.usage)
 
 
-async def _relay(data: str, target: Target, sink: ResponsesSink, outcome: Outcome, on_final: OnStored | None) -> bool:
+async def _relay(data: str, target: Target, sink: ResponsesSink, outcome: Outcome, on_final: OnStored | None,
+                 previous_id: str | None) -> bool:
     """Relay one upstream event; True when it was the final one."""
     if not data or data == "[DONE]":
         return False
@@ -147,7 +154,7 @@ async def _relay(data: str, target: Target, sink: ResponsesSink, outcome: Outcom
     if isinstance(peek.delta, str):
         outcome.unreported_chars += len(peek.delta)
     if peek.response is not None:
-        payload = _event_with_public_model(payload, target.public_model)
+        payload = _event_with_public_model(payload, target.public_model, previous_id)
     final = peek.type in FINAL_EVENTS
     if final and peek.response is not None:
         if peek.response.usage is not None:

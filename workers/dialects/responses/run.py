@@ -74,7 +74,8 @@ class ResponsesDialect:
                 target, passthrough.upstream_body(job.body, target.upstream_model, items if history else None),
                 job.stream,
             )
-            await passthrough.pass_through(route, target, upstream, job.stream, sink, outcome, on_stored)
+            await passthrough.pass_through(route, target, upstream, job.stream, sink, outcome, on_stored,
+                                           req.previous_id())
             return
         converted = to_chat_request(req, items, job.stream)
         shell = response_shell(req, self._new_id("resp"), created, job.model)
