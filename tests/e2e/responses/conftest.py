@@ -103,7 +103,7 @@ def fake_responses() -> Iterator[FakeOpenAIResponses]:
 @pytest.fixture(scope="session")
 def responses_stack(tmp_path_factory: pytest.TempPathFactory, fake_responses: FakeOpenAIResponses,
                     fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini) -> Iterator[Stack]:
-    """nats-server, one worker, one gateway with the routes above."""
+    """nats-server, one worker, the ledger, one gateway with the routes above."""
     stack = Stack(tmp_path_factory.mktemp("responses"))
     try:
         config = stack.write_config("gateway.toml", CONFIG.format(
@@ -112,6 +112,7 @@ def responses_stack(tmp_path_factory: pytest.TempPathFactory, fake_responses: Fa
         stack.start_worker(config, providers=["echo", "oai", "oai-native", "claude", "gemini"],
                            FAKE_OPENAI_KEY=FAKE_KEY, FAKE_ANTHROPIC_KEY=FAKE_ANTHROPIC_KEY,
                            FAKE_GEMINI_KEY=FAKE_GEMINI_KEY)
+        stack.start_ledger(config)
         stack.start_gateway(config)
         yield stack
     finally:
