@@ -1,6 +1,8 @@
 """A fake OpenAI that also serves `POST /v1/responses`, byte for byte (pass-through routes).
 
-Chat completions and embeddings behave as in tests/fakes/openai.py. On `/responses`:
+Chat completions and embeddings behave as in tests/fakes/openai.py, except that the
+`tools` scenario calls the first declared function when no `get_weather` is declared (an
+agent's own tools). On `/responses`:
 
 - (none)        a message `fake: <last user text>`
 - tools         a call of the first declared function tool (sample arguments from its
@@ -118,6 +120,14 @@ class FakeOpenAIResponses(FakeOpenAI):
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema" and scenario != "tools":
             return {"content": json.dumps(_sample(fmt["json_schema"].get("schema")))}, "stop"
+        declared = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
+        last = body["messages"][-1]
+        if scenario == "tools" and declared and last.get("role") != "tool" and \
+                "get_weather" not in [f["name"] for f in declared]:
+            # an agent's own tools (Codex): call the first one, as the other fakes do
+            call = {"id": f"call_fake{secrets.token_hex(4)}", "type": "function",
+                    "function": {"name": declared[0]["name"], "arguments": json.dumps(_sample(declared[0].get("parameters")))}}
+            return {"content": None, "tool_calls": [call]}, "tool_calls"
         return super()._answer(body, scenario, text)
 
     def _output(self, body: dict[str, Any], items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
