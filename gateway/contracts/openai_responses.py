@@ -35,7 +35,7 @@ class InputImage(Struct, tag_field="type", tag="input_image", kw_only=True):
 
     image_url: str | None | UnsetType = UNSET
     file_id: str | None | UnsetType = UNSET
-    detail: Literal["auto", "low", "high"] | UnsetType = UNSET
+    detail: Literal["auto", "low", "high", "original"] | None | UnsetType = UNSET
 
 
 class InputFile(Struct, tag_field="type", tag="input_file", kw_only=True):

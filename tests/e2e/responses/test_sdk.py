@@ -184,3 +184,30 @@ def test_bad_input_is_a_400_naming_the_item(rclient: openai.OpenAI) -> None:
     assert caught.value.param == "input[0].content"
     with pytest.raises(openai.NotFoundError):
         rclient.responses.create(model="no-such-model", input="x")
+
+
+def test_claude_thinking_streams_as_reasoning_summary_and_goes_back_signed_in_a_tool_loop(
+    rclient: openai.OpenAI, fakes: dict[str, Any],
+) -> None:
+    history: list[Any] = [{"role": "user", "content": "#scenario tools thinking-loop weather?"}]
+    with rclient.responses.stream(model="claude-r", input=history, tools=[WEATHER], reasoning={"effort": "low"},
+                                  store=False) as stream:
+        events = list(stream)
+        first = stream.get_final_response()
+    types = [e.type for e in events]
+    for kind in ("response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+                 "response.reasoning_summary_text.done", "response.reasoning_summary_part.done"):
+        assert kind in types
+    assert [o.type for o in first.output] == ["reasoning", "function_call"]
+    summary = first.output[0].summary[0].text  # type: ignore[union-attr]
+    assert summary and summary == next(e.text for e in events if e.type == "response.reasoning_summary_text.done")
+    call = first.output[1]
+    history += [o.model_dump(exclude_none=True) for o in first.output]
+    history.append({"type": "function_call_output", "call_id": call.call_id, "output": "sunny"})  # type: ignore[union-attr]
+    second = rclient.responses.create(model="claude-r", input=history, tools=[WEATHER], reasoning={"effort": "low"},
+                                      store=False)
+    assert "sunny" in second.output_text
+    sent = json.loads(upstream_bodies("claude-r", fakes, "thinking-loop")[-1])
+    blocks = sent["messages"][1]["content"]
+    assert blocks[0]["type"] == "thinking" and blocks[0]["thinking"] == summary and blocks[0]["signature"]
+    assert blocks[-1]["type"] == "tool_use"

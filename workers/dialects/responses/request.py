@@ -8,7 +8,8 @@ each `function_call_output` is a tool message. Function tools keep their name an
 schema; a `namespace` tool's functions are offered flat, and a call of one comes back
 with its `namespace` (see `namespaces`). Built-in tools (web_search, file_search, ...)
 cannot be converted: a 400 naming the tool (they pass through on `responses = true`
-routes). `text.verbosity` and `reasoning.summary` have no chat equivalent and are not sent.
+routes). `text.verbosity` and `reasoning.summary` have no chat equivalent and are not sent;
+an image's `detail: "original"` is chat's `"high"` (its full-resolution level).
 """
 
 from __future__ import annotations
@@ -215,7 +216,9 @@ def _user_part(part: ContentPart, where: str) -> UserPart:
         case InputText(text=text) | OutputText(text=text):
             return TextPart(text=text)
         case InputImage(image_url=str(url)):
-            return ImagePart(ImageURL(url=url, detail=part.detail))
+            # NOTE: chat has no "original" detail; "high" is its full-resolution level.
+            detail = "high" if part.detail == "original" else part.detail
+            return ImagePart(ImageURL(url=url, detail=UNSET if detail is None else detail))
         case InputImage():
             raise ConversionError("An input_image needs an image_url (an https or data URL) on this route.",
                                   f"{where}.image_url")

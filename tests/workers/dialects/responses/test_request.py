@@ -154,3 +154,14 @@ def test_an_empty_input_without_instructions_is_a_400() -> None:
     with pytest.raises(ConversionError) as caught:
         convert(input=[])
     assert caught.value.error.param == "input"
+
+
+def test_image_detail_original_is_chats_high() -> None:
+    out = convert(input=[{"role": "user", "content": [
+        {"type": "input_image", "image_url": "https://x/a.png", "detail": "original"},
+        {"type": "input_image", "image_url": "https://x/b.png", "detail": None}]}])
+    user = out.chat.messages[0]
+    assert isinstance(user, UserMessage) and isinstance(user.content, list)
+    first, second = user.content
+    assert isinstance(first, ImagePart) and first.image_url.detail == "high"
+    assert isinstance(second, ImagePart) and "detail" not in json.loads(msgspec.json.encode(second.image_url))
