@@ -9,6 +9,8 @@ agent's own tools). On `/responses`:
                 schema; `get_weather` gets `{"city": "Paris"}`); once the input ends with a
                 `function_call_output`, a message `Tool said: <output>`
 - error_400     400 invalid_request_error naming `input`
+- midstream     (stream) two text deltas, then the connection drops
+- stream_error  (stream) two text deltas, then an `error` event
 - `text.format` json_schema: the message is JSON with a sample value for each property
   (chat completions with `response_format` json_schema answer the same way)
 
@@ -100,6 +102,13 @@ class FakeOpenAIResponses(FakeOpenAI):
                 send({"type": "response.content_part.added", "item_id": item["id"], "output_index": index,
                       "content_index": 0, "part": {**part, "text": ""}})
                 for k, word in enumerate(part["text"].split(" ")):
+                    if k == 2 and text.startswith("#scenario midstream"):
+                        ex.drop()
+                        return
+                    if k == 2 and text.startswith("#scenario stream_error"):
+                        send({"type": "error", "code": "server_error", "message": "The upstream failed mid-stream.",
+                              "param": None})
+                        return
                     send({"type": "response.output_text.delta", "item_id": item["id"], "output_index": index,
                           "content_index": 0, "delta": word if k == 0 else f" {word}", "logprobs": []})
                 send({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,

@@ -103,3 +103,32 @@ def test_an_upstream_refusal_before_output_is_a_plain_http_error(rclient: openai
     with pytest.raises(openai.BadRequestError) as bad:
         rclient.responses.create(model="gpt-native", input="#scenario error_400", stream=stream)
     assert bad.value.param == "input"
+
+
+def _events(responses_stack: Stack, responses_key: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    headers = {"authorization": f"Bearer {responses_key}"}
+    response = httpx.post(f"{responses_stack.base_url}/responses", json=body, headers=headers, timeout=20)
+    assert response.status_code == 200 and "[DONE]" not in response.text
+    events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+    return events, response.headers["x-request-id"]
+
+
+def test_a_pass_through_stream_cut_midway_ends_with_our_error_event_and_an_estimate(
+    responses_stack: Stack, responses_key: str,
+) -> None:
+    events, request_id = _events(responses_stack, responses_key,
+                                 {"model": "gpt-native", "input": "#scenario midstream one two three", "stream": True})
+    assert [e["type"] for e in events][-1] == "error"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))  # ours continues theirs
+    assert "before its final event" in events[-1]["message"]
+    event = responses_stack.usage_for(request_id)
+    assert event.status == "error" and event.estimated and event.prompt_tokens > 0 and event.completion_tokens > 0
+
+
+def test_a_pass_through_upstream_error_event_ends_the_stream_once(responses_stack: Stack, responses_key: str) -> None:
+    events, request_id = _events(responses_stack, responses_key,
+                                 {"model": "gpt-native", "input": "#scenario stream_error one two three", "stream": True})
+    types = [e["type"] for e in events]
+    assert types.count("error") == 1 and types[-1] == "error"
+    assert events[-1]["message"] == "The upstream failed mid-stream."
+    assert responses_stack.usage_for(request_id).status == "error"

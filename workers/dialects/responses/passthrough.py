@@ -7,7 +7,8 @@ stored is a 404 before this point). Built-in tools, `include`, `store` and every
 field go untouched. The upstream's events are relayed as they come, in order, with
 their own `type` and `sequence_number`; only the response object inside the lifecycle
 events (`response.created` ... `response.completed`) gets our model name back. Usage is
-billed from the final response's own counts; a stream cut before them is estimated.
+billed from the final response's own counts; a stream cut before them is estimated. An
+upstream `error` event ends the stream as its final event would.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class _ResponsePeek(msgspec.Struct):
 class _EventPeek(msgspec.Struct):
     type: str = ""
     delta: Any = None
+    sequence_number: Any = None
     response: _ResponsePeek | None = None
 
 
@@ -155,6 +157,12 @@ async def _relay(data: str, target: Target, sink: ResponsesSink, outcome: Outcom
         outcome.unreported_chars += len(peek.delta)
     if peek.response is not None:
         payload = _event_with_public_model(payload, target.public_model, previous_id)
+    if isinstance(peek.sequence_number, int):
+        sink.sequence = peek.sequence_number + 1
+    if peek.type == "error":  # the upstream ended the stream with an error of its own
+        outcome.status, outcome.error_code = "error", "upstream_error"
+        await sink.event(peek.type, payload)
+        return True
     final = peek.type in FINAL_EVENTS
     if final and peek.response is not None:
         if peek.response.usage is not None:

@@ -52,6 +52,7 @@ class ResponsesSink(FrameSink):
         self._new_id: NewId | None = None
         self._namespaces: dict[str, str] = {}
         self._on_final: OnFinal = _nothing
+        self.sequence = 0  # pass-through: the next sequence number after the upstream's events
 
     def convert(self, shell: Response, new_id: NewId, namespaces: dict[str, str], on_final: OnFinal) -> None:
         """Convert chat output from now on into the response `shell`."""
@@ -111,7 +112,7 @@ class ResponsesSink(FrameSink):
             await self._emit(self._events.fail(ex.error))
         else:  # pass-through: the upstream's own events went out; add ours
             await self.event("error", _JSON.encode({
-                "type": "error", "sequence_number": 0, "code": ex.error.code or ex.error.type,
+                "type": "error", "sequence_number": self.sequence, "code": ex.error.code or ex.error.type,
                 "message": ex.error.message, "param": ex.error.param,
             }))
         await super().done(None)
