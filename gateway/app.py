@@ -20,6 +20,7 @@ from gateway.resources.completions import ChatResource, EmbeddingsResource
 from gateway.resources.health import HealthResource
 from gateway.resources.messages import MessagesResource, RootResource
 from gateway.resources.models import ModelsResource
+from gateway.resources.responses import ResponsesResource, ResponseStore
 from gateway.routing import Router
 
 
@@ -37,6 +38,10 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/v1/models/{model_id}", models, suffix="one")
     app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, clock))
     app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, clock))
+    responses = ResponsesResource((auth, router, gate, relay, config.gateway, log, clock),
+                                  ResponseStore(bridge, config.responses.store_ttl_s))
+    app.add_route("/v1/responses", responses)
+    app.add_route("/v1/responses/{response_id}", responses, suffix="one")
     app.add_route("/health", HealthResource(bridge))
     # Anthropic Messages dialect (issue 13): Claude Code and the Anthropic SDKs.
     messages = MessagesResource(auth, router, gate, relay, config.gateway, log, clock)

@@ -7,6 +7,10 @@ publish and subscribe only where its job needs it:
   reads the `keys` and `balances` buckets; receives job replies on `_GW.>`.
 - `worker`: takes jobs (`llm.chat/embed/ping.<provider>`, cancels); answers on `_GW.>`
   and to pings; publishes usage events. It cannot read keys or publish credits.
+- `gateway` and `worker` both use the `responses` bucket (stored `/v1/responses`) by key
+  only, never by watch: the worker reads a `previous_response_id` and writes what it
+  answered; the gateway reads for `GET /v1/responses/{id}` and writes delete markers for
+  `DELETE` (a KV delete is a put, so both hold `$KV.responses.>`). The ledger has no access.
 - `ledger`: the only consumer of `USAGE`; writes the `balances` bucket.
 - `operator`: scripts/keys, scripts/run's launcher and the tests: the administrator,
   allowed everything (the only role that writes `keys` and publishes credits).
@@ -42,6 +46,7 @@ from nats.js.kv import KeyValue
 from gateway.contracts.bus import (
     BALANCES_BUCKET,
     KEYS_BUCKET,
+    RESPONSES_BUCKET,
     LIMITS_STREAM,
     LIMITS_SUBJECTS,
     USAGE_STREAM,
@@ -79,6 +84,15 @@ def _read_stream(stream: str) -> list[str]:
     ]
 
 
+def _get_by_key(bucket: str) -> list[str]:
+    """Opening a bucket, getting and putting (or deleting) values by key: no watch, no listing."""
+    stream = _kv(bucket)
+    return [
+        *_create_stream(stream), f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>", f"$KV.{bucket}.>",
+    ]
+
+
 def _create_stream(stream: str) -> list[str]:
     """Creating a stream with the one config below (idempotent) and asking after it."""
     return [f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.INFO.{stream}"]
@@ -96,10 +110,12 @@ def permissions(role: str) -> dict[str, Any]:
             f"$JS.API.DIRECT.GET.{LIMITS_STREAM}.>",
             *_create_stream(_kv(KEYS_BUCKET)), *_read_stream(_kv(KEYS_BUCKET)),
             *_create_stream(_kv(BALANCES_BUCKET)), *_read_stream(_kv(BALANCES_BUCKET)),
+            *_get_by_key(RESPONSES_BUCKET),
         ]
         return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox, f"{JOB_REPLY_PREFIX}.>"]}}
     if role == "worker":
-        publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM)]
+        publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM),
+                   *_get_by_key(RESPONSES_BUCKET)]
         subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*"]
         # NOTE: allow_responses lets a worker answer a ping at its sender's inbox, once
         return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
@@ -260,6 +276,18 @@ async def balances_bucket(js: JetStreamContext) -> KeyValue:
     bucket: KeyValue = await _create_or_open(
         lambda: js.create_key_value(KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE)),
         lambda: js.key_value(BALANCES_BUCKET),
+    )
+    return bucket
+
+
+async def responses_bucket(js: JetStreamContext, ttl_s: float) -> KeyValue:
+    """The `responses` bucket (stored /v1/responses, one value each), created on first use
+    with `ttl_s` as its values' max age ([responses] store_ttl_s)."""
+    bucket: KeyValue = await _create_or_open(
+        lambda: js.create_key_value(KeyValueConfig(
+            bucket=RESPONSES_BUCKET, history=1, ttl=ttl_s, storage=StorageType.FILE,
+        )),
+        lambda: js.key_value(RESPONSES_BUCKET),
     )
     return bucket
 

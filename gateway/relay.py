@@ -2,7 +2,10 @@
 
 The status is decided by the first frame, so an error before any output (a conversion
 400, an upstream 429, no worker) is still a plain JSON error with the right status.
-After the first chunk, an error becomes an SSE error event followed by `[DONE]`.
+After the first chunk, an error becomes an SSE error event followed by `[DONE]`. Each
+inbound dialect frames its stream its own way (gateway/sse_framing.py, by the Job's `dialect`):
+Responses events come from the worker already framed (`event:` + `data:`), end without
+`[DONE]`, and a gateway-made error is a Responses `error` event.
 Heartbeats reset the idle timer and, mid-stream, become SSE comments: writing them is
 also how a vanished client is noticed while the upstream is silent. When the response
 iterator is closed early (gunicorn closes it when a write fails) the worker is told to

@@ -2,8 +2,9 @@
 
 Chat Completions writes `data: <chunk>` and ends with `data: [DONE]`; Anthropic Messages
 names every event (`event: <type>`), reports a mid-stream failure as an `error` event in
-its own error shape and has no end marker (`message_stop` is its last event). Workers
-send each event's JSON; the relay frames it by the job's dialect.
+its own error shape and has no end marker (`message_stop` is its last event); Responses
+events arrive framed by the worker (`event:` + `data:`, no end marker). Workers send each
+event; the relay frames it by the job's dialect.
 """
 
 from __future__ import annotations
@@ -75,7 +76,31 @@ class MessagesFraming:
         return b""
 
 
-_FRAMINGS: dict[str, Framing] = {"chat": ChatFraming(), "messages": MessagesFraming()}
+_RESPONSES_ERROR = msgspec.json.Encoder()
+
+
+class ResponsesFraming:
+    """OpenAI Responses: the worker sends each event already framed (`event:` + `data:`)."""
+
+    def event(self, data: bytes) -> bytes:
+        """As the worker framed it."""
+        return data
+
+    def error(self, ex: APIError) -> bytes:
+        """A Responses `error` event (the gateway's own: a stalled stream, a lost worker).
+
+        NOTE: the gateway does not follow the stream's numbering, hence sequence_number 0.
+        """
+        event = {"type": "error", "code": ex.error.code or ex.error.type, "message": ex.error.message,
+                 "param": ex.error.param, "sequence_number": 0}
+        return b"event: error\ndata: " + _RESPONSES_ERROR.encode(event) + b"\n\n"
+
+    def end(self) -> bytes:
+        """Nothing: `response.completed` (or `.failed`) was the last event."""
+        return b""
+
+
+_FRAMINGS: dict[str, Framing] = {"chat": ChatFraming(), "messages": MessagesFraming(), "responses": ResponsesFraming()}
 
 
 def framing_for(dialect: str) -> Framing:

@@ -29,6 +29,7 @@ from gateway.contracts.bus import (
     worker_queue,
 )
 from gateway.contracts.log import Logger
+from workers.dialects.responses.store import ResponseStore
 from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
@@ -140,8 +141,9 @@ async def main() -> None:
         await natsbus.ensure_usage_stream(nc.jetstream())
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
+        responses_store = ResponseStore(nc.jetstream(), config.responses.store_ttl_s, log)
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
-                             redactor=redactor)
+                             redactor=redactor, responses_store=responses_store)
         worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log)
         await worker.start()
         log.info("worker_ready", providers=sorted(routes))

@@ -36,6 +36,7 @@ from gateway.contracts.openai import (
     EMBEDDING_REQUEST_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
+    ChatRequest,
     Delta,
     Embedding,
     EmbeddingRequest,
@@ -46,6 +47,9 @@ from gateway.contracts.openai import (
 )
 from workers import dialects
 from workers.dialects import Direct
+from workers.dialects.responses.run import ResponsesDialect
+from workers.dialects.responses.sink import ResponsesSink
+from workers.dialects.responses.store import ResponseStore
 from workers.frames import ConvertingSink, FrameSink, Publisher
 from workers.providers.base import (
     ChatResult,
@@ -145,8 +149,10 @@ class JobService:
         heartbeat_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         redactor: Redactor | None = None,
+        responses_store: ResponseStore | None = None,
     ) -> None:
         self._nc = nc
+        self._responses = ResponsesDialect(responses_store, new_id)
         self._routes = routes
         self._redactor = redactor or provider_redactor(routes)
         self._record_usage = record_usage
@@ -156,7 +162,8 @@ class JobService:
 
     async def run(self, job: Job, reply: str) -> None:
         """Run one job to its end; never raises (except cancellation, after billing)."""
-        sink = FrameSink(self._nc, reply)
+        # Each inbound dialect answers in its own shape (workers/dialects/<name>/).
+        sink = ResponsesSink(self._nc, reply) if job.dialect == "responses" else FrameSink(self._nc, reply)
         outcome = Outcome()
         started = self._clock()
         heartbeat = _Heartbeat(sink, self._heartbeat_s)
@@ -166,6 +173,9 @@ class JobService:
                     await self._embed(job, sink, outcome)
                 elif job.op == "count_tokens":
                     await self._count_tokens(job, sink)
+                elif job.dialect == "responses":
+                    await self._responses.run(job, sink, outcome, self._route, self._chat_converted,
+                                              int(self._clock()))
                 else:
                     await self._chat(job, sink, outcome)
         except asyncio.CancelledError:
@@ -250,7 +260,6 @@ class JobService:
                 await self._pass_through(route, direct, sink, outcome)
                 return
             req = dialect.to_chat(job, target)
-            outcome.prompt_estimate = estimate_chat_prompt(req)
             body = CHAT_REQUEST_ENCODER.encode(req)
             sink = ConvertingSink(self._nc, sink.reply, dialect.chat_output(job, int(self._clock())))
         else:
@@ -258,9 +267,15 @@ class JobService:
                 req = CHAT_REQUEST_DECODER.decode(job.body)
             except msgspec.ValidationError as ex:
                 raise from_validation_error(ex) from ex
-            outcome.prompt_estimate = estimate_chat_prompt(req)
+        await self._chat_converted(job, req, body, sink, outcome)
+
+    async def _chat_converted(self, job: Job, req: ChatRequest, raw: bytes, sink: FrameSink,
+                              outcome: Outcome) -> None:
+        """A chat request (the caller's, or one a dialect converted to) run to its end."""
+        route, target = self._route(job)
+        outcome.prompt_estimate = estimate_chat_prompt(req)
         stream = job.stream
-        request = route.provider.chat_request(req, body, target, stream)
+        request = route.provider.chat_request(req, raw, target, stream)
         calls = 1 if route.provider.supports_n else req.choice_count()
         created = int(self._clock())
         if stream:

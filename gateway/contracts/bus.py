@@ -19,6 +19,7 @@ are ignored, never forbidden.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -34,6 +35,7 @@ CREDIT_SUBJECT = "usage.credit"
 USAGE_SUBJECTS = ["usage.>"]
 KEYS_BUCKET = "keys"
 BALANCES_BUCKET = "balances"
+RESPONSES_BUCKET = "responses"  # stored /v1/responses (issue 13): `<key id>.<response id>`
 LIMITS_STREAM = "LIMITS"
 LIMITS_SUBJECTS = ["limits.>"]
 USAGE_DUPLICATE_WINDOW_S = 600.0
@@ -56,6 +58,17 @@ def chat_subject(provider: str) -> str:
 def embed_subject(provider: str) -> str:
     """Subject on which workers of `provider` take embedding jobs."""
     return f"llm.embed.{provider}"
+
+
+_STORE_KEY = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
+def response_store_key(key_id: str, response_id: str) -> str | None:
+    """The `responses` bucket key of one stored response, scoped to the API key that made
+    it (another key's lookup misses); None for an id no stored response can have."""
+    if not (_STORE_KEY.fullmatch(key_id) and _STORE_KEY.fullmatch(response_id)):
+        return None
+    return f"{key_id}.{response_id}"
 
 
 def worker_queue(provider: str) -> str:

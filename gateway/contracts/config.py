@@ -48,6 +48,14 @@ class LedgerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
     ack_wait_s: Annotated[float, Meta(ge=1)] = 10.0
 
 
+class ResponsesSettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[responses]`: stored responses of `/v1/responses` (`store: true`)."""
+
+    # How long a stored response can be continued or fetched (the bucket's max age; set
+    # when the bucket is first made). OpenAI keeps them 30 days.
+    store_ttl_s: Annotated[float, Meta(gt=0)] = 30 * 24 * 3600.0
+
+
 class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """`[providers.<name>]`: one upstream account."""
 
@@ -57,6 +65,9 @@ class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: Annotated[float, Meta(gt=0)] = 600.0
     connect_timeout_s: Annotated[float, Meta(gt=0)] = 10.0
     max_connections: Annotated[int, Meta(ge=1)] = 1000
+    # openai kind only: the upstream serves `/responses`, so `/v1/responses` requests go
+    # there as sent (pass-through) instead of converted to chat completions.
+    responses: bool = False
 
     def api_key(self) -> str | None:
         """The provider's secret from the environment, or None when unset."""
@@ -134,6 +145,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     workers: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     ledger: LedgerSettings = msgspec.field(default_factory=LedgerSettings)
+    responses: ResponsesSettings = msgspec.field(default_factory=ResponsesSettings)
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
 

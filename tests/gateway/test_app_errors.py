@@ -101,7 +101,8 @@ def test_unexpected_exception_is_a_logged_500(client: falcon.testing.TestClient)
 @pytest.mark.parametrize("models", [("nope", "echo"), ("echo", "nope")])
 @pytest.mark.parametrize(
     ("path", "rest"),
-    [("/v1/chat/completions", '"messages":[{"role":"user","content":"x"}]'), ("/v1/embeddings", '"input":"x"')],
+    [("/v1/chat/completions", '"messages":[{"role":"user","content":"x"}]'), ("/v1/embeddings", '"input":"x"'),
+     ("/v1/responses", '"input":"x"')],
 )
 def test_a_key_given_twice_at_the_top_level_is_a_400_naming_it(
     client: falcon.testing.TestClient, models: tuple[str, str], path: str, rest: str
@@ -112,3 +113,18 @@ def test_a_key_given_twice_at_the_top_level_is_a_400_naming_it(
     error = error_of(result)
     assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", "model", None)
     assert "'model' appears more than once" in error["message"]
+
+
+def test_a_malformed_responses_item_is_a_400_naming_it_before_anything_is_published(
+    client: falcon.testing.TestClient,
+) -> None:
+    body = {"model": "echo", "input": [{"role": "user", "content": [{"type": "input_text"}]}]}
+    result = client.simulate_post("/v1/responses", headers=AUTH, json=body)
+    assert result.status_code == 400
+    assert error_of(result)["param"] == "input[0].content[0].text"
+
+
+def test_stored_responses_need_a_key(client: falcon.testing.TestClient) -> None:
+    for method in (client.simulate_get, client.simulate_delete):
+        result = method("/v1/responses/resp_1")
+        assert result.status_code == 401 and error_of(result)["code"] == "invalid_api_key"

@@ -16,9 +16,10 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError
 
 from gateway import natsbus
-from gateway.contracts.bus import CREDIT_SUBJECT, KEYS_BUCKET, USAGE_STREAM, USAGE_SUBJECT
+from gateway.contracts.bus import CREDIT_SUBJECT, KEYS_BUCKET, RESPONSES_BUCKET, USAGE_STREAM, USAGE_SUBJECT
 from tests.harness.stack import Stack
 
 
@@ -223,6 +224,33 @@ def test_the_ledger_writes_balances_and_nobody_else_does(bus: Stack) -> None:
                     await forger.nc.jetstream().publish("$KV.balances.key_x", b'{"balance": 1000000}', timeout=1)
                 assert await forger.refused('"$KV.balances.key_x"')
             assert (await seen.get("key_x")).value == b'{"balance": 5}'
+
+    run(work())
+
+
+def test_stored_responses_are_written_by_workers_read_and_deleted_by_gateways_unseen_by_the_ledger(bus: Stack) -> None:
+    async def work() -> None:
+        async with session(bus, "worker") as wk, session(bus, "gateway") as gw, session(bus, "ledger") as lg:
+            stored = await natsbus.responses_bucket(wk.nc.jetstream(), 60.0)
+            await stored.put("key_a.resp_1", b'{"key_id": "key_a"}')
+            assert (await stored.get("key_a.resp_1")).value == b'{"key_id": "key_a"}'
+            seen = await natsbus.responses_bucket(gw.nc.jetstream(), 60.0)
+            assert (await seen.get("key_a.resp_1")).value == b'{"key_id": "key_a"}'
+            await seen.delete("key_a.resp_1")
+            with pytest.raises(KeyNotFoundError):
+                await stored.get("key_a.resp_1")
+            # by key only: no role but the operator can list or watch what is stored
+            with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+                await seen.keys()
+            assert await gw.refused(f"$JS.API.CONSUMER.CREATE.KV_{RESPONSES_BUCKET}")
+            with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+                await lg.nc.jetstream().publish(f"$KV.{RESPONSES_BUCKET}.key_a.resp_2", b"{}", timeout=1)
+            assert await lg.refused(f'"$KV.{RESPONSES_BUCKET}.key_a.resp_2"')
+            with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+                await (await lg.nc.jetstream().key_value(RESPONSES_BUCKET)).get("key_a.resp_1")
+            assert await lg.refused(f"KV_{RESPONSES_BUCKET}")
+            config = (await wk.nc.jetstream().stream_info(f"KV_{RESPONSES_BUCKET}")).config
+            assert config.max_age == 60.0
 
     run(work())
 

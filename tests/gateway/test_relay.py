@@ -55,3 +55,40 @@ def test_a_job_larger_than_a_bus_message_is_a_clear_413() -> None:
         relay.respond(falcon.Response(), job, "llm.chat.p")
     assert ex.value.status == 413 and ex.value.error.code == "request_too_large"
     assert "max_payload" in ex.value.error.message
+
+
+def _stream_of(dialect: str, *frames: object) -> list[bytes]:
+    from gateway.contracts.bus import Chunk
+
+    relay = Relay(None, GatewaySettings(), Logger("t", io.StringIO()))  # type: ignore[arg-type]
+    job = Job(request_id="r", key_id="k", op="chat", model="m", provider="p", upstream_model="u",
+              body=b"{}", deadline=time.time() + 60, dialect=dialect)
+    first, *rest = frames
+    assert isinstance(first, Chunk)
+    ended: list[Usage | None] = []
+    return list(relay._stream(ScriptedReply(*rest), job, first, ended.append))  # type: ignore[arg-type]
+
+
+def test_a_responses_stream_is_written_as_the_worker_framed_it_without_done() -> None:
+    from gateway.contracts.bus import Chunk, Done
+
+    event = b'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n'
+    out = _stream_of("responses", Chunk(event), Heartbeat(), Chunk(event), Done(Usage()))
+    assert out == [event, b": keep-alive\n\n", event]
+    chat = _stream_of("chat", Chunk(b'{"id":"c"}'), Done(Usage()))
+    assert chat == [b'data: {"id":"c"}\n\n', b"data: [DONE]\n\n"]
+
+
+def test_an_error_frame_mid_responses_stream_is_a_responses_error_event() -> None:
+    import json
+
+    from gateway.contracts.bus import Chunk, Error
+    from gateway.contracts.errors import OpenAIError
+
+    out = _stream_of("responses", Chunk(b"event: x\ndata: {}\n\n"),
+                     Error(502, OpenAIError("upstream broke", "upstream_error", None, "upstream_error")))
+    head, data = out[-1].decode().strip().split("\n")
+    assert head == "event: error"
+    assert json.loads(data.removeprefix("data: ")) == {
+        "type": "error", "code": "upstream_error", "message": "upstream broke", "param": None, "sequence_number": 0}
+    assert not any(b"[DONE]" in part for part in out)

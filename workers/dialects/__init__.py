@@ -3,6 +3,8 @@
 A dialect converts the caller's request to the chat shape every provider speaks, the
 chat output back to the dialect (`ChatOutput`), and may pass a request through unchanged
 where the provider's kind speaks the dialect natively. "chat" itself has no module.
+"responses" (stored conversations, its own event sink) is driven by
+`workers/dialects/responses/run.py` from the job service instead of this protocol.
 Adding a dialect touches no provider.
 """
 

@@ -1,0 +1,70 @@
+"""The Responses schema: what the gateway refuses before publishing (gateway/contracts/openai_responses.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway.contracts.bus import response_store_key
+from gateway.contracts.errors import APIError
+from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER, check_request
+
+
+def check(**body: Any) -> None:
+    check_request(RESPONSES_REQUEST_DECODER.decode(json.dumps({"model": "m", **body})))
+
+
+def refused(**body: Any) -> APIError:
+    with pytest.raises(APIError) as caught:
+        check(**body)
+    assert caught.value.status == 400
+    return caught.value
+
+
+def test_well_formed_requests_pass() -> None:
+    check(input="hi")
+    check(input=[{"role": "user", "content": "hi"},
+                 {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+                 {"type": "function_call_output", "call_id": "c", "output": "ok"},
+                 {"type": "reasoning", "id": "rs", "summary": [], "encrypted_content": "opaque"},
+                 {"type": "item_reference", "id": "msg_1"}],  # unknown types are the route's to judge
+          tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+    check(previous_response_id="resp_1")  # input may be left out when continuing
+
+
+def test_a_malformed_item_is_a_400_naming_its_place() -> None:
+    assert refused(input=[{"role": "user", "content": "ok"}, {"role": "user"}]).error.param == "input[1].content"
+    error = refused(input=[{"role": "user", "content": [{"type": "input_text", "text": 5}]}])
+    assert error.error.param == "input[0].content[0].text"
+    assert refused(input=[{"type": "function_call", "name": "f", "arguments": "{}"}]).error.param == "input[0].call_id"
+    assert refused(input=[{"role": "wizard", "content": "x"}]).error.param == "input[0].role"
+
+
+def test_a_malformed_tool_is_a_400_naming_it() -> None:
+    assert refused(input="x", tools=[{"type": "function"}]).error.param == "tools[0].name"
+
+
+def test_input_is_required_without_previous_response_id() -> None:
+    assert refused().error.param == "input"
+
+
+def test_background_and_conversation_are_refused() -> None:
+    assert refused(input="x", background=True).error.param == "background"
+    assert refused(input="x", conversation="conv_1").error.param == "conversation"
+
+
+def test_typed_fields_are_checked_by_the_decoder() -> None:
+    for body, param in (({"max_output_tokens": 0}, "max_output_tokens"), ({"temperature": 3}, "temperature"),
+                        ({"text": {"format": {"type": "json_schema"}}}, "text.format.name")):
+        with pytest.raises(Exception) as caught:
+            RESPONSES_REQUEST_DECODER.decode(json.dumps({"model": "m", "input": "x", **body}))
+        assert param.split(".")[-1] in str(caught.value)
+
+
+def test_store_keys_are_scoped_to_the_api_key_and_refuse_odd_ids() -> None:
+    assert response_store_key("key_1", "resp_abc") == "key_1.resp_abc"
+    assert response_store_key("key_1", "resp.abc") is None
+    assert response_store_key("key_1", "resp_*") is None
+    assert response_store_key("key_1", "") is None

@@ -1,0 +1,78 @@
+"""The real Codex CLI (`codex exec`) through the gateway: a turn that calls a tool, on every route.
+
+Codex speaks only the Responses API (it refuses `wire_api = "chat"`), streams, sends
+`store: false` and its own tools (function tools, a `namespace` of sub-agent tools and,
+unless disabled, the built-in `web_search`). scripts/test installs it when npm is here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.responses.conftest import ROUTES
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.openai_responses import FakeOpenAIResponses
+from tests.harness.stack import Stack
+
+CODEX = Path(sys.prefix) / "node-agents" / "node_modules" / ".bin" / "codex"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: Codex cannot run"),
+    pytest.mark.skipif(not CODEX.exists(), reason=f"Codex is not installed at {CODEX} (scripts/test installs "
+                                                  "@openai/codex when npm is present)"),
+]
+
+
+def codex_config(base_url: str, model: str) -> str:
+    """What README.md shows: a provider pointing at the gateway, the key in an env var."""
+    # Built-in tools run only where Responses pass through (an OpenAI upstream with
+    # `responses = true`); elsewhere Codex must not offer web_search.
+    web_search = "" if model == "gpt-native" else 'web_search = "disabled"\n'
+    return (f'model = "{model}"\nmodel_provider = "gateway"\n{web_search}\n'
+            "[model_providers.gateway]\n"
+            'name = "LLM gateway"\n'
+            f'base_url = "{base_url}"\n'
+            'env_key = "GATEWAY_API_KEY"\n'
+            'wire_api = "responses"\n')
+
+
+@pytest.mark.parametrize("model", ROUTES)
+def test_codex_exec_completes_a_turn_that_calls_a_tool(
+    responses_stack: Stack, responses_key: str, fake_responses: FakeOpenAIResponses,
+    fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini, tmp_path: Path, model: str,
+) -> None:
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(codex_config(responses_stack.base_url, model))
+    work = tmp_path / "work"
+    work.mkdir()
+    marker = f"codex-turn-{model}"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "CODEX_HOME": str(home),
+           "GATEWAY_API_KEY": responses_key, "NO_COLOR": "1"}
+    done = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check", f"#scenario tools {marker}"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    fake: Any = {"claude-r": fake_anthropic, "gemini-r": fake_gemini}.get(model, fake_responses)
+    turns = [json.loads(r.body) for r in fake.received if marker.encode() in r.body]
+    assert len(turns) == 2, f"expected a tool call and an answer, got {len(turns)} upstream calls"
+    last = json.dumps(turns[1])
+    # the second call carries the tool's result back, in the upstream's own protocol
+    assert {"claude-r": '"tool_result"', "gemini-r": '"functionResponse"', "gpt-conv": '"role": "tool"',
+            "gpt-native": '"function_call_output"'}[model] in last
+    final = {"claude-r": "Tool results", "gemini-r": "Tool results", "gpt-conv": "The weather is",
+             "gpt-native": "Tool said"}[model]
+    assert final in done.stdout, done.stdout + done.stderr
+    if model == "gpt-native":
+        assert {"type": "web_search", "external_web_access": False} in turns[0]["tools"]  # passed through
+        assert turns[0]["stream"] is True and turns[0]["store"] is False

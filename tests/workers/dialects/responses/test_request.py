@@ -1,0 +1,167 @@
+"""Responses request -> chat request, item by item (workers/dialects/responses/request.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import pytest
+
+from gateway.contracts.openai import (
+    AssistantMessage,
+    DeveloperMessage,
+    ImagePart,
+    JsonObjectFormat,
+    JsonSchemaFormat,
+    NamedToolChoice,
+    SystemMessage,
+    TextPart,
+    Tool,
+    ToolMessage,
+    UserMessage,
+)
+from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER, ResponsesRequest
+from workers.dialects.responses.request import request_items, to_chat_request
+from workers.providers.base import ConversionError
+
+
+def req(**body: Any) -> ResponsesRequest:
+    return RESPONSES_REQUEST_DECODER.decode(json.dumps({"model": "m", **body}))
+
+
+def convert(stream: bool = False, history: list[dict[str, Any]] | None = None, **body: Any) -> Any:
+    request = req(**body)
+    items = [msgspec.Raw(json.dumps(h).encode()) for h in history or []] + request_items(request)
+    return to_chat_request(request, items, stream)
+
+
+def test_a_string_input_is_one_user_message_after_the_instructions() -> None:
+    out = convert(input="hi", instructions="be brief")
+    assert out.chat.messages == [SystemMessage(content="be brief"), UserMessage(content="hi")]
+    assert json.loads(out.body())["messages"][1] == {"role": "user", "content": "hi"}
+
+
+def test_message_items_keep_roles_and_parts_and_an_easy_message_needs_no_type() -> None:
+    out = convert(input=[
+        {"role": "developer", "content": "rules"},
+        {"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "look"},
+            {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "low"}]},
+        {"type": "message", "role": "system", "content": [{"type": "input_text", "text": "sys"}]},
+    ])
+    developer, user, system = out.chat.messages
+    assert developer == DeveloperMessage(content="rules")
+    assert isinstance(user, UserMessage) and isinstance(user.content, list)
+    assert user.content[0] == TextPart(text="look")
+    assert isinstance(user.content[1], ImagePart) and user.content[1].image_url.url.startswith("data:image/png")
+    assert user.content[1].image_url.detail == "low"
+    assert system == SystemMessage(content=[TextPart(text="sys")])
+
+
+def test_a_function_call_loop_becomes_an_assistant_turn_and_a_tool_message() -> None:
+    out = convert(input=[
+        {"role": "user", "content": "weather?"},
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "think"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+        {"type": "function_call", "call_id": "call_2", "name": "get_time", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+        {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "noon"}]},
+    ])
+    user, assistant, tool1, tool2 = out.chat.messages
+    assert isinstance(assistant, AssistantMessage)
+    assert assistant.reasoning_content == "think"
+    assert assistant.content == [TextPart(text="Checking.")]
+    assert isinstance(assistant.tool_calls, list)
+    assert [(c.id, c.function.name, c.function.arguments) for c in assistant.tool_calls] == [
+        ("call_1", "get_weather", "{\"city\":\"Paris\"}"), ("call_2", "get_time", "{}")]
+    assert tool1 == ToolMessage(content="sunny", tool_call_id="call_1")
+    assert tool2 == ToolMessage(content=[TextPart(text="noon")], tool_call_id="call_2")
+
+
+def test_a_call_without_a_message_before_it_opens_its_own_assistant_turn() -> None:
+    out = convert(input=[
+        {"role": "user", "content": "go"},
+        {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+    ])
+    assistant = out.chat.messages[1]
+    assert isinstance(assistant, AssistantMessage) and assistant.content is None
+    assert isinstance(assistant.tool_calls, list) and assistant.tool_calls[0].id == "c"
+
+
+def test_parameters_map_to_their_chat_names() -> None:
+    out = convert(input="x", max_output_tokens=99, temperature=0.5, top_p=0.9, parallel_tool_calls=False,
+                  reasoning={"effort": "low", "summary": "auto"}, user="u1", stream=True,
+                  tools=[{"type": "function", "name": "f", "description": "d",
+                          "parameters": {"type": "object", "properties": {}}, "strict": True}],
+                  tool_choice={"type": "function", "name": "f"},
+                  text={"format": {"type": "json_schema", "name": "s", "schema": {"type": "object"}, "strict": True}})
+    chat = out.chat
+    assert (chat.max_completion_tokens, chat.temperature, chat.top_p) == (99, 0.5, 0.9)
+    assert chat.parallel_tool_calls is False and chat.reasoning_effort == "low" and chat.user == "u1"
+    assert isinstance(chat.tools, list) and isinstance(chat.tools[0], Tool)
+    assert chat.tools[0].function.name == "f" and chat.tools[0].function.strict is True
+    assert isinstance(chat.tool_choice, NamedToolChoice) and chat.tool_choice.function.name == "f"
+    assert isinstance(chat.response_format, JsonSchemaFormat)
+    assert chat.response_format.json_schema.name == "s" and chat.response_format.json_schema.schema == {"type": "object"}
+    assert convert(input="x", text={"format": {"type": "json_object"}}).chat.response_format == JsonObjectFormat()
+    body = json.loads(convert(stream=True, input="x").body())
+    assert body["stream"] is True and "max_completion_tokens" not in body
+
+
+def test_namespace_tools_are_offered_flat_and_remembered() -> None:
+    out = convert(input="x", tools=[{"type": "namespace", "name": "agents", "description": "d", "tools": [
+        {"type": "function", "name": "spawn", "parameters": {"type": "object", "properties": {}}}]}])
+    assert isinstance(out.chat.tools, list) and out.chat.tools[0].function.name == "spawn"
+    assert out.namespaces == {"spawn": "agents"}
+
+
+def test_a_built_in_tool_is_a_400_naming_it() -> None:
+    with pytest.raises(ConversionError) as caught:
+        convert(input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+    assert caught.value.status == 400
+    assert caught.value.error.param == "tools[1]" and caught.value.error.code == "unsupported_tool"
+    assert "web_search" in caught.value.error.message
+
+
+def test_an_item_type_that_does_not_convert_is_a_400_naming_its_type() -> None:
+    with pytest.raises(ConversionError) as caught:
+        convert(input=[{"role": "user", "content": "x"}, {"type": "item_reference", "id": "msg_1"}])
+    assert caught.value.error.param == "input[1].type"
+
+
+def test_history_items_come_first_and_errors_in_them_name_previous_response_id() -> None:
+    out = convert(history=[{"role": "user", "content": "first"},
+                           {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "one"}]}],
+                  input="second")
+    assert [type(m).__name__ for m in out.chat.messages] == ["UserMessage", "AssistantMessage", "UserMessage"]
+    with pytest.raises(ConversionError) as caught:
+        convert(history=[{"type": "web_search_call", "id": "ws"}], input="x")
+    assert caught.value.error.param == "previous_response_id.type"
+
+
+def test_image_by_file_id_and_file_by_url_are_400s_on_converted_routes() -> None:
+    with pytest.raises(ConversionError) as caught:
+        convert(input=[{"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}])
+    assert caught.value.error.param == "input[0].content[0].image_url"
+    with pytest.raises(ConversionError) as caught:
+        convert(input=[{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/y.pdf"}]}])
+    assert caught.value.error.param == "input[0].content[0].file_url"
+
+
+def test_an_empty_input_without_instructions_is_a_400() -> None:
+    with pytest.raises(ConversionError) as caught:
+        convert(input=[])
+    assert caught.value.error.param == "input"
+
+
+def test_image_detail_original_is_chats_high() -> None:
+    out = convert(input=[{"role": "user", "content": [
+        {"type": "input_image", "image_url": "https://x/a.png", "detail": "original"},
+        {"type": "input_image", "image_url": "https://x/b.png", "detail": None}]}])
+    user = out.chat.messages[0]
+    assert isinstance(user, UserMessage) and isinstance(user.content, list)
+    first, second = user.content
+    assert isinstance(first, ImagePart) and first.image_url.detail == "high"
+    assert isinstance(second, ImagePart) and "detail" not in json.loads(msgspec.json.encode(second.image_url))

@@ -1,0 +1,125 @@
+"""Chat answers -> the Responses response object: the shell echoing the request, the
+output items of a whole completion, usage in Responses' names, and the final status.
+
+A chat `finish_reason` of `length` makes the response `incomplete` with reason
+`max_output_tokens`, `content_filter` makes it `incomplete` with reason `content_filter`;
+anything else is `completed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from msgspec import UnsetType
+
+from gateway.contracts.openai import ChatCompletion, Usage
+from gateway.contracts.openai_responses import (
+    IncompleteDetails,
+    InputTokensDetails,
+    OutputFunctionCall,
+    OutputItem,
+    OutputMessage,
+    OutputReasoning,
+    OutputText,
+    OutputTokensDetails,
+    RefusalContent,
+    Response,
+    ResponsesRequest,
+    ResponseUsage,
+    SummaryText,
+)
+
+NewId = Callable[[str], str]
+
+
+def response_shell(req: ResponsesRequest, response_id: str, created: int, model: str) -> Response:
+    """The response object before any output: what the request asked for, `in_progress`."""
+    reasoning: dict[str, Any] = {"effort": None, "summary": None}
+    if req.reasoning is not None and not isinstance(req.reasoning, UnsetType):
+        reasoning = {k: v for k, v in msgspec.to_builtins(req.reasoning).items() if k in ("effort", "summary")}
+    text: dict[str, Any] = {"format": {"type": "text"}}
+    if req.text is not None and not isinstance(req.text, UnsetType) and not isinstance(req.text.format, UnsetType):
+        text = {"format": msgspec.to_builtins(req.text.format)}
+    return Response(
+        id=response_id,
+        created_at=created,
+        status="in_progress",
+        instructions=_value(req.instructions),
+        max_output_tokens=_value(req.max_output_tokens),
+        model=model,
+        parallel_tool_calls=req.parallel_tool_calls is not False,
+        previous_response_id=req.previous_id(),
+        reasoning=reasoning,
+        store=req.is_stored(),
+        temperature=_value(req.temperature),
+        text=text,
+        tool_choice=_value(req.tool_choice) or "auto",
+        tools=list(req.tools) if isinstance(req.tools, list) else [],
+        top_p=_value(req.top_p),
+        user=_value(req.user),
+        metadata=req.metadata if isinstance(req.metadata, dict) else {},
+    )
+
+
+def _value(value: Any) -> Any:
+    return None if isinstance(value, UnsetType) else value
+
+
+def to_response_usage(usage: Usage) -> ResponseUsage:
+    """Chat usage -> Responses usage (cached input and reasoning output kept)."""
+    details = usage.completion_tokens_details
+    reasoning = 0 if isinstance(details, UnsetType) else details.reasoning_tokens
+    return ResponseUsage(
+        input_tokens=usage.prompt_tokens,
+        input_tokens_details=InputTokensDetails(cached_tokens=usage.cached_tokens()),
+        output_tokens=usage.completion_tokens,
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=reasoning),
+        total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+    )
+
+
+def finish(response: Response, finish_reason: str | None, usage: Usage | None) -> Response:
+    """The response at its end: status from the finish reason, and usage."""
+    status, details = "completed", None
+    if finish_reason == "length":
+        status, details = "incomplete", IncompleteDetails("max_output_tokens")
+    elif finish_reason == "content_filter":
+        status, details = "incomplete", IncompleteDetails("content_filter")
+    return msgspec.structs.replace(
+        response, status=status, incomplete_details=details,
+        usage=to_response_usage(usage) if usage is not None else None,
+    )
+
+
+def from_completion(completion: ChatCompletion, shell: Response, new_id: NewId,
+                    namespaces: dict[str, str], usage: Usage) -> Response:
+    """A whole chat completion (its first choice) -> the finished response."""
+    choice = completion.choices[0] if completion.choices else None
+    output: list[OutputItem] = []
+    if choice is not None:
+        message = choice.message
+        if isinstance(message.reasoning_content, str) and message.reasoning_content:
+            output.append(OutputReasoning(id=new_id("rs"), summary=[SummaryText(message.reasoning_content)]))
+        parts: list[OutputText | RefusalContent] = []
+        if message.content:
+            parts.append(OutputText(text=message.content))
+        if message.refusal:
+            parts.append(RefusalContent(message.refusal))
+        if parts:
+            output.append(OutputMessage(id=new_id("msg"), content=parts))
+        for call in message.tool_calls if isinstance(message.tool_calls, list) else []:
+            output.append(function_call_item(new_id("fc"), call.id, call.function.name, call.function.arguments,
+                                             namespaces))
+    done = finish(shell, choice.finish_reason if choice else None, usage)
+    return msgspec.structs.replace(done, output=output)
+
+
+def function_call_item(item_id: str, call_id: str, name: str, arguments: str, namespaces: dict[str, str],
+                       status: str = "completed") -> OutputFunctionCall:
+    """One function call output item (with its namespace when its tool came from one)."""
+    item = OutputFunctionCall(id=item_id, call_id=call_id, name=name, arguments=arguments, status=status)
+    if name in namespaces:
+        item.namespace = namespaces[name]
+    return item
