@@ -34,6 +34,7 @@ DEMO_KEY_NAME = "demo"
 READY_TIMEOUT_S = 120.0
 # gunicorn's graceful_timeout and the worker's shutdown grace are 30 s: room for both.
 STOP_GRACE_S = 35.0
+STARTUP_STOP_GRACE_S = 5.0
 
 
 def base_url() -> str:
@@ -165,6 +166,7 @@ def main() -> int:
     stop = StopRequest()
     stop.install()
     stack = Stack(env, Path.cwd())
+    serving = False
     if "nats" in processes():
         # NOTE: before any process starts: each reads its role's credentials once, at connect
         natsbus.ensure_credentials(natsbus.credentials_dir())
@@ -186,6 +188,7 @@ def main() -> int:
             return 1
         assert readiness.secret is not None
         stack.say(banner(base_url(), readiness.secret, config))
+        serving = True
         # NOTE: from here on a process that dies is restarted (with backoff) and the stack
         # stops only when asked.
         restarts = Restarts(stack)
@@ -195,10 +198,13 @@ def main() -> int:
         return 0
     finally:
         # NOTE: Ctrl-C is passed on as SIGINT (quick), anything else as SIGTERM (graceful);
-        # a signal that arrives while stopping ends the grace at once.
+        # before the banner nothing is being served, so the grace is short (gunicorn would
+        # otherwise wait for a worker still booting). A signal that arrives while stopping
+        # ends the grace at once.
         stop.stopping()
         sig = signal.SIGINT if stop.signal == signal.SIGINT else signal.SIGTERM
-        stack.stop(STOP_GRACE_S, sig=sig, last=["nats"], hurry=stop.hurry)
+        grace = STOP_GRACE_S if serving else STARTUP_STOP_GRACE_S
+        stack.stop(grace, sig=sig, last=["nats"], hurry=stop.hurry)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ class FakeOpenAIResponses(FakeOpenAI):
             send({"type": "response.output_item.done", "output_index": index, "item": item})
         send({"type": "response.completed", "response": done})
 
-    def _answer(self, body: dict[str, Any], scenario: str, text: str) -> tuple[dict[str, Any], str]:
+    def _answer(self, body: dict[str, Any], scenario: str, text: str, arg: str = "") -> tuple[dict[str, Any], str]:
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema" and scenario != "tools":
             return {"content": json.dumps(_sample(fmt["json_schema"].get("schema")))}, "stop"
@@ -137,7 +137,7 @@ class FakeOpenAIResponses(FakeOpenAI):
             call = {"id": f"call_fake{secrets.token_hex(4)}", "type": "function",
                     "function": {"name": declared[0]["name"], "arguments": json.dumps(_sample(declared[0].get("parameters")))}}
             return {"content": None, "tool_calls": [call]}, "tool_calls"
-        return super()._answer(body, scenario, text)
+        return super()._answer(body, scenario, text, arg)
 
     def _output(self, body: dict[str, Any], items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
         last = items[-1] if items else {}
