@@ -14,10 +14,12 @@ from typing import TypeVar
 import falcon
 import msgspec
 
+from gateway.connection import BodyTimeoutError
 from gateway.contracts.errors import (
     from_decode_error,
     from_validation_error,
     invalid_request,
+    request_timeout,
     request_too_large,
 )
 
@@ -45,7 +47,10 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
     length = req.content_length
     if length is not None and length > limit:
         raise request_too_large(limit)
-    data = req.bounded_stream.read(limit + 1)
+    try:
+        data = req.bounded_stream.read(limit + 1)
+    except BodyTimeoutError as ex:  # NOTE: raised by gateway/connection.py's read deadline
+        raise request_timeout(str(ex)) from ex
     if len(data) > limit:
         raise request_too_large(limit)
     if not data:
