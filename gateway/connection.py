@@ -9,7 +9,9 @@ from phase to phase:
   the connection without an answer, as for a client that left.
 - body: from the end of the headers, `body_timeout_s` for the whole body, however it is
   framed. Past it, `recv` raises `BodyTimeoutError`, which the app answers with a 408;
-  the connection is then closed (gunicorn never reuses one whose body read failed).
+  the connection is then closed.
+- closing: a body the app will not read (too slow, or over `max_body_bytes`) is not
+  drained: the answer goes out and the connection closes (`abandon`).
 - idle: a kept-alive connection waits `keepalive_timeout_s` for the first byte of its
   next request, then it is in the headers phase again; an idle one is closed.
 
@@ -45,6 +47,7 @@ class Phase(Enum):
     HEADERS = "headers"
     BODY = "body"
     IDLE = "idle"
+    CLOSING = "closing"  # the rest of the request is not wanted: no more reads
 
 
 class TimedSocket:
@@ -61,7 +64,7 @@ class TimedSocket:
         self._clock = clock
         self._phase = Phase.HEADERS
         self._deadline = clock() + settings.header_timeout_s
-        self._body_timed_out = False
+        self._linger = False
         self.sendall = sock.sendall  # PERF: the response path skips __getattr__
 
     def __getattr__(self, name: str) -> Any:
@@ -79,13 +82,23 @@ class TimedSocket:
 
     def awaiting_request(self) -> None:
         """The response is out: wait, idle, for the next request."""
-        self._phase = Phase.IDLE
+        if self._phase is not Phase.CLOSING:
+            self._phase = Phase.IDLE
+
+    def abandon(self) -> None:
+        """The rest of this request's body will not be read (it is over the limit, or too
+        slow): reads now report end of file, so gunicorn neither drains it nor parses
+        another request, and the close lingers so the answer still reaches the client."""
+        self._phase = Phase.CLOSING
+        self._linger = True
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         """Read like `socket.recv`, within the phase's deadline (flagged reads: unbounded,
         they are the probe's non-blocking peeks)."""
         if flags:
             return bytes(self._sock.recv(size, flags))
+        if self._phase is Phase.CLOSING:
+            return b""
         if self._phase is Phase.IDLE:
             data = self._recv_within(self._settings.keepalive_timeout_s, size)
             if data is None:
@@ -97,7 +110,7 @@ class TimedSocket:
         if data is not None:
             return data
         if self._phase is Phase.BODY:
-            self._body_timed_out = True
+            self.abandon()
             raise BodyTimeoutError(
                 f"The request body did not arrive within {self._settings.body_timeout_s:g} s."
             )
@@ -116,8 +129,8 @@ class TimedSocket:
             self._sock.settimeout(None)
 
     def close(self) -> None:
-        """Close; after a body timeout, a lingering close (see LINGER_S)."""
-        if self._body_timed_out:
+        """Close; after an abandoned body, a lingering close (see LINGER_S)."""
+        if self._linger:
             try:
                 self._sock.shutdown(socket.SHUT_WR)
                 with gevent.Timeout(LINGER_S, False):

@@ -65,7 +65,11 @@ def _from_falcon(ex: falcon.HTTPError) -> APIError:
     if ex.status_code == 404:
         return not_found("Unknown path. The gateway serves /v1/models, /v1/chat/completions and /v1/embeddings.")
     if ex.status_code == 405:
-        return method_not_allowed("This method is not allowed on this path.")
+        error = method_not_allowed("This method is not allowed on this path.")
+        allow = dict(ex.headers or {}).get("Allow")
+        if allow:
+            error.headers["Allow"] = allow  # RFC 9110: a 405 lists the methods the path takes
+        return error
     if ex.status_code == 413:
         return request_too_large(0)
     message = ex.description or ex.title or "Request failed."

@@ -3,10 +3,12 @@
 The status is decided by the first frame, so an error before any output (a conversion
 400, an upstream 429, no worker) is still a plain JSON error with the right status.
 After the first chunk, an error becomes an SSE error event followed by `[DONE]`.
-Heartbeats reset the idle timer and, mid-stream, become SSE comments: writing them is
-also how a vanished client is noticed while the upstream is silent. When the response
-iterator is closed early (gunicorn closes it when a write fails) the worker is told to
-cancel.
+Heartbeats reset the idle timer; mid-stream, each one checks that the client is still
+there (the client-gone probe: a write to a vanished client succeeds once more, so writing
+alone notices it a heartbeat late) and, when no chunk went out since the previous
+heartbeat, becomes an SSE comment that keeps proxies from timing out a silent stream.
+When the response iterator is closed early (gunicorn closes it when a write fails) or
+the client is gone, the worker is told to cancel.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class Relay:
         resp.content_type = "text/event-stream"
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
-        resp.stream = self._stream(reply, job, first, end)
+        resp.stream = self._stream(reply, job, first, end, client_gone)
 
     def _next(self, reply: Reply, job: Job, client_gone: Probe | None = None) -> Frame | None:
         """The next frame; None when nothing came in time (idle or deadline).
@@ -174,8 +176,12 @@ class Relay:
                 case Done():
                     raise APIError(502, EMPTY_ANSWER)
 
-    def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd) -> Iterator[bytes]:
+    def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd,
+                client_gone: Probe | None = None) -> Iterator[bytes]:
         finished = False
+        # A chunk went out since the last heartbeat: the upstream is not silent, and a
+        # keep-alive comment between flowing frames would only cost bytes (issue 14.7).
+        flowing = True
         try:
             yield b"data: " + first.data + b"\n\n"
             while True:
@@ -191,9 +197,17 @@ class Relay:
                         yield DONE_EVENT
                         return
                     case Chunk(data=data):
+                        flowing = True
                         yield b"data: " + data + b"\n\n"
                     case Heartbeat():
-                        yield KEEPALIVE
+                        # NOTE: the first write after a client hung up still succeeds, so
+                        # writing alone would notice it a heartbeat late; the probe does not.
+                        if client_gone is not None and client_gone():
+                            self._log.info("client_gone", request_id=job.request_id)
+                            return  # the finally below cancels the job
+                        if not flowing:
+                            yield KEEPALIVE
+                        flowing = False
                     case Error(status=status, error=error):
                         finished = True  # NOTE: the worker ended the job itself; no cancel
                         yield error_event(APIError(status, error))

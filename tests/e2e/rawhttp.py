@@ -106,11 +106,11 @@ def closed_within(sock: socket.socket, seconds: float) -> float | None:
     return time.monotonic() - started
 
 
-def start_module_gateway(stack: Stack, fake_openai: FakeOpenAI, name: str, settings: str) -> Proc:
+def start_module_gateway(stack: Stack, fake_openai: FakeOpenAI, name: str, settings: str, more: str = "") -> Proc:
     """A gateway beside the session's, on the same NATS and workers, with `settings`
-    added to its `[gateway]` section."""
+    added to its `[gateway]` section and `more` (providers, models) to its config."""
     text = (PROVIDERS + GATEWAY_ONLY + MODELS + GATEWAY_MODELS).format(
-        fake=fake_openai.url, anthropic="http://127.0.0.1:9", gemini="http://127.0.0.1:9")
+        fake=fake_openai.url, anthropic="http://127.0.0.1:9", gemini="http://127.0.0.1:9") + more
     text = text.replace("[gateway]\n", "[gateway]\n" + settings.strip() + "\n", 1)
     config = stack.write_config(f"{name}.toml", text)
     return stack.start_gateway(config, name=name, primary=False)

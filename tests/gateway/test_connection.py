@@ -106,3 +106,14 @@ def test_after_a_body_timeout_the_answer_still_reaches_the_client(pair: tuple[An
     client.close()
     closer.join(2)
     assert closer.dead
+
+
+def test_an_abandoned_body_is_not_read_any_more(pair: tuple[Any, Any]) -> None:
+    server, client = pair
+    timed = TimedSocket(server, SETTINGS)
+    timed.reading_body()
+    client.sendall(b"an unwanted body")
+    timed.abandon()
+    assert timed.recv(100) == b""  # gunicorn neither drains it nor parses another request
+    timed.awaiting_request()
+    assert timed.phase is Phase.CLOSING and timed.recv(100) == b""

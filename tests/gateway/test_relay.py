@@ -55,3 +55,48 @@ def test_a_job_larger_than_a_bus_message_is_a_clear_413() -> None:
         relay.respond(falcon.Response(), job, "llm.chat.p")
     assert ex.value.status == 413 and ex.value.error.code == "request_too_large"
     assert "max_payload" in ex.value.error.message
+
+
+class RecordingBus:
+    """Records what the relay publishes (cancels, failure records)."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def publish(self, subject: str, payload: bytes, headers: object = None) -> None:
+        self.published.append(subject)
+
+
+def _stream(reply: ScriptedReply, bus: RecordingBus, client_gone: object = None) -> list[bytes]:
+    from gateway.contracts.bus import Chunk
+
+    relay = Relay(bus, GatewaySettings(), Logger("t", io.StringIO()))  # type: ignore[arg-type]
+    job = Job(request_id="r", key_id="k", op="chat", model="m", provider="p", upstream_model="u",
+              body=b"{}", stream=True, deadline=time.time() + 60)
+    return list(relay._stream(reply, job, Chunk(b"{}"), lambda usage: None, client_gone))  # type: ignore[arg-type]
+
+
+def test_keep_alive_comments_only_when_no_chunk_went_out_since_the_last_heartbeat() -> None:
+    from gateway.contracts.bus import Chunk, Done
+    from gateway.relay import KEEPALIVE
+
+    bus = RecordingBus()
+    out = _stream(ScriptedReply(Heartbeat(), Chunk(b"1"), Heartbeat(), Heartbeat(), Heartbeat(), Chunk(b"2"),
+                                Heartbeat(), Done(Usage(total_tokens=3))), bus)
+    assert out == [b"data: {}\n\n", b"data: 1\n\n", KEEPALIVE, KEEPALIVE, b"data: 2\n\n", b"data: [DONE]\n\n"]
+    assert bus.published == []  # finished: nothing to cancel
+
+
+def test_a_client_gone_during_silence_ends_the_stream_and_cancels_at_the_next_heartbeat() -> None:
+    from gateway.contracts.bus import Chunk, cancel_subject
+
+    bus = RecordingBus()
+    probes: list[bool] = []
+
+    def gone() -> bool:
+        probes.append(True)
+        return len(probes) >= 2  # present at the first heartbeat, gone at the second
+
+    out = _stream(ScriptedReply(Chunk(b"1"), Heartbeat(), Heartbeat(), Chunk(b"never")), bus, gone)
+    assert out == [b"data: {}\n\n", b"data: 1\n\n"]
+    assert bus.published == [cancel_subject("r")]
