@@ -242,16 +242,17 @@ def test_a_silent_upstreams_client_leaving_is_noticed_within_one_heartbeat(
     assert _cancel_time(gateway, request_id) - closed_at < HEARTBEAT_S + 0.9
 
 
-def test_keep_alive_comments_only_while_the_upstream_is_silent(stack: Stack, api_key: str) -> None:
-    # The session's worker beats every 0.5 s; slow_stream sends a chunk every 0.2 s.
-    body = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
+def test_keep_alive_comments_only_while_the_upstream_is_silent(http_gateway: int, api_key: str) -> None:
+    # The worker beats every 2 s; slow_stream sends a chunk every 0.2 s.
+    body = {"model": "gpt-hb", "stream": True, "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
     lines = []
     with httpx.Client(timeout=10) as http:
-        with http.stream("POST", f"{stack.base_url}/chat/completions", json=body,
+        with http.stream("POST", f"http://127.0.0.1:{http_gateway}/v1/chat/completions", json=body,
                          headers={"authorization": f"Bearer {api_key}"}) as response:
             assert response.status_code == 200
             for line in response.iter_lines():
                 lines.append(line)
-                if sum(1 for x in lines if x.startswith("data: ")) >= 12:  # about 2.4 s: 4 heartbeats
+                if sum(1 for x in lines if x.startswith("data: ")) >= 26:  # about 5 s: 2 heartbeats
                     break
     assert [x for x in lines if x.startswith(":")] == []
+    assert len([x for x in lines if x.startswith("data: {")]) >= 26

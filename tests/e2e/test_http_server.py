@@ -154,13 +154,13 @@ def test_a_dribbled_body_gets_408_after_the_body_timeout(strict_gateway: int, ap
 
 def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(strict_gateway: int, api_key: str) -> None:
     with connect(strict_gateway) as sock:
-        for _ in range(2):  # kept alive between requests...
+        for pause in (0.5, 0.0):  # kept alive between requests...
             sock.sendall(request("GET", "/v1/models", {"Authorization": f"Bearer {api_key}"}))
             response = read_response(sock)
             assert response.status == 200 and response.json()["object"] == "list"
-            time.sleep(0.5)
+            time.sleep(pause)
         waited = closed_within(sock, TIMEOUT + SLACK)  # ...and closed when idle too long
-    assert waited is not None and TIMEOUT - 0.5 - 0.1 <= waited <= TIMEOUT + SLACK
+    assert waited is not None and TIMEOUT - 0.1 <= waited <= TIMEOUT + SLACK
 
 
 def test_a_request_sent_in_time_on_a_slow_connection_is_served(strict_gateway: int, api_key: str) -> None:
@@ -199,7 +199,7 @@ def test_connections_over_the_cap_get_503_at_once_and_normal_requests_still_work
                 over.sendall(request("GET", "/health"))
                 refused = read_response(over)
                 assert closed_within(over, 5) is not None
-            assert time.monotonic() - started < 1.0
+            assert time.monotonic() - started < 2.0  # at once (it used to wait, unanswered)
             assert refused.status == 503
             assert refused.headers["retry-after"] == "1" and refused.headers["x-should-retry"] == "true"
             assert refused.headers["content-type"] == "application/json"
