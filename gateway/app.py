@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import falcon
+import falcon.asgi
 
 from gateway.admission import Gate
 from gateway.auth import Authenticator, Fetch
@@ -24,10 +26,41 @@ from gateway.resources.responses import ResponsesResource, ResponseStore
 from gateway.routing import Router
 
 
+# Response headers a browser caller may read besides the CORS-safelisted ones.
+CORS_EXPOSED = ("x-request-id", "retry-after", "x-should-retry", "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens")
+
+
+def cors(origins: list[str]) -> _Cors:
+    """CORS for the configured origins only (`[gateway] cors_origins`; off when empty).
+
+    Falcon's middleware answers preflights (OPTIONS with Access-Control-Request-Method) on
+    every route with the route's methods, echoes the requested headers (Authorization
+    included) and sets Access-Control-Allow-Origin on every answer to an allowed origin,
+    errors included, so a browser can read them; other origins get no CORS header. Keys
+    are bearer tokens, never cookies: no Allow-Credentials.
+    """
+    return _Cors(allow_origins=origins, expose_headers=list(CORS_EXPOSED))
+
+
+class _Cors(falcon.CORSMiddleware[falcon.asgi.Request, falcon.asgi.Response]):
+    """Falcon's CORS, plus `Vary: Origin`: the answer's CORS headers depend on the origin,
+    so a shared cache must not hand one origin's answer to another."""
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
+        super().process_response(req, resp, resource, req_succeeded)
+        resp.append_header("Vary", "Origin")
+
+
 def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
                log: Logger, clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the OpenAI API."""
-    app = falcon.App(middleware=[RequestContext(log)], media_type=falcon.MEDIA_JSON)
+    middleware: list[Any] = [RequestContext(log)]
+    if config.gateway.cors_origins:
+        middleware.append(cors(config.gateway.cors_origins))
+    app = falcon.App(middleware=middleware, media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = True
     ErrorHandlers(log).register(app)
     auth = Authenticator(keys, fetch_key)

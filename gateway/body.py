@@ -9,15 +9,20 @@ naming the key (issue 12, section 4).
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import falcon
 import msgspec
+from gunicorn.http.errors import NoMoreData, ParseException
 
+from gateway.connection import BodyTimeoutError, TimedSocket
 from gateway.contracts.errors import (
+    APIError,
+    OpenAIError,
     from_decode_error,
     from_validation_error,
     invalid_request,
+    request_timeout,
     request_too_large,
 )
 
@@ -38,19 +43,58 @@ _FIRST_MEMBER = re.compile(_WS + rb"\{" + _WS + _STRING + _WS + b":" + _WS)
 _NEXT_MEMBER = re.compile(_WS + b"," + _WS + _STRING + _WS + b":" + _WS)
 _VALUE_END = re.compile(_WS + rb"[,}]")
 _DELIMITERS = (b",", b"}")
+READ_PIECE = 64 * 1024
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
-    """The raw body, at most `limit` bytes: 413 from Content-Length before reading."""
+    """The raw body, at most `limit` bytes: 413 from Content-Length before reading, or as
+    soon as a chunked body passes the limit (never more than `limit` + 1 bytes read)."""
     length = req.content_length
     if length is not None and length > limit:
+        _abandon(req)
         raise request_too_large(limit)
-    data = req.bounded_stream.read(limit + 1)
+    try:
+        if length is None and "chunked" in (req.get_header("transfer-encoding") or "").lower():
+            data = _read_up_to(req.stream, limit + 1)  # NOTE: gunicorn decodes the chunks
+        else:
+            data = req.bounded_stream.read(limit + 1)
+    except BodyTimeoutError as ex:  # NOTE: raised by gateway/connection.py's read deadline
+        raise request_timeout(str(ex)) from ex
+    except (ParseException, NoMoreData) as ex:  # a malformed chunk, or a body cut short
+        _abandon(req)
+        raise APIError(400, OpenAIError(
+            f"Bad request: the body is malformed or ended early ({ex}).", "invalid_request_error", None,
+            "invalid_http_request")) from ex
     if len(data) > limit:
+        _abandon(req)
         raise request_too_large(limit)
     if not data:
         raise invalid_request("The request body is empty; a JSON object is required.", None, "invalid_json")
     return data
+
+
+def _abandon(req: falcon.Request) -> None:
+    """Close the connection after the answer instead of draining a body we refused."""
+    sock = req.env.get("gunicorn.socket")
+    if isinstance(sock, TimedSocket):
+        sock.abandon()
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def _read_up_to(stream: _Readable, size: int) -> bytes:
+    """Up to `size` bytes of a stream whose length is not known in advance."""
+    parts: list[bytes] = []
+    left = size
+    while left > 0:
+        part = stream.read(min(left, READ_PIECE))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
 
 def decode(decoder: msgspec.json.Decoder[T], raw: bytes) -> T:

@@ -7,6 +7,7 @@ Falcon's (404 route, 405 method, 413) and unexpected exceptions (logged once, 50
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import falcon
@@ -26,27 +27,49 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 NOT_RETRYABLE_CODES = frozenset({"upstream_auth_error", "upstream_config_error", "insufficient_quota"})
 
 
+def headers_of(ex: APIError) -> dict[str, str]:
+    """The headers an error response carries besides its content type: retry hints."""
+    headers = dict(ex.headers)
+    if ex.retry_after:
+        headers["retry-after"] = ex.retry_after
+    if ex.status >= 500 or ex.status == 429:
+        # NOTE: tells the OpenAI SDK whether retrying can help (it retries 429/5xx by default).
+        retry = ex.status in RETRYABLE_STATUSES and ex.error.code not in NOT_RETRYABLE_CODES
+        headers["x-should-retry"] = "true" if retry else "false"
+    return headers
+
+
 def render(resp: falcon.Response, ex: APIError) -> None:
     """Write `ex` as the response: status, JSON body, retry headers."""
     resp.status = ex.status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = ex.body()
     resp.stream = None
-    if ex.retry_after:
-        resp.set_header("retry-after", ex.retry_after)
-    for name, value in ex.headers.items():
-        resp.set_header(name, value)
-    if ex.status >= 500 or ex.status == 429:
-        # NOTE: tells the OpenAI SDK whether retrying can help (it retries 429/5xx by default).
-        retry = ex.status in RETRYABLE_STATUSES and ex.error.code not in NOT_RETRYABLE_CODES
-        resp.set_header("x-should-retry", "true" if retry else "false")
+    resp.set_headers(headers_of(ex))
+
+
+def raw_response(ex: APIError) -> bytes:
+    """`ex` as a whole HTTP/1.1 response that closes the connection, for answers written
+    by the server itself, outside any WSGI request (gateway/server.py)."""
+    body = ex.body()
+    try:
+        reason = HTTPStatus(ex.status).phrase
+    except ValueError:
+        reason = "Error"  # 499 and other statuses outside the standard's list
+    lines = [f"HTTP/1.1 {ex.status} {reason}", "Connection: close", "Content-Type: application/json",
+             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers_of(ex).items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _from_falcon(ex: falcon.HTTPError) -> APIError:
     if ex.status_code == 404:
         return not_found("Unknown path. The gateway serves /v1/models, /v1/chat/completions, /v1/embeddings and /v1/messages.")
     if ex.status_code == 405:
-        return method_not_allowed("This method is not allowed on this path.")
+        error = method_not_allowed("This method is not allowed on this path.")
+        allow = dict(ex.headers or {}).get("Allow")
+        if allow:
+            error.headers["Allow"] = allow  # RFC 9110: a 405 lists the methods the path takes
+        return error
     if ex.status_code == 413:
         return request_too_large(0)
     message = ex.description or ex.title or "Request failed."

@@ -3,12 +3,14 @@
 import os
 
 bind = f"{os.environ.get('GATEWAY_HOST', '127.0.0.1')}:{os.environ.get('GATEWAY_PORT', '8080')}"
-worker_class = "gevent"
+# gevent's worker with connection caps, read deadlines and OpenAI-shaped server errors;
+# it takes its limits from the config's [gateway] section (gateway/server.py).
+worker_class = "gateway.server.GatewayWorker"
 workers = int(os.environ.get("GATEWAY_WORKERS", "1"))
-worker_connections = int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", "4096"))
 # Streams can be long; the gevent worker does not use this for requests in flight.
 timeout = 120
 graceful_timeout = 30
+# Non-zero keeps connections alive; how long an idle one waits is [gateway] keepalive_timeout_s.
 keepalive = 75
 accesslog = None  # the app writes one JSON access line per request
 errorlog = "-"

@@ -6,10 +6,12 @@ After the first chunk, an error becomes an SSE error event followed by `[DONE]`.
 inbound dialect frames its stream its own way (gateway/sse_framing.py, by the Job's `dialect`):
 Responses events come from the worker already framed (`event:` + `data:`), end without
 `[DONE]`, and a gateway-made error is a Responses `error` event.
-Heartbeats reset the idle timer and, mid-stream, become SSE comments: writing them is
-also how a vanished client is noticed while the upstream is silent. When the response
-iterator is closed early (gunicorn closes it when a write fails) the worker is told to
-cancel.
+Heartbeats reset the idle timer; mid-stream, each one checks that the client is still
+there (the client-gone probe: a write to a vanished client succeeds once more, so writing
+alone notices it a heartbeat late) and, when no chunk went out since the previous
+heartbeat, becomes an SSE comment that keeps proxies from timing out a silent stream.
+When the response iterator is closed early (gunicorn closes it when a write fails) or
+the client is gone, the worker is told to cancel.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class Relay:
         resp.content_type = "text/event-stream"
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
-        resp.stream = self._stream(reply, job, first, end)
+        resp.stream = self._stream(reply, job, first, end, client_gone)
 
     def _next(self, reply: Reply, job: Job, client_gone: Probe | None = None) -> Frame | None:
         """The next frame; None when nothing came in time (idle or deadline).
@@ -171,9 +173,13 @@ class Relay:
                 case Done():
                     raise APIError(502, EMPTY_ANSWER)
 
-    def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd) -> Iterator[bytes]:
+    def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd,
+                client_gone: Probe | None = None) -> Iterator[bytes]:
         finished = False
         framing = framing_for(job.dialect)
+        # A chunk went out since the last heartbeat: the upstream is not silent, and a
+        # keep-alive comment between flowing frames would only cost bytes (issue 14.7).
+        flowing = True
         try:
             yield framing.event(first.data)
             while True:
@@ -188,9 +194,17 @@ class Relay:
                         yield framing.error(stalled)
                         return
                     case Chunk(data=data):
+                        flowing = True
                         yield framing.event(data)
                     case Heartbeat():
-                        yield KEEPALIVE
+                        # NOTE: the first write after a client hung up still succeeds, so
+                        # writing alone would notice it a heartbeat late; the probe does not.
+                        if client_gone is not None and client_gone():
+                            self._log.info("client_gone", request_id=job.request_id)
+                            return  # the finally below cancels the job
+                        if not flowing:
+                            yield KEEPALIVE
+                        flowing = False
                     case Error(status=status, error=error):
                         finished = True  # NOTE: the worker ended the job itself; no cancel
                         yield framing.error(APIError(status, error))

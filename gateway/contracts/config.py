@@ -30,6 +30,21 @@ class GatewaySettings(Struct, forbid_unknown_fields=True, kw_only=True):
     # Unknown-key lookups per second per process (a flood of wrong keys stays cheap).
     key_lookups_per_s: Annotated[float, Meta(gt=0)] = 20.0
     key_miss_ttl_s: Annotated[float, Meta(ge=0)] = 2.0
+    # -- HTTP connections (issue 14, items 2 and 7); README "Config" ------------------------
+    # From accepting a connection (or from the first byte of a later request on a kept-alive
+    # one) to the end of the request headers; slower clients are disconnected unanswered.
+    header_timeout_s: Annotated[float, Meta(gt=0)] = 10.0
+    # From the end of the headers to the end of the body, however it is framed; slower
+    # bodies get a 408 and the connection is closed.
+    body_timeout_s: Annotated[float, Meta(gt=0)] = 30.0
+    # How long a kept-alive connection may wait, idle, for its next request. Longer than
+    # the idle timeouts of common load balancers (60 s), as gunicorn's own default.
+    keepalive_timeout_s: Annotated[float, Meta(gt=0)] = 75.0
+    # Open connections per gateway process; the next ones get a 503 at once.
+    max_connections: Annotated[int, Meta(ge=1)] = 4096
+    # Origins allowed to call from a browser (CORS); empty: no CORS headers at all.
+    cors_origins: list[str] = []
+    # -- end of HTTP connections ------------------------------------------------------------
 
 
 class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):

@@ -8,15 +8,21 @@ with one of the statuses below. Gateway and workers build errors only through
                                         invalid_json or content_filter)
     401 invalid_request_error / invalid_api_key
     403 permission_error / model_not_allowed
+    400 invalid_request_error / invalid_http_request (a request gunicorn cannot parse)
     404 invalid_request_error / model_not_found, not_found
     405 invalid_request_error / method_not_allowed
+    408 invalid_request_error / request_timeout
     413 invalid_request_error / request_too_large
+    414 invalid_request_error / request_line_too_long
+    417 invalid_request_error / expectation_failed
+    431 invalid_request_error / request_headers_too_large
     429 rate_limit_error / rate_limit_exceeded, insufficient_quota / insufficient_quota
     499 invalid_request_error / client_closed_request (access log only: nobody receives it)
     500 server_error / internal_error
     502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
                          upstream_config_error
-    503 service_unavailable / no_worker_available
+    501 invalid_request_error / not_implemented (a transfer coding gunicorn does not take)
+    503 service_unavailable / no_worker_available, too_many_connections
     504 timeout_error / upstream_timeout
 
 The README's error table lists the same; tests/contracts/test_errors.py checks that every
@@ -180,6 +186,55 @@ def no_worker(message: str) -> APIError:
 def upstream_timeout(message: str) -> APIError:
     """504: the upstream (or the worker) did not answer in time."""
     return APIError(504, OpenAIError(message, "timeout_error", None, "upstream_timeout"))
+
+
+# ---------------------------------------------------------------- HTTP server errors
+# Errors of the HTTP layer itself (issue 14, items 2 and 7): slow bodies, a full process,
+# and the requests gunicorn refuses before the app sees them.
+
+
+def request_timeout(message: str) -> APIError:
+    """408: the request body did not arrive within `[gateway] body_timeout_s`."""
+    return APIError(408, OpenAIError(message, "invalid_request_error", None, "request_timeout"))
+
+
+def too_many_connections(limit: int) -> APIError:
+    """503: the gateway process holds `[gateway] max_connections` connections already."""
+    return APIError(
+        503,
+        OpenAIError(
+            f"The gateway process is at its limit of {limit} open connections; retry shortly.",
+            "service_unavailable",
+            None,
+            "too_many_connections",
+        ),
+        "1",
+    )
+
+
+# What gunicorn answers itself, by its status: our type and code, and a message prefix.
+_SERVER_ERRORS = {
+    400: OpenAIError("Bad request", "invalid_request_error", None, "invalid_http_request"),
+    414: OpenAIError("Request line too long", "invalid_request_error", None, "request_line_too_long"),
+    417: OpenAIError("Expectation failed", "invalid_request_error", None, "expectation_failed"),
+    431: OpenAIError("Request header fields too large", "invalid_request_error", None,
+                     "request_headers_too_large"),
+    501: OpenAIError("Not implemented", "invalid_request_error", None, "not_implemented"),
+}
+
+
+def server_error(status: int, detail: str) -> APIError:
+    """An error gunicorn raised while parsing (431, 414, 400...): our shape, its status.
+
+    `detail` is gunicorn's own description of the caller's request (no secret of ours).
+    """
+    known = _SERVER_ERRORS.get(status)
+    if known is None:
+        if status >= 500:
+            return internal_error()
+        return APIError(status, OpenAIError(detail or "Request refused.", "invalid_request_error"))
+    message = f"{known.message}: {detail}" if detail else f"{known.message}."
+    return APIError(status, OpenAIError(message, known.type, None, known.code))
 
 
 _PATH_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")

@@ -750,7 +750,8 @@ def test_client_disconnect_mid_stream_closes_the_upstream(
                 line = next(lines)
                 if line.startswith("data: "):
                     data.append(json.loads(line[6:]))
-            assert "word1" in "".join(d["choices"][0]["delta"].get("content") or "" for d in data)
+            seen = "".join(d["choices"][0]["delta"].get("content") or "" for d in data)
+            assert "word1" in seen
         # leaving the block closes the connection mid-stream (100 words would take 20 s)
     closed_at = time.monotonic()
     assert noticed.wait(5), "the fake Anthropic server still had its connection open"
@@ -759,8 +760,10 @@ def test_client_disconnect_mid_stream_closes_the_upstream(
     assert event.status == "cancelled"
     sent = last_sent(fake_anthropic)
     assert event.prompt_tokens == input_tokens(sent)
-    # the words the worker streamed before the cancel, estimated (never the placeholder 1)
-    assert event.estimated is True and event.completion_tokens >= tokens("word1 word2 word3")
+    # the words the worker streamed before the cancel, estimated (never the placeholder 1):
+    # at least those the client read (the gateway notices the close at the next heartbeat,
+    # issue 14.7, so few more follow)
+    assert event.estimated is True and event.completion_tokens >= tokens(seen) > 1
     assert sum(1 for e in stack.usage_events() if e.request_id == request_id) == 1
 
 

@@ -17,6 +17,7 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - thinking      the answer with `reasoning_content` (streamed first), as reasoning servers send it
 - slow <s>      wait <s> seconds before answering
 - slow_stream   (stream) a chunk every 0.2 s, up to 100; stops when the client leaves
+- stall <s>     (stream) two content chunks, then <s> seconds of silence, then the rest
 - no_usage      answer without a usage object
 - null_usage [inner]  usage with `prompt_tokens_details` / `completion_tokens_details`
                 null (with `inner`: the objects present, `cached_tokens` /
@@ -116,7 +117,8 @@ class FakeOpenAI(FakeServer):
         # As OpenAI: a fresh id per response, the same on every chunk of a stream.
         completion_id = f"chatcmpl-fake{secrets.token_hex(8)}"
         if body.get("stream"):
-            self._stream(ex, body, message, finish, usage, scenario, completion_id)
+            self._stream(ex, body, message, finish, usage, scenario, completion_id,
+                         float(arg or 5) if scenario == "stall" else 0.0)
             return
         response = {
             "id": completion_id, "object": "chat.completion", "created": CREATED, "model": body["model"],
@@ -152,7 +154,7 @@ class FakeOpenAI(FakeServer):
         return {"content": f"fake: {text}"}, "stop"
 
     def _stream(self, ex: Exchange, body: dict[str, Any], message: dict[str, Any], finish: str,
-                usage: dict[str, Any], scenario: str, completion_id: str) -> None:
+                usage: dict[str, Any], scenario: str, completion_id: str, stall_s: float = 0.0) -> None:
         def chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> str:
             return json.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": CREATED,
                                "model": body["model"], "system_fingerprint": "fp_fake",
@@ -174,6 +176,8 @@ class FakeOpenAI(FakeServer):
             words = message["content"].split(" ")
             delay = 0.2 if scenario == "slow_stream" else 0.0
             for i, word in enumerate(words):
+                if scenario == "stall":
+                    delay = stall_s if i == 2 else 0.0
                 if i == 2 and scenario == "midstream":
                     ex.drop()
                     return

@@ -60,6 +60,7 @@ def test_unknown_path_is_404_in_openai_shape_even_for_sse_clients(client: falcon
 def test_wrong_method_is_405(client: falcon.testing.TestClient) -> None:
     result = client.simulate_delete("/v1/chat/completions", headers=AUTH)
     assert result.status_code == 405 and error_of(result)["code"] == "method_not_allowed"
+    assert result.headers["allow"] == "POST, OPTIONS"  # issue 14.7: RFC 9110 asks for it
 
 
 def test_content_length_over_the_limit_is_413_before_reading(client: falcon.testing.TestClient) -> None:

@@ -73,7 +73,8 @@ def test_a_responses_stream_is_written_as_the_worker_framed_it_without_done() ->
     from gateway.contracts.bus import Chunk, Done
 
     event = b'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n'
-    out = _stream_of("responses", Chunk(event), Heartbeat(), Chunk(event), Done(Usage()))
+    out = _stream_of("responses", Chunk(event), Heartbeat(), Heartbeat(), Chunk(event), Done(Usage()))
+    # the first heartbeat follows a chunk (no keep-alive); the second is silence
     assert out == [event, b": keep-alive\n\n", event]
     chat = _stream_of("chat", Chunk(b'{"id":"c"}'), Done(Usage()))
     assert chat == [b'data: {"id":"c"}\n\n', b"data: [DONE]\n\n"]
@@ -92,3 +93,48 @@ def test_an_error_frame_mid_responses_stream_is_a_responses_error_event() -> Non
     assert json.loads(data.removeprefix("data: ")) == {
         "type": "error", "code": "upstream_error", "message": "upstream broke", "param": None, "sequence_number": 0}
     assert not any(b"[DONE]" in part for part in out)
+
+
+class RecordingBus:
+    """Records what the relay publishes (cancels, failure records)."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def publish(self, subject: str, payload: bytes, headers: object = None) -> None:
+        self.published.append(subject)
+
+
+def _stream(reply: ScriptedReply, bus: RecordingBus, client_gone: object = None) -> list[bytes]:
+    from gateway.contracts.bus import Chunk
+
+    relay = Relay(bus, GatewaySettings(), Logger("t", io.StringIO()))  # type: ignore[arg-type]
+    job = Job(request_id="r", key_id="k", op="chat", model="m", provider="p", upstream_model="u",
+              body=b"{}", stream=True, deadline=time.time() + 60)
+    return list(relay._stream(reply, job, Chunk(b"{}"), lambda usage: None, client_gone))  # type: ignore[arg-type]
+
+
+def test_keep_alive_comments_only_when_no_chunk_went_out_since_the_last_heartbeat() -> None:
+    from gateway.contracts.bus import Chunk, Done
+    from gateway.relay import KEEPALIVE
+
+    bus = RecordingBus()
+    out = _stream(ScriptedReply(Heartbeat(), Chunk(b"1"), Heartbeat(), Heartbeat(), Heartbeat(), Chunk(b"2"),
+                                Heartbeat(), Done(Usage(total_tokens=3))), bus)
+    assert out == [b"data: {}\n\n", b"data: 1\n\n", KEEPALIVE, KEEPALIVE, b"data: 2\n\n", b"data: [DONE]\n\n"]
+    assert bus.published == []  # finished: nothing to cancel
+
+
+def test_a_client_gone_during_silence_ends_the_stream_and_cancels_at_the_next_heartbeat() -> None:
+    from gateway.contracts.bus import Chunk, cancel_subject
+
+    bus = RecordingBus()
+    probes: list[bool] = []
+
+    def gone() -> bool:
+        probes.append(True)
+        return len(probes) >= 2  # present at the first heartbeat, gone at the second
+
+    out = _stream(ScriptedReply(Chunk(b"1"), Heartbeat(), Heartbeat(), Chunk(b"never")), bus, gone)
+    assert out == [b"data: {}\n\n", b"data: 1\n\n"]
+    assert bus.published == [cancel_subject("r")]

@@ -50,6 +50,7 @@ class Proc:
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
+        self.port = 0  # the port it serves on, where the harness chose one
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
         full_env = {**os.environ, **env}

@@ -80,16 +80,25 @@ class Stack:
             wait_until(lambda p=provider: self.run(lambda nc: _pinged(nc, p)), 30, f"{name} ({provider})", proc)
         return proc
 
-    def start_gateway(self, config: Path, name: str = "gateway", processes: int = 1) -> Proc:
-        """gunicorn with gevent workers; waits for /health."""
-        self.gateway_port = port = free_port()
+    def start_gateway(self, config: Path, name: str = "gateway", processes: int = 1, primary: bool = True) -> Proc:
+        """gunicorn with gevent workers; waits for /health. A primary gateway is the one
+        `base_url` names; another one's port is `proc.port`."""
+        port = free_port()
+        if primary:
+            self.gateway_port = port
         proc = self._start(
             name,
             [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:application"],
             self._env(config, GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(processes)),
         )
+        proc.port = port
         wait_until(lambda: _healthy(port), 30, name, proc)
         return proc
+
+    def stop(self, proc: Proc) -> None:
+        """Stop one process before the others (a module's own gateway)."""
+        proc.stop()
+        self.procs.remove(proc)
 
     def start_ledger(self, config: Path) -> Proc:
         """The ledger process."""
