@@ -18,7 +18,7 @@ import falcon
 import gevent.queue
 import msgspec
 
-from gateway.bus_client import NO_RESPONDERS, Bridge, Reply
+from gateway.bus_client import BUS_DOWN, NO_RESPONDERS, Bridge, Reply
 from gateway.disconnect import Probe
 from gateway.contracts.bus import (
     EVENT_ENCODER,
@@ -39,7 +39,7 @@ from gateway.contracts.bus import (
     cancel_subject,
 )
 from gateway.contracts.config import GatewaySettings
-from gateway.contracts.errors import APIError, ErrorBody, OpenAIError, no_worker, upstream_timeout
+from gateway.contracts.errors import APIError, ErrorBody, OpenAIError, bus_unavailable, no_worker, upstream_timeout
 
 
 def request_too_large_for_bus(limit: int) -> APIError:
@@ -104,6 +104,8 @@ class Relay:
 
         if not self._bridge.ready and not self._bridge.wait_ready(5.0):
             raise no_worker("The gateway is not connected to the message bus yet.")
+        if self._bridge.down:
+            raise bus_unavailable()
         payload = JOB_ENCODER.encode(job)
         if len(payload) > self._bridge.max_payload:
             raise request_too_large_for_bus(self._bridge.max_payload)
@@ -143,6 +145,9 @@ class Relay:
                 self._check_client(job, client_gone)
         if item is NO_RESPONDERS:
             raise no_worker(f"No worker is available for provider '{job.provider}'.")
+        if item is BUS_DOWN:
+            self._cancel(job)  # NOTE: sent once NATS is back, so the worker stops paying upstream
+            raise bus_unavailable()
         frame: Frame = FRAME_DECODER.decode(item)
         return frame
 

@@ -16,7 +16,7 @@ with one of the statuses below. Gateway and workers build errors only through
     500 server_error / internal_error
     502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
                          upstream_config_error
-    503 service_unavailable / no_worker_available
+    503 service_unavailable / no_worker_available, bus_unavailable
     504 timeout_error / upstream_timeout
 
 The README's error table lists the same; tests/contracts/test_errors.py checks that every
@@ -174,6 +174,13 @@ def no_worker(message: str) -> APIError:
     """503: no worker is subscribed for the provider."""
     return APIError(
         503, OpenAIError(message, "service_unavailable", None, "no_worker_available"), "1"
+    )
+
+
+def bus_unavailable(message: str = "The gateway lost its connection to the message bus; retry shortly.") -> APIError:
+    """503: the gateway is not connected to NATS (an outage): answered at once, never hung."""
+    return APIError(
+        503, OpenAIError(message, "service_unavailable", None, "bus_unavailable"), "1"
     )
 
 
