@@ -15,7 +15,7 @@ with one of the statuses below. Gateway and workers build errors only through
     499 invalid_request_error / client_closed_request (access log only: nobody receives it)
     500 server_error / internal_error
     502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
-                         upstream_config_error
+                         upstream_config_error, worker_lost
     503 service_unavailable / no_worker_available, bus_unavailable
     504 timeout_error / upstream_timeout
 
@@ -168,6 +168,11 @@ def internal_error(message: str = "The gateway failed to handle the request.") -
 def upstream_error(message: str, retry_after: str | None = None) -> APIError:
     """502: the upstream failed or refused our configuration; its message is kept."""
     return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_error"), retry_after)
+
+
+def worker_lost(message: str = "The worker serving this request stopped responding (no heartbeat).") -> APIError:
+    """502: the worker went silent (died) with the job; what was relayed is billed as an estimate."""
+    return APIError(502, OpenAIError(message, "upstream_error", None, "worker_lost"))
 
 
 def no_worker(message: str) -> APIError:

@@ -111,3 +111,47 @@ def test_losing_the_bus_while_waiting_fails_the_request_and_cancels_its_job() ->
         relay._first_output(LostReply(), job, None)  # type: ignore[arg-type]
     assert ex.value.status == 503 and ex.value.error.code == "bus_unavailable"
     assert bus.published == ["llm.cancel.r"]
+
+
+def test_a_worker_silent_for_heartbeats_ends_the_stream_and_bills_what_was_relayed() -> None:
+    import gevent.queue
+
+    from gateway.contracts.bus import USAGE_DECODER, Chunk
+
+    text = b'{"id":"c","choices":[{"index":0,"delta":{"content":"%s"}}]}'
+
+    class DyingReply:
+        def __init__(self) -> None:
+            self._items = [FRAME_ENCODER.encode(Chunk(text % (b"w" * 40)))]
+
+        def get(self, timeout: float) -> bytes:
+            assert timeout <= 1.25  # 2.5 heartbeats of 0.5 s, not the idle timeout
+            if not self._items:
+                raise gevent.queue.Empty
+            return self._items.pop(0)
+
+        def close(self) -> None:
+            pass
+
+    class Bus:
+        def __init__(self) -> None:
+            self.published: list[tuple[str, bytes, dict[str, str] | None]] = []
+
+        def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            self.published.append((subject, payload, headers))
+
+    bus = Bus()
+    ended: list[Usage | None] = []
+    relay = Relay(bus, GatewaySettings(idle_timeout_s=30), Logger("t", io.StringIO()),  # type: ignore[arg-type]
+                  heartbeat_s=0.5)
+    job = Job(request_id="r", key_id="k", op="chat", model="m", provider="p", upstream_model="u",
+              body=b"x" * 400, deadline=time.time() + 60, stream=True)
+    out = b"".join(relay._stream(DyingReply(), job, Chunk(text % b"hi"), ended.append))  # type: ignore[arg-type]
+    assert b'"code":"worker_lost"' in out and out.endswith(b"data: [DONE]\n\n")
+    [usage_msg] = [p for p in bus.published if p[0] == "usage.request"]
+    event = USAGE_DECODER.decode(usage_msg[1])
+    assert usage_msg[2] == {"Nats-Msg-Id": "r:gateway"}
+    assert (event.status, event.error_code, event.source, event.estimated) == ("error", "worker_lost", "gateway", True)
+    assert event.completion_tokens == 11 and event.prompt_tokens == 100  # 42 chars relayed; 400 body bytes
+    assert ended[0] == Usage(prompt_tokens=100, completion_tokens=11, total_tokens=111)  # respond() keeps the first
+    assert any(p[0] == "llm.cancel.r" for p in bus.published)
