@@ -2,6 +2,11 @@
 
 Start-up refuses a config whose provider kind has no module. SIGTERM/SIGINT stop taking
 jobs, let running ones finish (up to a grace period), publish pending usage, then drain.
+
+Each provider has its own lane: `max_concurrent_jobs` slots and `max_queued_jobs` places
+to wait (its own config, else `[workers]`), so a slow provider fills only its own lane and
+never delays the others (issue 14, item 5). A waiting job heartbeats like a running one;
+a job finding its lane full is refused at once (503 `worker_busy`, retry-after).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from functools import partial
 
 import msgspec
@@ -19,8 +25,10 @@ from nats.aio.subscription import Subscription
 
 from gateway import natsbus
 from gateway.contracts import config as configuration
+from gateway.contracts.errors import worker_busy
 from gateway.contracts.bus import (
     CANCEL_DECODER,
+    Job,
     CANCEL_PREFIX,
     JOB_DECODER,
     chat_subject,
@@ -47,17 +55,38 @@ def build_routes(config: configuration.Config) -> dict[str, Route]:
     return routes
 
 
+@dataclass(slots=True)
+class Lane:
+    """One provider's job slots and waiting places in this worker."""
+
+    slots: asyncio.Semaphore
+    capacity: int  # running + waiting
+    admitted: int = 0  # jobs taken and not finished (counted when taken, so a burst cannot overfill)
+
+
+def lanes(config: configuration.Config) -> dict[str, Lane]:
+    """Each provider's lane, from its own limits or the `[workers]` defaults."""
+    result = {}
+    for name, provider in config.providers.items():
+        running = provider.max_concurrent_jobs or config.workers.max_concurrent_jobs
+        waiting = config.workers.max_queued_jobs if provider.max_queued_jobs is None else provider.max_queued_jobs
+        result[name] = Lane(asyncio.Semaphore(running), running + waiting)
+    return result
+
+
 class Worker:
     """Subscriptions and running jobs of one worker process."""
 
-    def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], max_jobs: int, log: Logger) -> None:
+    def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], lanes: dict[str, Lane],
+                 log: Logger) -> None:
         self._nc = nc
         self._service = service
         self._routes = routes
         self._log = log
-        self._slots = asyncio.Semaphore(max_jobs)
+        self._lanes = lanes
         self._running: dict[str, asyncio.Task[None]] = {}
         self._job_subs: list[Subscription] = []
+        self._refusals: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Subscribe to jobs, pings and cancels of every route."""
@@ -75,16 +104,41 @@ class Worker:
         except msgspec.DecodeError as ex:
             self._log.error("bad_job", error=str(ex))
             return
-        task = asyncio.create_task(self._run(job, msg.reply))
+        lane = self._lanes.get(job.provider)
+        if lane is not None and lane.admitted >= lane.capacity:
+            self._log.warning("job_refused_busy", request_id=job.request_id, provider=job.provider)
+            refusal = asyncio.create_task(self._service.refuse(msg.reply, worker_busy(job.provider)))
+            self._refusals.add(refusal)
+            refusal.add_done_callback(self._refusals.discard)
+            return
+        if lane is not None:
+            lane.admitted += 1
+        task = asyncio.create_task(self._run(job, msg.reply, lane))
         self._running[job.request_id] = task
         task.add_done_callback(partial(_forget, self._running, job.request_id))
 
-    async def _run(self, job, reply: str) -> None:  # type: ignore[no-untyped-def]
-        async with self._slots:
+    async def _run(self, job: Job, reply: str, lane: Lane | None) -> None:
+        stop_beating = None
+        try:
+            if lane is not None:
+                if lane.slots.locked():
+                    stop_beating = self._service.keep_alive(reply)
+                await lane.slots.acquire()
+                if stop_beating is not None:
+                    stop_beating()
+                    stop_beating = None
             try:
                 await self._service.run(job, reply)
-            except asyncio.CancelledError:
-                self._log.info("job_cancelled", request_id=job.request_id)
+            finally:
+                if lane is not None:
+                    lane.slots.release()
+        except asyncio.CancelledError:
+            self._log.info("job_cancelled", request_id=job.request_id)
+        finally:
+            if stop_beating is not None:
+                stop_beating()
+            if lane is not None:
+                lane.admitted -= 1
 
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply:
@@ -142,7 +196,7 @@ async def main() -> None:
         usage.start()
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
                              redactor=redactor)
-        worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log)
+        worker = Worker(nc, service, routes, lanes(config), log)
         await worker.start()
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()

@@ -185,6 +185,15 @@ class JobService:
             heartbeat.cancel()
             self._bill(job, outcome, started)
 
+    def keep_alive(self, reply: str) -> Callable[[], None]:
+        """Heartbeats to `reply` (a job waiting for a slot) until the returned stop() is called,
+        so the gateway tells a queued job from a dead worker."""
+        return _Heartbeat(FrameSink(self._nc, reply), self._heartbeat_s).cancel
+
+    async def refuse(self, reply: str, ex: APIError) -> None:
+        """Answer a job that will not run with `ex` (nothing was spent: nothing billed)."""
+        await FrameSink(self._nc, reply).error(ex)
+
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
         outcome.status, outcome.error_code = "error", ex.error.code or ex.error.type

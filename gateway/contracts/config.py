@@ -36,7 +36,11 @@ class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
     """`[workers]`: behaviour of worker processes."""
 
     heartbeat_s: Annotated[float, Meta(gt=0)] = 5.0
+    # Per provider and worker process (a provider's own `max_concurrent_jobs` overrides):
+    # one slow provider cannot take the slots of the others (issue 14, item 5).
     max_concurrent_jobs: Annotated[int, Meta(ge=1)] = 1024
+    # Jobs waiting (with heartbeats) for a slot, per provider; past it: 503 worker_busy at once.
+    max_queued_jobs: Annotated[int, Meta(ge=0)] = 1024
 
 
 class LedgerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -57,6 +61,9 @@ class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: Annotated[float, Meta(gt=0)] = 600.0
     connect_timeout_s: Annotated[float, Meta(gt=0)] = 10.0
     max_connections: Annotated[int, Meta(ge=1)] = 1000
+    # This provider's job slots and queue per worker process; None: the `[workers]` defaults.
+    max_concurrent_jobs: Annotated[int, Meta(ge=1)] | None = None
+    max_queued_jobs: Annotated[int, Meta(ge=0)] | None = None
 
     def api_key(self) -> str | None:
         """The provider's secret from the environment, or None when unset."""

@@ -16,7 +16,7 @@ with one of the statuses below. Gateway and workers build errors only through
     500 server_error / internal_error
     502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
                          upstream_config_error, worker_lost
-    503 service_unavailable / no_worker_available, bus_unavailable
+    503 service_unavailable / no_worker_available, bus_unavailable, worker_busy
     504 timeout_error / upstream_timeout
 
 The README's error table lists the same; tests/contracts/test_errors.py checks that every
@@ -186,6 +186,16 @@ def bus_unavailable(message: str = "The gateway lost its connection to the messa
     """503: the gateway is not connected to NATS (an outage): answered at once, never hung."""
     return APIError(
         503, OpenAIError(message, "service_unavailable", None, "bus_unavailable"), "1"
+    )
+
+
+def worker_busy(provider: str) -> APIError:
+    """503: the worker's slots and queue for this provider are full (refused at once)."""
+    return APIError(
+        503,
+        OpenAIError(f"The workers of provider '{provider}' are at capacity; retry shortly.",
+                    "service_unavailable", None, "worker_busy"),
+        "1",
     )
 
 
