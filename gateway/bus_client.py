@@ -47,6 +47,7 @@ from gateway.contracts.log import Logger
 T = TypeVar("T")
 NO_RESPONDERS = object()  # queued instead of a frame when no worker is subscribed
 BUS_DOWN = object()  # queued to every waiter when the connection to NATS is lost
+SHUTDOWN = object()  # queued to every waiter when a shutdown's grace is over
 _STATUS_NO_RESPONDERS = "503"
 
 
@@ -115,6 +116,7 @@ class Bridge:
         self._startups: list[Startup] = []
         self._connected = gevent.event.Event()
         self.down = False  # (hub) connected once, and the connection is lost right now
+        self.draining = False  # (hub) shutting down: no new requests
         self._nc: Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: Any = None
@@ -253,6 +255,23 @@ class Bridge:
     def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
         """Fire and forget (JetStream subjects included: the stream captures it)."""
         self._submit(subject, payload, "", headers)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests of this process still waiting for frames."""
+        return len(self._waiters)
+
+    def cut_all(self) -> None:
+        """End every request still waiting (a shutdown's grace is over): each gets SHUTDOWN."""
+        for queue in list(self._waiters.values()):
+            queue.put_nowait(SHUTDOWN)
+
+    def flush(self, timeout: float) -> None:
+        """Wait until NATS has everything published so far (before the process exits)."""
+        try:
+            self.run(lambda nc: nc.flush(max(1, int(timeout))), timeout)
+        except (ConnectionError, TimeoutError, nats.errors.Error) as ex:
+            self._log.warning("nats_flush_failed", error=type(ex).__name__)
 
     def run(self, work: Callable[[Client], Awaitable[T]], timeout: float) -> T:
         """Run `work(nc)` on the loop and wait for its result from a greenlet."""

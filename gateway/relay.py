@@ -25,13 +25,15 @@ import falcon
 import gevent.queue
 import msgspec
 
-from gateway.bus_client import BUS_DOWN, NO_RESPONDERS, Bridge, Reply
+from gateway.bus_client import BUS_DOWN, NO_RESPONDERS, SHUTDOWN, Bridge, Reply
 from gateway.disconnect import Probe
 from gateway.contracts.bus import (
     EVENT_ENCODER,
     FRAME_DECODER,
     JOB_ENCODER,
     MSG_ID_HEADER,
+    CANCEL_CLIENT,
+    CANCEL_SHUTDOWN,
     USAGE_SUBJECT,
     Cancel,
     Chunk,
@@ -52,6 +54,7 @@ from gateway.contracts.errors import (
     OpenAIError,
     bus_unavailable,
     no_worker,
+    shutting_down,
     upstream_timeout,
     worker_lost,
 )
@@ -181,6 +184,8 @@ class Relay:
             raise no_worker("The gateway is not connected to the message bus yet.")
         if self._bridge.down:
             raise bus_unavailable()
+        if self._bridge.draining:
+            raise shutting_down()
         payload = JOB_ENCODER.encode(job)
         if len(payload) > self._bridge.max_payload:
             raise request_too_large_for_bus(self._bridge.max_payload)
@@ -231,6 +236,12 @@ class Relay:
         if item is BUS_DOWN:
             self._cancel(job)  # NOTE: sent once NATS is back, so the worker stops paying upstream
             raise bus_unavailable()
+        if item is SHUTDOWN:
+            # The worker bills what the upstream reported so far, with status "cut"; the
+            # flush makes sure the cancel leaves before this process exits.
+            self._cancel(job, CANCEL_SHUTDOWN)
+            self._bridge.flush(2.0)
+            raise shutting_down("The gateway is shutting down and ended the request at its grace period.")
         frame: Frame = FRAME_DECODER.decode(item)
         return frame
 
@@ -332,6 +343,6 @@ class Relay:
         self._bridge.publish(USAGE_SUBJECT, EVENT_ENCODER.encode(event), headers)
         return usage
 
-    def _cancel(self, job: Job) -> None:
-        self._bridge.publish(cancel_subject(job.request_id), _CANCEL.encode(Cancel(job.request_id)))
-        self._log.info("cancel_sent", request_id=job.request_id)
+    def _cancel(self, job: Job, reason: str = CANCEL_CLIENT) -> None:
+        self._bridge.publish(cancel_subject(job.request_id), _CANCEL.encode(Cancel(job.request_id, reason)))
+        self._log.info("cancel_sent", request_id=job.request_id, reason=reason)

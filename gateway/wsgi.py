@@ -45,3 +45,4 @@ def build() -> tuple[object, Bridge]:
 
 
 application, bridge = build()
+log = Logger("gateway")  # for process-level events (gateway/shutdown.py)

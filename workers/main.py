@@ -1,7 +1,9 @@
 """Worker process: serve every configured provider from the NATS queue groups.
 
 Start-up refuses a config whose provider kind has no module. SIGTERM/SIGINT stop taking
-jobs, let running ones finish (up to a grace period), publish pending usage, then drain.
+jobs (the job subscriptions are drained, so a job already delivered still runs), let
+running ones finish for `[workers] shutdown_grace_s`, cut the rest (an error frame to the
+gateway, usage billed with status "cut"), publish every usage event, then drain.
 
 Each provider has its own lane: `max_concurrent_jobs` slots and `max_queued_jobs` places
 to wait (its own config, else `[workers]`), so a slow provider fills only its own lane and
@@ -25,12 +27,14 @@ from nats.aio.subscription import Subscription
 
 from gateway import natsbus
 from gateway.contracts import config as configuration
-from gateway.contracts.errors import worker_busy
+from gateway.contracts.errors import shutting_down, worker_busy
 from gateway.contracts.bus import (
     CANCEL_DECODER,
     Job,
     CANCEL_PREFIX,
+    CANCEL_SHUTDOWN,
     JOB_DECODER,
+    WORKER_SHUTDOWN,
     chat_subject,
     embed_subject,
     ping_subject,
@@ -41,9 +45,6 @@ from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
 from workers.usage_publisher import UsagePublisher
-
-SHUTDOWN_GRACE_S = 30.0
-
 
 def build_routes(config: configuration.Config) -> dict[str, Route]:
     """One Route per configured provider; raises if a kind cannot be loaded."""
@@ -132,8 +133,11 @@ class Worker:
             finally:
                 if lane is not None:
                     lane.slots.release()
-        except asyncio.CancelledError:
-            self._log.info("job_cancelled", request_id=job.request_id)
+        except asyncio.CancelledError as ex:
+            self._log.info("job_cancelled", request_id=job.request_id, reason=ex.args[0] if ex.args else None)
+            if stop_beating is not None and ex.args and ex.args[0] == WORKER_SHUTDOWN:
+                # still waiting for a slot: nothing ran, nothing is billed; the gateway hears why
+                await self._service.refuse(reply, shutting_down())
         finally:
             if stop_beating is not None:
                 stop_beating()
@@ -146,23 +150,31 @@ class Worker:
 
     async def _on_cancel(self, msg: Msg) -> None:
         try:
-            request_id = CANCEL_DECODER.decode(msg.data).request_id
+            cancel = CANCEL_DECODER.decode(msg.data)
         except msgspec.DecodeError:
             return
-        task = self._running.get(request_id)
+        task = self._running.get(cancel.request_id)
         if task is not None:
-            task.cancel()
+            # NOTE: the reason rides on the CancelledError: a shutdown cut is billed as "cut"
+            task.cancel(CANCEL_SHUTDOWN if cancel.reason == CANCEL_SHUTDOWN else None)
 
     async def stop(self, grace_s: float) -> None:
-        """Stop taking jobs and wait for running ones."""
+        """Stop taking jobs, let running ones finish for `grace_s`, then cut the rest."""
         for sub in self._job_subs:
-            await sub.unsubscribe()
+            try:
+                await sub.drain()  # type: ignore[no-untyped-call]  # NOTE: delivered jobs still run
+            except nats.errors.Error as ex:
+                self._log.warning("job_unsubscribe_failed", error=type(ex).__name__)
         running = list(self._running.values())
+        self._log.info("worker_draining", jobs=len(running), grace_s=grace_s)
         if running:
             _, pending = await asyncio.wait(running, timeout=grace_s)
+            if pending:
+                self._log.warning("worker_cut", jobs=len(pending))
             for task in pending:
-                task.cancel()
+                task.cancel(WORKER_SHUTDOWN)
             await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*self._refusals, return_exceptions=True)
 
 
 def _forget(running: dict[str, asyncio.Task[None]], request_id: str, _task: asyncio.Task[None]) -> None:
@@ -201,7 +213,7 @@ async def main() -> None:
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()
         log.info("worker_stopping")
-        await worker.stop(SHUTDOWN_GRACE_S)
+        await worker.stop(config.workers.shutdown_grace_s)
         await usage.close()
 
 

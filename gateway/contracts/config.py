@@ -30,6 +30,8 @@ class GatewaySettings(Struct, forbid_unknown_fields=True, kw_only=True):
     # Unknown-key lookups per second per process (a flood of wrong keys stays cheap).
     key_lookups_per_s: Annotated[float, Meta(gt=0)] = 20.0
     key_miss_ttl_s: Annotated[float, Meta(ge=0)] = 2.0
+    # SIGTERM: requests in flight may finish for this long; the rest are cut (issue 14, item 6).
+    shutdown_grace_s: Annotated[float, Meta(ge=0)] = 25.0
 
 
 class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -41,6 +43,8 @@ class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
     max_concurrent_jobs: Annotated[int, Meta(ge=1)] = 1024
     # Jobs waiting (with heartbeats) for a slot, per provider; past it: 503 worker_busy at once.
     max_queued_jobs: Annotated[int, Meta(ge=0)] = 1024
+    # SIGTERM: running jobs may finish for this long; the rest are cut and billed as such.
+    shutdown_grace_s: Annotated[float, Meta(ge=0)] = 30.0
 
 
 class LedgerSettings(Struct, forbid_unknown_fields=True, kw_only=True):

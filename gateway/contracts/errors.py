@@ -16,7 +16,7 @@ with one of the statuses below. Gateway and workers build errors only through
     500 server_error / internal_error
     502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
                          upstream_config_error, worker_lost
-    503 service_unavailable / no_worker_available, bus_unavailable, worker_busy
+    503 service_unavailable / no_worker_available, bus_unavailable, worker_busy, shutting_down
     504 timeout_error / upstream_timeout
 
 The README's error table lists the same; tests/contracts/test_errors.py checks that every
@@ -197,6 +197,11 @@ def worker_busy(provider: str) -> APIError:
                     "service_unavailable", None, "worker_busy"),
         "1",
     )
+
+
+def shutting_down(message: str = "The server is shutting down; retry the request.") -> APIError:
+    """503: a gateway or worker stopping cut the request at its grace, or refused a new one."""
+    return APIError(503, OpenAIError(message, "service_unavailable", None, "shutting_down"), "1")
 
 
 def upstream_timeout(message: str) -> APIError:

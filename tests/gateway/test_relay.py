@@ -44,6 +44,7 @@ def test_a_job_larger_than_a_bus_message_is_a_clear_413() -> None:
     class SmallBus:
         ready = True
         down = False
+        draining = False
         max_payload = 1024
 
         def request(self, subject: str, payload: bytes) -> None:
@@ -63,6 +64,7 @@ class DownBus:
 
     ready = True
     down = True
+    draining = False
     max_payload = 1024 * 1024
 
     def __init__(self) -> None:
