@@ -203,7 +203,13 @@ async def main() -> None:
         stack.push_async_callback(drain)
         for route in routes.values():
             stack.push_async_callback(route.upstream.aclose)
-        await natsbus.ensure_usage_stream(nc.jetstream())
+        while True:  # NOTE: a cluster's JetStream may still be electing its leader
+            try:
+                await natsbus.ensure_usage_stream(nc.jetstream())
+                break
+            except (nats.errors.Error, asyncio.TimeoutError) as ex:
+                log.warning("usage_stream_retry", error=f"{type(ex).__name__}: {ex}")
+                await asyncio.sleep(0.5)
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
