@@ -276,7 +276,7 @@ class Bridge:
     def run(self, work: Callable[[Client], Awaitable[T]], timeout: float) -> T:
         """Run `work(nc)` on the loop and wait for its result from a greenlet."""
         loop, nc = self._loop, self._nc
-        if loop is None or nc is None:
+        if loop is None or nc is None or self.down:  # NOTE: fail at once, never wait out a timeout
             raise ConnectionError("the gateway is not connected to NATS")
         result: gevent.event.AsyncResult = gevent.event.AsyncResult()
 

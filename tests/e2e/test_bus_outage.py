@@ -68,6 +68,10 @@ def test_nats_outage_fails_fast_and_service_resumes(tmp_path: Path, fresh: FakeO
             assert response.headers.get("retry-after")
             assert time.monotonic() - before < 2
             assert http.get(f"{stack.base_url[:-3]}/health").status_code == 503
+            # a key this gateway has not seen cannot be looked up now: 503, never a wrong 401
+            unseen = http.post(f"{stack.base_url}/chat/completions", json=chat_body("x", stream=False, model="echo"),
+                               headers={"authorization": "Bearer sk-gw-not-seen-by-this-gateway"})
+            assert unseen.status_code == 503 and unseen.json()["error"]["code"] == "bus_unavailable"
 
         # NATS back on the same port and store: requests succeed again.
         stack.procs.remove(nats_proc)
