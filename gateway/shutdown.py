@@ -12,10 +12,8 @@ gunicorn_conf.py sets `graceful_timeout` past this grace, so gunicorn never kill
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 import gevent
@@ -24,6 +22,7 @@ from gateway.bus_client import Bridge
 from gateway.contracts.log import Logger
 
 POLL_S = 0.05
+WATCH_S = 0.1  # how soon after SIGTERM the drain starts (gunicorn stops accepting within 1 s)
 CUT_WAIT_S = 5.0  # for cut requests to write their error event and send their cancel
 FLUSH_S = 2.0
 
@@ -50,12 +49,13 @@ def drain(bridge: Bridge, grace_s: float, log: Logger, sleep: Callable[[float], 
     return cut
 
 
-def install(worker: Any, bridge: Bridge, grace_s: float, log: Logger) -> None:
-    """Called from gunicorn's `post_worker_init`: SIGTERM also starts `drain`."""
+def install(worker: Any, bridge: Bridge, grace_s: float, log: Logger) -> gevent.Greenlet:
+    """Called from gunicorn's `post_worker_init`: once the worker stops being alive (its own
+    SIGTERM handler, untouched, clears `alive`), run `drain` beside gunicorn's wait."""
 
-    def on_term(_sig: int, _frame: FrameType | None) -> None:
-        worker.alive = False  # what gunicorn's own handler does: stop accepting, then wait
-        if not bridge.draining:
-            gevent.spawn(drain, bridge, grace_s, log)
+    def watch() -> None:
+        while worker.alive:
+            gevent.sleep(WATCH_S)
+        drain(bridge, grace_s, log)
 
-    signal.signal(signal.SIGTERM, on_term)
+    return gevent.spawn(watch)
