@@ -40,7 +40,13 @@ class Load:
     """Threads calling both gateways (echo, streamed and not) until stopped; every outcome kept."""
 
     def __init__(self, urls: list[str], key: str) -> None:
-        self.clients = [openai.OpenAI(base_url=u, api_key=key, max_retries=3, timeout=CALL_TIMEOUT_S) for u in urls]
+        # every answer's request id, the SDK's retried attempts included (each was a request)
+        self.answered: set[str] = set()
+        self.clients = [
+            openai.OpenAI(base_url=u, api_key=key, max_retries=3, timeout=CALL_TIMEOUT_S,
+                          http_client=httpx.Client(event_hooks={"response": [self._answered]}))
+            for u in urls
+        ]
         self.served: list[tuple[int, str, float]] = []  # (gateway, request id, finished at)
         self.failed: list[tuple[int, str, str | None]] = []  # (gateway, error, request id)
         self.longest = 0.0
@@ -58,6 +64,12 @@ class Load:
             thread.join(RETRY_BUDGET_S + 10)
         for client in self.clients:
             client.close()
+
+    def _answered(self, response: httpx.Response) -> None:
+        request_id = response.headers.get("x-request-id")
+        if request_id:
+            with self._lock:
+                self.answered.add(request_id)
 
     def served_by(self, gateway: int, after: float) -> int:
         with self._lock:
@@ -144,8 +156,10 @@ def test_killing_one_node_of_an_r3_cluster_loses_no_request_and_no_bill(
                    next(p for p in stack.procs if p.name == "ledger"))
         rows = _ledger_rows(database)
         assert all(rows[r] == 1 for r in served)
-        known = served | {r for _, _, r in load.failed if r}
-        assert set(rows) <= known, set(rows) - known  # nothing billed that nobody asked for
+        # nothing billed that the gateways did not answer (a retried attempt may be billed too:
+        # the worker ran it; what matters is that it was answered, so nothing hung)
+        unknown = set(rows) - load.answered
+        assert not unknown, (unknown, load.failed)
     finally:
         if load is not None:
             load.stop()
