@@ -65,7 +65,7 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     ErrorHandlers(log).register(app)
     auth = Authenticator(keys, fetch_key)
     router = Router(config)
-    relay = Relay(bridge, config.gateway, log, clock)
+    relay = Relay(bridge, config.gateway, log, clock, heartbeat_s=config.workers.heartbeat_s)
     models = ModelsResource(auth, router)
     app.add_route("/v1/models", models)
     app.add_route("/v1/models/{model_id}", models, suffix="one")

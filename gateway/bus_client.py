@@ -15,6 +15,10 @@ so no gevent socket (and no second hub) ever appears in the loop thread.
 
 All replies of this process share one wildcard inbox subscription; a token in the reply
 subject routes each message to the waiting greenlet's queue.
+
+When the connection to NATS drops, every waiting greenlet gets `BUS_DOWN` at once (its
+frames cannot arrive: core NATS does not keep them) and `down` stays true until nats-py
+has reconnected, so requests fail fast instead of waiting out the idle timeout.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from gateway.contracts.log import Logger
 
 T = TypeVar("T")
 NO_RESPONDERS = object()  # queued instead of a frame when no worker is subscribed
+BUS_DOWN = object()  # queued to every waiter when the connection to NATS is lost
+SHUTDOWN = object()  # queued to every waiter when a shutdown's grace is over
 _STATUS_NO_RESPONDERS = "503"
 
 
@@ -83,7 +89,7 @@ class Reply:
         self.queue = queue
 
     def get(self, timeout: float) -> Any:
-        """The next message payload (bytes) or NO_RESPONDERS; raises gevent.queue.Empty."""
+        """The next message payload (bytes), NO_RESPONDERS or BUS_DOWN; raises gevent.queue.Empty."""
         return self.queue.get(timeout=timeout)
 
     def close(self) -> None:
@@ -109,6 +115,8 @@ class Bridge:
         self._scheduled = False
         self._startups: list[Startup] = []
         self._connected = gevent.event.Event()
+        self.down = False  # (hub) connected once, and the connection is lost right now
+        self.draining = False  # (hub) shutting down: no new requests
         self._nc: Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: Any = None
@@ -144,7 +152,8 @@ class Bridge:
         while True:
             try:
                 nc = await natsbus.connect("gateway", name=self.name, log=self._log, url=self.url, wait_s=None,
-                                           pending_size=64 * 1024 * 1024)
+                                           pending_size=64 * 1024 * 1024, disconnected_cb=self._on_disconnected,
+                                           reconnected_cb=self._on_reconnected)
                 break
             except PermissionError as ex:
                 # NOTE: not ready (so /health says 503) until the credentials are fixed
@@ -177,6 +186,23 @@ class Bridge:
         inbound = self._inbound
         while inbound:
             inbound.popleft()()
+
+    async def _on_disconnected(self) -> None:
+        self._log.warning("nats_disconnected")
+        self._to_hub(self._bus_lost)
+
+    async def _on_reconnected(self) -> None:
+        self._log.info("nats_reconnected")
+        self._to_hub(self._bus_back)
+
+    def _bus_lost(self) -> None:
+        """(hub) Fail every waiter now: replies published during an outage are gone."""
+        self.down = True
+        for queue in list(self._waiters.values()):
+            queue.put_nowait(BUS_DOWN)
+
+    def _bus_back(self) -> None:
+        self.down = False
 
     async def _on_reply(self, msg: Msg) -> None:
         queue = self._waiters.get(msg.subject[len(self._inbox):])
@@ -230,10 +256,27 @@ class Bridge:
         """Fire and forget (JetStream subjects included: the stream captures it)."""
         self._submit(subject, payload, "", headers)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests of this process still waiting for frames."""
+        return len(self._waiters)
+
+    def cut_all(self) -> None:
+        """End every request still waiting (a shutdown's grace is over): each gets SHUTDOWN."""
+        for queue in list(self._waiters.values()):
+            queue.put_nowait(SHUTDOWN)
+
+    def flush(self, timeout: float) -> None:
+        """Wait until NATS has everything published so far (before the process exits)."""
+        try:
+            self.run(lambda nc: nc.flush(max(1, int(timeout))), timeout)
+        except (ConnectionError, TimeoutError, nats.errors.Error) as ex:
+            self._log.warning("nats_flush_failed", error=type(ex).__name__)
+
     def run(self, work: Callable[[Client], Awaitable[T]], timeout: float) -> T:
         """Run `work(nc)` on the loop and wait for its result from a greenlet."""
         loop, nc = self._loop, self._nc
-        if loop is None or nc is None:
+        if loop is None or nc is None or self.down:  # NOTE: fail at once, never wait out a timeout
             raise ConnectionError("the gateway is not connected to NATS")
         result: gevent.event.AsyncResult = gevent.event.AsyncResult()
 

@@ -1,6 +1,9 @@
 """gunicorn settings for the gateway (gevent workers); env: GATEWAY_HOST/PORT/WORKERS."""
 
 import os
+from typing import Any
+
+from gateway.contracts import config as _configuration
 
 bind = f"{os.environ.get('GATEWAY_HOST', '127.0.0.1')}:{os.environ.get('GATEWAY_PORT', '8080')}"
 # gevent's worker with connection caps, read deadlines and OpenAI-shaped server errors;
@@ -9,7 +12,9 @@ worker_class = "gateway.server.GatewayWorker"
 workers = int(os.environ.get("GATEWAY_WORKERS", "1"))
 # Streams can be long; the gevent worker does not use this for requests in flight.
 timeout = 120
-graceful_timeout = 30
+# SIGTERM: the gateway's own grace (gateway/shutdown.py) runs first; gunicorn kills only after it.
+_grace_s = _configuration.load().gateway.shutdown_grace_s
+graceful_timeout = int(_grace_s) + 15
 # Non-zero keeps connections alive; how long an idle one waits is [gateway] keepalive_timeout_s.
 keepalive = 75
 accesslog = None  # the app writes one JSON access line per request
@@ -17,3 +22,10 @@ errorlog = "-"
 loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "warning")
 preload_app = False  # NOTE: each worker process must build its own bridge thread after fork
 
+
+
+def post_worker_init(worker: Any) -> None:
+    """Install the gateway's SIGTERM drain in each worker process (after its app loaded)."""
+    from gateway import shutdown, wsgi
+
+    shutdown.install(worker, wsgi.bridge, _grace_s, wsgi.log)

@@ -32,7 +32,7 @@ from gateway.supervisor import Restarts, Stack, StopRequest, read_procfile, wait
 
 DEMO_KEY_NAME = "demo"
 READY_TIMEOUT_S = 120.0
-# gunicorn's graceful_timeout and the worker's shutdown grace are 30 s: room for both.
+# The default shutdown graces ([gateway] 25 s, [workers] 30 s) fit, with time to publish usage.
 STOP_GRACE_S = 35.0
 STARTUP_STOP_GRACE_S = 5.0
 

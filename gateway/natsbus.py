@@ -22,6 +22,12 @@ the environment: `NATS_<ROLE>_CREDS` (a NATS creds file: JWT + nkey) or
 `NATS_<ROLE>_USER` / `NATS_<ROLE>_PASSWORD`; `python -m gateway.natsbus` prints the
 server-side `authorization` block to paste. Each role also gets its own inbox prefix, so
 no role can subscribe to another's replies.
+
+A cluster: `NATS_URL` may list several servers, comma-separated (a client also learns the
+cluster's other servers from the one it reaches, and fails over to them); every node needs
+the same `authorization` block. `NATS_REPLICAS` (default 1; 3 on a 3-node cluster) is the
+replica count of every stream and bucket made here, so JetStream keeps usage, keys and
+balances through the loss of a node (README, "Scaling out").
 """
 
 from __future__ import annotations
@@ -57,7 +63,25 @@ from gateway.contracts.config import data_dir, nats_url
 from gateway.contracts.log import Logger
 
 ROLES = ("gateway", "worker", "ledger", "operator")
+MAX_REPLICAS = 5  # JetStream's own ceiling
 JOB_REPLY_PREFIX = "_GW"  # the gateway's job-reply inbox: `_GW.<process>.<token>`
+
+
+def servers(url: str) -> list[str]:
+    """The servers of a `NATS_URL` (one URL, or several comma-separated)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def replicas() -> int:
+    """`NATS_REPLICAS`: the replica count of every stream and bucket (1..5, default 1)."""
+    text = os.environ.get("NATS_REPLICAS", "").strip() or "1"
+    try:
+        count = int(text)
+    except ValueError as ex:
+        raise ValueError(f"NATS_REPLICAS must be a whole number from 1 to {MAX_REPLICAS}, not {text!r}") from ex
+    if not 1 <= count <= MAX_REPLICAS:
+        raise ValueError(f"NATS_REPLICAS must be from 1 to {MAX_REPLICAS}, not {count}")
+    return count
 
 
 def inbox_prefix(role: str) -> str:
@@ -209,7 +233,7 @@ async def connect(
     while True:
         try:
             return await nats.connect(
-                target, name=name or role, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                servers(target), name=name or role, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
                 allow_reconnect=True, error_cb=log.nats_error_callback() if log else _quiet,
                 **connect_options(role), **extra,
             )
@@ -228,7 +252,7 @@ async def connect(
 
 async def connect_once(role: str, url: str | None = None, timeout_s: float = 3.0, **extra: Any) -> Client:
     """One quiet attempt (command-line tools and readiness probes): raises if NATS is not there."""
-    return await nats.connect(url or nats_url(), name=role, connect_timeout=timeout_s, max_reconnect_attempts=1,
+    return await nats.connect(servers(url or nats_url()), name=role, connect_timeout=timeout_s, max_reconnect_attempts=1,
                               allow_reconnect=False, error_cb=_quiet, **connect_options(role), **extra)
 
 
@@ -246,7 +270,7 @@ async def _create_or_open(create: Callable[[], Awaitable[Any]], open_: Callable[
 async def ensure_usage_stream(js: JetStreamContext) -> None:
     """The USAGE stream (usage events and credits), the same config wherever it is made."""
     try:
-        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE))
+        await js.add_stream(StreamConfig(**usage_stream_settings(), storage=StorageType.FILE, num_replicas=replicas()))
     except BadRequestError:
         await js.stream_info(USAGE_STREAM)  # exists with another config: fine if it exists
 
@@ -256,7 +280,7 @@ async def ensure_limits_stream(js: JetStreamContext, window_s: int) -> None:
     try:
         await js.add_stream(StreamConfig(
             name=LIMITS_STREAM, subjects=LIMITS_SUBJECTS, storage=StorageType.MEMORY, allow_msg_counter=True,
-            allow_direct=True, max_age=3 * window_s,
+            allow_direct=True, max_age=3 * window_s, num_replicas=replicas(),
         ))
     except BadRequestError:
         await js.stream_info(LIMITS_STREAM)
@@ -265,7 +289,8 @@ async def ensure_limits_stream(js: JetStreamContext, window_s: int) -> None:
 async def keys_bucket(js: JetStreamContext) -> KeyValue:
     """The `keys` bucket (key records by secret hash), created on first use."""
     bucket: KeyValue = await _create_or_open(
-        lambda: js.create_key_value(KeyValueConfig(bucket=KEYS_BUCKET, history=5, storage=StorageType.FILE)),
+        lambda: js.create_key_value(KeyValueConfig(bucket=KEYS_BUCKET, history=5, storage=StorageType.FILE,
+                                                   replicas=replicas())),
         lambda: js.key_value(KEYS_BUCKET),
     )
     return bucket
@@ -274,7 +299,8 @@ async def keys_bucket(js: JetStreamContext) -> KeyValue:
 async def balances_bucket(js: JetStreamContext) -> KeyValue:
     """The `balances` bucket (one value per key: history 1), created on first use."""
     bucket: KeyValue = await _create_or_open(
-        lambda: js.create_key_value(KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE)),
+        lambda: js.create_key_value(KeyValueConfig(bucket=BALANCES_BUCKET, history=1, storage=StorageType.FILE,
+                                                   replicas=replicas())),
         lambda: js.key_value(BALANCES_BUCKET),
     )
     return bucket

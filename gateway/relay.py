@@ -12,6 +12,13 @@ alone notices it a heartbeat late) and, when no chunk went out since the previou
 heartbeat, becomes an SSE comment that keeps proxies from timing out a silent stream.
 When the response iterator is closed early (gunicorn closes it when a write fails) or
 the client is gone, the worker is told to cancel.
+
+A live worker sends a frame at least every `[workers] heartbeat_s` (its heartbeat runs
+whether or not chunks flow), so silence for about two heartbeats (`LOST_AFTER_HEARTBEATS`,
+at least `MIN_LOST_AFTER_S`) means the worker is gone: the request ends with 502
+`worker_lost` (an error event mid-stream), and the gateway bills an estimate of what it
+relayed, marked estimated, under `<request_id>:gateway` (a late event of the worker
+itself still replaces that row in the ledger, so there is one row either way).
 """
 
 from __future__ import annotations
@@ -23,13 +30,15 @@ import falcon
 import gevent.queue
 import msgspec
 
-from gateway.bus_client import NO_RESPONDERS, Bridge, Reply
+from gateway.bus_client import BUS_DOWN, NO_RESPONDERS, SHUTDOWN, Bridge, Reply
 from gateway.disconnect import Probe
 from gateway.contracts.bus import (
     EVENT_ENCODER,
     FRAME_DECODER,
     JOB_ENCODER,
     MSG_ID_HEADER,
+    CANCEL_CLIENT,
+    CANCEL_SHUTDOWN,
     USAGE_SUBJECT,
     Cancel,
     Chunk,
@@ -44,7 +53,15 @@ from gateway.contracts.bus import (
     cancel_subject,
 )
 from gateway.contracts.config import GatewaySettings
-from gateway.contracts.errors import APIError, OpenAIError, no_worker, upstream_timeout
+from gateway.contracts.errors import (
+    APIError,
+    OpenAIError,
+    bus_unavailable,
+    no_worker,
+    shutting_down,
+    upstream_timeout,
+    worker_lost,
+)
 
 
 def request_too_large_for_bus(limit: int) -> APIError:
@@ -72,17 +89,79 @@ CLIENT_GONE = OpenAIError("The client closed the request.", "invalid_request_err
 EMPTY_ANSWER = OpenAIError(
     "The worker ended the request without an answer.", "upstream_error", None, "upstream_error"
 )
+LOST_AFTER_HEARTBEATS = 2.5  # two heartbeats and half of one for scheduling jitter
+MIN_LOST_AFTER_S = 1.0
+BYTES_PER_TOKEN = 4  # the gateway's estimates (as admission's): about four characters a token
+
+
+class _FunctionText(msgspec.Struct):
+    arguments: str | None = None
+
+
+class _ToolCallText(msgspec.Struct):
+    function: _FunctionText | None = None
+
+
+class _DeltaText(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[_ToolCallText] | None = None
+
+
+class _ChoiceText(msgspec.Struct):
+    delta: _DeltaText | None = None
+
+
+class _ChunkText(msgspec.Struct):
+    """The output text of one chunk, and nothing else (decoding more would cost more)."""
+
+    choices: list[_ChoiceText] = []
+
+
+_CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
+
+
+def output_chars(data: bytes) -> int:
+    """Characters of output (text, reasoning, refusal, tool arguments) in one chunk's JSON."""
+    try:
+        chunk = _CHUNK_TEXT.decode(data)
+    except msgspec.DecodeError:
+        return 0
+    chars = 0
+    for choice in chunk.choices:
+        delta = choice.delta
+        if delta is None:
+            continue
+        chars += len(delta.content or "") + len(delta.reasoning_content or "") + len(delta.refusal or "")
+        for call in delta.tool_calls or ():
+            if call.function is not None:
+                chars += len(call.function.arguments or "")
+    return chars
+
+
+def relayed_estimate(job: Job, chars: int) -> Usage:
+    """An estimate of what a cut stream spent: the prompt from the body's size, the output
+    from the characters relayed (as workers estimate an upstream that reports nothing)."""
+    prompt = max(1, len(job.body) // BYTES_PER_TOKEN)
+    completion = (chars + BYTES_PER_TOKEN - 1) // BYTES_PER_TOKEN
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
 
 
 class Relay:
     """Publishes a Job and turns its frames into the response."""
 
     def __init__(self, bridge: Bridge, settings: GatewaySettings, log: Logger,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, heartbeat_s: float | None = None) -> None:
         self._bridge = bridge
         self._settings = settings
         self._log = log
         self._clock = clock
+        # Silence longer than this: the worker is gone (None: only the idle timeout applies).
+        self._lost_after = (None if heartbeat_s is None
+                            else max(MIN_LOST_AFTER_S, LOST_AFTER_HEARTBEATS * heartbeat_s))
 
     def respond(self, resp: falcon.Response, job: Job, subject: str, on_end: OnEnd | None = None,
                 client_gone: Probe | None = None) -> None:
@@ -103,6 +182,10 @@ class Relay:
 
         if not self._bridge.ready and not self._bridge.wait_ready(5.0):
             raise no_worker("The gateway is not connected to the message bus yet.")
+        if self._bridge.down:
+            raise bus_unavailable()
+        if self._bridge.draining:
+            raise shutting_down()
         payload = JOB_ENCODER.encode(job)
         if len(payload) > self._bridge.max_payload:
             raise request_too_large_for_bus(self._bridge.max_payload)
@@ -126,12 +209,20 @@ class Relay:
     def _next(self, reply: Reply, job: Job, client_gone: Probe | None = None) -> Frame | None:
         """The next frame; None when nothing came in time (idle or deadline).
 
-        With `client_gone`, waits in slices and gives up (cancelling the job) as soon as
-        the client has closed its connection.
+        Raises 502 `worker_lost` after the worker's heartbeats stopped. With `client_gone`,
+        waits in slices and gives up (cancelling the job) as soon as the client has closed
+        its connection.
         """
-        wait = min(self._settings.idle_timeout_s, job.deadline - self._clock())
+        left = job.deadline - self._clock()
+        wait = min(self._settings.idle_timeout_s, left)
+        lost = self._lost_after is not None and self._lost_after < wait
+        if lost:
+            assert self._lost_after is not None
+            wait = self._lost_after
         while True:
             if wait <= 0:
+                if lost:
+                    raise worker_lost()
                 return None
             step = min(wait, PROBE_INTERVAL_S) if client_gone is not None else wait
             try:
@@ -142,6 +233,15 @@ class Relay:
                 self._check_client(job, client_gone)
         if item is NO_RESPONDERS:
             raise no_worker(f"No worker is available for provider '{job.provider}'.")
+        if item is BUS_DOWN:
+            self._cancel(job)  # NOTE: sent once NATS is back, so the worker stops paying upstream
+            raise bus_unavailable()
+        if item is SHUTDOWN:
+            # The worker bills what the upstream reported so far, with status "cut"; the
+            # flush makes sure the cancel leaves before this process exits.
+            self._cancel(job, CANCEL_SHUTDOWN)
+            self._bridge.flush(2.0)
+            raise shutting_down("The gateway is shutting down and ended the request at its grace period.")
         frame: Frame = FRAME_DECODER.decode(item)
         return frame
 
@@ -154,7 +254,13 @@ class Relay:
     def _first_output(self, reply: Reply, job: Job, client_gone: Probe | None) -> Chunk | Result:
         parts: list[bytes] = []
         while True:
-            frame = self._next(reply, job, client_gone)
+            try:
+                frame = self._next(reply, job, client_gone)
+            except APIError as ex:
+                if ex.error.code == "worker_lost":
+                    self._cancel(job)  # NOTE: in case it is only stuck, not dead
+                    self._record_lost(job, "worker_lost")
+                raise
             match frame:
                 case ResultPart(data=data):
                     parts.append(data)
@@ -180,21 +286,26 @@ class Relay:
         # A chunk went out since the last heartbeat: the upstream is not silent, and a
         # keep-alive comment between flowing frames would only cost bytes (issue 14.7).
         flowing = True
+        chars = output_chars(first.data)  # relayed so far: billed as an estimate if the worker dies
         try:
             yield framing.event(first.data)
             while True:
                 try:
                     frame = self._next(reply, job)
                 except APIError as ex:
+                    if ex.error.code == "worker_lost":
+                        self._cancel(job)  # NOTE: in case it is only stuck, not dead
+                        end(self._record_lost(job, "worker_lost", chars))
                     frame = Error(ex.status, ex.error)
                 match frame:
                     case None:
-                        self._record_lost(job, "stream_stalled")
+                        end(self._record_lost(job, "stream_stalled", chars))
                         stalled = upstream_timeout("The stream stalled: no data before the deadline.")
                         yield framing.error(stalled)
                         return
                     case Chunk(data=data):
                         flowing = True
+                        chars += output_chars(data)
                         yield framing.event(data)
                     case Heartbeat():
                         # NOTE: the first write after a client hung up still succeeds, so
@@ -223,18 +334,27 @@ class Relay:
             if not finished:
                 self._cancel(job)
 
-    def _record_lost(self, job: Job, code: str) -> None:
+    def _record_lost(self, job: Job, code: str, relayed_chars: int = 0) -> Usage | None:
         """A failure record for a job whose worker went silent: billing shows the request
-        as failed unless the worker's own event (same request id) arrives and replaces it."""
+        as failed unless the worker's own event (same request id) arrives and replaces it.
+
+        When output was relayed, the record bills an estimate of it (marked estimated),
+        which is returned; nothing relayed bills nothing (None).
+        """
         now = self._clock()
+        usage = relayed_estimate(job, relayed_chars) if relayed_chars else None
         event = UsageEvent(
             request_id=job.request_id, key_id=job.key_id, key_name=job.key_name, model=job.model,
             provider=job.provider, upstream_model=job.upstream_model, op=job.op, status="error",
             error_code=code, stream=job.stream, started_at=now, finished_at=now, source="gateway",
         )
+        if usage is not None:
+            event.prompt_tokens, event.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+            event.total_tokens, event.estimated = usage.total_tokens, True
         headers = {MSG_ID_HEADER: f"{job.request_id}:gateway"}
         self._bridge.publish(USAGE_SUBJECT, EVENT_ENCODER.encode(event), headers)
+        return usage
 
-    def _cancel(self, job: Job) -> None:
-        self._bridge.publish(cancel_subject(job.request_id), _CANCEL.encode(Cancel(job.request_id)))
-        self._log.info("cancel_sent", request_id=job.request_id)
+    def _cancel(self, job: Job, reason: str = CANCEL_CLIENT) -> None:
+        self._bridge.publish(cancel_subject(job.request_id), _CANCEL.encode(Cancel(job.request_id, reason)))
+        self._log.info("cancel_sent", request_id=job.request_id, reason=reason)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from gateway.bus_client import Bridge
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import KeyRecord
+from gateway.contracts.errors import bus_unavailable
 from gateway.contracts.log import Logger
 from gateway.admission import Gate
 from gateway.app import create_app
@@ -33,6 +34,8 @@ def build() -> tuple[object, Bridge]:
     gate = Gate(budget, RateLimiter(bridge, log))
 
     def fetch_key(key_hash: str) -> KeyRecord | None:
+        if bridge.down:
+            raise bus_unavailable()  # NOTE: an unknown key is not a wrong key while NATS is away
         try:
             return bridge.run(lambda nc: keys.fetch(nc, key_hash), KEY_LOOKUP_TIMEOUT_S)
         except (ConnectionError, TimeoutError) as ex:
@@ -45,3 +48,4 @@ def build() -> tuple[object, Bridge]:
 
 
 application, bridge = build()
+log = Logger("gateway")  # for process-level events (gateway/shutdown.py)

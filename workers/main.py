@@ -1,7 +1,14 @@
 """Worker process: serve every configured provider from the NATS queue groups.
 
 Start-up refuses a config whose provider kind has no module. SIGTERM/SIGINT stop taking
-jobs, let running ones finish (up to a grace period), publish pending usage, then drain.
+jobs (the job subscriptions are drained, so a job already delivered still runs), let
+running ones finish for `[workers] shutdown_grace_s`, cut the rest (an error frame to the
+gateway, usage billed with status "cut"), publish every usage event, then drain.
+
+Each provider has its own lane: `max_concurrent_jobs` slots and `max_queued_jobs` places
+to wait (its own config, else `[workers]`), so a slow provider fills only its own lane and
+never delays the others (issue 14, item 5). A waiting job heartbeats like a running one;
+a job finding its lane full is refused at once (503 `worker_busy`, retry-after).
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from functools import partial
 
 import msgspec
@@ -19,10 +27,14 @@ from nats.aio.subscription import Subscription
 
 from gateway import natsbus
 from gateway.contracts import config as configuration
+from gateway.contracts.errors import shutting_down, worker_busy
 from gateway.contracts.bus import (
     CANCEL_DECODER,
+    Job,
     CANCEL_PREFIX,
+    CANCEL_SHUTDOWN,
     JOB_DECODER,
+    WORKER_SHUTDOWN,
     chat_subject,
     embed_subject,
     ping_subject,
@@ -35,9 +47,6 @@ from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
 from workers.usage_publisher import UsagePublisher
 
-SHUTDOWN_GRACE_S = 30.0
-
-
 def build_routes(config: configuration.Config) -> dict[str, Route]:
     """One Route per configured provider; raises if a kind cannot be loaded."""
     routes = {}
@@ -48,17 +57,38 @@ def build_routes(config: configuration.Config) -> dict[str, Route]:
     return routes
 
 
+@dataclass(slots=True)
+class Lane:
+    """One provider's job slots and waiting places in this worker."""
+
+    slots: asyncio.Semaphore
+    capacity: int  # running + waiting
+    admitted: int = 0  # jobs taken and not finished (counted when taken, so a burst cannot overfill)
+
+
+def lanes(config: configuration.Config) -> dict[str, Lane]:
+    """Each provider's lane, from its own limits or the `[workers]` defaults."""
+    result = {}
+    for name, provider in config.providers.items():
+        running = provider.max_concurrent_jobs or config.workers.max_concurrent_jobs
+        waiting = config.workers.max_queued_jobs if provider.max_queued_jobs is None else provider.max_queued_jobs
+        result[name] = Lane(asyncio.Semaphore(running), running + waiting)
+    return result
+
+
 class Worker:
     """Subscriptions and running jobs of one worker process."""
 
-    def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], max_jobs: int, log: Logger) -> None:
+    def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], lanes: dict[str, Lane],
+                 log: Logger) -> None:
         self._nc = nc
         self._service = service
         self._routes = routes
         self._log = log
-        self._slots = asyncio.Semaphore(max_jobs)
+        self._lanes = lanes
         self._running: dict[str, asyncio.Task[None]] = {}
         self._job_subs: list[Subscription] = []
+        self._refusals: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Subscribe to jobs, pings and cancels of every route."""
@@ -76,16 +106,44 @@ class Worker:
         except msgspec.DecodeError as ex:
             self._log.error("bad_job", error=str(ex))
             return
-        task = asyncio.create_task(self._run(job, msg.reply))
+        lane = self._lanes.get(job.provider)
+        if lane is not None and lane.admitted >= lane.capacity:
+            self._log.warning("job_refused_busy", request_id=job.request_id, provider=job.provider)
+            refusal = asyncio.create_task(self._service.refuse(msg.reply, worker_busy(job.provider)))
+            self._refusals.add(refusal)
+            refusal.add_done_callback(self._refusals.discard)
+            return
+        if lane is not None:
+            lane.admitted += 1
+        task = asyncio.create_task(self._run(job, msg.reply, lane))
         self._running[job.request_id] = task
         task.add_done_callback(partial(_forget, self._running, job.request_id))
 
-    async def _run(self, job, reply: str) -> None:  # type: ignore[no-untyped-def]
-        async with self._slots:
+    async def _run(self, job: Job, reply: str, lane: Lane | None) -> None:
+        stop_beating = None
+        try:
+            if lane is not None:
+                if lane.slots.locked():
+                    stop_beating = self._service.keep_alive(reply)
+                await lane.slots.acquire()
+                if stop_beating is not None:
+                    stop_beating()
+                    stop_beating = None
             try:
                 await self._service.run(job, reply)
-            except asyncio.CancelledError:
-                self._log.info("job_cancelled", request_id=job.request_id)
+            finally:
+                if lane is not None:
+                    lane.slots.release()
+        except asyncio.CancelledError as ex:
+            self._log.info("job_cancelled", request_id=job.request_id, reason=ex.args[0] if ex.args else None)
+            if stop_beating is not None and ex.args and ex.args[0] == WORKER_SHUTDOWN:
+                # still waiting for a slot: nothing ran, nothing is billed; the gateway hears why
+                await self._service.refuse(reply, shutting_down())
+        finally:
+            if stop_beating is not None:
+                stop_beating()
+            if lane is not None:
+                lane.admitted -= 1
 
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply:
@@ -93,23 +151,31 @@ class Worker:
 
     async def _on_cancel(self, msg: Msg) -> None:
         try:
-            request_id = CANCEL_DECODER.decode(msg.data).request_id
+            cancel = CANCEL_DECODER.decode(msg.data)
         except msgspec.DecodeError:
             return
-        task = self._running.get(request_id)
+        task = self._running.get(cancel.request_id)
         if task is not None:
-            task.cancel()
+            # NOTE: the reason rides on the CancelledError: a shutdown cut is billed as "cut"
+            task.cancel(CANCEL_SHUTDOWN if cancel.reason == CANCEL_SHUTDOWN else None)
 
     async def stop(self, grace_s: float) -> None:
-        """Stop taking jobs and wait for running ones."""
+        """Stop taking jobs, let running ones finish for `grace_s`, then cut the rest."""
         for sub in self._job_subs:
-            await sub.unsubscribe()
+            try:
+                await sub.drain()  # type: ignore[no-untyped-call]  # NOTE: delivered jobs still run
+            except nats.errors.Error as ex:
+                self._log.warning("job_unsubscribe_failed", error=type(ex).__name__)
         running = list(self._running.values())
+        self._log.info("worker_draining", jobs=len(running), grace_s=grace_s)
         if running:
             _, pending = await asyncio.wait(running, timeout=grace_s)
+            if pending:
+                self._log.warning("worker_cut", jobs=len(pending))
             for task in pending:
-                task.cancel()
+                task.cancel(WORKER_SHUTDOWN)
             await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*self._refusals, return_exceptions=True)
 
 
 def _forget(running: dict[str, asyncio.Task[None]], request_id: str, _task: asyncio.Task[None]) -> None:
@@ -138,18 +204,24 @@ async def main() -> None:
         stack.push_async_callback(drain)
         for route in routes.values():
             stack.push_async_callback(route.upstream.aclose)
-        await natsbus.ensure_usage_stream(nc.jetstream())
+        while True:  # NOTE: a cluster's JetStream may still be electing its leader
+            try:
+                await natsbus.ensure_usage_stream(nc.jetstream())
+                break
+            except (nats.errors.Error, asyncio.TimeoutError) as ex:
+                log.warning("usage_stream_retry", error=f"{type(ex).__name__}: {ex}")
+                await asyncio.sleep(0.5)
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
         responses_store = ResponseStore(nc.jetstream(), config.responses.store_ttl_s, log)
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
                              redactor=redactor, responses_store=responses_store)
-        worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log)
+        worker = Worker(nc, service, routes, lanes(config), log)
         await worker.start()
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()
         log.info("worker_stopping")
-        await worker.stop(SHUTDOWN_GRACE_S)
+        await worker.stop(config.workers.shutdown_grace_s)
         await usage.close()
 
 

@@ -18,7 +18,7 @@ from typing import TypeVar
 import msgspec
 from msgspec import UnsetType
 
-from gateway.contracts.bus import Job, UsageEvent
+from gateway.contracts.bus import CANCEL_SHUTDOWN, WORKER_SHUTDOWN, Job, UsageEvent
 from gateway.contracts.config import GeminiModelFlags, ProviderConfig
 from gateway.contracts.errors import (
     APIError,
@@ -26,6 +26,7 @@ from gateway.contracts.errors import (
     from_validation_error,
     internal_error,
     invalid_request,
+    shutting_down,
     upstream_error,
     upstream_timeout,
 )
@@ -178,8 +179,15 @@ class JobService:
                                               int(self._clock()))
                 else:
                     await self._chat(job, sink, outcome)
-        except asyncio.CancelledError:
-            outcome.status, outcome.error_code = "cancelled", "client_disconnected"
+        except asyncio.CancelledError as ex:
+            reason = ex.args[0] if ex.args else None
+            if reason == CANCEL_SHUTDOWN:  # the gateway cut it at its shutdown grace
+                outcome.status, outcome.error_code = "cut", "gateway_shutdown"
+            elif reason == WORKER_SHUTDOWN:  # this worker's own grace is over: tell the gateway
+                outcome.status, outcome.error_code = "cut", "worker_shutdown"
+                await sink.error(shutting_down("The worker is shutting down and ended the request at its grace period."))
+            else:
+                outcome.status, outcome.error_code = "cancelled", "client_disconnected"
             raise
         except TimeoutError:
             await self._fail(
@@ -199,6 +207,15 @@ class JobService:
             heartbeat.cancel()
             if job.op != "count_tokens":  # free upstream, so never billed
                 self._bill(job, outcome, started)
+
+    def keep_alive(self, reply: str) -> Callable[[], None]:
+        """Heartbeats to `reply` (a job waiting for a slot) until the returned stop() is called,
+        so the gateway tells a queued job from a dead worker."""
+        return _Heartbeat(FrameSink(self._nc, reply), self._heartbeat_s).cancel
+
+    async def refuse(self, reply: str, ex: APIError) -> None:
+        """Answer a job that will not run with `ex` (nothing was spent: nothing billed)."""
+        await FrameSink(self._nc, reply).error(ex)
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).

@@ -157,10 +157,16 @@ class Heartbeat(Struct, tag="heartbeat"):
 Frame = Chunk | ResultPart | Result | Error | Done | Heartbeat
 
 
+CANCEL_CLIENT = "client"  # the caller went away
+CANCEL_SHUTDOWN = "shutdown"  # the gateway is stopping and cut the request at its grace
+WORKER_SHUTDOWN = "worker_shutdown"  # (within a worker) its own grace is over: cut the job
+
+
 class Cancel(Struct):
-    """The caller went away: stop the upstream call."""
+    """Stop the upstream call: the caller went away, or the gateway cut it at shutdown."""
 
     request_id: str
+    reason: str = CANCEL_CLIENT  # CANCEL_SHUTDOWN: the job is billed with status "cut"
 
 
 class UsageEvent(Struct, kw_only=True):
@@ -179,7 +185,7 @@ class UsageEvent(Struct, kw_only=True):
     cached_tokens: int = 0
     cache_write_tokens: int = 0  # part of prompt_tokens, written to the provider's cache
     estimated: bool = False
-    status: str = "ok"  # "ok" | "error" | "cancelled"
+    status: str = "ok"  # "ok" | "error" | "cancelled" | "cut" (ended by a shutdown's grace)
     error_code: str | None = None
     stream: bool = False
     started_at: float = 0.0

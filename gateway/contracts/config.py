@@ -45,13 +45,21 @@ class GatewaySettings(Struct, forbid_unknown_fields=True, kw_only=True):
     # Origins allowed to call from a browser (CORS); empty: no CORS headers at all.
     cors_origins: list[str] = []
     # -- end of HTTP connections ------------------------------------------------------------
+    # SIGTERM: requests in flight may finish for this long; the rest are cut (issue 14, item 6).
+    shutdown_grace_s: Annotated[float, Meta(ge=0)] = 25.0
 
 
 class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
     """`[workers]`: behaviour of worker processes."""
 
     heartbeat_s: Annotated[float, Meta(gt=0)] = 5.0
+    # Per provider and worker process (a provider's own `max_concurrent_jobs` overrides):
+    # one slow provider cannot take the slots of the others (issue 14, item 5).
     max_concurrent_jobs: Annotated[int, Meta(ge=1)] = 1024
+    # Jobs waiting (with heartbeats) for a slot, per provider; past it: 503 worker_busy at once.
+    max_queued_jobs: Annotated[int, Meta(ge=0)] = 1024
+    # SIGTERM: running jobs may finish for this long; the rest are cut and billed as such.
+    shutdown_grace_s: Annotated[float, Meta(ge=0)] = 30.0
 
 
 class LedgerSettings(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -83,6 +91,9 @@ class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     # openai kind only: the upstream serves `/responses`, so `/v1/responses` requests go
     # there as sent (pass-through) instead of converted to chat completions.
     responses: bool = False
+    # This provider's job slots and queue per worker process; None: the `[workers]` defaults.
+    max_concurrent_jobs: Annotated[int, Meta(ge=1)] | None = None
+    max_queued_jobs: Annotated[int, Meta(ge=0)] | None = None
 
     def api_key(self) -> str | None:
         """The provider's secret from the environment, or None when unset."""

@@ -20,9 +20,10 @@ with one of the statuses below. Gateway and workers build errors only through
     499 invalid_request_error / client_closed_request (access log only: nobody receives it)
     500 server_error / internal_error
     502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
-                         upstream_config_error
+                         upstream_config_error, worker_lost
     501 invalid_request_error / not_implemented (a transfer coding gunicorn does not take)
-    503 service_unavailable / no_worker_available, too_many_connections
+    503 service_unavailable / no_worker_available, too_many_connections, bus_unavailable, worker_busy,
+                              shutting_down
     504 timeout_error / upstream_timeout
 
 The README's error table lists the same; tests/contracts/test_errors.py checks that every
@@ -176,11 +177,38 @@ def upstream_error(message: str, retry_after: str | None = None) -> APIError:
     return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_error"), retry_after)
 
 
+def worker_lost(message: str = "The worker serving this request stopped responding (no heartbeat).") -> APIError:
+    """502: the worker went silent (died) with the job; what was relayed is billed as an estimate."""
+    return APIError(502, OpenAIError(message, "upstream_error", None, "worker_lost"))
+
+
 def no_worker(message: str) -> APIError:
     """503: no worker is subscribed for the provider."""
     return APIError(
         503, OpenAIError(message, "service_unavailable", None, "no_worker_available"), "1"
     )
+
+
+def bus_unavailable(message: str = "The gateway lost its connection to the message bus; retry shortly.") -> APIError:
+    """503: the gateway is not connected to NATS (an outage): answered at once, never hung."""
+    return APIError(
+        503, OpenAIError(message, "service_unavailable", None, "bus_unavailable"), "1"
+    )
+
+
+def worker_busy(provider: str) -> APIError:
+    """503: the worker's slots and queue for this provider are full (refused at once)."""
+    return APIError(
+        503,
+        OpenAIError(f"The workers of provider '{provider}' are at capacity; retry shortly.",
+                    "service_unavailable", None, "worker_busy"),
+        "1",
+    )
+
+
+def shutting_down(message: str = "The server is shutting down; retry the request.") -> APIError:
+    """503: a gateway or worker stopping cut the request at its grace, or refused a new one."""
+    return APIError(503, OpenAIError(message, "service_unavailable", None, "shutting_down"), "1")
 
 
 def upstream_timeout(message: str) -> APIError:

@@ -1,4 +1,4 @@
-"""GET /health: 200 once this process is connected to NATS and has loaded the keys."""
+"""GET /health: 200 while this process is connected to NATS (and has loaded the keys)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ class HealthResource:
         self._bridge = bridge
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """`{"status": "ok"}` or 503 `{"status": "starting"}`."""
-        ready = self._bridge.ready
-        resp.status = 200 if ready else 503
+        """`{"status": "ok"}`, or 503 `{"status": "starting"}` / `{"status": "bus_unavailable"}`."""
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = b'{"status":"ok"}' if ready else b'{"status":"starting"}'
+        if not self._bridge.ready:
+            resp.status, resp.data = 503, b'{"status":"starting"}'
+        elif self._bridge.down:  # a load balancer sends new requests to another gateway
+            resp.status, resp.data = 503, b'{"status":"bus_unavailable"}'
+        else:
+            resp.status, resp.data = 200, b'{"status":"ok"}'

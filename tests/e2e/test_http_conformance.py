@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import FAKE_KEY
-from tests.e2e.rawhttp import exchange, read_response, request, connect, start_module_gateway
+from tests.e2e.rawhttp import exchange, request, connect, start_module_gateway
 from tests.fakes.openai import FakeOpenAI
 from tests.harness.procs import Proc, wait_until
 from tests.harness.stack import Stack

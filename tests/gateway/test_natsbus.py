@@ -268,3 +268,19 @@ def test_credentials_from_the_environment_win(monkeypatch: pytest.MonkeyPatch, t
     assert natsbus.connect_options("ledger", tmp_path)["user_credentials"] == str(tmp_path / "ledger.creds")
     with pytest.raises(ValueError):
         natsbus.connect_options("intruder", tmp_path)
+
+
+def test_nats_url_may_list_several_servers_and_replicas_come_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.natsbus import replicas, servers
+
+    assert servers("nats://a:4222, nats://b:4222,,nats://c:4222") == ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+    assert servers("nats://127.0.0.1:4222") == ["nats://127.0.0.1:4222"]
+    monkeypatch.delenv("NATS_REPLICAS", raising=False)
+    assert replicas() == 1
+    monkeypatch.setenv("NATS_REPLICAS", "3")
+    assert replicas() == 3
+    for wrong in ("0", "6", "three"):
+        monkeypatch.setenv("NATS_REPLICAS", wrong)
+        with pytest.raises(ValueError, match="NATS_REPLICAS"):
+            replicas()

@@ -43,6 +43,8 @@ def test_a_job_larger_than_a_bus_message_is_a_clear_413() -> None:
 
     class SmallBus:
         ready = True
+        down = False
+        draining = False
         max_payload = 1024
 
         def request(self, subject: str, payload: bytes) -> None:
@@ -138,3 +140,103 @@ def test_a_client_gone_during_silence_ends_the_stream_and_cancels_at_the_next_he
     out = _stream(ScriptedReply(Chunk(b"1"), Heartbeat(), Heartbeat(), Chunk(b"never")), bus, gone)
     assert out == [b"data: {}\n\n", b"data: 1\n\n"]
     assert bus.published == [cancel_subject("r")]
+
+
+class DownBus:
+    """A bridge whose NATS connection is lost right now."""
+
+    ready = True
+    down = True
+    draining = False
+    max_payload = 1024 * 1024
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def request(self, subject: str, payload: bytes) -> None:
+        raise AssertionError("must not be published while NATS is down")
+
+    def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        self.published.append(subject)
+
+
+def test_a_request_while_the_bus_is_down_is_refused_at_once() -> None:
+    import falcon
+    import pytest
+
+    from gateway.contracts.errors import APIError
+
+    relay = Relay(DownBus(), GatewaySettings(), Logger("t", io.StringIO()))  # type: ignore[arg-type]
+    job = Job(request_id="r", key_id="k", op="chat", model="m", provider="p", upstream_model="u",
+              body=b"{}", deadline=time.time() + 60)
+    with pytest.raises(APIError) as ex:
+        relay.respond(falcon.Response(), job, "llm.chat.p")
+    assert ex.value.status == 503 and ex.value.error.code == "bus_unavailable"
+    assert ex.value.error.type == "service_unavailable" and ex.value.retry_after == "1"
+
+
+def test_losing_the_bus_while_waiting_fails_the_request_and_cancels_its_job() -> None:
+    import pytest
+
+    from gateway.bus_client import BUS_DOWN
+    from gateway.contracts.errors import APIError
+
+    class LostReply:
+        def get(self, timeout: float) -> object:
+            return BUS_DOWN
+
+        def close(self) -> None:
+            pass
+
+    bus = DownBus()
+    relay = Relay(bus, GatewaySettings(), Logger("t", io.StringIO()))  # type: ignore[arg-type]
+    job = Job(request_id="r", key_id="k", op="chat", model="m", provider="p", upstream_model="u",
+              body=b"{}", deadline=time.time() + 60)
+    with pytest.raises(APIError) as ex:
+        relay._first_output(LostReply(), job, None)  # type: ignore[arg-type]
+    assert ex.value.status == 503 and ex.value.error.code == "bus_unavailable"
+    assert bus.published == ["llm.cancel.r"]
+
+
+def test_a_worker_silent_for_heartbeats_ends_the_stream_and_bills_what_was_relayed() -> None:
+    import gevent.queue
+
+    from gateway.contracts.bus import USAGE_DECODER, Chunk
+
+    text = b'{"id":"c","choices":[{"index":0,"delta":{"content":"%s"}}]}'
+
+    class DyingReply:
+        def __init__(self) -> None:
+            self._items = [FRAME_ENCODER.encode(Chunk(text % (b"w" * 40)))]
+
+        def get(self, timeout: float) -> bytes:
+            assert timeout <= 1.25  # 2.5 heartbeats of 0.5 s, not the idle timeout
+            if not self._items:
+                raise gevent.queue.Empty
+            return self._items.pop(0)
+
+        def close(self) -> None:
+            pass
+
+    class Bus:
+        def __init__(self) -> None:
+            self.published: list[tuple[str, bytes, dict[str, str] | None]] = []
+
+        def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            self.published.append((subject, payload, headers))
+
+    bus = Bus()
+    ended: list[Usage | None] = []
+    relay = Relay(bus, GatewaySettings(idle_timeout_s=30), Logger("t", io.StringIO()),  # type: ignore[arg-type]
+                  heartbeat_s=0.5)
+    job = Job(request_id="r", key_id="k", op="chat", model="m", provider="p", upstream_model="u",
+              body=b"x" * 400, deadline=time.time() + 60, stream=True)
+    out = b"".join(relay._stream(DyingReply(), job, Chunk(text % b"hi"), ended.append))  # type: ignore[arg-type]
+    assert b'"code":"worker_lost"' in out and out.endswith(b"data: [DONE]\n\n")
+    [usage_msg] = [p for p in bus.published if p[0] == "usage.request"]
+    event = USAGE_DECODER.decode(usage_msg[1])
+    assert usage_msg[2] == {"Nats-Msg-Id": "r:gateway"}
+    assert (event.status, event.error_code, event.source, event.estimated) == ("error", "worker_lost", "gateway", True)
+    assert event.completion_tokens == 11 and event.prompt_tokens == 100  # 42 chars relayed; 400 body bytes
+    assert ended[0] == Usage(prompt_tokens=100, completion_tokens=11, total_tokens=111)  # respond() keeps the first
+    assert any(p[0] == "llm.cancel.r" for p in bus.published)

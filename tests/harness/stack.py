@@ -19,8 +19,8 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from gateway.contracts.bus import USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECT, UsageEvent, ping_subject
 from gateway.keys_cli import create_key
-from gateway.natsbus import connect_options
-from gateway.natsd import server_args
+from gateway.natsbus import connect_options, servers
+from gateway.natsd import cluster_config, server_args
 from tests.harness.procs import Proc, free_port, port_open, wait_until
 
 T = TypeVar("T")
@@ -73,6 +73,24 @@ class Stack:
         wait_until(lambda: port_open(self.nats_port), 15, "nats-server", proc)
         return proc
 
+    def start_nats_cluster(self, nodes: int = 3) -> list[str]:
+        """A cluster of `nodes` nats-servers with JetStream, one URL each; `nats_url` lists them all."""
+        ports = [free_port() for _ in range(nodes)]
+        routes = [free_port() for _ in range(nodes)]
+        urls = []
+        for i, (port, route) in enumerate(zip(ports, routes, strict=True)):
+            store = self.workdir / f"nats-store-{i + 1}"
+            store.mkdir(exist_ok=True)
+            cluster = cluster_config(f"node-{i + 1}", route, [r for r in routes if r != route])
+            self._start(f"nats-{i + 1}", server_args(str(port), store, self.credentials, cluster=cluster), {})
+            urls.append(f"nats://127.0.0.1:{port}")
+        for i, port in enumerate(ports):
+            proc = next(p for p in self.procs if p.name == f"nats-{i + 1}")
+            wait_until(lambda p=port: port_open(p), 15, f"nats-{i + 1}", proc)
+        self.nats_port = ports[0]
+        self.nats_url = ",".join(urls)
+        return urls
+
     def start_worker(self, config: Path, name: str = "worker", providers: list[str] | None = None, **env: str) -> Proc:
         """A worker process; waits until it answers pings for `providers`."""
         proc = self._start(name, [sys.executable, "-m", "workers"], self._env(config, **env))
@@ -80,7 +98,8 @@ class Stack:
             wait_until(lambda p=provider: self.run(lambda nc: _pinged(nc, p)), 30, f"{name} ({provider})", proc)
         return proc
 
-    def start_gateway(self, config: Path, name: str = "gateway", processes: int = 1, primary: bool = True) -> Proc:
+    def start_gateway(self, config: Path, name: str = "gateway", processes: int = 1, primary: bool = True,
+                      **env: str) -> Proc:
         """gunicorn with gevent workers; waits for /health. A primary gateway is the one
         `base_url` names; another one's port is `proc.port`."""
         port = free_port()
@@ -89,7 +108,7 @@ class Stack:
         proc = self._start(
             name,
             [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:application"],
-            self._env(config, GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(processes)),
+            self._env(config, GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(processes), **env),
         )
         proc.port = port
         wait_until(lambda: _healthy(port), 30, name, proc)
@@ -100,16 +119,16 @@ class Stack:
         proc.stop()
         self.procs.remove(proc)
 
-    def start_ledger(self, config: Path) -> Proc:
+    def start_ledger(self, config: Path, **env: str) -> Proc:
         """The ledger process."""
-        proc = self._start("ledger", [sys.executable, "-m", "ledger"], self._env(config))
+        proc = self._start("ledger", [sys.executable, "-m", "ledger"], self._env(config, **env))
         wait_until(lambda: "ledger_ready" in proc.log_text(), 30, "ledger", proc)
         return proc
 
     def run(self, work: Callable[[Client], Awaitable[T]]) -> T:
         """Run `work(nc)` with a fresh NATS connection."""
         async def main() -> T:
-            nc = await nats.connect(self.nats_url, connect_timeout=3, max_reconnect_attempts=1,
+            nc = await nats.connect(servers(self.nats_url), connect_timeout=3, max_reconnect_attempts=1,
                                     **self.nats_options("operator"))
             try:
                 return await work(nc)
