@@ -8,6 +8,9 @@ from collections.abc import Callable
 import falcon
 
 from gateway.admission import Gate
+from gateway.attempts import Attempts
+from gateway.balancer import LoadBoard
+from gateway.cooldowns import Cooldowns
 from gateway.auth import Authenticator, Fetch
 from gateway.bus_client import Bridge
 from gateway.contracts.config import Config
@@ -23,7 +26,8 @@ from gateway.routing import Router
 
 
 def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
-               log: Logger, clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
+               log: Logger, attempts: Attempts | None = None,
+               clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the OpenAI API."""
     app = falcon.App(middleware=[RequestContext(log)], media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = True
@@ -31,10 +35,13 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     auth = Authenticator(keys, fetch_key)
     router = Router(config)
     relay = Relay(bridge, config.gateway, log, clock)
+    if attempts is None:  # routing state of this process only (no bucket watch): tests
+        attempts = Attempts(config.routing, Cooldowns(config.routing, bridge.publish, log),
+                            LoadBoard(config.routing.load_report_s, log), log)
     models = ModelsResource(auth, router)
     app.add_route("/v1/models", models)
     app.add_route("/v1/models/{model_id}", models, suffix="one")
-    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, clock))
-    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, clock))
+    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, attempts, clock))
+    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, attempts, clock))
     app.add_route("/health", HealthResource(bridge))
     return app

@@ -25,6 +25,7 @@ code built anywhere in the code base is in it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -174,6 +175,17 @@ def no_worker(message: str) -> APIError:
     """503: no worker is subscribed for the provider."""
     return APIError(
         503, OpenAIError(message, "service_unavailable", None, "no_worker_available"), "1"
+    )
+
+
+def deployments_cooling(model: str, seconds: float) -> APIError:
+    """503: every deployment of the model is cooling down after upstream failures (issue 16)."""
+    wait = max(1, math.ceil(seconds))
+    return APIError(
+        503,
+        OpenAIError(f"Every deployment of the model '{model}' is cooling down after upstream failures; "
+                    f"retry after {wait} s.", "service_unavailable", None, "deployments_cooling_down"),
+        str(wait),
     )
 
 
