@@ -29,6 +29,7 @@ from gateway.contracts.bus import (
     worker_queue,
 )
 from gateway.contracts.log import Logger
+from workers.load import LoadTracker, report_load
 from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
@@ -140,10 +141,13 @@ async def main() -> None:
         await natsbus.ensure_usage_stream(nc.jetstream())
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
+        tracker = LoadTracker()
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
-                             redactor=redactor)
+                             redactor=redactor, load=tracker)
         worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log)
         await worker.start()
+        reporter = asyncio.create_task(report_load(nc, tracker, config.routing.load_report_s, log))
+        stack.callback(reporter.cancel)
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()
         log.info("worker_stopping")

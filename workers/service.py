@@ -45,6 +45,7 @@ from gateway.contracts.openai import (
     embedding_inputs,
 )
 from workers.frames import FrameSink, Publisher
+from workers.load import LoadTracker
 from workers.providers.base import (
     ChatResult,
     EmbedResult,
@@ -143,7 +144,9 @@ class JobService:
         heartbeat_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         redactor: Redactor | None = None,
+        load: LoadTracker | None = None,
     ) -> None:
+        self._load = load  # in-flight and latency per deployment, for the gateways (issue 16)
         self._nc = nc
         self._routes = routes
         self._redactor = redactor or provider_redactor(routes)
@@ -154,7 +157,8 @@ class JobService:
 
     async def run(self, job: Job, reply: str) -> None:
         """Run one job to its end; never raises (except cancellation, after billing)."""
-        sink = FrameSink(self._nc, reply)
+        on_first = self._load.begin(job) if self._load is not None else None
+        sink = FrameSink(self._nc, reply, on_first)
         outcome = Outcome()
         started = self._clock()
         heartbeat = _Heartbeat(sink, self._heartbeat_s)
@@ -183,6 +187,8 @@ class JobService:
             await self._fail(sink, outcome, internal_error())
         finally:
             heartbeat.cancel()
+            if self._load is not None:
+                self._load.end(job)
             self._bill(job, outcome, started)
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:

@@ -75,6 +75,12 @@ upstream = "gpt-pool"
 deployments = [{{ provider = "acct-a" }}, {{ provider = "acct-b" }}, {{ provider = "acct-c" }}]
 
 [[models]]
+id = "quick"
+upstream = "gpt-quick"
+routing = "latency"
+deployments = [{{ provider = "acct-a" }}, {{ provider = "acct-c" }}]
+
+[[models]]
 id = "with-dead"
 upstream = "gpt-dead"
 deployments = [{{ provider = "dead" }}, {{ provider = "acct-c" }}]
@@ -228,3 +234,21 @@ def test_a_429_moves_traffic_off_the_account_on_every_gateway_and_back(routing: 
     assert time.monotonic() - limited_at >= 5.9
     later = Counter(chat((gw1, gw2)[i % 2], "pool")[0] for i in range(60))
     assert later["acct-b"] >= 8
+
+
+def test_latency_routing_follows_what_the_workers_measure(routing: Routing) -> None:
+    routing.fakes["c"].delay_s = 0.3
+    try:
+        gw1, gw2 = routing.gateways
+        routes: list[str] = []
+
+        def settled() -> bool:
+            routes.append(chat((gw1, gw2)[len(routes) % 2], "quick")[0])
+            return routes[-6:] == ["acct-a"] * 6
+
+        wait_until(settled, 30, "the slow account dropped by latency routing")
+        assert "acct-c" in routes  # it was measured before it was dropped
+        later = Counter(chat((gw1, gw2)[i % 2], "quick")[0] for i in range(20))
+        assert later["acct-a"] >= 19
+    finally:
+        routing.fakes["c"].delay_s = 0.0
