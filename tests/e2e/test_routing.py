@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,12 @@ id = "quick"
 upstream = "gpt-quick"
 routing = "latency"
 deployments = [{{ provider = "acct-a" }}, {{ provider = "acct-c" }}]
+
+[[models]]
+id = "busy"
+upstream = "gpt-busy"
+routing = "least_busy"
+deployments = [{{ provider = "acct-a" }}, {{ provider = "acct-b" }}]
 
 [[models]]
 id = "with-dead"
@@ -252,3 +259,14 @@ def test_latency_routing_follows_what_the_workers_measure(routing: Routing) -> N
         assert later["acct-a"] >= 19
     finally:
         routing.fakes["c"].delay_s = 0.0
+
+
+def test_least_busy_routing_avoids_the_account_with_jobs_piling_up(routing: Routing) -> None:
+    routing.fakes["a"].delay_s = 0.5  # its jobs stay in flight; b answers at once
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            routes = Counter(route for route, _, _ in pool.map(
+                lambda i: chat(routing.gateways[i % 2], "busy"), range(48)))
+    finally:
+        routing.fakes["a"].delay_s = 0.0
+    assert routes["acct-b"] >= 36, routes  # weights alone would split them evenly
