@@ -69,8 +69,11 @@ class Attempts:
 
     def __init__(self, settings: RoutingSettings, cooldowns: Cooldowns, board: LoadBoard, log: Logger,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = gevent.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, bus_ready: Callable[[], bool] = lambda: True) -> None:
         self._settings = settings
+        # NOTE: while this process has no NATS connection every attempt fails alike: that
+        # says nothing about the deployments, so it neither cools them nor is retried.
+        self._bus_ready = bus_ready
         self._cooldowns = cooldowns
         self._board = board
         self._log = log
@@ -88,7 +91,7 @@ class Attempts:
                 self._model(request_id, index, model, dispatch, on_attempt, budget_end, counter)
                 return
             except APIError as ex:
-                if index == len(models) - 1 or failure_kind(ex) is None:
+                if index == len(models) - 1 or failure_kind(ex) is None or not self._bus_ready():
                     raise
                 self._log.info("fallback", request_id=request_id, model=model.id, status=ex.status,
                                next_model=models[index + 1].id)
@@ -131,7 +134,7 @@ class Attempts:
                 dispatch(model, choice, attempt_id(request_id, index, retry))
             except APIError as ex:
                 kind = failure_kind(ex)
-                if kind is None:
+                if kind is None or not self._bus_ready():
                     raise
                 last = ex
                 retry_after = parse_retry_after(ex.retry_after)

@@ -39,7 +39,7 @@ def build() -> tuple[object, Bridge]:
     board = LoadBoard(config.routing.load_report_s, log)
     bridge.on_connect(cooldowns.watch)
     bridge.on_connect(board.watch)
-    attempts = Attempts(config.routing, cooldowns, board, log)
+    attempts = Attempts(config.routing, cooldowns, board, log, bus_ready=lambda: bridge.ready)
 
     def fetch_key(key_hash: str) -> KeyRecord | None:
         try:

@@ -220,3 +220,17 @@ deployments = [{ provider = "a", weight = 3 }, { provider = "b", weight = 1, ups
     share = sum(c[1] == "a" for c in upstreams.calls) / 2000
     assert 0.72 < share < 0.78
     assert cooldown_key("b", "other") != cooldown_key("a", "other")
+
+
+def test_without_the_bus_nothing_is_retried_or_cooled() -> None:
+    settings = RoutingSettings(cooldown_failures=1)
+    clock = Clock()
+    published: list[bytes] = []
+    log = Logger("test", io.StringIO())
+    cooldowns = Cooldowns(settings, lambda subject, data: published.append(data), log, clock)
+    attempts = Attempts(settings, cooldowns, LoadBoard(1.0, log, clock), log, clock, clock.sleep,
+                        random.Random(7), bus_ready=lambda: False)
+    upstreams = Upstreams({"a": [no_worker("not connected")], "b": [no_worker("not connected")]})
+    with pytest.raises(APIError) as ex:
+        run(attempts, upstreams, "multi", "single")
+    assert ex.value.status == 503 and len(upstreams.calls) == 1 and published == []
