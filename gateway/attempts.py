@@ -35,8 +35,9 @@ from gateway.contracts.errors import APIError, deployments_cooling
 from gateway.contracts.log import Logger
 from gateway.cooldowns import Cooldowns, parse_retry_after
 
-# Raises APIError when the attempt failed before any output; returns once output started.
-Dispatch = Callable[[ModelConfig, Deployment, str], None]
+# Raises APIError when the attempt failed before any output; returns once output started,
+# and then calls its last argument once the response has ended (for the in-flight count).
+Dispatch = Callable[[ModelConfig, Deployment, str, Callable[[], None]], None]
 # Told of each attempt before it starts: the route (`<model>/<deployment>`) and attempt number.
 OnAttempt = Callable[[str, int], None]
 
@@ -127,12 +128,13 @@ class Attempts:
             key = cooldown_key(choice.provider, choice.upstream)
             if shared:
                 self._cooldowns.picked(key)
-            self._board.picked(choice)
+            done = self._in_flight(choice)
             counter[0] += 1
             on_attempt(f"{model.id}/{choice.name}", counter[0])
             try:
-                dispatch(model, choice, attempt_id(request_id, index, retry))
+                dispatch(model, choice, attempt_id(request_id, index, retry), done)
             except APIError as ex:
+                done()
                 kind = failure_kind(ex)
                 if kind is None or not self._bus_ready():
                     raise
@@ -147,12 +149,28 @@ class Attempts:
                 self._log.info("attempt_failed", request_id=request_id, model=model.id, deployment=choice.name,
                                status=ex.status, code=ex.error.code)
                 continue
+            except BaseException:
+                done()
+                raise
             self._cooldowns.succeeded(key)
             return
         if last is not None:
             raise last
         soonest = min(self._cooldowns.seconds_left(cooldown_key(d.provider, d.upstream)) for d in routes)
         raise deployments_cooling(model.id, soonest)
+
+    def _in_flight(self, deployment: Deployment) -> Callable[[], None]:
+        """Count a request to `deployment` as in flight; the returned callable ends it (once)."""
+        self._board.picked(deployment)
+        ended = False
+
+        def done() -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                self._board.finished(deployment)
+
+        return done
 
     def _backoff(self, retry: int) -> float:
         """Exponential from `backoff_base_s`, capped, with half of it jittered."""

@@ -3,9 +3,11 @@
 `weighted` draws by the configured weights. `least_busy` and `latency` read what the
 workers report every `[routing] load_report_s` on `llm.load.<provider>` (in-flight jobs
 and a recent time to first output, per upstream model), summed over the workers whose
-report is fresh. Reports lag by up to one interval, so the picks this process made since
-a provider's last report are added to its in-flight count: a burst does not all land on
-the deployment that looked idle a second ago.
+report is fresh. Reports lag by up to one interval, so this process's own requests are
+counted as they are now, exactly, and the report stands for the other processes' only:
+reported - (ours at the time of the report) + ours now. A burst therefore does not all
+land on the deployment that looked idle a moment ago, and a fast deployment's finished
+requests do not count against it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class _Seen:
 @dataclass(slots=True)
 class _Provider:
     workers: dict[str, _Seen] = field(default_factory=dict)
-    picks_since_report: dict[str, int] = field(default_factory=dict)  # upstream model -> picks
+    ours: dict[str, int] = field(default_factory=dict)  # upstream model -> this process's in flight
+    ours_at_report: dict[str, int] = field(default_factory=dict)  # the same, when the last report came
 
 
 class LoadBoard:
@@ -63,23 +66,28 @@ class LoadBoard:
         """Take one report (replacing the same worker's previous one)."""
         provider = self._providers.setdefault(report.provider, _Provider())
         provider.workers[report.worker] = _Seen(report, self._clock())
-        provider.picks_since_report = {}
+        provider.ours_at_report = dict(provider.ours)
 
     def picked(self, deployment: Deployment) -> None:
-        """This process sends a request there (counted until the next report)."""
+        """This process sends a request there (until `finished`)."""
         provider = self._providers.setdefault(deployment.provider, _Provider())
-        count = provider.picks_since_report
-        count[deployment.upstream] = count.get(deployment.upstream, 0) + 1
+        provider.ours[deployment.upstream] = provider.ours.get(deployment.upstream, 0) + 1
+
+    def finished(self, deployment: Deployment) -> None:
+        """That request ended (answered, failed or cut)."""
+        provider = self._providers.get(deployment.provider)
+        if provider is not None:
+            provider.ours[deployment.upstream] = max(0, provider.ours.get(deployment.upstream, 0) - 1)
 
     def in_flight(self, deployment: Deployment) -> int:
-        """Jobs the workers reported in flight there, plus this process's picks since."""
+        """Jobs in flight there: the other processes' as last reported, and ours now."""
         provider = self._providers.get(deployment.provider)
         if provider is None:
             return 0
-        total = provider.picks_since_report.get(deployment.upstream, 0)
-        for load in self._fresh(provider, deployment.upstream):
-            total += load.in_flight
-        return total
+        upstream = deployment.upstream
+        reported = sum(load.in_flight for load in self._fresh(provider, upstream))
+        others = max(0, reported - provider.ours_at_report.get(upstream, 0)) if reported else 0
+        return others + provider.ours.get(upstream, 0)
 
     def latency_ms(self, deployment: Deployment) -> float | None:
         """The workers' recent time to first output there (mean of fresh reports), or None."""

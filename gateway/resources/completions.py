@@ -18,6 +18,7 @@ from gateway.contracts.log import Logger
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
     EMBEDDING_REQUEST_DECODER,
+    Usage,
     embedding_inputs,
 )
 from gateway.disconnect import client_gone_probe
@@ -70,10 +71,16 @@ class _Dispatch:
         settle = self._gate.settle(ticket)
         probe = client_gone_probe(req.env)
 
-        def attempt(candidate: ModelConfig, deployment: Deployment, request_id: str) -> None:
+        def attempt(candidate: ModelConfig, deployment: Deployment, request_id: str,
+                    done: Callable[[], None]) -> None:
             job = self._job(req, candidate, deployment, op, raw, request_id, stream, include_usage)
             subject = chat_subject(deployment.provider) if op == "chat" else embed_subject(deployment.provider)
-            self._relay.respond(resp, job, subject, settle, probe)
+
+            def on_end(usage: Usage | None) -> None:
+                done()
+                settle(usage)
+
+            self._relay.respond(resp, job, subject, on_end, probe)
 
         def on_attempt(route: str, number: int) -> None:
             resp.set_header("x-gateway-route", route)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -61,9 +62,12 @@ class Upstreams:
 
     script: dict[str, list[APIError | None]]
     calls: list[tuple[str, str, str]] = field(default_factory=list)
+    ends: list[Callable[[], None]] = field(default_factory=list)
 
-    def __call__(self, model: ModelConfig, deployment: Deployment, request_id: str) -> None:
+    def __call__(self, model: ModelConfig, deployment: Deployment, request_id: str,
+                 done: Callable[[], None]) -> None:
         self.calls.append((model.id, deployment.name, request_id))
+        self.ends.append(done)
         answers = self.script.get(deployment.name) or [None]
         outcome = answers.pop(0) if len(answers) > 1 else answers[0]
         if outcome is not None:
@@ -234,3 +238,23 @@ def test_without_the_bus_nothing_is_retried_or_cooled() -> None:
     with pytest.raises(APIError) as ex:
         run(attempts, upstreams, "multi", "single")
     assert ex.value.status == 503 and len(upstreams.calls) == 1 and published == []
+
+
+def test_attempts_count_in_flight_until_the_response_ends() -> None:
+    attempts, _, _ = make()
+    board = attempts._board
+    upstreams = Upstreams({"a": [server_error()], "b": [None]})
+    while True:  # until a draw tried `a` (failing) before `b`
+        upstreams.calls.clear()
+        upstreams.ends.clear()
+        run(attempts, upstreams, "multi")
+        if len(upstreams.calls) == 2:
+            break
+        upstreams.ends[0]()  # `b` answered first: end that response and draw again
+    a, b = attempts.routes(MODELS["multi"])
+    # the failed attempts ended at once; the one that answered is in flight until it ends
+    assert board.in_flight(a) + board.in_flight(b) == 1
+    for end in upstreams.ends:
+        end()
+        end()  # once only
+    assert board.in_flight(a) == 0 and board.in_flight(b) == 0

@@ -32,7 +32,7 @@ def report(worker: str, provider: str, in_flight: int, latency: float | None = N
                       deployments=[DeploymentLoad(upstream_model="m", in_flight=in_flight, latency_ms=latency)])
 
 
-def test_least_busy_sums_fresh_worker_reports_and_own_picks_since() -> None:
+def test_least_busy_counts_other_processes_by_report_and_ours_as_they_are() -> None:
     loads, clock = board()
     loads.apply(report("w1", "a", 3))
     loads.apply(report("w2", "a", 2))
@@ -42,10 +42,14 @@ def test_least_busy_sums_fresh_worker_reports_and_own_picks_since() -> None:
     loads.picked(B)
     loads.picked(B)
     assert loads.in_flight(B) == 6 and pick("least_busy", [A, B], loads) == A
-    loads.apply(report("w1", "b", 1))  # a new report replaces the guesses
-    assert loads.in_flight(B) == 1
-    clock.now += 10  # every report stale: nothing known
-    assert loads.in_flight(A) == 0
+    loads.apply(report("w1", "b", 6))  # the report now holds our two as well
+    assert loads.in_flight(B) == 6
+    loads.finished(B)
+    loads.finished(B)  # a fast deployment's answered requests stop counting at once
+    assert loads.in_flight(B) == 4
+    loads.finished(B)  # never below zero
+    clock.now += 10  # every report stale: only ours count
+    assert loads.in_flight(A) == 0 and loads.in_flight(B) == 0
 
 
 def test_latency_prefers_the_fastest_and_measures_the_unknown() -> None:
