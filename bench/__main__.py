@@ -4,7 +4,7 @@ Default: the scenario matrix (non-stream chat, stream chat, embeddings; concurre
 64; OpenAI-kind routes, and Anthropic-kind ones when that provider is importable), each
 sent direct to the fake upstream and through the gateway, in under three minutes.
 `--quick` is a short smoke run (c=1 and 16, about 40 s) that does not touch docs/.
-`--worker-curve`, `--streams N` and `--profile` are separate modes (add `--matrix` to
+`--worker-curve`, `--streams N`, `--profile` and `--deployments` are separate modes (add `--matrix` to
 run the matrix as well); `--peer litellm` adds LiteLLM's proxy to the matrix.
 """
 
@@ -33,6 +33,7 @@ from bench.scenarios import (
     cases,
     direct,
     run_held_streams,
+    run_deployments,
     run_matrix,
     run_worker_curve,
     through,
@@ -77,6 +78,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-install", action="store_true", help="never pip-install uvloop or py-spy")
     p.add_argument("--soak", type=float, default=0, metavar="S",
                    help="S seconds of streams at c=16, sampling each process kind's RSS (memory plateau)")
+    p.add_argument("--deployments", action="store_true",
+                   help="chat and streams through a model of one deployment and one of three (issue 16)")
     p.add_argument("--limited-key", action="store_true",
                    help="the bench key has (unreachable) RPM/TPM limits: measures the limiter's cost")
     return p
@@ -213,6 +216,13 @@ class Bench:
             say(f"soak {i + 1}/10: {result['rps']:.0f} req/s, RSS MB {rss}")
         self.sections["soak"] = self.section(settings=self.settings(concurrency=16, seconds=a.soak), samples=samples)
 
+    def deployments(self) -> None:
+        """One deployment against three, same requests, back to back."""
+        a = self.args
+        rows = run_deployments(self.driver, self.ours, a.concurrency, a.chunks, a.duration, a.warmup, say)
+        self.unhealthy += sum(not healthy(r["one"]) for r in rows)
+        self.sections["deployments"] = self.section(settings=self.settings(concurrency=a.concurrency), rows=rows)
+
     def profile(self) -> None:
         """py-spy on the gateway and worker processes: latency (c=1) and throughput (c=64) scenarios."""
         a = self.args
@@ -246,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.quick:
         args.concurrency, args.duration, args.warmup = [1, 16], min(args.duration, 1.0), 0.3
-    modes = args.worker_curve or args.streams > 0 or args.profile or args.soak > 0
+    modes = args.worker_curve or args.streams > 0 or args.profile or args.soak > 0 or args.deployments
     workdir = data_dir().resolve() / "bench" / "run"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -267,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.soak()
         if args.profile:
             bench.profile()
+        if args.deployments:
+            bench.deployments()
     except KeyboardInterrupt:
         say("\ninterrupted: stopping every process")
         code = 130

@@ -60,8 +60,12 @@ class Driver:
 
 def measure(driver: Driver, name: str, endpoint: Endpoint, concurrency: int, duration: float,
             warmup: float, mode: str = "rate", timeout: float = 60.0,
-            on_event: Callable[[Event], None] | None = None) -> Event:
-    """Run one scenario against `endpoint`; its result plus CPU per process kind."""
+            on_event: Callable[[Event], None] | None = None, alt: Endpoint | None = None) -> Event:
+    """Run one scenario against `endpoint`; its result plus CPU per process kind.
+
+    With `alt`, every other request of each connection is `alt`'s body (same port, path
+    and checks); its figures are in the result's "alt".
+    """
     registry = driver.registry
     marks: dict[str, Any] = {}
 
@@ -75,7 +79,8 @@ def measure(driver: Driver, name: str, endpoint: Endpoint, concurrency: int, dur
 
     spec = Spec(name=name, port=endpoint.port, path=endpoint.path, body=endpoint.body.decode(),
                 kind=endpoint.kind, expected=endpoint.expected, headers=endpoint.headers,
-                concurrency=concurrency, duration=duration, warmup=warmup, mode=mode, timeout=timeout)
+                concurrency=concurrency, duration=duration, warmup=warmup, mode=mode, timeout=timeout,
+                alt_body=alt.body.decode() if alt is not None else "")
     result = driver.run(spec, seen)
     if "cpu1" in marks:
         wall = max(marks["t1"] - marks["t0"], 1e-9)

@@ -45,6 +45,10 @@ class Spec(msgspec.Struct, kw_only=True):
     warmup: float = 0.5
     mode: str = "rate"  # "rate": closed loop for `duration`; "hold": one request per connection
     timeout: float = 60.0
+    # When set ("rate" mode), each connection alternates `body` and this one, request by
+    # request, and the alternate requests' figures come apart in the result's "alt": two
+    # variants compared under exactly the same conditions (issue 16's deployments).
+    alt_body: str = ""
 
 
 _SPEC = msgspec.json.Decoder(Spec)
@@ -219,9 +223,9 @@ def percentiles(values: list[float]) -> dict[str, float] | None:
             "mean": round(sum(ordered) / n * 1000, 3), "max": round(ordered[-1] * 1000, 3)}
 
 
-def raw_request(spec: Spec) -> bytes:
-    """The request bytes, identical for every send."""
-    body = spec.body.encode()
+def raw_request(spec: Spec, alternate: bool = False) -> bytes:
+    """The request bytes, identical for every send (of the body or of the alternate)."""
+    body = (spec.alt_body if alternate else spec.body).encode()
     headers = {"host": f"{spec.host}:{spec.port}", "content-type": "application/json",
                "accept": "application/json", **spec.headers, "content-length": str(len(body))}
     head = f"POST {spec.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -235,6 +239,10 @@ class Run:
         self.spec = spec
         self.emit = emit
         self.raw = raw_request(spec)
+        self.alt_raw = raw_request(spec, alternate=True) if spec.alt_body else None
+        self.alt_latencies: list[float] = []
+        self.alt_ttfbs: list[float] = []
+        self.alt_ok = 0
         self.loop = asyncio.get_running_loop()
         self.measuring = False
         self.stopping = False
@@ -262,7 +270,7 @@ class Run:
         if len(self.error_samples) < 3:
             self.error_samples.append(text[:300])
 
-    def record(self, started: float, response: Response, done: float, fresh: bool) -> None:
+    def record(self, started: float, response: Response, done: float, fresh: bool, alt: bool = False) -> None:
         """Check one response and count it if it finished inside the window."""
         spec = self.spec
         self.total += 1
@@ -278,7 +286,11 @@ class Run:
             if len(self.check_samples) < 3:
                 self.check_samples.append(problem[:300])
             return
-        if self.measuring and done <= self.window_end:
+        if self.measuring and done <= self.window_end and alt:
+            self.alt_ok += 1
+            self.alt_latencies.append(done - started)
+            self.alt_ttfbs.append(response.first_byte - started)
+        elif self.measuring and done <= self.window_end:
             self.ok += 1
             self.bytes += len(response.body)
             self.latencies.append(done - started)
@@ -288,14 +300,16 @@ class Run:
         """Closed loop: one request in flight until the run stops."""
         conn: ClientConnection | None = None
         fresh = True
+        alt = False
         while not self.stopping:
             try:
                 if conn is None or conn.closed:
                     conn, fresh = await self.connect(), True
                 started = time.perf_counter()
-                response = await conn.request(self.raw)
-                self.record(started, response, time.perf_counter(), fresh)
+                response = await conn.request(self.alt_raw if alt and self.alt_raw else self.raw)
+                self.record(started, response, time.perf_counter(), fresh, alt)
                 fresh = False
+                alt = not alt and self.alt_raw is not None
                 if response.close:
                     conn.close()
                     conn = None
@@ -365,7 +379,13 @@ class Run:
     def result(self, elapsed: float) -> dict[str, Any]:
         """The scenario's figures."""
         stream = self.spec.kind in ("stream", "anthropic-stream")
+        alt = None
+        if self.alt_raw is not None:
+            alt = {"ok": self.alt_ok, "rps": round(self.alt_ok / elapsed, 1) if elapsed > 0 else 0.0,
+                   "latency_ms": percentiles(self.alt_latencies),
+                   "ttfb_ms": percentiles(self.alt_ttfbs) if stream else None}
         return {
+            "alt": alt,
             "event": "result", "name": self.spec.name, "ok": self.ok, "requests_total": self.total,
             "errors": self.errors, "error_samples": self.error_samples,
             "check_failures": self.check_failures, "check_samples": self.check_samples,

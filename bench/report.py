@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 Doc = dict[str, Any]
-SECTIONS = ("matrix", "worker_curve", "streams", "soak", "profile")
+SECTIONS = ("matrix", "worker_curve", "streams", "soak", "profile", "deployments")
 STACK_KINDS = ("gateway", "worker", "nats", "ledger")
 
 
@@ -317,4 +317,24 @@ def markdown(doc: Doc) -> str:
         lines += _soak(doc["soak"])
     if "profile" in doc:
         lines += _profile(doc["profile"])
+    if "deployments" in doc:
+        lines += _deployments(doc["deployments"])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _deployments(section: Doc) -> list[str]:
+    lines = ["## One deployment or three (issue 16)", "", _where(section), "",
+             "The same request to a model with one deployment and to one with three (weighted pick, "
+             "cooldown check, load bookkeeping), alternating request by request on every connection of one "
+             "run. Errors and CPU are for the whole run (both models).", ""]
+    head = ["op", "c", "one: req/s", "three: req/s", "one: p50 ms", "three: p50 ms", "one: p99 ms",
+            "three: p99 ms", "one: TTFB p50", "three: TTFB p50", "gateway CPU s/1k", "errors"]
+    table = []
+    for r in section["rows"]:
+        one, three = r["one"], r["three"]
+        table.append([r["op"], r["concurrency"], one["rps"], three["rps"],
+                      _lat(one, "latency_ms", "p50"), _lat(three, "latency_ms", "p50"),
+                      _lat(one, "latency_ms", "p99"), _lat(three, "latency_ms", "p99"),
+                      _lat(one, "ttfb_ms", "p50"), _lat(three, "ttfb_ms", "p50"),
+                      one.get("cpu_s_per_1k", {}).get("gateway"), one["errors"] + one["check_failures"]])
+    return lines + _table(head, table)

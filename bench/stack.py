@@ -42,6 +42,12 @@ class Models:
     embed: str = "bench-embed"
     slow: str = "bench-slow"
     claude: str = "bench-claude"
+    multi: str = "bench-multi"  # the chat model of `chat`, served by three deployments (issue 16)
+
+
+# The deployments of MODELS.multi: three accounts (providers) on the same fake upstream.
+MULTI_PROVIDERS = ("oai", "oai2", "oai3")
+_MULTI_DEPLOYMENTS = ", ".join('{ provider = "%s" }' % p for p in MULTI_PROVIDERS)
 
 
 MODELS = Models()
@@ -90,6 +96,24 @@ price = {{ input = 0.02, output = 0.0 }}
 id = "{MODELS.slow}"
 provider = "oaislow"
 kind = "chat"
+
+[providers.oai2]
+kind = "openai"
+base_url = "{base}/v1"
+api_key_env = "{UPSTREAM_KEY_ENV}"
+timeout_s = 60
+
+[providers.oai3]
+kind = "openai"
+base_url = "{base}/v1"
+api_key_env = "{UPSTREAM_KEY_ENV}"
+timeout_s = 60
+
+[[models]]
+id = "{MODELS.multi}"
+kind = "chat"
+price = {{ input = 0.15, output = 0.60 }}
+deployments = [{_MULTI_DEPLOYMENTS}]
 """
     if anthropic:
         text += f"""
@@ -147,7 +171,7 @@ class Stack:
         """The run's config file."""
         self.config = self.workdir / "gateway.toml"
         self.config.write_text(config_text(self.upstream_port, anthropic, slow_gap_ms, slow_chunks))
-        self.providers = ["oai", "oaislow"] + (["claude"] if anthropic else [])
+        self.providers = ["oai", "oaislow", "oai2", "oai3"] + (["claude"] if anthropic else [])
         return self.config
 
     @property

@@ -10,6 +10,9 @@ import falcon
 import falcon.asgi
 
 from gateway.admission import Gate
+from gateway.attempts import Attempts
+from gateway.balancer import LoadBoard
+from gateway.cooldowns import Cooldowns
 from gateway.auth import Authenticator, Fetch
 from gateway.bus_client import Bridge
 from gateway.contracts.config import Config
@@ -55,7 +58,8 @@ class _Cors(falcon.CORSMiddleware[falcon.asgi.Request, falcon.asgi.Response]):
 
 
 def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
-               log: Logger, clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
+               log: Logger, attempts: Attempts | None = None,
+               clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the OpenAI API."""
     middleware: list[Any] = [RequestContext(log)]
     if config.gateway.cors_origins:
@@ -66,18 +70,21 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     auth = Authenticator(keys, fetch_key)
     router = Router(config)
     relay = Relay(bridge, config.gateway, log, clock, heartbeat_s=config.workers.heartbeat_s)
+    if attempts is None:  # routing state of this process only (no bucket watch): tests
+        attempts = Attempts(config.routing, Cooldowns(config.routing, bridge.publish, log),
+                            LoadBoard(config.routing.load_report_s, log), log)
     models = ModelsResource(auth, router)
     app.add_route("/v1/models", models)
     app.add_route("/v1/models/{model_id}", models, suffix="one")
-    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, clock))
-    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, clock))
-    responses = ResponsesResource((auth, router, gate, relay, config.gateway, log, clock),
+    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, attempts, clock))
+    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, attempts, clock))
+    responses = ResponsesResource((auth, router, gate, relay, config.gateway, log, attempts, clock),
                                   ResponseStore(bridge, config.responses.store_ttl_s))
     app.add_route("/v1/responses", responses)
     app.add_route("/v1/responses/{response_id}", responses, suffix="one")
     app.add_route("/health", HealthResource(bridge))
     # Anthropic Messages dialect (issue 13): Claude Code and the Anthropic SDKs.
-    messages = MessagesResource(auth, router, gate, relay, config.gateway, log, clock)
+    messages = MessagesResource(auth, router, gate, relay, config.gateway, log, attempts, clock)
     app.add_route("/v1/messages", messages)
     app.add_route("/v1/messages/count_tokens", messages, suffix="count")
     app.add_route("/", RootResource())

@@ -4,9 +4,12 @@ The bus is not open. Every process connects as one role, and the server lets eac
 publish and subscribe only where its job needs it:
 
 - `gateway`: publishes jobs, cancels, pings, its own usage events and limit counters;
-  reads the `keys` and `balances` buckets; receives job replies on `_GW.>`.
+  reads the `keys` and `balances` buckets; receives job replies on `_GW.>`; reads and
+  writes the `cooldowns` bucket (it sees every attempt's outcome in the frames, so it is
+  the one that cools a deployment); follows the workers' load reports (`llm.load.*`).
 - `worker`: takes jobs (`llm.chat/embed/ping.<provider>`, cancels); answers on `_GW.>`
-  and to pings; publishes usage events. It cannot read keys or publish credits.
+  and to pings; publishes usage events and its load reports. It cannot read keys or
+  publish credits, and cannot touch cooldowns.
 - `gateway` and `worker` both use the `responses` bucket (stored `/v1/responses`) by key
   only, never by watch: the worker reads a `previous_response_id` and writes what it
   answered; the gateway reads for `GET /v1/responses/{id}` and writes delete markers for
@@ -51,8 +54,10 @@ from nats.js.kv import KeyValue
 
 from gateway.contracts.bus import (
     BALANCES_BUCKET,
+    COOLDOWNS_BUCKET,
     KEYS_BUCKET,
     RESPONSES_BUCKET,
+    LOAD_PREFIX,
     LIMITS_STREAM,
     LIMITS_SUBJECTS,
     USAGE_STREAM,
@@ -135,11 +140,14 @@ def permissions(role: str) -> dict[str, Any]:
             *_create_stream(_kv(KEYS_BUCKET)), *_read_stream(_kv(KEYS_BUCKET)),
             *_create_stream(_kv(BALANCES_BUCKET)), *_read_stream(_kv(BALANCES_BUCKET)),
             *_get_by_key(RESPONSES_BUCKET),
+            *_create_stream(_kv(COOLDOWNS_BUCKET)), *_read_stream(_kv(COOLDOWNS_BUCKET)),
+            f"$KV.{COOLDOWNS_BUCKET}.>",
         ]
-        return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox, f"{JOB_REPLY_PREFIX}.>"]}}
+        subscribe = [own_inbox, f"{JOB_REPLY_PREFIX}.>", f"{LOAD_PREFIX}*"]
+        return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
     if role == "worker":
         publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM),
-                   *_get_by_key(RESPONSES_BUCKET)]
+                   *_get_by_key(RESPONSES_BUCKET), f"{LOAD_PREFIX}*"]
         subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*"]
         # NOTE: allow_responses lets a worker answer a ping at its sender's inbox, once
         return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
@@ -311,9 +319,24 @@ async def responses_bucket(js: JetStreamContext, ttl_s: float) -> KeyValue:
     with `ttl_s` as its values' max age ([responses] store_ttl_s)."""
     bucket: KeyValue = await _create_or_open(
         lambda: js.create_key_value(KeyValueConfig(
-            bucket=RESPONSES_BUCKET, history=1, ttl=ttl_s, storage=StorageType.FILE,
+            bucket=RESPONSES_BUCKET, history=1, ttl=ttl_s, storage=StorageType.FILE, replicas=replicas(),
         )),
         lambda: js.key_value(RESPONSES_BUCKET),
+    )
+    return bucket
+
+
+# Cooldown entries carry their own end (`until`); the bucket's max age only sweeps old ones.
+COOLDOWNS_MAX_AGE_S = 24 * 3600.0
+
+
+async def cooldowns_bucket(js: JetStreamContext) -> KeyValue:
+    """The `cooldowns` bucket (issue 16: one entry per cooling deployment), in memory:
+    losing it with the server only lets traffic back to deployments a moment early."""
+    bucket: KeyValue = await _create_or_open(
+        lambda: js.create_key_value(KeyValueConfig(bucket=COOLDOWNS_BUCKET, history=1, storage=StorageType.MEMORY,
+                                                   ttl=COOLDOWNS_MAX_AGE_S, replicas=replicas())),
+        lambda: js.key_value(COOLDOWNS_BUCKET),
     )
     return bucket
 

@@ -347,6 +347,7 @@ class Relay:
             request_id=job.request_id, key_id=job.key_id, key_name=job.key_name, model=job.model,
             provider=job.provider, upstream_model=job.upstream_model, op=job.op, status="error",
             error_code=code, stream=job.stream, started_at=now, finished_at=now, source="gateway",
+            deployment=job.deployment,
         )
         if usage is not None:
             event.prompt_tokens, event.completion_tokens = usage.prompt_tokens, usage.completion_tokens

@@ -13,6 +13,9 @@ from gateway.contracts.errors import bus_unavailable
 from gateway.contracts.log import Logger
 from gateway.admission import Gate
 from gateway.app import create_app
+from gateway.attempts import Attempts
+from gateway.balancer import LoadBoard
+from gateway.cooldowns import Cooldowns
 from gateway.budget import Budget
 from gateway.keycache import KeyCache
 from gateway.limits import RateLimiter, ensure_limits_stream
@@ -32,6 +35,12 @@ def build() -> tuple[object, Bridge]:
     bridge.on_connect(budget.watch)
     bridge.on_connect(ensure_limits_stream)
     gate = Gate(budget, RateLimiter(bridge, log))
+    # Routing (issue 16): cooldowns shared through NATS KV, load reported by the workers.
+    cooldowns = Cooldowns(config.routing, bridge.publish, log)
+    board = LoadBoard(config.routing.load_report_s, log)
+    bridge.on_connect(cooldowns.watch)
+    bridge.on_connect(board.watch)
+    attempts = Attempts(config.routing, cooldowns, board, log, bus_ready=lambda: bridge.ready)
 
     def fetch_key(key_hash: str) -> KeyRecord | None:
         if bridge.down:
@@ -42,7 +51,7 @@ def build() -> tuple[object, Bridge]:
             log.warning("key_lookup_failed", error=type(ex).__name__)
             return None
 
-    app = create_app(config, bridge, keys, fetch_key, gate, log)
+    app = create_app(config, bridge, keys, fetch_key, gate, log, attempts)
     bridge.start()
     return app, bridge
 

@@ -1,7 +1,7 @@
 """`scripts/billing-report`: usage and cost per key, per model, per day; balances per key.
 
     scripts/billing-report [--since DAY] [--until DAY] [--key NAME] [--format table|csv|json]
-                           [--database PATH]
+                           [--database PATH] [--by-deployment]
 
 DAY is `YYYY-MM-DD` in UTC, both bounds inclusive. The database is the configured
 `[ledger] database` under `GATEWAY_DATA_DIR` unless `--database` names one. It runs
@@ -25,6 +25,9 @@ The json format is a stable interface:
 `{"rows": [{"key", "model", "day", "requests", "prompt_tokens", "cached_tokens",
 "completion_tokens", "cost_usd"}], "balances": {"<key>": {"credit_usd", "spent_usd",
 "balance_usd"}}}`. csv is the header and the rows; table is for people.
+`--by-deployment` splits each row by the model's deployment that served it (issue 16):
+rows then also carry `"deployment"` (after `model` in csv and table; "" for rows billed
+before deployments were recorded).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from pathlib import Path
 
 import msgspec
 import sqlite_utils
-from msgspec import Struct
+from msgspec import UNSET, Struct, UnsetType
 
 from gateway.contracts import config as configuration
 from ledger.balances import KeyBalance, read_balances
@@ -61,6 +64,7 @@ class ReportRow(Struct, kw_only=True):
 
     key: str
     model: str
+    deployment: str | UnsetType = UNSET  # only with --by-deployment
     day: str
     requests: int
     prompt_tokens: int
@@ -112,7 +116,8 @@ def labels(balances: Sequence[KeyBalance]) -> dict[str, str]:
 
 
 def _rows(db: sqlite_utils.Database, since: str | None, until: str | None,
-          key_ids: list[str] | None) -> list[tuple[str, str, str, int, int, int, int, int]]:
+          key_ids: list[str] | None, by_deployment: bool = False,
+          ) -> list[tuple[str, str, str, str, int, int, int, int, int]]:
     where, params = [], []
     if since:
         where.append("day >= ?")
@@ -123,15 +128,16 @@ def _rows(db: sqlite_utils.Database, since: str | None, until: str | None,
     if key_ids is not None:
         where.append(f"key_id IN ({', '.join('?' for _ in key_ids)})")
         params.extend(key_ids)
-    sql = (f"SELECT key_id, model, day, SUM(CASE WHEN {COUNTED} THEN 1 ELSE 0 END) AS requests,"
+    deployment = "COALESCE(deployment, '')" if by_deployment else "''"
+    sql = (f"SELECT key_id, model, {deployment} AS dep, day, SUM(CASE WHEN {COUNTED} THEN 1 ELSE 0 END) AS requests,"
            " SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), SUM(cost_micro_usd) FROM usage"
            + (" WHERE " + " AND ".join(where) if where else "")
-           + " GROUP BY key_id, model, day HAVING requests > 0")
+           + " GROUP BY key_id, model, dep, day HAVING requests > 0")
     return db.execute(sql, params).fetchall()
 
 
 def build_report(db: sqlite_utils.Database, since: str | None = None, until: str | None = None,
-                 key: str | None = None) -> Report:
+                 key: str | None = None, by_deployment: bool = False) -> Report:
     """The report, read in one snapshot of the database."""
     db.conn.execute("BEGIN")  # one read transaction: rows and balances from the same snapshot
     try:
@@ -140,12 +146,13 @@ def build_report(db: sqlite_utils.Database, since: str | None = None, until: str
         if key is not None:
             balances = [b for b in balances if key in (b.key_id, b.key_name, names[b.key_id])]
         key_ids = None if key is None else [b.key_id for b in balances]
-        found = _rows(db, since, until, key_ids) if key_ids != [] else []
+        found = _rows(db, since, until, key_ids, by_deployment) if key_ids != [] else []
     finally:
         db.conn.execute("ROLLBACK")
-    rows = [ReportRow(key=names.get(k, k), model=m, day=d, requests=n, prompt_tokens=p, cached_tokens=c,
-                      completion_tokens=o, cost_usd=usd(cost)) for k, m, d, n, p, c, o, cost in found]
-    rows.sort(key=lambda r: (r.key, r.model, r.day))
+    rows = [ReportRow(key=names.get(k, k), model=m, deployment=dep if by_deployment else UNSET, day=d,
+                      requests=n, prompt_tokens=p, cached_tokens=c, completion_tokens=o, cost_usd=usd(cost))
+            for k, m, dep, d, n, p, c, o, cost in found]
+    rows.sort(key=lambda r: (r.key, r.model, str(r.deployment), r.day))
     return Report(rows=rows, balances={
         names[b.key_id]: BalanceOut(credit_usd=usd(b.credit_micro_usd), spent_usd=usd(b.spent_micro_usd),
                                     balance_usd=usd(b.balance_micro_usd) if b.metered else None)
@@ -158,13 +165,21 @@ def render_json(report: Report) -> str:
     return msgspec.json.format(msgspec.json.encode(report), indent=2).decode() + "\n"
 
 
+def _fields(report: Report) -> list[str]:
+    """ROW_FIELDS, with `deployment` after `model` when the report is split by deployment."""
+    if report.rows and not isinstance(report.rows[0].deployment, UnsetType):
+        return [*ROW_FIELDS[:2], "deployment", *ROW_FIELDS[2:]]
+    return ROW_FIELDS
+
+
 def render_csv(report: Report) -> str:
     """Header and rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(ROW_FIELDS)
+    fields = _fields(report)
+    writer.writerow(fields)
     for row in report.rows:
-        writer.writerow([getattr(row, f) for f in ROW_FIELDS])
+        writer.writerow([getattr(row, f) for f in fields])
     return out.getvalue()
 
 
@@ -177,14 +192,17 @@ def _aligned(header: list[str], rows: list[list[str]], numeric_from: int) -> lis
 
 def render_table(report: Report) -> str:
     """Aligned columns for people: the rows with a total, then the balances."""
-    header = ["key", "model", "day", "requests", "prompt", "cached", "completion", "cost_usd"]
-    body = [[r.key, r.model, r.day, str(r.requests), str(r.prompt_tokens), str(r.cached_tokens),
-             str(r.completion_tokens), r.cost_usd] for r in report.rows]
+    split = len(_fields(report)) > len(ROW_FIELDS)
+    header = ["key", "model", *(["deployment"] if split else []), "day", "requests", "prompt", "cached",
+              "completion", "cost_usd"]
+    body = [[r.key, r.model, *([str(r.deployment)] if split else []), r.day, str(r.requests),
+             str(r.prompt_tokens), str(r.cached_tokens), str(r.completion_tokens), r.cost_usd] for r in report.rows]
     if report.rows:
         cost = sum((Decimal(r.cost_usd) for r in report.rows), Decimal(0))  # exact: no float sums
-        body.append(["total", "", "", *(str(sum(getattr(r, f) for r in report.rows)) for f in ROW_FIELDS[3:7]),
-                     f"{cost:.6f}"])
-    lines = _aligned(header, body, 3) if body else ["no usage in this period"]
+        body.append(["total", "", *([""] if split else []), "",
+                     *(str(sum(getattr(r, f) for r in report.rows)) for f in ROW_FIELDS[3:7]), f"{cost:.6f}"])
+    numeric_from = 4 if split else 3
+    lines = _aligned(header, body, numeric_from) if body else ["no usage in this period"]
     money = [[k, b.credit_usd, b.spent_usd, b.balance_usd or "unmetered"] for k, b in report.balances.items()]
     if money:
         lines += ["", *_aligned(["key", "credit_usd", "spent_usd", "balance_usd"], money, 1)]
@@ -227,6 +245,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key", metavar="NAME", help="only this key (name or id)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--database", type=Path, metavar="PATH", help="ledger database (default: from the config)")
+    p.add_argument("--by-deployment", action="store_true",
+                   help="split each row by the model's deployment that served it")
     return p
 
 
@@ -239,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         path = caller_path(args.database) if args.database else database_path(configuration.load())
         db = open_database(path)
         try:
-            report = build_report(db, args.since, args.until, args.key)
+            report = build_report(db, args.since, args.until, args.key, args.by_deployment)
             notes = warnings(db)
         finally:
             db.close()

@@ -39,7 +39,7 @@ from gateway.contracts.config import Config, data_dir
 from ledger.entries import Credit, Entry, PricedUsage, Rejected
 from ledger.pricing import format_price
 
-SCHEMA_VERSION = 2  # 2: cache_write_tokens and price_cache_write_input
+SCHEMA_VERSION = 3  # 2: cache_write_tokens and price_cache_write_input; 3: deployment
 GATEWAY_SOURCE = "gateway"
 BUSY_TIMEOUT_MS = 10_000
 
@@ -51,6 +51,7 @@ USAGE_COLUMNS: dict[str, type] = {
     "error_code": str, "stream": int, "source": str, "started_at": float, "finished_at": float,
     "cost_micro_usd": int, "priced": int, "price_input": str, "price_cached_input": str,
     "price_output": str, "price_cache_write_input": str, "stream_seq": int,
+    "deployment": str,  # the model's deployment that served it (issue 16); NULL in older rows
 }
 _USAGE_NAMES = ", ".join(USAGE_COLUMNS)
 _USAGE_VALUES = ", ".join(f":{c}" for c in USAGE_COLUMNS)
@@ -151,6 +152,7 @@ def usage_row(entry: PricedUsage) -> dict[str, object]:
         "price_output": format_price(prices.output) if prices else None,
         "price_cache_write_input": format_price(prices.cache_write_input) if prices else None,
         "stream_seq": entry.seq,
+        "deployment": e.deployment,
     }
 
 

@@ -8,6 +8,7 @@ event at the gateway rather than a status.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -38,10 +39,15 @@ class Publisher(Protocol):
 class FrameSink:
     """Sends one job's frames, in order, to its reply subject."""
 
-    def __init__(self, nc: Publisher, reply: str) -> None:
+    def __init__(self, nc: Publisher, reply: str, on_first_output: Callable[[], None] | None = None) -> None:
         self._nc = nc
         self.reply = reply
         self.started = False  # a chunk or result was sent
+        self._on_first_output = on_first_output  # the worker's latency sample (workers/load.py)
+
+    def _first_output(self) -> None:
+        if not self.started and self._on_first_output is not None:
+            self._on_first_output()
 
     async def _send(self, frame: Frame) -> None:
         if self.reply:
@@ -50,6 +56,7 @@ class FrameSink:
     async def chunk(self, chunk: msgspec.Struct | msgspec.Raw) -> None:
         """One OpenAI chunk, encoded once here."""
         first = not self.started
+        self._first_output()
         self.started = True
         await self._send(Chunk(_JSON.encode(chunk)))
         if first:
@@ -63,6 +70,7 @@ class FrameSink:
         A body larger than one bus message leaves in `result_part`s; the `result` frame
         carries the last piece.
         """
+        self._first_output()
         self.started = True
         data = _JSON.encode(body)
         piece = max(1024, self._nc.max_payload - FRAME_OVERHEAD)

@@ -42,6 +42,7 @@ from gateway.contracts.bus import (
 )
 from gateway.contracts.log import Logger
 from workers.dialects.responses.store import ResponseStore
+from workers.load import LoadTracker, report_load
 from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
@@ -214,10 +215,13 @@ async def main() -> None:
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
         responses_store = ResponseStore(nc.jetstream(), config.responses.store_ttl_s, log)
+        tracker = LoadTracker()
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
-                             redactor=redactor, responses_store=responses_store)
+                             redactor=redactor, responses_store=responses_store, load=tracker)
         worker = Worker(nc, service, routes, lanes(config), log)
         await worker.start()
+        reporter = asyncio.create_task(report_load(nc, tracker, config.routing.load_report_s, log))
+        stack.callback(reporter.cancel)
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()
         log.info("worker_stopping")

@@ -52,6 +52,7 @@ from workers.dialects.responses.run import ResponsesDialect
 from workers.dialects.responses.sink import ResponsesSink
 from workers.dialects.responses.store import ResponseStore
 from workers.frames import ConvertingSink, FrameSink, Publisher
+from workers.load import LoadTracker
 from workers.providers.base import (
     ChatResult,
     EmbedResult,
@@ -151,7 +152,9 @@ class JobService:
         clock: Callable[[], float] = time.time,
         redactor: Redactor | None = None,
         responses_store: ResponseStore | None = None,
+        load: LoadTracker | None = None,
     ) -> None:
+        self._load = load  # in-flight and latency per deployment, for the gateways (issue 16)
         self._nc = nc
         self._responses = ResponsesDialect(responses_store, new_id)
         self._routes = routes
@@ -163,8 +166,10 @@ class JobService:
 
     async def run(self, job: Job, reply: str) -> None:
         """Run one job to its end; never raises (except cancellation, after billing)."""
+        on_first = self._load.begin(job) if self._load is not None else None
         # Each inbound dialect answers in its own shape (workers/dialects/<name>/).
-        sink = ResponsesSink(self._nc, reply) if job.dialect == "responses" else FrameSink(self._nc, reply)
+        sink = (ResponsesSink(self._nc, reply, on_first) if job.dialect == "responses"
+                else FrameSink(self._nc, reply, on_first))
         outcome = Outcome()
         started = self._clock()
         heartbeat = _Heartbeat(sink, self._heartbeat_s)
@@ -205,6 +210,8 @@ class JobService:
             await self._fail(sink, outcome, internal_error())
         finally:
             heartbeat.cancel()
+            if self._load is not None:
+                self._load.end(job)
             if job.op != "count_tokens":  # free upstream, so never billed
                 self._bill(job, outcome, started)
 
@@ -502,6 +509,7 @@ class JobService:
                 stream=job.stream,
                 started_at=started,
                 finished_at=self._clock(),
+                deployment=job.deployment,
             )
         )
 

@@ -20,6 +20,7 @@ are ignored, never forbidden.
 from __future__ import annotations
 
 import re
+import base64
 from typing import Any
 
 import msgspec
@@ -36,6 +37,8 @@ USAGE_SUBJECTS = ["usage.>"]
 KEYS_BUCKET = "keys"
 BALANCES_BUCKET = "balances"
 RESPONSES_BUCKET = "responses"  # stored /v1/responses (issue 13): `<key id>.<response id>`
+COOLDOWNS_BUCKET = "cooldowns"  # deployments no gateway may send traffic to for a while
+LOAD_PREFIX = "llm.load."  # workers' in-flight counts and latencies, per provider
 LIMITS_STREAM = "LIMITS"
 LIMITS_SUBJECTS = ["limits.>"]
 USAGE_DUPLICATE_WINDOW_S = 600.0
@@ -115,6 +118,7 @@ class Job(Struct, kw_only=True):
     dialect: str = "chat"
     # -- messages dialect: `anthropic-beta` as the caller sent it, kept on pass-through.
     anthropic_beta: str = ""
+    deployment: str = ""  # the model's deployment picked for this attempt (issue 16)
 
 
 class Chunk(Struct, tag="chunk"):
@@ -193,6 +197,54 @@ class UsageEvent(Struct, kw_only=True):
     # "worker" (the real count) or "gateway" (a failure record when the worker vanished;
     # published under msg id `<request_id>:gateway`; a worker event replaces it).
     source: str = "worker"
+    # The model's deployment that served this attempt (issue 16); "" before routing existed.
+    deployment: str = ""
+
+
+class CooldownRecord(Struct, kw_only=True):
+    """A deployment cooling down, in the `cooldowns` bucket under `cooldown_key(...)`.
+
+    Written by the gateway process that saw it fail; every gateway follows the bucket and
+    sends it no traffic before `until` (unix time). Issue 16.
+    """
+
+    provider: str
+    upstream_model: str
+    until: float
+    reason: str = "failing"  # "rate_limited" (a 429's retry-after) | "failing" (N failures)
+    status: int = 0  # the HTTP status that cooled it
+    at: float = 0.0
+
+
+class DeploymentLoad(Struct, kw_only=True):
+    """One upstream model of a provider, as one worker sees it."""
+
+    upstream_model: str
+    in_flight: int = 0
+    latency_ms: float | None = None  # recent time to first output (EWMA); None: no sample yet
+
+
+class LoadReport(Struct, kw_only=True):
+    """What one worker reports every `[routing] load_report_s` on `load_subject(provider)`."""
+
+    worker: str
+    provider: str
+    deployments: list[DeploymentLoad] = []
+    at: float = 0.0
+
+
+def load_subject(provider: str) -> str:
+    """Subject on which workers report their load for `provider`."""
+    return f"{LOAD_PREFIX}{provider}"
+
+
+def cooldown_key(provider: str, upstream_model: str) -> str:
+    """The bucket key of one deployment (a provider account and an upstream model).
+
+    NOTE: base64url, because upstream model ids may hold characters KV keys may not.
+    """
+    raw = f"{provider}/{upstream_model}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 class CreditEvent(Struct, kw_only=True):
@@ -240,3 +292,5 @@ USAGE_DECODER = msgspec.json.Decoder(UsageEvent)
 CREDIT_DECODER = msgspec.json.Decoder(CreditEvent)
 KEY_DECODER = msgspec.json.Decoder(KeyRecord)
 BALANCE_DECODER = msgspec.json.Decoder(BalanceRecord)
+COOLDOWN_DECODER = msgspec.json.Decoder(CooldownRecord)
+LOAD_DECODER = msgspec.json.Decoder(LoadReport)

@@ -129,6 +129,44 @@ class GeminiModelFlags(Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     tools_with_json_response: bool = False
 
 
+# ---------------------------------------------------------------- routing (issue 16)
+# Several deployments per model, retries before the first byte, shared cooldowns.
+# README "Routing" describes each setting.
+
+
+class Deployment(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One place a model is served: a provider entry (its own base_url and secret), the
+    upstream's model id there, and its share of the traffic."""
+
+    provider: str
+    upstream: str = ""  # default: the model's `upstream` (else its id)
+    weight: Annotated[float, Meta(gt=0)] = 1.0
+    name: str = ""  # shown in `x-gateway-route` and billing; default: the provider's name
+
+
+class RoutingSettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[routing]`: retries and cooldowns, for every model."""
+
+    # Extra attempts per model before the first byte (another deployment, or the same
+    # one after a backoff); the model's fallbacks come after them.
+    retries: Annotated[int, Meta(ge=0, le=10)] = 2
+    # No new attempt starts later than this after the request arrived.
+    retry_budget_s: Annotated[float, Meta(ge=0)] = 10.0
+    backoff_base_s: Annotated[float, Meta(ge=0)] = 0.25  # doubled per retry, full jitter
+    backoff_max_s: Annotated[float, Meta(ge=0)] = 4.0
+    # A deployment failing this many times within the window cools for cooldown_s;
+    # a 429 with retry-after cools it for that long (at most max_cooldown_s).
+    cooldown_failures: Annotated[int, Meta(ge=1)] = 3
+    cooldown_window_s: Annotated[float, Meta(gt=0)] = 30.0
+    cooldown_s: Annotated[float, Meta(gt=0)] = 30.0
+    max_cooldown_s: Annotated[float, Meta(gt=0)] = 600.0
+    # Once cooled down, a deployment gets one request per this interval (per gateway
+    # process) until one succeeds.
+    probe_interval_s: Annotated[float, Meta(gt=0)] = 1.0
+    # How often workers report their in-flight counts and latencies (least_busy, latency).
+    load_report_s: Annotated[float, Meta(gt=0)] = 1.0
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -136,7 +174,7 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """`[[models]]`: one public model id and where it goes."""
 
     id: str
-    provider: str
+    provider: str = ""  # one deployment (the short form); else `deployments`
     upstream: str = ""
     owned_by: str = ""
     kind: Literal["chat", "embedding"] = "chat"
@@ -160,9 +198,20 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     prompt_cache: Literal["off", "auto"] = "off"
     # -- end of Claude flags ---------------------------------------------------------------
 
+    # -- routing (issue 16): several deployments, and how one is picked ------------------
+    deployments: list[Deployment] = []
+    routing: Literal["weighted", "least_busy", "latency"] = "weighted"
+
     def upstream_id(self) -> str:
         """The upstream's model id (the public id when none is configured)."""
         return self.upstream or self.id
+
+    def routes(self) -> list[Deployment]:
+        """The model's deployments, defaults filled in (the short form is one of weight 1)."""
+        if not self.deployments:
+            return [Deployment(provider=self.provider, upstream=self.upstream_id(), name=self.provider)]
+        return [Deployment(provider=d.provider, upstream=d.upstream or self.upstream_id(), weight=d.weight,
+                           name=d.name or d.provider) for d in self.deployments]
 
 
 class Config(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -172,6 +221,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     workers: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     ledger: LedgerSettings = msgspec.field(default_factory=LedgerSettings)
     responses: ResponsesSettings = msgspec.field(default_factory=ResponsesSettings)
+    routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
 
@@ -187,14 +237,13 @@ def validate(config: Config) -> Config:
         if model.id in seen:
             raise ConfigError(f"model id '{model.id}' is configured twice")
         seen.add(model.id)
-        if model.provider not in config.providers:
-            raise ConfigError(f"model '{model.id}' names unknown provider '{model.provider}'")
-        kind = config.providers[model.provider].kind
-        if model.gemini is not None and kind != "gemini":
-            raise ConfigError(f"model '{model.id}' sets gemini flags but its provider is {kind}")
-        if kind in KINDS_NEEDING_MAX_OUTPUT and model.kind == "chat" and not model.max_output_tokens:
+        kinds = _deployment_kinds(config, model)
+        if model.gemini is not None and "gemini" not in kinds:
+            raise ConfigError(f"model '{model.id}' sets gemini flags but none of its providers is gemini")
+        needing = [k for k in kinds if k in KINDS_NEEDING_MAX_OUTPUT]
+        if needing and model.kind == "chat" and not model.max_output_tokens:
             # Anthropic requires max_tokens; an invented default would silently truncate.
-            raise ConfigError(f"model '{model.id}' ({kind}) must set max_output_tokens")
+            raise ConfigError(f"model '{model.id}' ({needing[0]}) must set max_output_tokens")
     for model in config.models:
         for alias in model.aliases:
             if alias in seen:
@@ -206,6 +255,22 @@ def validate(config: Config) -> Config:
         if provider.kind not in ("echo",) and not provider.base_url:
             raise ConfigError(f"provider '{name}' of kind '{provider.kind}' needs a base_url")
     return config
+
+
+def _deployment_kinds(config: Config, model: ModelConfig) -> list[str]:
+    """The provider kinds of a model's deployments, checking the deployments as it goes."""
+    if bool(model.provider) == bool(model.deployments):
+        raise ConfigError(f"model '{model.id}' must set exactly one of provider and deployments")
+    names: set[str] = set()
+    kinds = []
+    for deployment in model.routes():
+        if deployment.provider not in config.providers:
+            raise ConfigError(f"model '{model.id}' names unknown provider '{deployment.provider}'")
+        if deployment.name in names:
+            raise ConfigError(f"model '{model.id}' has two deployments named '{deployment.name}' (set `name`)")
+        names.add(deployment.name)
+        kinds.append(config.providers[deployment.provider].kind)
+    return kinds
 
 
 def parse(text: str) -> Config:

@@ -32,6 +32,7 @@ code built anywhere in the code base is in it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -209,6 +210,17 @@ def worker_busy(provider: str) -> APIError:
 def shutting_down(message: str = "The server is shutting down; retry the request.") -> APIError:
     """503: a gateway or worker stopping cut the request at its grace, or refused a new one."""
     return APIError(503, OpenAIError(message, "service_unavailable", None, "shutting_down"), "1")
+
+
+def deployments_cooling(model: str, seconds: float) -> APIError:
+    """503: every deployment of the model is cooling down after upstream failures (issue 16)."""
+    wait = max(1, math.ceil(seconds))
+    return APIError(
+        503,
+        OpenAIError(f"Every deployment of the model '{model}' is cooling down after upstream failures; "
+                    f"retry after {wait} s.", "service_unavailable", None, "deployments_cooling_down"),
+        str(wait),
+    )
 
 
 def upstream_timeout(message: str) -> APIError:

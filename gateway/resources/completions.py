@@ -8,15 +8,17 @@ from collections.abc import Callable
 import falcon
 
 from gateway.admission import Gate
+from gateway.attempts import Attempts
 from gateway.auth import Authenticator
 from gateway.body import decode, read_body
 from gateway.contracts.bus import Job, chat_subject, embed_subject
-from gateway.contracts.config import GatewaySettings, ModelConfig
+from gateway.contracts.config import Deployment, GatewaySettings, ModelConfig
 from gateway.contracts.errors import APIError
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
     EMBEDDING_REQUEST_DECODER,
+    Usage,
     embedding_inputs,
 )
 from gateway.disconnect import client_gone_probe
@@ -24,39 +26,34 @@ from gateway.relay import Relay
 from gateway.routing import Router
 
 
-# Errors before the first byte that another model may not have: try the next fallback.
-FALLBACK_STATUSES = frozenset({429, 502, 503, 504})
-
-
 class _Dispatch:
-    """What both endpoints share: admission, the job, fallbacks before the first byte."""
+    """What both endpoints share: admission, then the attempts (gateway/attempts.py)."""
 
     dialect = "chat"  # the inbound dialect of the route (a Job field; workers convert by it)
 
     def __init__(self, auth: Authenticator, router: Router, gate: Gate, relay: Relay,
-                 settings: GatewaySettings, log: Logger, clock: Callable[[], float] = time.time) -> None:
+                 settings: GatewaySettings, log: Logger, attempts: Attempts,
+                 clock: Callable[[], float] = time.time) -> None:
         self._auth = auth
         self._router = router
         self._gate = gate
         self._relay = relay
         self._settings = settings
         self._log = log
+        self._attempts = attempts
         self._clock = clock
 
-    def _job(self, req: falcon.Request, model: ModelConfig, op: str, raw: bytes, attempt: int,
-             stream: bool, include_usage: bool) -> Job:
+    def _job(self, req: falcon.Request, model: ModelConfig, deployment: Deployment, op: str, raw: bytes,
+             request_id: str, stream: bool, include_usage: bool) -> Job:
         key = req.context.key
-        # NOTE: each attempt bills under its own id, so a fallback's usage is never
-        # de-duplicated against a failed attempt that already spent tokens.
-        request_id = req.context.request_id if attempt == 0 else f"{req.context.request_id}-f{attempt}"
         return Job(
             request_id=request_id,
             key_id=key.id,
             key_name=key.name,
             op=op,
             model=model.id,
-            provider=model.provider,
-            upstream_model=model.upstream_id(),
+            provider=deployment.provider,
+            upstream_model=deployment.upstream,
             body=raw,
             stream=stream,
             include_usage=include_usage,
@@ -66,6 +63,7 @@ class _Dispatch:
             thinking=model.thinking,
             prompt_cache=model.prompt_cache,
             dialect=self.dialect,
+            deployment=deployment.name,
         )
 
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,
@@ -74,19 +72,29 @@ class _Dispatch:
         ticket = self._gate.admit(key, model, len(raw), output_limit)
         resp.set_headers(ticket.headers())
         settle = self._gate.settle(ticket)
-        candidates = [model, *self._router.fallbacks(key, model)]
-        for attempt, candidate in enumerate(candidates):
-            job = self._job(req, candidate, op, raw, attempt, stream, include_usage)
-            subject = embed_subject(candidate.provider) if op == "embed" else chat_subject(candidate.provider)
-            try:
-                self._relay.respond(resp, job, subject, settle, client_gone_probe(req.env))
-                return
-            except APIError as ex:
-                if attempt == len(candidates) - 1 or ex.status not in FALLBACK_STATUSES:
-                    settle(None)
-                    raise
-                self._log.info("fallback", request_id=req.context.request_id, model=candidate.id,
-                               status=ex.status, next_model=candidates[attempt + 1].id)
+        probe = client_gone_probe(req.env)
+
+        def attempt(candidate: ModelConfig, deployment: Deployment, request_id: str,
+                    done: Callable[[], None]) -> None:
+            job = self._job(req, candidate, deployment, op, raw, request_id, stream, include_usage)
+            subject = embed_subject(deployment.provider) if op == "embed" else chat_subject(deployment.provider)
+
+            def on_end(usage: Usage | None) -> None:
+                done()
+                settle(usage)
+
+            self._relay.respond(resp, job, subject, on_end, probe)
+
+        def on_attempt(route: str, number: int) -> None:
+            resp.set_header("x-gateway-route", route)
+            resp.set_header("x-gateway-attempts", str(number))
+
+        try:
+            self._attempts.run(req.context.request_id, [model, *self._router.fallbacks(key, model)],
+                               attempt, on_attempt)
+        except APIError:
+            settle(None)
+            raise
 
 
 class ChatResource(_Dispatch):

@@ -18,7 +18,7 @@ from gateway.body import decode, read_body
 from gateway.contracts import anthropic_messages
 from gateway.contracts.anthropic_messages import COUNT_TOKENS_DECODER, MESSAGES_REQUEST_DECODER
 from gateway.contracts.bus import Job, chat_subject
-from gateway.contracts.config import ModelConfig
+from gateway.contracts.config import Deployment, ModelConfig
 from gateway.contracts.errors import APIError
 from gateway.disconnect import client_gone_probe
 from gateway.resources.completions import _Dispatch
@@ -53,9 +53,9 @@ class MessagesResource(_Dispatch):
 
     dialect = "messages"
 
-    def _job(self, req: falcon.Request, model: ModelConfig, op: str, raw: bytes, attempt: int,
-             stream: bool, include_usage: bool) -> Job:
-        job = super()._job(req, model, op, raw, attempt, stream, include_usage)
+    def _job(self, req: falcon.Request, model: ModelConfig, deployment: Deployment, op: str, raw: bytes,
+             request_id: str, stream: bool, include_usage: bool) -> Job:
+        job = super()._job(req, model, deployment, op, raw, request_id, stream, include_usage)
         return msgspec.structs.replace(job, anthropic_beta=req.get_header("anthropic-beta") or "")
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -78,8 +78,10 @@ class MessagesResource(_Dispatch):
             body = decode(COUNT_TOKENS_DECODER, raw)
             req.context.model = body.model
             model = self._router.resolve(req.context.key, body.model, "chat")
-            job = self._job(req, model, "count_tokens", raw, 0, False, False)
-            self._relay.respond(resp, job, chat_subject(model.provider), None, client_gone_probe(req.env))
+            # NOTE: a count is free and never retried: the model's first deployment answers it
+            deployment = model.routes()[0]
+            job = self._job(req, model, deployment, "count_tokens", raw, req.context.request_id, False, False)
+            self._relay.respond(resp, job, chat_subject(deployment.provider), None, client_gone_probe(req.env))
 
 
 class RootResource:

@@ -20,7 +20,7 @@ _ENCODER = msgspec.json.Encoder()
 
 def to_model(model: ModelConfig) -> Model:
     """The OpenAI view of a configured model."""
-    return Model(id=model.id, created=model.created, owned_by=model.owned_by or model.provider)
+    return Model(id=model.id, created=model.created, owned_by=model.owned_by or model.routes()[0].provider)
 
 
 def to_anthropic_model(model: ModelConfig) -> anthropic_messages.ModelInfo:

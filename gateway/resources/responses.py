@@ -19,6 +19,7 @@ from nats.js.kv import KeyValue
 
 from gateway import natsbus
 from gateway.admission import Gate
+from gateway.attempts import Attempts
 from gateway.auth import Authenticator
 from gateway.contracts.config import GatewaySettings
 from gateway.contracts.log import Logger
@@ -100,7 +101,7 @@ class ResponsesResource(_Dispatch):
 
     dialect = "responses"
 
-    def __init__(self, dispatch: tuple[Authenticator, Router, Gate, Relay, GatewaySettings, Logger,
+    def __init__(self, dispatch: tuple[Authenticator, Router, Gate, Relay, GatewaySettings, Logger, Attempts,
                                        Callable[[], float]], store: ResponseStore) -> None:
         super().__init__(*dispatch)
         self.store = store

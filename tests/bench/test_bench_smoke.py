@@ -56,3 +56,20 @@ def test_one_second_scenarios_through_the_real_stack(tmp_path: Path, monkeypatch
     assert re.search(r"\| openai \| chat \| 2 \| [\d,.]+ \| [\d,.]+ \|", markdown)
     assert re.search(r"\| openai \| 2 \| [\d,.]+ \| [\d,.]+ \|", markdown)
     assert "## Latency and throughput" in markdown and "CPU seconds per 1,000 requests" in markdown
+
+
+def test_one_deployment_against_three_interleaved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "report"
+    code = main(["--deployments", "--concurrency", "2", "--duration", "1", "--warmup", "0.2", "--no-install",
+                 "--output", str(out)])
+    assert code == 0
+    rows = json.loads((out / "benchmarks.json").read_text())["deployments"]["rows"]
+    assert [(r["op"], r["concurrency"]) for r in rows] == [("chat", 2), ("stream", 2)]
+    for row in rows:
+        one, three = row["one"], row["three"]
+        assert one["errors"] == 0 and one["check_failures"] == 0 and one["full_checks"] > 0
+        # both models answered, about equally often (they alternate on every connection)
+        assert one["ok"] > 0 and three["ok"] > 0 and abs(one["ok"] - three["ok"]) <= 2
+        assert three["latency_ms"]["p50"] > 0
+    assert "## One deployment or three (issue 16)" in (out / "benchmarks.md").read_text()

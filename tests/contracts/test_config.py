@@ -99,3 +99,41 @@ def test_aliases_parse_and_may_not_shadow_a_model_id() -> None:
     assert parse(MINIMAL).models[0].aliases == []
     with pytest.raises(ConfigError, match="alias 'echo'"):
         parse(MINIMAL + 'aliases = ["echo"]\n')
+
+
+# ---------------------------------------------------------------- deployments (issue 16)
+
+TWO = ('[providers.east]\nkind = "openai"\nbase_url = "http://e/v1"\napi_key_env = "EAST"\n'
+       '[providers.west]\nkind = "openai"\nbase_url = "http://w/v1"\napi_key_env = "WEST"\n')
+
+
+def test_a_model_lists_deployments_with_weights_and_the_short_form_stays() -> None:
+    config = parse(TWO + '[[models]]\nid = "gpt"\nupstream = "gpt-4o"\nrouting = "least_busy"\n'
+                   'deployments = [{ provider = "east", weight = 3 }, { provider = "west", upstream = "gpt-4o-eu" }]\n'
+                   '[[models]]\nid = "short"\nprovider = "east"\n'
+                   '[routing]\nretries = 1\nretry_budget_s = 3\n')
+    gpt, short = config.models
+    assert [(d.name, d.provider, d.upstream, d.weight) for d in gpt.routes()] == [
+        ("east", "east", "gpt-4o", 3.0), ("west", "west", "gpt-4o-eu", 1.0)]
+    assert gpt.routing == "least_busy"
+    assert [(d.name, d.provider, d.upstream, d.weight) for d in short.routes()] == [("east", "east", "short", 1.0)]
+    assert (config.routing.retries, config.routing.retry_budget_s, config.routing.cooldown_failures) == (1, 3.0, 3)
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ('[[models]]\nid = "m"\n', "exactly one of provider and deployments"),
+        ('[[models]]\nid = "m"\nprovider = "east"\ndeployments = [{ provider = "west" }]\n', "exactly one"),
+        ('[[models]]\nid = "m"\ndeployments = [{ provider = "north" }]\n', "unknown provider 'north'"),
+        ('[[models]]\nid = "m"\ndeployments = [{ provider = "east" }, { provider = "east", upstream = "x" }]\n',
+         "two deployments named 'east'"),
+        ('[[models]]\nid = "m"\ndeployments = [{ provider = "east", weight = 0 }]\n', "weight"),
+        ('[[models]]\nid = "m"\nprovider = "east"\nrouting = "random"\n', "routing"),
+        ('[[models]]\nid = "m"\nprovider = "east"\n[routing]\nretries = -1\n', "retries"),
+    ],
+)
+def test_invalid_deployments_are_rejected(models: str, message: str) -> None:
+    with pytest.raises(ConfigError) as ex:
+        parse(TWO + models)
+    assert message in str(ex.value)

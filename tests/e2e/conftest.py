@@ -25,6 +25,11 @@ max_body_bytes = 262144  # Claude Code sends ~85 KB bodies (issue 13)
 [workers]
 heartbeat_s = 0.5
 
+# Each error test here checks one upstream answer as the caller gets it, with exactly one
+# upstream request; retries and cooldowns have their own stack (tests/e2e/test_routing.py).
+[routing]
+retries = 0
+
 [providers.echo]
 kind = "echo"
 

@@ -25,6 +25,11 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - echo_headers  500 whose message echoes the request headers (`server.header_echo`);
                 (stream) two chunks, then an SSE error event with that message
 
+Per instance, whatever the message says (several fakes as several accounts, issue 16):
+`fail_next(status, headers, times)` answers the next chat requests with that error (429
+gets OpenAI's rate-limit body, others a server_error body); `delay_s` waits before
+every chat answer.
+
 Streams end with `data: [DONE]`, send a `choices: []` usage chunk only when
 `stream_options.include_usage` is set, exactly like OpenAI.
 """
@@ -70,6 +75,21 @@ class FakeOpenAI(FakeServer):
         self.api_key = api_key
         self.disconnects = 0
         self.disconnected = threading.Event()
+        self.delay_s = 0.0
+        self._forced: list[tuple[int, dict[str, str]]] = []
+
+    def fail_next(self, status: int, headers: dict[str, str] | None = None, times: int = 1) -> None:
+        """Answer the next `times` chat requests with `status` (and these headers)."""
+        with self._lock:
+            self._forced.extend([(status, headers or {})] * times)
+
+    def _take_forced(self) -> tuple[int, dict[str, str]] | None:
+        with self._lock:
+            return self._forced.pop(0) if self._forced else None
+
+    def chat_count(self) -> int:
+        """Chat requests received so far."""
+        return len(self.requests_to("/chat/completions"))
 
     def handle(self, ex: Exchange) -> None:
         """Route by path."""
@@ -86,6 +106,15 @@ class FakeOpenAI(FakeServer):
     # ------------------------------------------------------------------ chat
 
     def _chat(self, ex: Exchange, body: dict[str, Any]) -> None:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        forced = self._take_forced()
+        if forced is not None:
+            status, headers = forced
+            payload = (_error(429, "Rate limit reached for requests.", "requests", None, "rate_limit_exceeded")
+                       if status == 429 else _error(status, "The server had an error.", "server_error"))
+            ex.send_json(status, payload, headers)
+            return
         text = _last_user_text(body)
         directive = _DIRECTIVE.search(text)
         scenario, arg = (directive.group(1), directive.group(2) or "") if directive else ("", "")

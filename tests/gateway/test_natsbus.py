@@ -251,6 +251,39 @@ def test_stored_responses_are_written_by_workers_read_and_deleted_by_gateways_un
             assert await lg.refused(f"KV_{RESPONSES_BUCKET}")
             config = (await wk.nc.jetstream().stream_info(f"KV_{RESPONSES_BUCKET}")).config
             assert config.max_age == 60.0
+def test_gateways_share_cooldowns_and_workers_cannot_touch_them(bus: Stack) -> None:
+    async def work() -> None:
+        async with session(bus, "gateway") as gw1, session(bus, "gateway") as gw2, \
+                session(bus, "worker") as wk, session(bus, "ledger") as lg:
+            mine = await natsbus.cooldowns_bucket(gw1.nc.jetstream())
+            await mine.put("ZGVwbG95", b'{"until": 5}')
+            theirs = await natsbus.cooldowns_bucket(gw2.nc.jetstream())
+            assert (await theirs.get("ZGVwbG95")).value == b'{"until": 5}'
+            for outsider in (wk, lg):
+                with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+                    await outsider.nc.jetstream().publish("$KV.cooldowns.ZGVwbG95", b'{"until": 0}', timeout=1)
+                assert await outsider.refused('"$KV.cooldowns.ZGVwbG95"')
+            assert (await theirs.get("ZGVwbG95")).value == b'{"until": 5}'
+
+    run(work())
+
+
+def test_workers_report_load_to_gateways_only(bus: Stack) -> None:
+    async def work() -> None:
+        async with session(bus, "gateway") as gw, session(bus, "worker") as wk, session(bus, "ledger") as lg:
+            seen: asyncio.Queue[bytes] = asyncio.Queue()
+
+            async def on_load(msg: Any) -> None:
+                await seen.put(msg.data)
+
+            await gw.nc.subscribe("llm.load.*", cb=on_load)
+            await gw.nc.flush()
+            await wk.nc.publish("llm.load.p1", b"load")
+            assert await asyncio.wait_for(seen.get(), 5) == b"load"
+            await gw.nc.publish("llm.load.p1", b"forged")
+            assert await gw.refused('"llm.load.p1"')
+            await lg.nc.subscribe("llm.load.*")
+            assert await lg.refused('"llm.load.*"')
 
     run(work())
 

@@ -178,3 +178,24 @@ def test_unbillable_and_unpriced_events_are_called_out(store: Store, tmp_path: P
     assert json.loads(captured.out)["rows"][0]["model"] == "mystery"  # kept, at cost 0
     assert "1 stream message(s) could not be billed" in captured.err
     assert "no configured price were billed 0: mystery" in captured.err
+
+
+def test_by_deployment_splits_spend_per_deployment(store: Store, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    store.apply([
+        priced(usage("d1", model="gpt-a", deployment="east"), micro=100),
+        priced(usage("d2", model="gpt-a", deployment="east"), micro=100),
+        priced(usage("d3", model="gpt-a", deployment="west"), micro=30),
+        priced(usage("d4", model="gpt-a"), micro=5),  # billed before deployments were recorded
+    ])
+    report = json.loads(run(capsys, tmp_path, "--format", "json", "--by-deployment"))
+    assert [(r["deployment"], r["requests"], r["cost_usd"]) for r in report["rows"]] == [
+        ("", 1, "0.000005"), ("east", 2, "0.000200"), ("west", 1, "0.000030")]
+    table = list(csv.reader(io.StringIO(run(capsys, tmp_path, "--format", "csv", "--by-deployment"))))
+    assert table[0][:4] == ["key", "model", "deployment", "day"] and table[2][:3] == ["alice", "gpt-a", "east"]
+    lines = run(capsys, tmp_path, "--by-deployment").splitlines()
+    assert lines[0].split()[:3] == ["key", "model", "deployment"]
+    assert lines[lines.index("") - 1].split() == ["total", "4", "44", "12", "16", "0.000235"]
+    plain = json.loads(run(capsys, tmp_path, "--format", "json"))
+    assert [(r["requests"], r["cost_usd"]) for r in plain["rows"]] == [(4, "0.000235")]
+    assert "deployment" not in plain["rows"][0]

@@ -45,8 +45,8 @@ async def _nothing(_response: Response) -> None:
 class ResponsesSink(FrameSink):
     """A FrameSink that answers in the Responses dialect (see the module doc)."""
 
-    def __init__(self, nc: Publisher, reply: str) -> None:
-        super().__init__(nc, reply)
+    def __init__(self, nc: Publisher, reply: str, on_first_output: Callable[[], None] | None = None) -> None:
+        super().__init__(nc, reply, on_first_output)
         self._events: EventStream | None = None
         self._shell: Response | None = None
         self._new_id: NewId | None = None
