@@ -7,6 +7,7 @@ gateway of their own `[gateway]` settings.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -106,11 +107,16 @@ def closed_within(sock: socket.socket, seconds: float) -> float | None:
     return time.monotonic() - started
 
 
-def start_module_gateway(stack: Stack, fake_openai: FakeOpenAI, name: str, settings: str, more: str = "") -> Proc:
+def start_module_gateway(stack: Stack, fake_openai: FakeOpenAI, name: str, settings: str, more: str = "",
+                         heartbeat_s: float | None = None) -> Proc:
     """A gateway beside the session's, on the same NATS and workers, with `settings`
-    added to its `[gateway]` section and `more` (providers, models) to its config."""
+    added to its `[gateway]` section, `more` (providers, models) to its config, and
+    `heartbeat_s` as its `[workers]` heartbeat (that of the slowest worker it uses)."""
     text = (PROVIDERS + GATEWAY_ONLY + MODELS + GATEWAY_MODELS).format(
         fake=fake_openai.url, anthropic="http://127.0.0.1:9", gemini="http://127.0.0.1:9") + more
     text = text.replace("[gateway]\n", "[gateway]\n" + settings.strip() + "\n", 1)
+    if heartbeat_s is not None:
+        text, count = re.subn(r"(\[workers\]\nheartbeat_s = )[0-9.]+", rf"\g<1>{heartbeat_s}", text, count=1)
+        assert count == 1, "the shared config has no [workers] heartbeat_s to replace"
     config = stack.write_config(f"{name}.toml", text)
     return stack.start_gateway(config, name=name, primary=False)

@@ -174,7 +174,10 @@ def http_gateway(stack: Stack, fake_openai: FakeOpenAI) -> Iterator[int]:
     worker = stack.start_worker(worker_config, name="worker-slowbeat", providers=["hb"], FAKE_OPENAI_KEY=FAKE_KEY)
     extra = HB_WORKER.split("[providers.hb]")[1].format(fake=fake_openai.url)
     gateway = start_module_gateway(stack, fake_openai, "gateway-http", f'cors_origins = ["{ORIGIN}"]',
-                                   more="[providers.hb]" + extra + HB_MODEL)
+                                   more="[providers.hb]" + extra + HB_MODEL,
+                                   # NOTE: the gateway takes a worker silent for 2.5 of ITS
+                                   # heartbeats as lost, so it must know the slow beat
+                                   heartbeat_s=HEARTBEAT_S)
     yield gateway.port
     stack.stop(gateway)
     stack.stop(worker)

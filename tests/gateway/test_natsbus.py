@@ -158,7 +158,14 @@ def test_workers_answer_pings_from_the_launcher(bus: Stack) -> None:
 
             await wk.nc.subscribe("llm.ping.p1", queue="workers.p1", cb=on_ping)
             await wk.nc.flush()
-            reply = await op.nc.request("llm.ping.p1", b"", timeout=3)
+            # NOTE: the server may take a moment to route the new interest to the other
+            # connection (seen under load): "no responders" until then, never after
+            for _ in range(50):
+                try:
+                    reply = await op.nc.request("llm.ping.p1", b"", timeout=3)
+                    break
+                except nats.errors.NoRespondersError:
+                    await asyncio.sleep(0.05)
             assert reply.data == b"pong"
 
     run(work())
