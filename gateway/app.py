@@ -17,7 +17,8 @@ from gateway.keycache import KeyCache
 from gateway.middleware import RequestContext
 from gateway.relay import Relay
 from gateway.resources.completions import ChatResource, EmbeddingsResource
-from gateway.resources.health import HealthResource
+from gateway.readiness import Readiness
+from gateway.resources.health import HealthResource, LivenessResource, ReadinessResource
 from gateway.resources.models import ModelsResource
 from gateway.routing import Router
 
@@ -37,4 +38,6 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, clock))
     app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, clock))
     app.add_route("/health", HealthResource(bridge))
+    app.add_route("/healthz", LivenessResource())
+    app.add_route("/readyz", ReadinessResource(Readiness(bridge, keys, list(config.providers))))
     return app

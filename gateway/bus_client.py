@@ -166,6 +166,12 @@ class Bridge:
         """True once connected and every startup ran."""
         return bool(self._connected.is_set())
 
+    @property
+    def connected(self) -> bool:
+        """True while the NATS connection is up right now (False while it reconnects)."""
+        nc = self._nc
+        return nc is not None and bool(nc.is_connected)
+
     # ------------------------------------------------------------------ loop -> hub
 
     def _to_hub(self, callback: Callable[[], None]) -> None:

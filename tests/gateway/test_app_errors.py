@@ -112,3 +112,11 @@ def test_a_key_given_twice_at_the_top_level_is_a_400_naming_it(
     error = error_of(result)
     assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", "model", None)
     assert "'model' appears more than once" in error["message"]
+
+
+def test_probes_need_no_key_and_readyz_says_what_is_missing(client: falcon.testing.TestClient) -> None:
+    assert client.simulate_get("/healthz").json == {"status": "alive"}
+    result = client.simulate_get("/readyz")
+    assert result.status_code == 503
+    assert result.json["status"] == "not_ready" and "nats: not connected" in result.json["not_ready"]
+    assert client.simulate_get("/health").status_code == 503
