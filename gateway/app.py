@@ -20,6 +20,7 @@ from gateway.resources.completions import ChatResource, EmbeddingsResource
 from gateway.readiness import Readiness
 from gateway.resources.health import HealthResource, LivenessResource, ReadinessResource
 from gateway.resources.models import ModelsResource
+from gateway.resources.openapi import OpenAPIResource
 from gateway.routing import Router
 
 
@@ -40,4 +41,5 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/health", HealthResource(bridge))
     app.add_route("/healthz", LivenessResource())
     app.add_route("/readyz", ReadinessResource(Readiness(bridge, keys, list(config.providers))))
+    app.add_route("/openapi.json", OpenAPIResource())
     return app

@@ -17,11 +17,17 @@ from gateway.contracts.log import Logger
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
     EMBEDDING_REQUEST_DECODER,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
     embedding_inputs,
 )
 from gateway.disconnect import client_gone_probe
 from gateway.relay import Relay
 from gateway.routing import Router
+from gateway.openapi import describe
 
 
 # Errors before the first byte that another model may not have: try the next fallback.
@@ -111,3 +117,8 @@ class EmbeddingsResource(_Dispatch):
         embedding_inputs(body)
         model = self._router.resolve(req.context.key, body.model, "embedding")
         self._dispatch(req, resp, model, "embed", raw, None)
+
+
+describe("POST", "/v1/chat/completions", "Create a chat completion (a JSON body, or SSE with `stream: true`)",
+         request=ChatRequest, response=ChatCompletion, stream=ChatCompletionChunk)
+describe("POST", "/v1/embeddings", "Create embeddings", request=EmbeddingRequest, response=EmbeddingResponse)

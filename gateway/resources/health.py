@@ -14,9 +14,16 @@ import falcon
 import msgspec
 
 from gateway.bus_client import Bridge
-from gateway.readiness import Readiness
+from gateway.openapi import describe
+from gateway.readiness import Readiness, ReadinessReport
 
 _ENCODER = msgspec.json.Encoder()
+
+
+class ProbeStatus(msgspec.Struct):
+    """The body of /healthz and /health."""
+
+    status: str
 
 
 class HealthResource:
@@ -54,3 +61,10 @@ class ReadinessResource:
         resp.status = 200 if report.status == "ready" else 503
         resp.content_type = falcon.MEDIA_JSON
         resp.data = _ENCODER.encode(report)
+
+
+describe("GET", "/healthz", "Liveness: 200 while the process serves HTTP", response=ProbeStatus, auth=False, tag="operations")
+describe("GET", "/readyz", "Readiness: NATS, keys, a worker per provider (503 when not ready)", response=ReadinessReport,
+         other=((503, ReadinessReport),), auth=False, tag="operations")
+describe("GET", "/health", "Kept for older probes: connected to NATS with the keys loaded", response=ProbeStatus,
+         other=((503, ProbeStatus),), auth=False, tag="operations")

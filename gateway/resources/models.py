@@ -8,6 +8,7 @@ import msgspec
 from gateway.auth import Authenticator
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.openai import Model, ModelList
+from gateway.openapi import describe
 from gateway.routing import Router
 
 _ENCODER = msgspec.json.Encoder()
@@ -37,3 +38,7 @@ class ModelsResource:
         key = req.context.key = self._auth.authenticate(req)
         resp.content_type = falcon.MEDIA_JSON
         resp.data = _ENCODER.encode(to_model(self._router.get(key, model_id)))
+
+
+describe("GET", "/v1/models", "List the models the caller's key may use", response=ModelList)
+describe("GET", "/v1/models/{model_id}", "One model (404 when unknown or not allowed for the key)", response=Model)
