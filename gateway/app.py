@@ -14,20 +14,24 @@ from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
 from gateway.errors import ErrorHandlers
 from gateway.keycache import KeyCache
+from gateway.metrics import GatewayMetrics
 from gateway.middleware import RequestContext
 from gateway.relay import Relay
 from gateway.resources.completions import ChatResource, EmbeddingsResource
 from gateway.readiness import Readiness
 from gateway.resources.health import HealthResource, LivenessResource, ReadinessResource
+from gateway.resources.metrics import MetricsResource
 from gateway.resources.models import ModelsResource
 from gateway.resources.openapi import OpenAPIResource
 from gateway.routing import Router
 
 
 def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
-               log: Logger, clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
+               log: Logger, clock: Callable[[], float] = time.time,
+               metrics: GatewayMetrics | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the OpenAI API."""
-    app = falcon.App(middleware=[RequestContext(log)], media_type=falcon.MEDIA_JSON)
+    metrics = metrics or GatewayMetrics(key_names=config.metrics.key_names)
+    app = falcon.App(middleware=[RequestContext(log, metrics)], media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = True
     ErrorHandlers(log).register(app)
     auth = Authenticator(keys, fetch_key)
@@ -42,4 +46,5 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/healthz", LivenessResource())
     app.add_route("/readyz", ReadinessResource(Readiness(bridge, keys, list(config.providers))))
     app.add_route("/openapi.json", OpenAPIResource())
+    app.add_route("/metrics", MetricsResource(metrics))
     return app

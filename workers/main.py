@@ -29,12 +29,14 @@ from gateway.contracts.bus import (
     worker_queue,
 )
 from gateway.contracts.log import Logger
+from gateway.metrics import WorkerMetrics, serve
 from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
 from workers.usage_publisher import UsagePublisher
 
 SHUTDOWN_GRACE_S = 30.0
+METRICS_PORT_ENV = "WORKER_METRICS_PORT"
 
 
 def build_routes(config: configuration.Config) -> dict[str, Route]:
@@ -50,7 +52,9 @@ def build_routes(config: configuration.Config) -> dict[str, Route]:
 class Worker:
     """Subscriptions and running jobs of one worker process."""
 
-    def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], max_jobs: int, log: Logger) -> None:
+    def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], max_jobs: int, log: Logger,
+                 metrics: WorkerMetrics | None = None) -> None:
+        self._metrics = metrics or WorkerMetrics()
         self._nc = nc
         self._service = service
         self._routes = routes
@@ -80,11 +84,16 @@ class Worker:
         task.add_done_callback(partial(_forget, self._running, job.request_id))
 
     async def _run(self, job, reply: str) -> None:  # type: ignore[no-untyped-def]
-        async with self._slots:
-            try:
-                await self._service.run(job, reply)
-            except asyncio.CancelledError:
-                self._log.info("job_cancelled", request_id=job.request_id)
+        in_flight = self._metrics.in_flight.labels(job.provider)
+        in_flight.inc()
+        try:
+            async with self._slots:
+                try:
+                    await self._service.run(job, reply)
+                except asyncio.CancelledError:
+                    self._log.info("job_cancelled", request_id=job.request_id)
+        finally:
+            in_flight.dec()
 
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply:
@@ -140,9 +149,11 @@ async def main() -> None:
         await natsbus.ensure_usage_stream(nc.jetstream())
         usage = UsagePublisher(nc.jetstream(), log)
         usage.start()
+        metrics = WorkerMetrics()
+        serve(METRICS_PORT_ENV, metrics.registry, log)
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
-                             redactor=redactor)
-        worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log)
+                             redactor=redactor, metrics=metrics)
+        worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log, metrics)
         await worker.start()
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()

@@ -30,6 +30,7 @@ from gateway.contracts.errors import (
     upstream_timeout,
 )
 from gateway.contracts.log import Logger
+from gateway.metrics import WorkerMetrics
 from gateway.contracts.redact import Redactor
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
@@ -87,6 +88,8 @@ class Outcome:
     # Characters streamed (text, reasoning, tool calls) by choices whose upstream never
     # reported an output count: a cut stream, or an upstream that reports no usage.
     unreported_chars: int = 0
+    # The upstream's HTTP error status (or the code of a failure without one), for metrics.
+    upstream_status: str | None = None
 
     def billable_usage(self) -> tuple[Usage, bool]:
         """The usage to bill and whether it is (partly) an estimate.
@@ -143,7 +146,9 @@ class JobService:
         heartbeat_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         redactor: Redactor | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or WorkerMetrics()
         self._nc = nc
         self._routes = routes
         self._redactor = redactor or provider_redactor(routes)
@@ -172,6 +177,8 @@ class JobService:
                 sink, outcome, upstream_timeout("The request did not finish before its deadline.")
             )
         except APIError as ex:
+            if isinstance(ex, UpstreamError) and outcome.upstream_status is None:
+                outcome.upstream_status = ex.error.code or str(ex.status)  # no HTTP status: unreachable, timeout
             await self._fail(sink, outcome, ex)
         except RecursionError:
             # NOTE: the gateway refuses JSON too deep to decode; this worker's stack may sit
@@ -184,6 +191,14 @@ class JobService:
         finally:
             heartbeat.cancel()
             self._bill(job, outcome, started)
+            self._observe(job, outcome, started)
+
+    def _observe(self, job: Job, outcome: Outcome, started: float) -> None:
+        m = self._metrics
+        m.jobs.labels(job.provider, job.op, outcome.status).inc()
+        m.duration.labels(job.provider, job.op).observe(max(0.0, self._clock() - started))
+        if outcome.upstream_status is not None:
+            m.upstream_errors.labels(job.provider, outcome.upstream_status).inc()
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
@@ -261,7 +276,7 @@ class JobService:
             async with route.upstream.open(request) as response:
                 body = await response.read()
                 if response.status >= 400:
-                    raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+                    raise _refused(outcome, route.provider.error(response.status, response.headers, body), response.status)
                 try:
                     result = route.provider.chat_result(body, ctx)
                 except UpstreamError as ex:
@@ -310,7 +325,7 @@ class JobService:
                 async with route.upstream.open(request) as response:
                     if response.status >= 400:
                         body = await response.read()
-                        raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+                        raise _refused(outcome, route.provider.error(response.status, response.headers, body), response.status)
                     decoder = SseDecoder()
                     async for raw in response.chunks:
                         for event in decoder.feed(raw):
@@ -378,7 +393,7 @@ class JobService:
         async with route.upstream.open(request) as response:
             body = await response.read()
             if response.status >= 400:
-                raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+                raise _refused(outcome, route.provider.error(response.status, response.headers, body), response.status)
         return route.provider.embed_result(body, req, ctx)
 
     # ------------------------------------------------------------------ billing
@@ -435,9 +450,10 @@ class _Heartbeat:
         self._timer.cancel()
 
 
-def _refused(outcome: Outcome, error: UpstreamError) -> UpstreamError:
+def _refused(outcome: Outcome, error: UpstreamError, status: int) -> UpstreamError:
     """The upstream answered with an error status: it did no billable work."""
     outcome.upstream_working = False
+    outcome.upstream_status = str(status)
     return error
 
 

@@ -92,6 +92,16 @@ class GeminiModelFlags(Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     tools_with_json_response: bool = False
 
 
+# ---------------------------------------------------------------- metrics
+
+
+class MetricsSettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[metrics]`: what the Prometheus metrics of every process may show."""
+
+    # Label series by key *name* (never the secret): one series per key can be many series.
+    key_names: bool = False
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -131,6 +141,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     workers: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     ledger: LedgerSettings = msgspec.field(default_factory=LedgerSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
 

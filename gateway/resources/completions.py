@@ -22,6 +22,7 @@ from gateway.contracts.openai import (
     ChatRequest,
     EmbeddingRequest,
     EmbeddingResponse,
+    Usage,
     embedding_inputs,
 )
 from gateway.disconnect import client_gone_probe
@@ -74,20 +75,34 @@ class _Dispatch:
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,
                   raw: bytes, output_limit: int | None, stream: bool = False, include_usage: bool = False) -> None:
         key = req.context.key
-        ticket = self._gate.admit(key, model, len(raw), output_limit)
+        req.context.provider = model.provider
+        try:
+            ticket = self._gate.admit(key, model, len(raw), output_limit)
+        except APIError as ex:
+            req.context.refused = ex.error.code or ex.error.type  # for the refusals metric
+            raise
         resp.set_headers(ticket.headers())
         settle = self._gate.settle(ticket)
+
+        def settled(usage: Usage | None) -> None:
+            if usage is not None:
+                req.context.usage = usage  # for the access line and the metrics
+            settle(usage)
+
         candidates = [model, *self._router.fallbacks(key, model)]
         for attempt, candidate in enumerate(candidates):
             job = self._job(req, candidate, op, raw, attempt, stream, include_usage)
             subject = chat_subject(candidate.provider) if op == "chat" else embed_subject(candidate.provider)
+            req.context.provider = candidate.provider
             try:
-                self._relay.respond(resp, job, subject, settle, client_gone_probe(req.env))
+                self._relay.respond(resp, job, subject, settled, client_gone_probe(req.env))
+                req.context.first_output = time.perf_counter()
                 return
             except APIError as ex:
                 if attempt == len(candidates) - 1 or ex.status not in FALLBACK_STATUSES:
                     settle(None)
                     raise
+                req.context.fallbacks += 1
                 self._log.info("fallback", request_id=req.context.request_id, model=candidate.id,
                                status=ex.status, next_model=candidates[attempt + 1].id)
 

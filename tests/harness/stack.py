@@ -80,20 +80,20 @@ class Stack:
             wait_until(lambda p=provider: self.run(lambda nc: _pinged(nc, p)), 30, f"{name} ({provider})", proc)
         return proc
 
-    def start_gateway(self, config: Path, name: str = "gateway", processes: int = 1) -> Proc:
+    def start_gateway(self, config: Path, name: str = "gateway", processes: int = 1, **env: str) -> Proc:
         """gunicorn with gevent workers; waits for /health."""
         self.gateway_port = port = free_port()
         proc = self._start(
             name,
             [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:application"],
-            self._env(config, GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(processes)),
+            self._env(config, GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(processes), **env),
         )
         wait_until(lambda: _healthy(port), 30, name, proc)
         return proc
 
-    def start_ledger(self, config: Path) -> Proc:
+    def start_ledger(self, config: Path, **env: str) -> Proc:
         """The ledger process."""
-        proc = self._start("ledger", [sys.executable, "-m", "ledger"], self._env(config))
+        proc = self._start("ledger", [sys.executable, "-m", "ledger"], self._env(config, **env))
         wait_until(lambda: "ledger_ready" in proc.log_text(), 30, "ledger", proc)
         return proc
 

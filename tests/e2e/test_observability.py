@@ -1,0 +1,132 @@
+"""Metrics and JSON log lines of the real processes (issue 15): one request shows up in
+the /metrics of the gateway (two gunicorn processes, summed), of the worker and of the
+ledger, and in the JSON lines of all three under the id the client received."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness.procs import free_port, wait_until
+from tests.harness.stack import Stack
+
+CONFIG = """
+[providers.echo]
+kind = "echo"
+
+[[models]]
+id = "echo"
+provider = "echo"
+price = { input = 1.0, output = 2.0 }
+"""
+
+
+class Observed:
+    """The stack and where its metrics are served."""
+
+    def __init__(self, stack: Stack, worker_port: int, ledger_port: int, secret: str) -> None:
+        self.stack = stack
+        self.worker_port = worker_port
+        self.ledger_port = ledger_port
+        self.secret = secret
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.stack.base_url, api_key=self.secret, max_retries=0, timeout=20)
+
+    def log(self, name: str) -> list[dict[str, Any]]:
+        """The JSON lines a process wrote (other output skipped)."""
+        proc = next(p for p in self.stack.procs if p.name == name)
+        lines = []
+        for line in proc.log_text().splitlines():
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        return lines
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+    stack = Stack(tmp_path_factory.mktemp("observed"))
+    try:
+        config = stack.write_config("gateway.toml", CONFIG)
+        worker_port, ledger_port = free_port(), free_port()
+        stack.start_nats()
+        stack.start_worker(config, providers=["echo"], WORKER_METRICS_PORT=str(worker_port))
+        stack.start_ledger(config, LEDGER_METRICS_PORT=str(ledger_port))
+        stack.start_gateway(config, processes=2)
+        yield Observed(stack, worker_port, ledger_port, stack.create_key("observer"))
+    finally:
+        stack.close()
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """sample name and sorted labels -> value."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_a_request_appears_in_the_metrics_of_gateway_worker_and_ledger(observed: Observed) -> None:
+    gateway_url = f"http://127.0.0.1:{observed.stack.gateway_port}/metrics"
+    chat = {"route": "/v1/chat/completions", "model": "echo", "provider": "echo", "status": "200"}
+    before = value(scrape(gateway_url), "gateway_requests_total", **chat)
+    reply = observed.client().chat.completions.create(model="echo", messages=[{"role": "user", "content": "count me"}])
+    assert reply.choices[0].message.content == "count me"
+    chunks = list(observed.client().chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": "stream me please"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "stream me please"
+
+    # two gunicorn processes: whichever answers the scrape shows the sum of both
+    for _ in range(4):
+        samples = scrape(gateway_url)
+        assert value(samples, "gateway_requests_total", **chat) == before + 2
+        assert value(samples, "gateway_time_to_first_token_seconds_count", model="echo", provider="echo") == 1
+        assert value(samples, "gateway_requests_in_flight") == 1  # this scrape itself
+        assert value(samples, "gateway_open_streams") == 0
+        assert value(samples, "gateway_tokens_total", model="echo", direction="output") > 0
+    latency = value(samples, "gateway_request_duration_seconds_count", route="/v1/chat/completions",
+                    model="echo", provider="echo")
+    assert latency == before + 2
+
+    worker = scrape(f"http://127.0.0.1:{observed.worker_port}/metrics")
+    assert value(worker, "worker_jobs_total", provider="echo", op="chat", status="ok") == 2
+    assert value(worker, "worker_jobs_in_flight", provider="echo") == 0
+
+    ledger_url = f"http://127.0.0.1:{observed.ledger_port}/metrics"
+    wait_until(lambda: value(scrape(ledger_url), "ledger_events_total", outcome="inserted") >= 2, 10, "ledger billed")
+    ledger = scrape(ledger_url)
+    assert value(ledger, "ledger_tokens_total", model="echo", direction="input") > 0
+    assert value(ledger, "ledger_cost_usd_total", model="echo") > 0
+    assert value(ledger, "ledger_pending_events") == 0
+    assert 0 <= value(ledger, "ledger_last_commit_age_seconds") < 60
+
+    for url in (gateway_url, f"http://127.0.0.1:{observed.worker_port}/metrics", ledger_url):
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        assert observed.secret not in text and "observer" not in text  # no secret; key names only on opt-in
+
+
+def test_refusals_and_unknown_models_are_counted_without_new_series_per_name(observed: Observed) -> None:
+    gateway_url = f"http://127.0.0.1:{observed.stack.gateway_port}/metrics"
+    with pytest.raises(openai.NotFoundError):
+        observed.client().chat.completions.create(model="made-up-name-1234", messages=[{"role": "user", "content": "x"}])
+    text = urllib.request.urlopen(gateway_url, timeout=5).read().decode()
+    assert "made-up-name-1234" not in text
+    samples = scrape(gateway_url)
+    assert value(samples, "gateway_requests_total", route="/v1/chat/completions", model="", provider="",
+                 status="404") >= 1
