@@ -194,11 +194,18 @@ class JobService:
             self._observe(job, outcome, started)
 
     def _observe(self, job: Job, outcome: Outcome, started: float) -> None:
+        """The job's metrics and its one `job` line (joined to the gateway's by request id)."""
+        elapsed = max(0.0, self._clock() - started)
         m = self._metrics
         m.jobs.labels(job.provider, job.op, outcome.status).inc()
-        m.duration.labels(job.provider, job.op).observe(max(0.0, self._clock() - started))
+        m.duration.labels(job.provider, job.op).observe(elapsed)
         if outcome.upstream_status is not None:
             m.upstream_errors.labels(job.provider, outcome.upstream_status).inc()
+        usage = outcome.usage
+        self._log.info("job", request_id=job.request_id, key_id=job.key_id, model=job.model, provider=job.provider,
+                       op=job.op, stream=job.stream, status=outcome.status, error_code=outcome.error_code,
+                       upstream_status=outcome.upstream_status, ms=round(elapsed * 1000, 3),
+                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).

@@ -130,3 +130,51 @@ def test_refusals_and_unknown_models_are_counted_without_new_series_per_name(obs
     samples = scrape(gateway_url)
     assert value(samples, "gateway_requests_total", route="/v1/chat/completions", model="", provider="",
                  status="404") >= 1
+
+
+def test_a_request_is_one_json_line_in_gateway_worker_and_ledger_under_the_clients_id(observed: Observed) -> None:
+    raw = observed.client().chat.completions.with_raw_response.create(
+        model="echo", messages=[{"role": "user", "content": "follow me"}], extra_headers={"x-request-id": "caller-77"})
+    request_id = raw.headers["x-request-id"]
+    assert request_id.startswith("req_") and raw.parse().choices[0].message.content == "follow me"
+
+    def one(name: str, event: str) -> dict[str, Any]:
+        found = [line for line in observed.log(name) if line.get("request_id") == request_id and line["event"] == event]
+        assert len(found) <= 1
+        return found[0] if found else {}
+
+    wait_until(lambda: bool(one("ledger", "billed")), 10, "the ledger's billed line")
+    access = one("gateway", "access")
+    assert access["client_request_id"] == "caller-77" and access["status"] == 200
+    assert access["model"] == "echo" and access["provider"] == "echo" and access["key_id"]
+    assert access["ms"] > 0 and 0 < access["ttfb_ms"] <= access["ms"]
+    assert access["prompt_tokens"] > 0 and access["completion_tokens"] > 0
+    job = one("worker", "job")
+    assert job["status"] == "ok" and job["model"] == "echo" and job["key_id"] == access["key_id"]
+    assert job["completion_tokens"] == access["completion_tokens"]
+    billed = one("ledger", "billed")
+    assert billed["key_id"] == access["key_id"] and billed["prompt_tokens"] == access["prompt_tokens"]
+    assert float(billed["cost_usd"]) > 0
+    for name in ("gateway", "worker", "ledger"):
+        text = next(p for p in observed.stack.procs if p.name == name).log_text()
+        assert observed.secret not in text
+
+
+def test_a_stream_is_logged_when_it_ends_with_its_usage(observed: Observed) -> None:
+    with observed.client().chat.completions.with_streaming_response.create(
+            model="echo", messages=[{"role": "user", "content": "a streamed line"}], stream=True,
+            stream_options={"include_usage": True}) as response:
+        request_id = response.headers["x-request-id"]
+        chunks = list(response.parse())
+    usage = chunks[-1].usage
+    assert usage is not None
+
+    def access() -> dict[str, Any]:
+        found = [line for line in observed.log("gateway") if line.get("request_id") == request_id]
+        return found[0] if found else {}
+
+    wait_until(lambda: bool(access()), 5, "the stream's access line")
+    line = access()
+    assert line["stream"] is True and line["status"] == 200
+    assert line["completion_tokens"] == usage.completion_tokens and line["prompt_tokens"] == usage.prompt_tokens
+    assert line["ttfb_ms"] <= line["ms"]
