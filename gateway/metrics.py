@@ -62,6 +62,23 @@ class GatewayMetrics:
                                multiprocess_mode="livesum")
         self.open_streams = Gauge("gateway_open_streams", "SSE streams open now.", registry=r,
                                   multiprocess_mode="livesum")
+        self.active = 0  # this process's requests in flight (for its status answer)
+        self.streams = 0  # this process's open streams
+
+    def started(self) -> None:
+        """A request came in."""
+        self.active += 1
+        self.in_flight.inc()
+
+    def stream_opened(self) -> None:
+        """A response became a stream."""
+        self.streams += 1
+        self.open_streams.inc()
+
+    def stream_closed(self) -> None:
+        """A stream ended."""
+        self.streams -= 1
+        self.open_streams.dec()
 
     def render(self) -> bytes:
         """The Prometheus text of this process, or of all gateway processes in multiprocess mode."""

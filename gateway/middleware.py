@@ -91,7 +91,7 @@ class RequestContext:
         req.context.refused = None
         req.context.first_output = None
         if self._metrics is not None:
-            self._metrics.in_flight.inc()
+            self._metrics.started()
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
@@ -106,11 +106,11 @@ class RequestContext:
         if isinstance(stream, Iterator) and resp.content_type == "text/event-stream":
             metrics = self._metrics
             if metrics is not None:
-                metrics.open_streams.inc()
+                metrics.stream_opened()
 
             def finished() -> None:
                 if metrics is not None:
-                    metrics.open_streams.dec()
+                    metrics.stream_closed()
                 self._finish(req, status, True)
 
             resp.stream = _Finishing(stream, finished)
@@ -156,6 +156,7 @@ class RequestContext:
         provider = ctx.provider or ""
         model = ctx.model if ctx.provider is not None and ctx.model else ""
         keyed = [ctx.key.name if ctx.key is not None else ""] if m.key_names else []
+        m.active -= 1
         m.in_flight.dec()
         m.requests.labels(route, model, provider, str(status), *keyed).inc()
         m.latency.labels(route, model, provider).observe(elapsed)

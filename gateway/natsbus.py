@@ -5,6 +5,7 @@ publish and subscribe only where its job needs it:
 
 - `gateway`: publishes jobs, cancels, pings, its own usage events and limit counters;
   reads the `keys` and `balances` buckets; receives job replies on `_GW.>`.
+- every role but the operator answers status requests on its own `status.<role>` only.
 - `worker`: takes jobs (`llm.chat/embed/ping.<provider>`, cancels); answers on `_GW.>`
   and to pings; publishes usage events. It cannot read keys or publish credits.
 - `ledger`: the only consumer of `USAGE`; writes the `balances` bucket.
@@ -43,6 +44,7 @@ from gateway.contracts.bus import (
     BALANCES_BUCKET,
     KEYS_BUCKET,
     LIMITS_STREAM,
+    status_subject,
     LIMITS_SUBJECTS,
     USAGE_STREAM,
     USAGE_SUBJECT,
@@ -97,11 +99,13 @@ def permissions(role: str) -> dict[str, Any]:
             *_create_stream(_kv(KEYS_BUCKET)), *_read_stream(_kv(KEYS_BUCKET)),
             *_create_stream(_kv(BALANCES_BUCKET)), *_read_stream(_kv(BALANCES_BUCKET)),
         ]
-        return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox, f"{JOB_REPLY_PREFIX}.>"]}}
+        subscribe = [own_inbox, f"{JOB_REPLY_PREFIX}.>", status_subject("gateway")]
+        # NOTE: allow_responses lets it answer a status request at the operator's inbox, once
+        return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
     if role == "worker":
         publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM)]
-        subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*"]
-        # NOTE: allow_responses lets a worker answer a ping at its sender's inbox, once
+        subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*", status_subject("worker")]
+        # NOTE: allow_responses lets a worker answer a ping or a status request at its sender's inbox, once
         return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
     if role == "ledger":
         durable = f"{USAGE_STREAM}.>"
@@ -113,7 +117,8 @@ def permissions(role: str) -> dict[str, Any]:
             f"$JS.ACK.{durable}", f"$JS.FC.{durable}",
             *_create_stream(_kv(BALANCES_BUCKET)), f"$KV.{BALANCES_BUCKET}.>",
         ]
-        return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox]}}
+        subscribe = [own_inbox, status_subject("ledger")]
+        return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
     raise ValueError(f"unknown NATS role '{role}' (one of {', '.join(ROLES)})")
 
 

@@ -6,6 +6,8 @@ the fork and after gevent's monkey-patching, so each process gets its own bridge
 
 from __future__ import annotations
 
+from nats.aio.client import Client
+
 from gateway.bus_client import Bridge
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import KeyRecord
@@ -15,6 +17,8 @@ from gateway.app import create_app
 from gateway.budget import Budget
 from gateway.keycache import KeyCache
 from gateway.limits import RateLimiter, ensure_limits_stream
+from gateway.metrics import GatewayMetrics
+from gateway.status import Identity, answer_status
 
 KEY_LOOKUP_TIMEOUT_S = 2.0
 
@@ -31,6 +35,14 @@ def build() -> tuple[object, Bridge]:
     bridge.on_connect(budget.watch)
     bridge.on_connect(ensure_limits_stream)
     gate = Gate(budget, RateLimiter(bridge, log))
+    metrics = GatewayMetrics(key_names=config.metrics.key_names)
+    identity = Identity("gateway")
+
+    async def status(nc: Client) -> None:
+        snapshot = lambda: identity.status(in_flight=metrics.active, open_streams=metrics.streams)  # noqa: E731
+        await answer_status(nc, "gateway", snapshot, log)
+
+    bridge.on_connect(status)
 
     def fetch_key(key_hash: str) -> KeyRecord | None:
         try:
@@ -39,7 +51,7 @@ def build() -> tuple[object, Bridge]:
             log.warning("key_lookup_failed", error=type(ex).__name__)
             return None
 
-    app = create_app(config, bridge, keys, fetch_key, gate, log)
+    app = create_app(config, bridge, keys, fetch_key, gate, log, metrics=metrics)
     bridge.start()
     return app, bridge
 

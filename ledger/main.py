@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import sys
 import time
+from functools import partial
 
 import nats
 from nats.aio.msg import Msg
@@ -31,7 +32,11 @@ from gateway import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
+from gateway.contracts.bus import ProcessStatus
 from gateway.metrics import LedgerMetrics, serve as serve_metrics
+from gateway.status import Identity, answer_status
+from ledger.entries import utc_day
+from ledger.report import spend_on
 from ledger.balances import BalancePublisher, KeyValuePut, read_balances
 from ledger.bus import connect, durable_subscription, entry_of
 from ledger.lock import WriterLock
@@ -58,6 +63,8 @@ class Ledger:
         self.balances = balances
         self.log = log
         self.metrics = metrics or LedgerMetrics()
+        self.pending: int | None = None  # the consumer's undelivered events, asked about every second
+        self.committed_at: float | None = None
 
     async def handle(self, msgs: list[Msg]) -> bool:
         """Apply one fetched batch; False (nothing acked) when the database refused it."""
@@ -85,7 +92,8 @@ class Ledger:
     def _observe(self, applied: Applied) -> None:
         """Metrics of a committed batch, and one `billed` line per request newly billed."""
         m = self.metrics
-        m.committed(time.time())
+        self.committed_at = time.time()
+        m.committed(self.committed_at)
         for outcome in ("inserted", "replaced", "duplicates", "credits", "rejected"):
             count = getattr(applied, outcome)
             if count:
@@ -138,6 +146,13 @@ async def consume(ledger: Ledger, sub: JetStreamContext.PullSubscription, batch_
             await asyncio.sleep(COALESCE_S)
 
 
+def ledger_status(identity: Identity, ledger: Ledger) -> ProcessStatus:
+    """The ledger's answer to a status request: lag, last commit, today's spend per key."""
+    day = utc_day(time.time())
+    return identity.status(pending_events=ledger.pending, last_commit_at=ledger.committed_at, day=day,
+                           spend_today=spend_on(ledger.store.db, day))
+
+
 async def _measure_lag(ledger: Ledger, sub: JetStreamContext.PullSubscription) -> None:
     """Events in the stream the consumer has not delivered yet (the ledger's lag)."""
     try:
@@ -145,7 +160,8 @@ async def _measure_lag(ledger: Ledger, sub: JetStreamContext.PullSubscription) -
     except (nats.errors.Error, asyncio.TimeoutError) as ex:
         ledger.log.warning("ledger_lag_unknown", error=type(ex).__name__)
         return
-    ledger.metrics.pending.set(info.num_pending or 0)
+    ledger.pending = info.num_pending or 0
+    ledger.metrics.pending.set(ledger.pending)
 
 
 async def acquire(lock: WriterLock, log: Logger, stop: asyncio.Event) -> bool:
@@ -192,6 +208,7 @@ async def serve(cfg: Config, store: Store, log: Logger, stop: asyncio.Event, rel
         metrics = LedgerMetrics(key_names=cfg.metrics.key_names)
         serve_metrics(METRICS_PORT_ENV, metrics.registry, log)
         ledger = Ledger(store, Pricer(cfg.models, log), publisher, log, metrics)
+        await answer_status(nc, "ledger", partial(ledger_status, Identity("ledger"), ledger), log)
         log.info("ledger_ready", database=str(database_path(cfg)), batch_size=cfg.ledger.batch_size,
                  ack_wait_s=cfg.ledger.ack_wait_s)
         reloader = asyncio.create_task(_reload_on(reload, ledger))

@@ -30,6 +30,7 @@ from gateway.contracts.bus import (
 )
 from gateway.contracts.log import Logger
 from gateway.metrics import WorkerMetrics, serve
+from gateway.status import Identity, answer_status
 from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
@@ -95,6 +96,11 @@ class Worker:
         finally:
             in_flight.dec()
 
+    @property
+    def in_flight(self) -> int:
+        """Jobs running now."""
+        return len(self._running)
+
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply:
             await self._nc.publish(msg.reply, b"pong")
@@ -155,6 +161,9 @@ async def main() -> None:
                              redactor=redactor, metrics=metrics)
         worker = Worker(nc, service, routes, config.workers.max_concurrent_jobs, log, metrics)
         await worker.start()
+        identity = Identity("worker")
+        await answer_status(nc, "worker", lambda: identity.status(in_flight=worker.in_flight,
+                                                                   providers=sorted(routes)), log)
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()
         log.info("worker_stopping")

@@ -5,6 +5,9 @@ ledger, and in the JSON lines of all three under the id the client received."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +16,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness.procs import free_port, wait_until
+from tests.harness.procs import ROOT, free_port, wait_until
 from tests.harness.stack import Stack
 
 CONFIG = """
@@ -178,3 +181,31 @@ def test_a_stream_is_logged_when_it_ends_with_its_usage(observed: Observed) -> N
     assert line["stream"] is True and line["status"] == 200
     assert line["completion_tokens"] == usage.completion_tokens and line["prompt_tokens"] == usage.prompt_tokens
     assert line["ttfb_ms"] <= line["ms"]
+
+
+def test_scripts_status_shows_processes_lag_and_todays_spend(observed: Observed) -> None:
+    observed.client().chat.completions.create(model="echo", messages=[{"role": "user", "content": "spend a little"}])
+    stack = observed.stack
+    env = {**os.environ, "NATS_URL": stack.nats_url, "GATEWAY_DATA_DIR": str(stack.workdir / "data"),
+           "GATEWAY_CONFIG": str(stack.workdir / "gateway.toml")}
+
+    def status() -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-m", "gateway.status_cli", "--format", "json"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=30, check=True)
+        return dict(json.loads(out.stdout))
+
+    wait_until(lambda: "observer" in status()["spend_today"], 15, "today's spend of the key")
+    view = status()
+    assert len(view["gateways"]) == 2  # two gunicorn processes, each answering for itself
+    assert {g["role"] for g in view["gateways"]} == {"gateway"} and all(g["uptime_s"] > 0 for g in view["gateways"])
+    assert view["workers_per_provider"] == {"echo": 1}
+    [worker] = view["workers"]
+    assert worker["providers"] == ["echo"] and worker["in_flight"] == 0 and worker["version"]
+    ledger = view["ledger"]
+    assert ledger["pending_events"] == 0 and ledger["last_commit_at"] is not None
+    assert float(view["spend_today"]["observer"]) > 0 and view["day"] == ledger["day"]
+
+    table = subprocess.run([sys.executable, "-m", "gateway.status_cli"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=30, check=True).stdout
+    assert "gateways: 2 process(es)" in table and "  echo: 1" in table and "observer" in table
+    assert "lag 0 event(s)" in table
