@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from nats.aio.client import Client
 
+from gateway import tracing
 from gateway.bus_client import Bridge
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import KeyRecord
@@ -26,6 +27,8 @@ KEY_LOOKUP_TIMEOUT_S = 2.0
 def build() -> tuple[object, Bridge]:
     """The app and its started bridge, from `GATEWAY_CONFIG` and `NATS_URL`/`NATS_PORT`."""
     log = Logger("gateway")
+    if tracing.setup("gateway"):
+        log.info("tracing_on")
     config = configuration.load()
     settings = config.gateway
     keys = KeyCache(log, settings.key_miss_ttl_s, settings.key_lookups_per_s)

@@ -17,7 +17,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from gateway import natsbus
+from gateway import natsbus, tracing
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import (
     CANCEL_DECODER,
@@ -80,17 +80,20 @@ class Worker:
         except msgspec.DecodeError as ex:
             self._log.error("bad_job", error=str(ex))
             return
-        task = asyncio.create_task(self._run(job, msg.reply))
+        task = asyncio.create_task(self._run(job, msg.reply, msg.headers))
         self._running[job.request_id] = task
         task.add_done_callback(partial(_forget, self._running, job.request_id))
 
-    async def _run(self, job, reply: str) -> None:  # type: ignore[no-untyped-def]
+    async def _run(self, job, reply: str, headers: dict[str, str] | None = None) -> None:  # type: ignore[no-untyped-def]
         in_flight = self._metrics.in_flight.labels(job.provider)
         in_flight.inc()
+        route = self._routes.get(job.provider)
+        kind = route.config.kind if route is not None else job.provider
         try:
             async with self._slots:
                 try:
-                    await self._service.run(job, reply)
+                    with tracing.job(job.op, job.model, job.upstream_model, kind, job.request_id, headers):
+                        await self._service.run(job, reply)
                 except asyncio.CancelledError:
                     self._log.info("job_cancelled", request_id=job.request_id)
         finally:
@@ -136,6 +139,8 @@ async def main() -> None:
     routes = build_routes(config)
     redactor = provider_redactor(routes)
     log = Logger("worker", redactor=redactor)
+    if tracing.setup("worker"):
+        log.info("tracing_on")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

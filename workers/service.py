@@ -30,6 +30,7 @@ from gateway.contracts.errors import (
     upstream_timeout,
 )
 from gateway.contracts.log import Logger
+from gateway import tracing
 from gateway.metrics import WorkerMetrics
 from gateway.contracts.redact import Redactor
 from gateway.contracts.openai import (
@@ -202,6 +203,7 @@ class JobService:
         if outcome.upstream_status is not None:
             m.upstream_errors.labels(job.provider, outcome.upstream_status).inc()
         usage = outcome.usage
+        tracing.job_finished(usage.prompt_tokens, usage.completion_tokens, outcome.status, outcome.error_code)
         self._log.info("job", request_id=job.request_id, key_id=job.key_id, model=job.model, provider=job.provider,
                        op=job.op, stream=job.stream, status=outcome.status, error_code=outcome.error_code,
                        upstream_status=outcome.upstream_status, ms=round(elapsed * 1000, 3),

@@ -28,6 +28,7 @@ from gateway.contracts.openai import (
 from gateway.disconnect import client_gone_probe
 from gateway.relay import Relay
 from gateway.routing import Router
+from gateway import tracing
 from gateway.openapi import describe
 
 
@@ -84,9 +85,12 @@ class _Dispatch:
         resp.set_headers(ticket.headers())
         settle = self._gate.settle(ticket)
 
+        span = None
+
         def settled(usage: Usage | None) -> None:
             if usage is not None:
                 req.context.usage = usage  # for the access line and the metrics
+            tracing.end_request(span, usage)
             settle(usage)
 
         candidates = [model, *self._router.fallbacks(key, model)]
@@ -94,11 +98,13 @@ class _Dispatch:
             job = self._job(req, candidate, op, raw, attempt, stream, include_usage)
             subject = chat_subject(candidate.provider) if op == "chat" else embed_subject(candidate.provider)
             req.context.provider = candidate.provider
+            span = tracing.start_request(op, candidate.id, candidate.provider, subject)
             try:
-                self._relay.respond(resp, job, subject, settled, client_gone_probe(req.env))
+                self._relay.respond(resp, job, subject, settled, client_gone_probe(req.env), tracing.headers(span))
                 req.context.first_output = time.perf_counter()
                 return
             except APIError as ex:
+                tracing.end_request(span, status=ex.status, error=ex.error.code or ex.error.type)
                 if attempt == len(candidates) - 1 or ex.status not in FALLBACK_STATUSES:
                     settle(None)
                     raise
