@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -44,6 +44,8 @@ _REQUESTING = ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPO
 PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini"}
 OPERATIONS = {"chat": "chat", "embed": "embeddings"}
 
+# PERF: off, the per-job context managers are this one stateless object (no generator made)
+_OFF: AbstractContextManager[None] = nullcontext()
 _tracer: Tracer | None = None
 _provider: TracerProvider | None = None
 
@@ -156,14 +158,17 @@ def end_request(span: Span | None, usage: Usage | None = None, status: int | Non
 # ---------------------------------------------------------------- worker side (asyncio)
 
 
-@contextmanager
 def job(op: str, model: str, upstream_model: str, provider_kind: str, request_id: str,
-        carrier: Mapping[str, str] | None) -> Iterator[None]:
+        carrier: Mapping[str, str] | None) -> AbstractContextManager[None]:
     """The worker's span of one job, the current span inside; a child of the gateway's."""
-    tracer = _tracer
-    if tracer is None:
-        yield
-        return
+    if _tracer is None:
+        return _OFF
+    return _job(_tracer, op, model, upstream_model, provider_kind, request_id, carrier)
+
+
+@contextmanager
+def _job(tracer: Tracer, op: str, model: str, upstream_model: str, provider_kind: str, request_id: str,
+         carrier: Mapping[str, str] | None) -> Iterator[None]:
     parent = propagate.extract(dict(carrier or {}))
     attributes = _gen_ai(op, upstream_model, provider_kind)
     attributes.update({"messaging.system": "nats", "llm_gateway.request_id": request_id,
@@ -185,13 +190,15 @@ def job_finished(input_tokens: int, output_tokens: int, status: str, error_code:
         span.set_status(StatusCode.ERROR, error_code or status)
 
 
-@contextmanager
-def upstream_call(method: str, url: str) -> Iterator[Span | None]:
+def upstream_call(method: str, url: str) -> AbstractContextManager[Span | None]:
     """The HTTP call to the upstream, a child of the current job span."""
-    tracer = _tracer
-    if tracer is None:
-        yield None
-        return
+    if _tracer is None:
+        return _OFF
+    return _upstream_call(_tracer, method, url)
+
+
+@contextmanager
+def _upstream_call(tracer: Tracer, method: str, url: str) -> Iterator[Span]:
     parts = urlsplit(url)
     attributes: dict[str, Any] = {"http.request.method": method, "server.address": parts.hostname or "",
                                   "url.path": parts.path}  # NOTE: never the query (it may hold a key)

@@ -194,8 +194,14 @@ def test_scripts_status_shows_processes_lag_and_todays_spend(observed: Observed)
                              capture_output=True, text=True, timeout=30, check=True)
         return dict(json.loads(out.stdout))
 
-    wait_until(lambda: "observer" in status()["spend_today"], 15, "today's spend of the key")
-    view = status()
+    views: list[dict[str, Any]] = []
+
+    def settled() -> bool:  # both gunicorn processes connected, the ledger caught up
+        views[:] = [status()]
+        return len(views[0]["gateways"]) == 2 and "observer" in views[0]["spend_today"]
+
+    wait_until(settled, 15, "two gateway processes and today's spend of the key")
+    view = views[0]
     assert len(view["gateways"]) == 2  # two gunicorn processes, each answering for itself
     assert {g["role"] for g in view["gateways"]} == {"gateway"} and all(g["uptime_s"] > 0 for g in view["gateways"])
     assert view["workers_per_provider"] == {"echo": 1}
