@@ -37,6 +37,7 @@ class Operation:
     auth: bool = True
     tag: str = "openai"
     other: tuple[tuple[int, type], ...] = ()  # other statuses with a JSON body of their own
+    error: type = ErrorBody  # the error body (a dialect with its own error shape names its type)
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {}
@@ -70,7 +71,7 @@ def _operation(op: Operation, refs: dict[type, dict[str, Any]]) -> dict[str, Any
     responses: dict[str, Any] = {"200": ok}
     for status, body in op.other:
         responses[str(status)] = {"description": f"HTTP {status}", "content": _json(refs[body])}
-    responses["default"] = {"description": "An error in OpenAI's shape.", "content": _json(refs[ErrorBody])}
+    responses["default"] = {"description": "An error.", "content": _json(refs[op.error])}
     out: dict[str, Any] = {
         "summary": op.summary,
         "operationId": f"{op.method.lower()}_{re.sub(r'[^A-Za-z0-9]+', '_', op.path).strip('_')}",
@@ -99,7 +100,7 @@ def document(operations: dict[tuple[str, str], Operation] | None = None) -> dict
     ops = sorted((operations if operations is not None else OPERATIONS).values(), key=lambda o: (o.path, o.method))
     types: list[type] = [ErrorBody]
     for op in ops:
-        for t in (op.request, op.response, op.stream, *(body for _, body in op.other)):
+        for t in (op.request, op.response, op.stream, op.error, *(body for _, body in op.other)):
             if t is not None and t not in types:
                 types.append(t)
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)

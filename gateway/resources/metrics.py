@@ -20,5 +20,5 @@ class MetricsResource:
         resp.data = self._metrics.render()
 
 
-describe("GET", "/metrics", "Prometheus metrics of the gateway processes", text="text/plain; version=0.0.4",
+describe("GET", "/metrics", "Prometheus metrics of the gateway processes", text=CONTENT_TYPE.split(";")[0],
          auth=False, tag="operations")

@@ -127,11 +127,28 @@ def test_validation_and_description_agree_on_samples(
         assert not schema.is_valid(body), body
 
 
+class MessagesBody(msgspec.Struct):
+    model: str
+    max_tokens: int
+
+
+class DialectError(msgspec.Struct):
+    type: str
+    error: dict[str, str]
+
+
 def test_a_new_route_is_described_by_its_one_registration_line() -> None:
     saved = dict(openapi.OPERATIONS)
     try:
-        openapi.describe("POST", "/v1/messages", "Anthropic Messages", request=dict)
-        assert "post" in openapi.document()["paths"]["/v1/messages"]
+        openapi.describe("POST", "/v1/messages", "Anthropic Messages", request=MessagesBody, error=DialectError)
+        document = json.loads(msgspec.json.encode(openapi.document()))
+        validate(document)
+        post = document["paths"]["/v1/messages"]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/MessagesBody"}
+        assert post["responses"]["default"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/DialectError"}
+        assert document["components"]["schemas"]["MessagesBody"]["required"] == ["model", "max_tokens"]
     finally:
         openapi.OPERATIONS.clear()
         openapi.OPERATIONS.update(saved)
