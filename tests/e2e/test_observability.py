@@ -12,10 +12,13 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.conftest import FAKE_KEY
+from tests.fakes.openai import FakeOpenAI
 from tests.harness.procs import ROOT, free_port, wait_until
 from tests.harness.stack import Stack
 
@@ -23,10 +26,20 @@ CONFIG = """
 [providers.echo]
 kind = "echo"
 
+[providers.fakeoai]
+kind = "openai"
+base_url = "{fake}/v1"
+api_key_env = "FAKE_OPENAI_KEY"
+timeout_s = 5
+
+[[models]]
+id = "gpt-slow"
+provider = "fakeoai"
+
 [[models]]
 id = "echo"
 provider = "echo"
-price = { input = 1.0, output = 2.0 }
+price = {{ input = 1.0, output = 2.0 }}
 """
 
 
@@ -53,13 +66,14 @@ class Observed:
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+def observed(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[Observed]:
     stack = Stack(tmp_path_factory.mktemp("observed"))
     try:
-        config = stack.write_config("gateway.toml", CONFIG)
+        config = stack.write_config("gateway.toml", CONFIG.format(fake=fake_openai.url))
         worker_port, ledger_port = free_port(), free_port()
         stack.start_nats()
-        stack.start_worker(config, providers=["echo"], WORKER_METRICS_PORT=str(worker_port))
+        stack.start_worker(config, providers=["echo", "fakeoai"], WORKER_METRICS_PORT=str(worker_port),
+                           FAKE_OPENAI_KEY=FAKE_KEY)
         stack.start_ledger(config, LEDGER_METRICS_PORT=str(ledger_port))
         stack.start_gateway(config, processes=2)
         yield Observed(stack, worker_port, ledger_port, stack.create_key("observer"))
@@ -94,6 +108,9 @@ def test_a_request_appears_in_the_metrics_of_gateway_worker_and_ledger(observed:
         model="echo", messages=[{"role": "user", "content": "stream me please"}], stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "stream me please"
 
+    # a stream is counted when the server closes it, a moment after the client read [DONE]
+    wait_until(lambda: value(scrape(gateway_url), "gateway_time_to_first_token_seconds_count", model="echo",
+                             provider="echo") == 1, 10, "the stream counted")
     # two gunicorn processes: whichever answers the scrape shows the sum of both
     for _ in range(4):
         samples = scrape(gateway_url)
@@ -204,14 +221,45 @@ def test_scripts_status_shows_processes_lag_and_todays_spend(observed: Observed)
     view = views[0]
     assert len(view["gateways"]) == 2  # two gunicorn processes, each answering for itself
     assert {g["role"] for g in view["gateways"]} == {"gateway"} and all(g["uptime_s"] > 0 for g in view["gateways"])
-    assert view["workers_per_provider"] == {"echo": 1}
+    assert view["workers_per_provider"] == {"echo": 1, "fakeoai": 1}
     [worker] = view["workers"]
-    assert worker["providers"] == ["echo"] and worker["in_flight"] == 0 and worker["version"]
+    assert worker["providers"] == ["echo", "fakeoai"] and worker["in_flight"] == 0 and worker["version"]
     ledger = view["ledger"]
     assert ledger["pending_events"] == 0 and ledger["last_commit_at"] is not None
     assert float(view["spend_today"]["observer"]) > 0 and view["day"] == ledger["day"]
 
     table = subprocess.run([sys.executable, "-m", "gateway.status_cli"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=30, check=True).stdout
-    assert "gateways: 2 process(es)" in table and "  echo: 1" in table and "observer" in table
+    assert "gateways: 2 process(es)" in table and "  echo: 1" in table and "  fakeoai: 1" in table
+    assert "observer" in table
     assert "lag 0 event(s)" in table
+
+
+def test_a_stream_the_client_leaves_closes_its_gauge_and_is_logged_once(observed: Observed,
+                                                                         fake_openai: FakeOpenAI) -> None:
+    gateway_url = f"http://127.0.0.1:{observed.stack.gateway_port}/metrics"
+    fake_openai.disconnected.clear()
+    body = {"model": "gpt-slow", "stream": True, "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
+    with httpx.Client(timeout=10) as http:
+        with http.stream("POST", f"{observed.stack.base_url}/chat/completions", json=body,
+                         headers={"authorization": f"Bearer {observed.secret}"}) as response:
+            assert response.status_code == 200
+            request_id = response.headers["x-request-id"]
+            lines = response.iter_lines()
+            assert any(line.startswith("data: ") for line in (next(lines) for _ in range(4)))
+            assert value(scrape(gateway_url), "gateway_open_streams") == 1
+        # leaving the block closes the connection mid-stream
+    assert fake_openai.disconnected.wait(10), "the upstream request was not closed"
+    wait_until(lambda: value(scrape(gateway_url), "gateway_open_streams") == 0, 10, "the stream's gauge back to 0")
+    def access() -> list[dict[str, Any]]:
+        return [line for line in observed.log("gateway")
+                if line.get("request_id") == request_id and line["event"] == "access"]
+
+    wait_until(lambda: bool(access()), 10, "the abandoned stream's access line")
+    [line] = access()
+    assert line["stream"] is True and line["model"] == "gpt-slow" and line["provider"] == "fakeoai"
+    assert line["ttfb_ms"] <= line["ms"]
+    samples = scrape(gateway_url)
+    assert value(samples, "gateway_requests_in_flight") == 1  # only this scrape
+    assert value(samples, "gateway_requests_total", route="/v1/chat/completions", model="gpt-slow",
+                 provider="fakeoai", status="200") == 1
