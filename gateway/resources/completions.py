@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
+from gateway import tracing
 from gateway.admission import Gate
 from gateway.auth import Authenticator
 from gateway.body import decode, read_body
@@ -28,7 +29,6 @@ from gateway.contracts.openai import (
 from gateway.disconnect import client_gone_probe
 from gateway.relay import Relay
 from gateway.routing import Router
-from gateway import tracing
 from gateway.openapi import describe
 
 
