@@ -19,12 +19,16 @@ from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
 from gateway.errors import ErrorHandlers
 from gateway.keycache import KeyCache
+from gateway.metrics import GatewayMetrics
 from gateway.middleware import RequestContext
 from gateway.relay import Relay
 from gateway.resources.completions import ChatResource, EmbeddingsResource
-from gateway.resources.health import HealthResource
+from gateway.readiness import Readiness
+from gateway.resources.health import HealthResource, LivenessResource, ReadinessResource
 from gateway.resources.messages import MessagesResource, RootResource
+from gateway.resources.metrics import MetricsResource
 from gateway.resources.models import ModelsResource
+from gateway.resources.openapi import OpenAPIResource
 from gateway.resources.responses import ResponsesResource, ResponseStore
 from gateway.routing import Router
 
@@ -59,9 +63,11 @@ class _Cors(falcon.CORSMiddleware[falcon.asgi.Request, falcon.asgi.Response]):
 
 def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
                log: Logger, attempts: Attempts | None = None,
-               clock: Callable[[], float] = time.time) -> falcon.App[falcon.Request, falcon.Response]:
+               clock: Callable[[], float] = time.time,
+               metrics: GatewayMetrics | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the OpenAI API."""
-    middleware: list[Any] = [RequestContext(log)]
+    metrics = metrics or GatewayMetrics(key_names=config.metrics.key_names)
+    middleware: list[Any] = [RequestContext(log, metrics)]
     if config.gateway.cors_origins:
         middleware.append(cors(config.gateway.cors_origins))
     app = falcon.App(middleware=middleware, media_type=falcon.MEDIA_JSON)
@@ -88,4 +94,8 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/v1/messages", messages)
     app.add_route("/v1/messages/count_tokens", messages, suffix="count")
     app.add_route("/", RootResource())
+    app.add_route("/healthz", LivenessResource())
+    app.add_route("/readyz", ReadinessResource(Readiness(bridge, keys, list(config.providers))))
+    app.add_route("/openapi.json", OpenAPIResource())
+    app.add_route("/metrics", MetricsResource(metrics))
     return app

@@ -175,6 +175,12 @@ class Bridge:
         """True once connected and every startup ran."""
         return bool(self._connected.is_set())
 
+    @property
+    def connected(self) -> bool:
+        """True while the NATS connection is up right now (False while it reconnects)."""
+        nc = self._nc
+        return nc is not None and bool(nc.is_connected)
+
     # ------------------------------------------------------------------ loop -> hub
 
     def _to_hub(self, callback: Callable[[], None]) -> None:
@@ -244,12 +250,12 @@ class Bridge:
 
     # ------------------------------------------------------------------ greenlet API
 
-    def request(self, subject: str, payload: bytes) -> Reply:
+    def request(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> Reply:
         """Publish a request whose replies (any number) arrive on the returned Reply."""
         token = str(next(self._tokens))
         queue: gevent.queue.Queue = gevent.queue.Queue()
         self._waiters[token] = queue
-        self._submit(subject, payload, self._inbox + token)
+        self._submit(subject, payload, self._inbox + token, headers)
         return Reply(self, token, queue)
 
     def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:

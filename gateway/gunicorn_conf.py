@@ -1,6 +1,14 @@
-"""gunicorn settings for the gateway (gevent workers); env: GATEWAY_HOST/PORT/WORKERS."""
+"""gunicorn settings for the gateway (gevent workers); env: GATEWAY_HOST/PORT/WORKERS.
+
+Metrics: the gateway's processes share one Prometheus multiprocess directory, so /metrics
+on any of them shows the sum of all. It is `PROMETHEUS_MULTIPROC_DIR` when set, else
+`GATEWAY_DATA_DIR/metrics/gateway-<port>`; set here in the master before any process
+forks (prometheus_client reads it at import) and emptied at start, so values of an
+earlier run never add up with this one's.
+"""
 
 import os
+from pathlib import Path
 from typing import Any
 
 from gateway.contracts import config as _configuration
@@ -22,6 +30,24 @@ errorlog = "-"
 loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "warning")
 preload_app = False  # NOTE: each worker process must build its own bridge thread after fork
 
+_data = Path(os.environ.get("GATEWAY_DATA_DIR") or "var")
+_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+                    or _data / "metrics" / f"gateway-{os.environ.get('GATEWAY_PORT', '8080')}")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+def on_starting(server: object) -> None:
+    """Empty the multiprocess directory (its value files only) before the first process starts."""
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A process ended: its live gauges (in flight, open streams) stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(getattr(worker, "pid"))  # type: ignore[no-untyped-call]
 
 
 def post_worker_init(worker: Any) -> None:

@@ -47,6 +47,7 @@ class KeyCache:
         self._tokens = lookups_per_s
         self._last_refill = clock()
         self._clock = clock
+        self.loaded = False  # True once the bucket's initial contents are in memory
 
     # ------------------------------------------------------------------ loop side
 
@@ -67,6 +68,7 @@ class KeyCache:
 
         asyncio.ensure_future(follow())
         await asyncio.wait_for(initial_done.wait(), 30)
+        self.loaded = True
 
     def _apply(self, key: str, value: bytes | None, operation: str | None) -> None:
         if operation in ("DEL", "PURGE") or not value:

@@ -7,6 +7,7 @@ publish and subscribe only where its job needs it:
   reads the `keys` and `balances` buckets; receives job replies on `_GW.>`; reads and
   writes the `cooldowns` bucket (it sees every attempt's outcome in the frames, so it is
   the one that cools a deployment); follows the workers' load reports (`llm.load.*`).
+- every role but the operator answers status requests on its own `status.<role>` only.
 - `worker`: takes jobs (`llm.chat/embed/ping.<provider>`, cancels); answers on `_GW.>`
   and to pings; publishes usage events and its load reports. It cannot read keys or
   publish credits, and cannot touch cooldowns.
@@ -59,6 +60,7 @@ from gateway.contracts.bus import (
     RESPONSES_BUCKET,
     LOAD_PREFIX,
     LIMITS_STREAM,
+    status_subject,
     LIMITS_SUBJECTS,
     USAGE_STREAM,
     USAGE_SUBJECT,
@@ -143,13 +145,14 @@ def permissions(role: str) -> dict[str, Any]:
             *_create_stream(_kv(COOLDOWNS_BUCKET)), *_read_stream(_kv(COOLDOWNS_BUCKET)),
             f"$KV.{COOLDOWNS_BUCKET}.>",
         ]
-        subscribe = [own_inbox, f"{JOB_REPLY_PREFIX}.>", f"{LOAD_PREFIX}*"]
-        return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
+        subscribe = [own_inbox, f"{JOB_REPLY_PREFIX}.>", f"{LOAD_PREFIX}*", status_subject("gateway")]
+        # NOTE: allow_responses lets it answer a status request at the operator's inbox, once
+        return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
     if role == "worker":
         publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM),
                    *_get_by_key(RESPONSES_BUCKET), f"{LOAD_PREFIX}*"]
-        subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*"]
-        # NOTE: allow_responses lets a worker answer a ping at its sender's inbox, once
+        subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*", status_subject("worker")]
+        # NOTE: allow_responses lets a worker answer a ping or a status request at its sender's inbox, once
         return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
     if role == "ledger":
         durable = f"{USAGE_STREAM}.>"
@@ -161,7 +164,8 @@ def permissions(role: str) -> dict[str, Any]:
             f"$JS.ACK.{durable}", f"$JS.FC.{durable}",
             *_create_stream(_kv(BALANCES_BUCKET)), f"$KV.{BALANCES_BUCKET}.>",
         ]
-        return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox]}}
+        subscribe = [own_inbox, status_subject("ledger")]
+        return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
     raise ValueError(f"unknown NATS role '{role}' (one of {', '.join(ROLES)})")
 
 

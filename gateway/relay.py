@@ -164,7 +164,7 @@ class Relay:
                             else max(MIN_LOST_AFTER_S, LOST_AFTER_HEARTBEATS * heartbeat_s))
 
     def respond(self, resp: falcon.Response, job: Job, subject: str, on_end: OnEnd | None = None,
-                client_gone: Probe | None = None) -> None:
+                client_gone: Probe | None = None, headers: dict[str, str] | None = None) -> None:
         """Dispatch `job` and fill `resp` from its frames (raises APIError before output).
 
         `on_end(usage)` runs exactly once when a response was produced (usage None when
@@ -189,7 +189,7 @@ class Relay:
         payload = JOB_ENCODER.encode(job)
         if len(payload) > self._bridge.max_payload:
             raise request_too_large_for_bus(self._bridge.max_payload)
-        reply = self._bridge.request(subject, payload)
+        reply = self._bridge.request(subject, payload, headers)  # headers: trace context, when tracing
         try:
             first = self._first_output(reply, job, client_gone)
         except BaseException:

@@ -6,6 +6,9 @@ the fork and after gevent's monkey-patching, so each process gets its own bridge
 
 from __future__ import annotations
 
+from nats.aio.client import Client
+
+from gateway import tracing
 from gateway.bus_client import Bridge
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import KeyRecord
@@ -19,6 +22,8 @@ from gateway.cooldowns import Cooldowns
 from gateway.budget import Budget
 from gateway.keycache import KeyCache
 from gateway.limits import RateLimiter, ensure_limits_stream
+from gateway.metrics import GatewayMetrics
+from gateway.status import Identity, answer_status
 
 KEY_LOOKUP_TIMEOUT_S = 2.0
 
@@ -26,6 +31,8 @@ KEY_LOOKUP_TIMEOUT_S = 2.0
 def build() -> tuple[object, Bridge]:
     """The app and its started bridge, from `GATEWAY_CONFIG` and `NATS_URL`/`NATS_PORT`."""
     log = Logger("gateway")
+    if tracing.setup("gateway"):
+        log.info("tracing_on")
     config = configuration.load()
     settings = config.gateway
     keys = KeyCache(log, settings.key_miss_ttl_s, settings.key_lookups_per_s)
@@ -41,6 +48,14 @@ def build() -> tuple[object, Bridge]:
     bridge.on_connect(cooldowns.watch)
     bridge.on_connect(board.watch)
     attempts = Attempts(config.routing, cooldowns, board, log, bus_ready=lambda: bridge.ready)
+    metrics = GatewayMetrics(key_names=config.metrics.key_names)
+    identity = Identity("gateway")
+
+    async def status(nc: Client) -> None:
+        snapshot = lambda: identity.status(in_flight=metrics.active, open_streams=metrics.streams)  # noqa: E731
+        await answer_status(nc, "gateway", snapshot, log)
+
+    bridge.on_connect(status)
 
     def fetch_key(key_hash: str) -> KeyRecord | None:
         if bridge.down:
@@ -51,7 +66,7 @@ def build() -> tuple[object, Bridge]:
             log.warning("key_lookup_failed", error=type(ex).__name__)
             return None
 
-    app = create_app(config, bridge, keys, fetch_key, gate, log, attempts)
+    app = create_app(config, bridge, keys, fetch_key, gate, log, attempts, metrics=metrics)
     bridge.start()
     return app, bridge
 

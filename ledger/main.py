@@ -21,6 +21,8 @@ import asyncio
 import signal
 import sqlite3
 import sys
+import time
+from functools import partial
 
 import nats
 from nats.aio.msg import Msg
@@ -30,28 +32,39 @@ from gateway import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
+from gateway.contracts.bus import ProcessStatus
+from gateway.metrics import LedgerMetrics, serve as serve_metrics
+from gateway.status import Identity, answer_status
+from ledger.entries import utc_day
+from ledger.report import spend_on
 from ledger.balances import BalancePublisher, KeyValuePut, read_balances
 from ledger.bus import connect, durable_subscription, entry_of
 from ledger.lock import WriterLock
 from ledger.pricing import Pricer
 from ledger.rebuild import rebuild_main
-from ledger.store import Store, database_path
+from ledger.store import Applied, Store, database_path
 
 FETCH_TIMEOUT_S = 1.0
 COALESCE_S = 0.05
 LOCK_RETRY_S = 1.0
 STORE_RETRY_S = 1.0
 SETUP_RETRY_S = 0.5
+LAG_EVERY_S = 1.0  # how often the consumer's pending count is asked for (ledger lag)
+METRICS_PORT_ENV = "LEDGER_METRICS_PORT"
 
 
 class Ledger:
     """One batch at a time: store, ack, publish balances."""
 
-    def __init__(self, store: Store, pricer: Pricer, balances: BalancePublisher, log: Logger) -> None:
+    def __init__(self, store: Store, pricer: Pricer, balances: BalancePublisher, log: Logger,
+                 metrics: LedgerMetrics | None = None) -> None:
         self.store = store
         self.pricer = pricer
         self.balances = balances
         self.log = log
+        self.metrics = metrics or LedgerMetrics()
+        self.pending: int | None = None  # the consumer's undelivered events, asked about every second
+        self.committed_at: float | None = None
 
     async def handle(self, msgs: list[Msg]) -> bool:
         """Apply one fetched batch; False (nothing acked) when the database refused it."""
@@ -62,6 +75,7 @@ class Ledger:
             # Unacked, so JetStream redelivers the batch after ack_wait.
             self.log.error("ledger_store_failed", count=len(msgs), error=f"{type(ex).__name__}: {ex}")
             return False
+        self._observe(applied)
         try:
             for msg in msgs:
                 await msg.ack()
@@ -74,6 +88,27 @@ class Ledger:
                       duplicates=applied.duplicates, credits=applied.credits, rejected=applied.rejected,
                       keys=sorted(applied.keys))
         return True
+
+    def _observe(self, applied: Applied) -> None:
+        """Metrics of a committed batch, and one `billed` line per request newly billed."""
+        m = self.metrics
+        self.committed_at = time.time()
+        m.committed(self.committed_at)
+        for outcome in ("inserted", "replaced", "duplicates", "credits", "rejected"):
+            count = getattr(applied, outcome)
+            if count:
+                m.events.labels(outcome).inc(count)
+        for entry in applied.billed:
+            e = entry.event
+            keyed = [e.key_name] if m.key_names else []
+            m.tokens.labels(e.model, "input", *keyed).inc(e.prompt_tokens)
+            m.tokens.labels(e.model, "output", *keyed).inc(e.completion_tokens)
+            m.tokens.labels(e.model, "cached", *keyed).inc(e.cached_tokens)
+            m.cost.labels(e.model, *keyed).inc(entry.cost.micro_usd / 1_000_000)
+            self.log.info("billed", request_id=e.request_id, key_id=e.key_id, model=e.model, provider=e.provider,
+                          status=e.status, prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens,
+                          cached_tokens=e.cached_tokens, estimated=e.estimated,
+                          cost_usd=f"{entry.cost.micro_usd / 1_000_000:.6f}")
 
     def reload_prices(self) -> None:
         """Reload the config's prices (SIGHUP)."""
@@ -89,7 +124,11 @@ class Ledger:
 async def consume(ledger: Ledger, sub: JetStreamContext.PullSubscription, batch_size: int,
                   stop: asyncio.Event) -> None:
     """Fetch and handle batches until `stop` is set (the batch in hand is finished)."""
+    lag_at = 0.0
     while not stop.is_set():
+        if time.monotonic() - lag_at >= LAG_EVERY_S:
+            lag_at = time.monotonic()
+            await _measure_lag(ledger, sub)
         try:
             msgs = await sub.fetch(batch_size, timeout=FETCH_TIMEOUT_S)
         except asyncio.TimeoutError:  # nats' own TimeoutError is one too
@@ -105,6 +144,24 @@ async def consume(ledger: Ledger, sub: JetStreamContext.PullSubscription, batch_
             # PERF: a part-filled batch means events trickle in; let a few gather before the
             # next transaction (one fsync per batch, not per request) at 50 ms of billing lag.
             await asyncio.sleep(COALESCE_S)
+
+
+def ledger_status(identity: Identity, ledger: Ledger) -> ProcessStatus:
+    """The ledger's answer to a status request: lag, last commit, today's spend per key."""
+    day = utc_day(time.time())
+    return identity.status(pending_events=ledger.pending, last_commit_at=ledger.committed_at, day=day,
+                           spend_today=spend_on(ledger.store.db, day))
+
+
+async def _measure_lag(ledger: Ledger, sub: JetStreamContext.PullSubscription) -> None:
+    """Events in the stream the consumer has not delivered yet (the ledger's lag)."""
+    try:
+        info = await sub.consumer_info()
+    except (nats.errors.Error, asyncio.TimeoutError) as ex:
+        ledger.log.warning("ledger_lag_unknown", error=type(ex).__name__)
+        return
+    ledger.pending = info.num_pending or 0
+    ledger.metrics.pending.set(ledger.pending)
 
 
 async def acquire(lock: WriterLock, log: Logger, stop: asyncio.Event) -> bool:
@@ -148,7 +205,10 @@ async def serve(cfg: Config, store: Store, log: Logger, stop: asyncio.Event, rel
         publisher = BalancePublisher(kv, log)
         publisher.mark(b.key_id for b in read_balances(store.db))
         await publisher.flush(store.db)
-        ledger = Ledger(store, Pricer(cfg.models, log), publisher, log)
+        metrics = LedgerMetrics(key_names=cfg.metrics.key_names)
+        serve_metrics(METRICS_PORT_ENV, metrics.registry, log)
+        ledger = Ledger(store, Pricer(cfg.models, log), publisher, log, metrics)
+        await answer_status(nc, "ledger", partial(ledger_status, Identity("ledger"), ledger), log)
         log.info("ledger_ready", database=str(database_path(cfg)), batch_size=cfg.ledger.batch_size,
                  ack_wait_s=cfg.ledger.ack_wait_s)
         reloader = asyncio.create_task(_reload_on(reload, ledger))

@@ -98,6 +98,15 @@ def usd(micro: int) -> str:
     return f"{'-' if micro < 0 else ''}{whole}.{part:06d}"
 
 
+def spend_on(db: sqlite_utils.Database, day: str) -> dict[str, str]:
+    """Key name (or id, where a name is shared or missing) -> USD spent on `day` (UTC)."""
+    rows = db.execute("SELECT key_id, MAX(key_name), SUM(cost_micro_usd) FROM usage WHERE day = ? GROUP BY key_id",
+                      [day]).fetchall()
+    counts = Counter(name for _, name, _ in rows if name)
+    return {(name if name and counts[name] == 1 else f"{name} ({key_id})" if name else key_id): usd(int(micro or 0))
+            for key_id, name, micro in rows}
+
+
 def day_arg(text: str) -> str:
     """An argparse type: a real calendar day as YYYY-MM-DD."""
     try:

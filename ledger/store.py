@@ -77,6 +77,7 @@ class Applied(Struct):
     credits: int = 0
     rejected: int = 0
     keys: set[str] = msgspec.field(default_factory=set)  # key ids whose balance changed
+    billed: list[PricedUsage] = msgspec.field(default_factory=list)  # usage newly billed (not duplicates)
 
 
 class Summary(Struct, frozen=True):
@@ -211,6 +212,7 @@ class Store:
         else:
             applied.duplicates += 1
             return
+        applied.billed.append(entry)
         conn.execute(ADD_TOTALS, (e.key_id, e.key_name, 0, entry.cost.micro_usd, 0))
         applied.keys.add(e.key_id)
 

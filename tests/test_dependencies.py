@@ -25,6 +25,8 @@ RUNTIME_PACKAGES = ("gateway", "workers", "ledger")
 OWN_MODULES = {"gateway", "workers", "ledger", "tests", "bench"}
 # bench/tools.py installs these on demand when a benchmark asks for them.
 INSTALLED_ON_DEMAND = {"uvloop"}
+# The only runtime modules that import an optional extra (`otel`); each runs without it.
+OPTIONAL_IMPORTERS = {"gateway/tracing.py"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
 
@@ -36,6 +38,14 @@ def runtime_requirements() -> list[Requirement]:
     project = pyproject()["project"]
     assert isinstance(project, dict)
     return [Requirement(r) for r in project["dependencies"]]
+
+
+def optional_requirements() -> list[Requirement]:
+    """The optional extras other than dev (e.g. `otel`): imported only where installed."""
+    project = pyproject()["project"]
+    assert isinstance(project, dict)
+    extras = project["optional-dependencies"]
+    return [Requirement(r) for name, reqs in extras.items() if name != "dev" for r in reqs]
 
 
 def dev_requirements() -> list[Requirement]:
@@ -109,12 +119,23 @@ def closure(requirements: list[Requirement], extras: tuple[str, ...] = ()) -> se
 
 def test_every_runtime_import_is_declared_by_the_runtime_dependencies() -> None:
     declared = declared_names(runtime_requirements())
+    optional = declared_names(optional_requirements())
     undeclared = {}
     for package in RUNTIME_PACKAGES:
         for module, where in third_party_imports(ROOT / package).items():
-            if not distributions_of(module) & declared:
-                undeclared[module] = where
+            found = distributions_of(module)
+            if found & declared:
+                continue
+            if found & optional and where in OPTIONAL_IMPORTERS:
+                continue  # an optional extra's import, guarded where it is made
+            undeclared[module] = where
     assert undeclared == {}, f"imported by the runtime but not in [project] dependencies: {undeclared}"
+
+
+def test_optional_extras_are_imported_only_behind_an_import_guard() -> None:
+    for where in OPTIONAL_IMPORTERS:
+        text = (ROOT / where).read_text(encoding="utf-8")
+        assert "except ImportError:" in text, f"{where} must work without its optional extra"
 
 
 def test_every_test_and_bench_import_is_declared() -> None:

@@ -25,7 +25,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from gateway import natsbus
+from gateway import natsbus, tracing
 from gateway.contracts import config as configuration
 from gateway.contracts.errors import shutting_down, worker_busy
 from gateway.contracts.bus import (
@@ -43,10 +43,15 @@ from gateway.contracts.bus import (
 from gateway.contracts.log import Logger
 from workers.dialects.responses.store import ResponseStore
 from workers.load import LoadTracker, report_load
+from gateway.metrics import WorkerMetrics, serve
+from gateway.status import Identity, answer_status
 from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream
 from workers.usage_publisher import UsagePublisher
+
+METRICS_PORT_ENV = "WORKER_METRICS_PORT"
+
 
 def build_routes(config: configuration.Config) -> dict[str, Route]:
     """One Route per configured provider; raises if a kind cannot be loaded."""
@@ -81,7 +86,8 @@ class Worker:
     """Subscriptions and running jobs of one worker process."""
 
     def __init__(self, nc: Client, service: JobService, routes: dict[str, Route], lanes: dict[str, Lane],
-                 log: Logger) -> None:
+                 log: Logger, metrics: WorkerMetrics | None = None) -> None:
+        self._metrics = metrics or WorkerMetrics()
         self._nc = nc
         self._service = service
         self._routes = routes
@@ -116,12 +122,16 @@ class Worker:
             return
         if lane is not None:
             lane.admitted += 1
-        task = asyncio.create_task(self._run(job, msg.reply, lane))
+        task = asyncio.create_task(self._run(job, msg.reply, lane, msg.headers))
         self._running[job.request_id] = task
         task.add_done_callback(partial(_forget, self._running, job.request_id))
 
-    async def _run(self, job: Job, reply: str, lane: Lane | None) -> None:
+    async def _run(self, job: Job, reply: str, lane: Lane | None, headers: dict[str, str] | None = None) -> None:
         stop_beating = None
+        in_flight = self._metrics.in_flight.labels(job.provider)
+        in_flight.inc()
+        route = self._routes.get(job.provider)
+        kind = route.config.kind if route is not None else job.provider
         try:
             if lane is not None:
                 if lane.slots.locked():
@@ -131,7 +141,8 @@ class Worker:
                     stop_beating()
                     stop_beating = None
             try:
-                await self._service.run(job, reply)
+                with tracing.job(job.op, job.model, job.upstream_model, kind, job.request_id, headers):
+                    await self._service.run(job, reply)
             finally:
                 if lane is not None:
                     lane.slots.release()
@@ -141,10 +152,16 @@ class Worker:
                 # still waiting for a slot: nothing ran, nothing is billed; the gateway hears why
                 await self._service.refuse(reply, shutting_down())
         finally:
+            in_flight.dec()
             if stop_beating is not None:
                 stop_beating()
             if lane is not None:
                 lane.admitted -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs running or queued now."""
+        return len(self._running)
 
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply:
@@ -189,6 +206,8 @@ async def main() -> None:
     routes = build_routes(config)
     redactor = provider_redactor(routes)
     log = Logger("worker", redactor=redactor)
+    if tracing.setup("worker"):
+        log.info("tracing_on")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -216,12 +235,17 @@ async def main() -> None:
         usage.start()
         responses_store = ResponseStore(nc.jetstream(), config.responses.store_ttl_s, log)
         tracker = LoadTracker()
+        metrics = WorkerMetrics()
+        serve(METRICS_PORT_ENV, metrics.registry, log)
         service = JobService(nc, routes, usage.record, log, heartbeat_s=config.workers.heartbeat_s,
-                             redactor=redactor, responses_store=responses_store, load=tracker)
-        worker = Worker(nc, service, routes, lanes(config), log)
+                             redactor=redactor, responses_store=responses_store, load=tracker, metrics=metrics)
+        worker = Worker(nc, service, routes, lanes(config), log, metrics)
         await worker.start()
         reporter = asyncio.create_task(report_load(nc, tracker, config.routing.load_report_s, log))
         stack.callback(reporter.cancel)
+        identity = Identity("worker")
+        await answer_status(nc, "worker", lambda: identity.status(in_flight=worker.in_flight,
+                                                                   providers=sorted(routes)), log)
         log.info("worker_ready", providers=sorted(routes))
         await stop.wait()
         log.info("worker_stopping")

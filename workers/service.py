@@ -31,6 +31,8 @@ from gateway.contracts.errors import (
     upstream_timeout,
 )
 from gateway.contracts.log import Logger
+from gateway import tracing
+from gateway.metrics import WorkerMetrics
 from gateway.contracts.redact import Redactor
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
@@ -95,6 +97,8 @@ class Outcome:
     # Characters streamed (text, reasoning, tool calls) by choices whose upstream never
     # reported an output count: a cut stream, or an upstream that reports no usage.
     unreported_chars: int = 0
+    # The upstream's HTTP error status (or the code of a failure without one), for metrics.
+    upstream_status: str | None = None
 
     def billable_usage(self) -> tuple[Usage, bool]:
         """The usage to bill and whether it is (partly) an estimate.
@@ -153,8 +157,10 @@ class JobService:
         redactor: Redactor | None = None,
         responses_store: ResponseStore | None = None,
         load: LoadTracker | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._load = load  # in-flight and latency per deployment, for the gateways (issue 16)
+        self._metrics = metrics or WorkerMetrics()
         self._nc = nc
         self._responses = ResponsesDialect(responses_store, new_id)
         self._routes = routes
@@ -199,6 +205,8 @@ class JobService:
                 sink, outcome, upstream_timeout("The request did not finish before its deadline.")
             )
         except APIError as ex:
+            if isinstance(ex, UpstreamError) and outcome.upstream_status is None:
+                outcome.upstream_status = ex.error.code or str(ex.status)  # no HTTP status: unreachable, timeout
             await self._fail(sink, outcome, ex)
         except RecursionError:
             # NOTE: the gateway refuses JSON too deep to decode; this worker's stack may sit
@@ -214,6 +222,7 @@ class JobService:
                 self._load.end(job)
             if job.op != "count_tokens":  # free upstream, so never billed
                 self._bill(job, outcome, started)
+            self._observe(job, outcome, started)
 
     def keep_alive(self, reply: str) -> Callable[[], None]:
         """Heartbeats to `reply` (a job waiting for a slot) until the returned stop() is called,
@@ -223,6 +232,21 @@ class JobService:
     async def refuse(self, reply: str, ex: APIError) -> None:
         """Answer a job that will not run with `ex` (nothing was spent: nothing billed)."""
         await FrameSink(self._nc, reply).error(ex)
+
+    def _observe(self, job: Job, outcome: Outcome, started: float) -> None:
+        """The job's metrics and its one `job` line (joined to the gateway's by request id)."""
+        elapsed = max(0.0, self._clock() - started)
+        m = self._metrics
+        m.jobs.labels(job.provider, job.op, outcome.status).inc()
+        m.duration.labels(job.provider, job.op).observe(elapsed)
+        if outcome.upstream_status is not None:
+            m.upstream_errors.labels(job.provider, outcome.upstream_status).inc()
+        usage = outcome.usage
+        tracing.job_finished(usage.prompt_tokens, usage.completion_tokens, outcome.status, outcome.error_code)
+        self._log.info("job", request_id=job.request_id, key_id=job.key_id, model=job.model, provider=job.provider,
+                       op=job.op, stream=job.stream, status=outcome.status, error_code=outcome.error_code,
+                       upstream_status=outcome.upstream_status, ms=round(elapsed * 1000, 3),
+                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
@@ -321,7 +345,7 @@ class JobService:
             async with route.upstream.open(request) as response:
                 body = await response.read()
                 if response.status >= 400:
-                    raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+                    raise _refused(outcome, route.provider.error(response.status, response.headers, body), response.status)
                 try:
                     result = route.provider.chat_result(body, ctx)
                 except UpstreamError as ex:
@@ -370,7 +394,7 @@ class JobService:
                 async with route.upstream.open(request) as response:
                     if response.status >= 400:
                         body = await response.read()
-                        raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+                        raise _refused(outcome, route.provider.error(response.status, response.headers, body), response.status)
                     decoder = SseDecoder()
                     async for raw in response.chunks:
                         for event in decoder.feed(raw):
@@ -414,7 +438,7 @@ class JobService:
         async with route.upstream.open(request) as response:
             if response.status >= 400:
                 body = await response.read()
-                raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+                raise _refused(outcome, route.provider.error(response.status, response.headers, body), response.status)
             if not request.stream:
                 data, outcome.usage = reader.result(await response.read())
                 await sink.result(data, outcome.usage)
@@ -480,7 +504,7 @@ class JobService:
         async with route.upstream.open(request) as response:
             body = await response.read()
             if response.status >= 400:
-                raise _refused(outcome, route.provider.error(response.status, response.headers, body))
+                raise _refused(outcome, route.provider.error(response.status, response.headers, body), response.status)
         return route.provider.embed_result(body, req, ctx)
 
     # ------------------------------------------------------------------ billing
@@ -538,9 +562,10 @@ class _Heartbeat:
         self._timer.cancel()
 
 
-def _refused(outcome: Outcome, error: UpstreamError) -> UpstreamError:
+def _refused(outcome: Outcome, error: UpstreamError, status: int) -> UpstreamError:
     """The upstream answered with an error status: it did no billable work."""
     outcome.upstream_working = False
+    outcome.upstream_status = str(status)
     return error
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from gateway import tracing
 from gateway.contracts.config import ProviderConfig
 from gateway.contracts.errors import OpenAIError
 from workers.http1 import Http1Transport
@@ -117,14 +118,16 @@ class Upstream:
         http_request = self._client.build_request(
             request.method, request.url, headers=dict(request.headers), content=request.body
         )
-        try:
-            response = await self._client.send(http_request, stream=True)
-        except httpx.HTTPError as ex:
-            raise map_httpx_error(self.name, ex) from ex
-        try:
-            yield OpenResponse(response.status_code, response.headers, self._chunks(response))
-        finally:
-            await response.aclose()
+        with tracing.upstream_call(request.method, request.url) as span:
+            try:
+                response = await self._client.send(http_request, stream=True)
+            except httpx.HTTPError as ex:
+                raise map_httpx_error(self.name, ex) from ex
+            tracing.upstream_status(span, response.status_code)
+            try:
+                yield OpenResponse(response.status_code, response.headers, self._chunks(response))
+            finally:
+                await response.aclose()
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         try:

@@ -44,6 +44,7 @@ LIMITS_SUBJECTS = ["limits.>"]
 USAGE_DUPLICATE_WINDOW_S = 600.0
 CANCEL_PREFIX = "llm.cancel."
 PING_PREFIX = "llm.ping."
+STATUS_PREFIX = "status."
 MSG_ID_HEADER = "Nats-Msg-Id"
 
 
@@ -92,6 +93,11 @@ def limit_subject(kind: str, key_id: str, window: int) -> str:
 def ping_subject(provider: str) -> str:
     """Subject a worker answers on once it serves `provider` (readiness probes)."""
     return f"{PING_PREFIX}{provider}"
+
+
+def status_subject(role: str) -> str:
+    """Subject on which every process of `role` answers a status request (scripts/status)."""
+    return f"{STATUS_PREFIX}{role}"
 
 
 class Job(Struct, kw_only=True):
@@ -282,6 +288,23 @@ class BalanceRecord(Struct, kw_only=True):
     updated_at: float = 0.0
 
 
+class ProcessStatus(Struct, kw_only=True):
+    """One process's answer to a status request (`status_subject(role)`)."""
+
+    role: str  # "gateway" | "worker" | "ledger"
+    id: str  # host:pid
+    version: str
+    started_at: float
+    uptime_s: float
+    in_flight: int = 0  # requests (gateway) or jobs (worker) running now
+    open_streams: int = 0  # gateway: SSE streams open now
+    providers: list[str] = []  # worker: the providers it serves
+    pending_events: int | None = None  # ledger: USAGE events its consumer has not taken yet
+    last_commit_at: float | None = None  # ledger: unix time of the last committed batch
+    day: str = ""  # ledger: the UTC day of `spend_today`
+    spend_today: dict[str, str] = {}  # ledger: key name -> USD spent that day
+
+
 JOB_ENCODER = msgspec.msgpack.Encoder()
 JOB_DECODER = msgspec.msgpack.Decoder(Job)
 FRAME_ENCODER = msgspec.msgpack.Encoder()
@@ -294,3 +317,4 @@ KEY_DECODER = msgspec.json.Decoder(KeyRecord)
 BALANCE_DECODER = msgspec.json.Decoder(BalanceRecord)
 COOLDOWN_DECODER = msgspec.json.Decoder(CooldownRecord)
 LOAD_DECODER = msgspec.json.Decoder(LoadReport)
+STATUS_DECODER = msgspec.json.Decoder(ProcessStatus)

@@ -167,6 +167,16 @@ class RoutingSettings(Struct, forbid_unknown_fields=True, kw_only=True):
     load_report_s: Annotated[float, Meta(gt=0)] = 1.0
 
 
+# ---------------------------------------------------------------- metrics
+
+
+class MetricsSettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[metrics]`: what the Prometheus metrics of every process may show."""
+
+    # Label series by key *name* (never the secret): one series per key can be many series.
+    key_names: bool = False
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -222,6 +232,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     ledger: LedgerSettings = msgspec.field(default_factory=LedgerSettings)
     responses: ResponsesSettings = msgspec.field(default_factory=ResponsesSettings)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     providers: dict[str, ProviderConfig] = {}
     models: list[ModelConfig] = []
 

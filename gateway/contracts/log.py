@@ -7,6 +7,7 @@ process that holds secrets (a worker: the provider keys) also gives its logger a
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -17,17 +18,29 @@ import msgspec
 from gateway.contracts.redact import Redactor
 
 _ENCODER = msgspec.json.Encoder()
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+LEVEL_ENV = "LOG_LEVEL"
+
+
+def level_from_env() -> int:
+    """`LOG_LEVEL` (debug, info, warning, error; default info) as a number."""
+    name = os.environ.get(LEVEL_ENV, "info").strip().lower()
+    return LEVELS.get(name, LEVELS["info"])
 
 
 class Logger:
     """A tiny JSON-lines logger bound to one process kind."""
 
-    def __init__(self, process: str, stream: TextIO | None = None, redactor: Redactor | None = None) -> None:
+    def __init__(self, process: str, stream: TextIO | None = None, redactor: Redactor | None = None,
+                 level: int | None = None) -> None:
         self.process = process
         self.stream = stream
         self.redactor = redactor
+        self.level = level_from_env() if level is None else level
 
     def _write(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        if LEVELS[level] < self.level:
+            return
         record = {"ts": round(time.time(), 6), "level": level, "process": self.process, "event": event}
         redactor = self.redactor
         if redactor is not None:
@@ -40,6 +53,10 @@ class Logger:
             out.flush()
         except (OSError, ValueError):
             pass  # NOTE: a closed stderr at shutdown must not turn a log line into a crash
+
+    def debug(self, event: str, **fields: Any) -> None:
+        """Log detail only wanted while looking into something (`LOG_LEVEL=debug`)."""
+        self._write("debug", event, fields)
 
     def info(self, event: str, **fields: Any) -> None:
         """Log an informational event."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
+from gateway import tracing
 from gateway.admission import Gate
 from gateway.attempts import Attempts
 from gateway.auth import Authenticator
@@ -18,12 +19,18 @@ from gateway.contracts.log import Logger
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,
     EMBEDDING_REQUEST_DECODER,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
     Usage,
     embedding_inputs,
 )
 from gateway.disconnect import client_gone_probe
 from gateway.relay import Relay
 from gateway.routing import Router
+from gateway.openapi import describe
 
 
 class _Dispatch:
@@ -69,21 +76,42 @@ class _Dispatch:
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,
                   raw: bytes, output_limit: int | None, stream: bool = False, include_usage: bool = False) -> None:
         key = req.context.key
-        ticket = self._gate.admit(key, model, len(raw), output_limit)
+        req.context.provider = model.provider
+        try:
+            ticket = self._gate.admit(key, model, len(raw), output_limit)
+        except APIError as ex:
+            req.context.refused = ex.error.code or ex.error.type  # for the refusals metric
+            raise
         resp.set_headers(ticket.headers())
         settle = self._gate.settle(ticket)
         probe = client_gone_probe(req.env)
+        span = None
+        tried: list[str] = []
 
         def attempt(candidate: ModelConfig, deployment: Deployment, request_id: str,
                     done: Callable[[], None]) -> None:
+            nonlocal span
             job = self._job(req, candidate, deployment, op, raw, request_id, stream, include_usage)
             subject = embed_subject(deployment.provider) if op == "embed" else chat_subject(deployment.provider)
+            if tried and candidate.id not in tried:
+                req.context.fallbacks += 1  # another model of the fallbacks (metrics)
+            tried.append(candidate.id)
+            req.context.provider = deployment.provider
+            span = this_span = tracing.start_request(op, candidate.id, deployment.provider, subject)
 
             def on_end(usage: Usage | None) -> None:
                 done()
+                if usage is not None:
+                    req.context.usage = usage  # for the access line and the metrics
+                tracing.end_request(this_span, usage)
                 settle(usage)
 
-            self._relay.respond(resp, job, subject, on_end, probe)
+            try:
+                self._relay.respond(resp, job, subject, on_end, probe, tracing.headers(this_span))
+            except APIError as ex:
+                tracing.end_request(this_span, status=ex.status, error=ex.error.code or ex.error.type)
+                raise
+            req.context.first_output = time.perf_counter()
 
         def on_attempt(route: str, number: int) -> None:
             resp.set_header("x-gateway-route", route)
@@ -122,3 +150,8 @@ class EmbeddingsResource(_Dispatch):
         embedding_inputs(body)
         model = self._router.resolve(req.context.key, body.model, "embedding")
         self._dispatch(req, resp, model, "embed", raw, None)
+
+
+describe("POST", "/v1/chat/completions", "Create a chat completion (a JSON body, or SSE with `stream: true`)",
+         request=ChatRequest, response=ChatCompletion, stream=ChatCompletionChunk)
+describe("POST", "/v1/embeddings", "Create embeddings", request=EmbeddingRequest, response=EmbeddingResponse)

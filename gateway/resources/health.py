@@ -1,14 +1,33 @@
-"""GET /health: 200 while this process is connected to NATS (and has loaded the keys)."""
+"""Probes, no key needed: GET /healthz (alive), /readyz (ready to serve), /health (kept).
+
+- `/healthz`: the process answers HTTP; it checks nothing else (a liveness probe must not
+  restart a gateway because NATS or a worker is away).
+- `/readyz`: NATS connected, keys loaded, a worker answering for every configured provider
+  (see gateway/readiness.py); 503 with a body naming what is not ready.
+- `/health`: what it always said, for probes written before /readyz: this process is
+  connected to NATS and has loaded the keys (workers not checked).
+"""
 
 from __future__ import annotations
 
 import falcon
+import msgspec
 
 from gateway.bus_client import Bridge
+from gateway.openapi import describe
+from gateway.readiness import Readiness, ReadinessReport
+
+_ENCODER = msgspec.json.Encoder()
+
+
+class ProbeStatus(msgspec.Struct):
+    """The body of /healthz and /health."""
+
+    status: str
 
 
 class HealthResource:
-    """Readiness of this gateway process (no key needed, no details leaked)."""
+    """GET /health: readiness of this gateway process itself (no details leaked)."""
 
     def __init__(self, bridge: Bridge) -> None:
         self._bridge = bridge
@@ -22,3 +41,33 @@ class HealthResource:
             resp.status, resp.data = 503, b'{"status":"bus_unavailable"}'
         else:
             resp.status, resp.data = 200, b'{"status":"ok"}'
+
+
+class LivenessResource:
+    """GET /healthz: 200 while the process serves HTTP at all."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """`{"status": "alive"}`, always."""
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = b'{"status":"alive"}'
+
+
+class ReadinessResource:
+    """GET /readyz: 200 when ready, else 503; the body names every check."""
+
+    def __init__(self, readiness: Readiness) -> None:
+        self._readiness = readiness
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The (cached) readiness report."""
+        report = self._readiness.report()
+        resp.status = 200 if report.status == "ready" else 503
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = _ENCODER.encode(report)
+
+
+describe("GET", "/healthz", "Liveness: 200 while the process serves HTTP", response=ProbeStatus, auth=False, tag="operations")
+describe("GET", "/readyz", "Readiness: NATS, keys, a worker per provider (503 when not ready)", response=ReadinessReport,
+         other=((503, ReadinessReport),), auth=False, tag="operations")
+describe("GET", "/health", "Kept for older probes: connected to NATS with the keys loaded", response=ProbeStatus,
+         other=((503, ProbeStatus),), auth=False, tag="operations")

@@ -19,6 +19,7 @@ from gateway.contracts import anthropic_messages
 from gateway.contracts.anthropic_messages import COUNT_TOKENS_DECODER, MESSAGES_REQUEST_DECODER
 from gateway.contracts.bus import Job, chat_subject
 from gateway.contracts.config import Deployment, ModelConfig
+from gateway.openapi import describe
 from gateway.contracts.errors import APIError
 from gateway.disconnect import client_gone_probe
 from gateway.resources.completions import _Dispatch
@@ -96,3 +97,13 @@ class RootResource:
         """200 with a short note of what is served here."""
         resp.content_type = falcon.MEDIA_JSON
         resp.data = b'{"service":"llm-gateway","api":["/v1/chat/completions","/v1/messages"]}'
+
+
+describe("POST", "/v1/messages", "Create a message (Anthropic's Messages API; SSE events with `stream: true`)",
+         request=anthropic_messages.MessagesRequest, response=anthropic_messages.Message,
+         error=anthropic_messages.ErrorBody, tag="anthropic")
+describe("POST", "/v1/messages/count_tokens", "Count a message request's input tokens (never billed)",
+         request=anthropic_messages.CountTokensRequest, response=anthropic_messages.CountTokensResponse,
+         error=anthropic_messages.ErrorBody, tag="anthropic")
+describe("GET", "/", "What this server serves", auth=False, tag="operations")
+describe("HEAD", "/", "Reachability probe (Claude Code sends it first)", auth=False, tag="operations")

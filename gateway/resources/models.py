@@ -13,6 +13,7 @@ from gateway.contracts import anthropic_messages
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.openai import Model, ModelList
 from gateway.resources.messages import anthropic_errors
+from gateway.openapi import describe
 from gateway.routing import Router
 
 _ENCODER = msgspec.json.Encoder()
@@ -72,3 +73,7 @@ class ModelsResource:
         model = self._router.get(key, model_id)
         resp.content_type = falcon.MEDIA_JSON
         resp.data = _ENCODER.encode(to_anthropic_model(model) if _anthropic(req) else to_model(model))
+
+
+describe("GET", "/v1/models", "List the models the caller's key may use", response=ModelList)
+describe("GET", "/v1/models/{model_id}", "One model (404 when unknown or not allowed for the key)", response=Model)

@@ -32,9 +32,12 @@ from gateway.contracts.openai_responses import (
     RESPONSES_REQUEST_DECODER,
     STORED_DECODER,
     DeletedResponse,
+    Response,
+    ResponsesRequest,
     check_request,
 )
 from gateway.body import decode, read_body
+from gateway.openapi import describe
 from gateway.resources.completions import _Dispatch
 
 STORE_TIMEOUT_S = 5.0
@@ -132,3 +135,10 @@ class ResponsesResource(_Dispatch):
             raise response_not_found(response_id)
         resp.content_type = falcon.MEDIA_JSON
         resp.data = _ENCODER.encode(DeletedResponse(id=response_id))
+
+
+describe("POST", "/v1/responses", "Create a response (OpenAI's Responses API; SSE events with `stream: true`)",
+         request=ResponsesRequest, response=Response)
+describe("GET", "/v1/responses/{response_id}", "A stored response of the caller's key", response=Response)
+describe("DELETE", "/v1/responses/{response_id}", "Delete a stored response of the caller's key",
+         response=DeletedResponse)

@@ -1,4 +1,4 @@
-"""The JSON logger's NATS error callback: a reconnect storm becomes a few lines."""
+"""gateway/contracts/log.py: JSON lines, the level from LOG_LEVEL, and a NATS reconnect storm as a few lines."""
 
 from __future__ import annotations
 
@@ -6,7 +6,45 @@ import asyncio
 import io
 import json
 
+import pytest
+
 from gateway.contracts.log import Logger
+
+
+def lines(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_one_json_object_per_line_with_the_request_id() -> None:
+    out = io.StringIO()
+    Logger("gateway", stream=out, level=20).info("access", request_id="req_1", status=200)
+    [line] = lines(out)
+    assert line["process"] == "gateway" and line["event"] == "access" and line["level"] == "info"
+    assert line["request_id"] == "req_1" and line["status"] == 200
+
+
+@pytest.mark.parametrize(("env", "written"), [
+    ("debug", ["d", "i", "w", "e"]), ("info", ["i", "w", "e"]), ("WARNING", ["w", "e"]), ("error", ["e"]),
+    ("nonsense", ["i", "w", "e"]),
+])
+def test_the_level_comes_from_log_level(monkeypatch: pytest.MonkeyPatch, env: str, written: list[str]) -> None:
+    monkeypatch.setenv("LOG_LEVEL", env)
+    out = io.StringIO()
+    log = Logger("worker", stream=out)
+    log.debug("d")
+    log.info("i")
+    log.warning("w")
+    log.error("e")
+    assert [line["event"] for line in lines(out)] == written
+
+
+def test_without_log_level_info_and_above_are_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    out = io.StringIO()
+    log = Logger("ledger", stream=out)
+    log.debug("hidden")
+    log.info("shown")
+    assert [line["event"] for line in lines(out)] == ["shown"]
 
 
 def test_repeated_nats_errors_are_logged_once_per_interval_with_a_count() -> None:

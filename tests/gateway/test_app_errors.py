@@ -129,3 +129,11 @@ def test_stored_responses_need_a_key(client: falcon.testing.TestClient) -> None:
     for method in (client.simulate_get, client.simulate_delete):
         result = method("/v1/responses/resp_1")
         assert result.status_code == 401 and error_of(result)["code"] == "invalid_api_key"
+
+
+def test_probes_need_no_key_and_readyz_says_what_is_missing(client: falcon.testing.TestClient) -> None:
+    assert client.simulate_get("/healthz").json == {"status": "alive"}
+    result = client.simulate_get("/readyz")
+    assert result.status_code == 503
+    assert result.json["status"] == "not_ready" and "nats: not connected" in result.json["not_ready"]
+    assert client.simulate_get("/health").status_code == 503

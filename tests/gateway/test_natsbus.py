@@ -19,7 +19,14 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError
 
 from gateway import natsbus
-from gateway.contracts.bus import CREDIT_SUBJECT, KEYS_BUCKET, RESPONSES_BUCKET, USAGE_STREAM, USAGE_SUBJECT
+from gateway.contracts.bus import (
+    CREDIT_SUBJECT,
+    KEYS_BUCKET,
+    RESPONSES_BUCKET,
+    USAGE_STREAM,
+    USAGE_SUBJECT,
+    status_subject,
+)
 from tests.harness.stack import Stack
 
 
@@ -167,6 +174,30 @@ def test_workers_answer_pings_from_the_launcher(bus: Stack) -> None:
                 except nats.errors.NoRespondersError:
                     await asyncio.sleep(0.05)
             assert reply.data == b"pong"
+
+    run(work())
+
+
+def test_each_role_answers_status_requests_on_its_own_subject_only(bus: Stack) -> None:
+    async def work() -> None:
+        async with session(bus, "gateway") as gw, session(bus, "worker") as wk, \
+                session(bus, "ledger") as lg, session(bus, "operator") as op:
+            for role, s in (("gateway", gw), ("worker", wk), ("ledger", lg)):
+                async def answer(msg: Any, s: Session = s, role: str = role) -> None:
+                    await s.nc.publish(msg.reply, role.encode())
+
+                await s.nc.subscribe(status_subject(role), cb=answer)
+                await s.nc.flush()
+            for role in ("gateway", "worker", "ledger"):
+                reply = await op.nc.request(status_subject(role), b"", timeout=3)
+                assert reply.data == role.encode()
+            # nobody listens in on another role's status requests, nor asks for them
+            await wk.nc.subscribe(status_subject("ledger"))
+            assert await wk.refused(f'"{status_subject("ledger")}"')
+            await gw.nc.subscribe(status_subject("worker"))
+            assert await gw.refused(f'"{status_subject("worker")}"')
+            await lg.nc.publish(status_subject("gateway"), b"", reply="_INBOX_ledger.x")
+            assert await lg.refused(f'"{status_subject("gateway")}"')
 
     run(work())
 
