@@ -215,7 +215,8 @@ def test_scripts_status_shows_processes_lag_and_todays_spend(observed: Observed)
 
     def settled() -> bool:  # both gunicorn processes connected, the ledger caught up
         views[:] = [status()]
-        return len(views[0]["gateways"]) == 2 and "observer" in views[0]["spend_today"]
+        return (len(views[0]["gateways"]) == 2 and "observer" in views[0]["spend_today"]
+                and views[0]["ledger"]["pending_events"] == 0)
 
     wait_until(settled, 15, "two gateway processes and today's spend of the key")
     view = views[0]
