@@ -3,8 +3,10 @@
 The bus is not open. Every process connects as one role, and the server lets each role
 publish and subscribe only where its job needs it:
 
-- `gateway`: publishes jobs, cancels, pings, its own usage events and limit counters;
-  reads the `keys` and `balances` buckets; receives job replies on `_GW.>`.
+- `gateway`: publishes jobs, cancels, pings, its own usage events, limit and hold
+  counters; reads the `keys` and `balances` buckets; follows `USAGE` through ephemeral
+  ordered consumers only (it can neither ack nor touch the ledger's durable); receives
+  job replies on `_GW.>`.
 - `worker`: takes jobs (`llm.chat/embed/ping.<provider>`, cancels); answers on `_GW.>`
   and to pings; publishes usage events. It cannot read keys or publish credits.
 - `ledger`: the only consumer of `USAGE`; writes the `balances` bucket.
@@ -41,6 +43,8 @@ from nats.js.kv import KeyValue
 
 from gateway.contracts.bus import (
     BALANCES_BUCKET,
+    HOLDS_STREAM,
+    HOLDS_SUBJECTS,
     KEYS_BUCKET,
     LIMITS_STREAM,
     LIMITS_SUBJECTS,
@@ -91,9 +95,13 @@ def permissions(role: str) -> dict[str, Any]:
     own_inbox = f"{inbox_prefix(role)}.>"
     if role == "gateway":
         publish = [
-            "llm.chat.*", "llm.embed.*", "llm.cancel.*", "llm.ping.*", USAGE_SUBJECT, "limits.>",
-            *_create_stream(USAGE_STREAM), *_create_stream(LIMITS_STREAM),
-            f"$JS.API.DIRECT.GET.{LIMITS_STREAM}.>",
+            "llm.chat.*", "llm.embed.*", "llm.cancel.*", "llm.ping.*", USAGE_SUBJECT, "limits.>", "holds.>",
+            *_create_stream(USAGE_STREAM), *_create_stream(LIMITS_STREAM), *_create_stream(HOLDS_STREAM),
+            f"$JS.API.DIRECT.GET.{LIMITS_STREAM}.>", f"$JS.API.DIRECT.GET.{HOLDS_STREAM}.>",
+            # NOTE: the unnamed create subject makes ephemeral consumers only (the server
+            # refuses a durable name there), so the gateway can read spend the ledger has
+            # not applied yet but never ack, edit or delete the ledger's durable.
+            f"$JS.API.CONSUMER.CREATE.{USAGE_STREAM}", f"$JS.FC.{USAGE_STREAM}.>",
             *_create_stream(_kv(KEYS_BUCKET)), *_read_stream(_kv(KEYS_BUCKET)),
             *_create_stream(_kv(BALANCES_BUCKET)), *_read_stream(_kv(BALANCES_BUCKET)),
         ]
@@ -244,6 +252,19 @@ async def ensure_limits_stream(js: JetStreamContext, window_s: int) -> None:
         ))
     except BadRequestError:
         await js.stream_info(LIMITS_STREAM)
+
+
+async def ensure_holds_stream(js: JetStreamContext, window_s: float) -> None:
+    """The balance-hold counter stream; a window's counter lives three windows, so the hold
+    of a request whose gateway died mid-way is gone after at most that. In memory: holds
+    only matter while their requests run, and a restart of NATS ends those anyway."""
+    try:
+        await js.add_stream(StreamConfig(
+            name=HOLDS_STREAM, subjects=HOLDS_SUBJECTS, storage=StorageType.MEMORY, allow_msg_counter=True,
+            allow_direct=True, max_age=3 * window_s,
+        ))
+    except BadRequestError:
+        await js.stream_info(HOLDS_STREAM)
 
 
 async def keys_bucket(js: JetStreamContext) -> KeyValue:

@@ -36,6 +36,8 @@ KEYS_BUCKET = "keys"
 BALANCES_BUCKET = "balances"
 LIMITS_STREAM = "LIMITS"
 LIMITS_SUBJECTS = ["limits.>"]
+HOLDS_STREAM = "HOLDS"  # what admitted requests of metered keys hold against their credit
+HOLDS_SUBJECTS = ["holds.>"]
 USAGE_DUPLICATE_WINDOW_S = 600.0
 CANCEL_PREFIX = "llm.cancel."
 PING_PREFIX = "llm.ping."
@@ -71,6 +73,11 @@ def cancel_subject(request_id: str) -> str:
 def limit_subject(kind: str, key_id: str, window: int) -> str:
     """Counter subject of one key's `kind` ("rpm" or "tpm") in one minute `window`."""
     return f"limits.{kind}.{key_id}.{window}"
+
+
+def hold_subject(key_id: str, window: int) -> str:
+    """Counter subject of what one key's requests admitted in `window` hold (micro-USD)."""
+    return f"holds.{key_id}.{window}"
 
 
 def ping_subject(provider: str) -> str:
@@ -204,6 +211,9 @@ class BalanceRecord(Struct, kw_only=True):
     spent_micro_usd: int = 0
     balance_micro_usd: int = 0
     updated_at: float = 0.0
+    # Every USAGE message up to this stream sequence is in the figures above (the ledger's
+    # ack floor when it published them); gateways count the key's later events themselves.
+    through_seq: int = 0
 
 
 JOB_ENCODER = msgspec.msgpack.Encoder()

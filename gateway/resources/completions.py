@@ -74,6 +74,7 @@ class _Dispatch:
         candidates = [model, *self._router.fallbacks(key, model)]
         for attempt, candidate in enumerate(candidates):
             job = self._job(req, candidate, op, raw, attempt, stream, include_usage)
+            ticket.request_id = job.request_id  # its usage event ends the balance hold
             subject = chat_subject(candidate.provider) if op == "chat" else embed_subject(candidate.provider)
             try:
                 self._relay.respond(resp, job, subject, settle, client_gone_probe(req.env))
