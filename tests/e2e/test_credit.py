@@ -166,8 +166,8 @@ def assert_refused_everywhere(clients: list[openai.OpenAI], seen: Burst) -> None
             clients[0].chat.completions.create(model="gpt-credit", max_tokens=5,
                                                messages=[{"role": "user", "content": PROMPT}])
             seen.ok += 1
-        except openai.RateLimitError as ex:
-            assert ex.code == "insufficient_quota"
+        except openai.RateLimitError as refusal:
+            assert refusal.code == "insufficient_quota"
             break
     else:
         raise AssertionError("the credit never ran out")
