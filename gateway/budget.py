@@ -71,6 +71,8 @@ HOLD_TIMEOUT_S = 2.0
 RELEASE_GRACE_S = 5.0  # a request that ends without a usage event keeps its hold this long
 MAX_ENTRIES = 4096  # per key; past it, new unapplied events merge into the newest entry
 SEEN_IDS = 20_000  # recent request ids of credited keys seen on USAGE
+PREVIOUS_TTL_S = 1.0
+SWEEP_S = 1.0
 
 
 def estimate_cost_micro(model: ModelConfig, prompt_tokens: int, output_tokens: int) -> int:
@@ -150,8 +152,11 @@ class Budget:
         self._seen: dict[str, None] = {}  # insertion-ordered: the oldest are dropped first
         self._last_seq = 0
         # Greenlet side (and popped by the loop): holds waiting for their usage event.
-        self._releases: dict[str, Reservation] = {}
+        self._releases: dict[str, tuple[Reservation, float]] = {}  # request id -> (hold, ended at)
         self._local: dict[str, int] = {}  # this process's holds, when the counter is unreachable
+        self._previous_seen: dict[str, tuple[int, float]] = {}  # loop side: subject -> (holds, read at)
+        self._monotonic = time.monotonic
+        self._sweeper: gevent.Greenlet[[], None] | None = None
 
     # ------------------------------------------------------------------ loop side
 
@@ -230,7 +235,7 @@ class Budget:
             del seen[next(iter(seen))]
         waiting = self._releases.pop(request_id, None)
         if waiting is not None and nc is not None:
-            asyncio.ensure_future(self._give_back(nc, waiting))
+            asyncio.ensure_future(self._give_back(nc, waiting[0]))
 
     async def _give_back(self, nc: Client, reservation: Reservation) -> None:
         if reservation.subject is None:
@@ -249,11 +254,23 @@ class Budget:
         return int(_VALUE.decode(reply.data).val) + before
 
     async def _previous(self, nc: Client, subject: str) -> int:
+        """The previous window's holds. PERF: it only shrinks (nobody admits into a past
+        window), so a figure read in the last PREVIOUS_TTL_S is used as it is: at worst it
+        still counts holds given back since, which refuses early, never overspends; once
+        it reads 0 it stays 0."""
+        now = self._monotonic()
+        cached = self._previous_seen.get(subject)
+        if cached is not None and (cached[0] == 0 or now - cached[1] < PREVIOUS_TTL_S):
+            return cached[0]
         try:
             msg = await nc.jetstream().get_last_msg(HOLDS_STREAM, subject, direct=True)
+            total = int(_VALUE.decode(msg.data or b"{}").val)
         except JsNotFoundError:
-            return 0
-        return int(_VALUE.decode(msg.data or b"{}").val)
+            total = 0
+        if len(self._previous_seen) > 100_000:
+            self._previous_seen.clear()  # NOTE: bounded; a dropped figure is only read again
+        self._previous_seen[subject] = (total, now)
+        return total
 
     # ------------------------------------------------------------------ request side
 
@@ -305,13 +322,23 @@ class Budget:
         if request_id is None or request_id in self._seen:
             self._give_back_now(reservation)
             return
-        self._releases[request_id] = reservation
-        gevent.spawn_later(self._grace_s, self._expire, request_id)
+        self._releases[request_id] = (reservation, self._monotonic())
+        if self._sweeper is None:
+            self._sweeper = gevent.spawn(self._sweep)
 
-    def _expire(self, request_id: str) -> None:
-        waiting = self._releases.pop(request_id, None)
-        if waiting is not None:
-            self._give_back_now(waiting)
+    def _sweep(self) -> None:
+        """(greenlet) Give back the holds whose usage event did not come within the grace."""
+        while True:
+            gevent.sleep(min(SWEEP_S, self._grace_s))
+            self.expire(self._monotonic() - self._grace_s)
+
+    def expire(self, ended_before: float) -> None:
+        """Give back the holds of requests that ended before `ended_before` with no event seen."""
+        for request_id, (_, ended) in list(self._releases.items()):
+            if ended < ended_before:
+                waiting = self._releases.pop(request_id, None)
+                if waiting is not None:
+                    self._give_back_now(waiting[0])
 
     def _give_back_now(self, reservation: Reservation) -> None:
         if reservation.subject is not None:
