@@ -25,8 +25,8 @@ A request is admitted while that balance, before its own hold, is positive. So t
 can pass the credit only by what requests admitted before the balance reached zero
 actually cost beyond their holds: the requests in flight at that moment.
 
-Unmetered keys pay nothing: no counter, and their usage events are skipped on a key id
-look-up. If the counter cannot be reached, this process's own holds stand in for the
+Unmetered keys pay nothing: no counter, and their usage events never reach a gateway
+(workers publish metered keys' usage on a subject of its own, `usage.metered`). If the counter cannot be reached, this process's own holds stand in for the
 shared ones (logged): the bound then holds per process.
 """
 
@@ -54,9 +54,8 @@ from gateway.contracts.bus import (
     CREDIT_SUBJECT,
     HOLDS_STREAM,
     USAGE_DECODER,
+    USAGE_METERED_SUBJECT,
     USAGE_STREAM,
-    USAGE_SUBJECT,
-    USAGE_SUBJECTS,
     BalanceRecord,
     KeyRecord,
     hold_subject,
@@ -186,12 +185,14 @@ class Budget:
         # Everything up to the highest floor any record names is in the records already.
         floor = max((r.through_seq for r in self._records.values()), default=0)
         await natsbus.ensure_usage_stream(js)
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1)
+        # PERF: metered keys' usage and credits only: unmetered traffic never reaches here
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1,
+                                filter_subjects=[USAGE_METERED_SUBJECT, CREDIT_SUBJECT])
 
         async def on_msg(msg: Msg) -> None:
             self.on_event(msg.subject, msg.data, msg.metadata.sequence.stream, nc)
 
-        await js.subscribe(USAGE_SUBJECTS[0], stream=USAGE_STREAM, cb=on_msg, ordered_consumer=True,
+        await js.subscribe(USAGE_METERED_SUBJECT, stream=USAGE_STREAM, cb=on_msg, ordered_consumer=True,
                            config=config)
 
     def on_record(self, record: BalanceRecord) -> None:
@@ -215,12 +216,12 @@ class Budget:
                 amount = -CREDIT_DECODER.decode(data).amount_micro_usd
                 if unapplied is None:
                     unapplied = self._unapplied[key_id] = Unapplied()  # credited: from now on followed
-            elif subject == USAGE_SUBJECT and unapplied is not None:
+            elif subject == USAGE_METERED_SUBJECT and unapplied is not None:
                 event = USAGE_DECODER.decode(data)
                 amount = self._pricer.cost(event).micro_usd
                 self._seen_id(event.request_id, nc)
             else:
-                return  # PERF: an unmetered key's event costs one key id look-up
+                return  # a key with no credit known: its balance is not enforced
         except msgspec.DecodeError:
             return  # the ledger keeps it as rejected; nothing to count
         record = self._records.get(key_id)

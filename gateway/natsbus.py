@@ -48,6 +48,7 @@ from gateway.contracts.bus import (
     KEYS_BUCKET,
     LIMITS_STREAM,
     LIMITS_SUBJECTS,
+    USAGE_METERED_SUBJECT,
     USAGE_STREAM,
     USAGE_SUBJECT,
     usage_stream_settings,
@@ -107,7 +108,7 @@ def permissions(role: str) -> dict[str, Any]:
         ]
         return {"publish": {"allow": publish}, "subscribe": {"allow": [own_inbox, f"{JOB_REPLY_PREFIX}.>"]}}
     if role == "worker":
-        publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM)]
+        publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, USAGE_METERED_SUBJECT, *_create_stream(USAGE_STREAM)]
         subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*"]
         # NOTE: allow_responses lets a worker answer a ping at its sender's inbox, once
         return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}

@@ -407,6 +407,7 @@ class JobService:
                 stream=job.stream,
                 started_at=started,
                 finished_at=self._clock(),
+                metered=job.metered,
             )
         )
 

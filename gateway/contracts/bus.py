@@ -10,7 +10,8 @@ slow upstream apart from a dead worker. The gateway publishes `Cancel` to `cance
 its client goes away.
 
 Money path (JetStream): workers publish a `UsageEvent` (JSON) to `USAGE_SUBJECT` with
-`Nats-Msg-Id` = request id; credits go to `CREDIT_SUBJECT`. Both live in the stream
+`Nats-Msg-Id` = request id (to `USAGE_METERED_SUBJECT` when the job's key is metered,
+so gateways follow those alone); credits go to `CREDIT_SUBJECT`. Both live in the stream
 `USAGE_STREAM`, which the ledger consumes.
 
 New fields always get defaults (schema evolution for rolling upgrades); unknown fields
@@ -30,6 +31,7 @@ from gateway.contracts.openai import Usage
 
 USAGE_STREAM = "USAGE"
 USAGE_SUBJECT = "usage.request"
+USAGE_METERED_SUBJECT = "usage.metered"  # the usage of metered keys: gateways follow it
 CREDIT_SUBJECT = "usage.credit"
 USAGE_SUBJECTS = ["usage.>"]
 KEYS_BUCKET = "keys"
@@ -104,6 +106,7 @@ class Job(Struct, kw_only=True):
     # Claude capability flags of the model entry (ModelConfig.thinking / prompt_cache).
     thinking: str = "budget"
     prompt_cache: str = "off"
+    metered: bool = False  # the key has credit: its usage goes to USAGE_METERED_SUBJECT
 
 
 class Chunk(Struct, tag="chunk"):
@@ -176,6 +179,7 @@ class UsageEvent(Struct, kw_only=True):
     # "worker" (the real count) or "gateway" (a failure record when the worker vanished;
     # published under msg id `<request_id>:gateway`; a worker event replaces it).
     source: str = "worker"
+    metered: bool = False  # published on USAGE_METERED_SUBJECT (gateways count it at once)
 
 
 class CreditEvent(Struct, kw_only=True):

@@ -63,6 +63,7 @@ class _Dispatch:
             gemini=model.gemini,
             thinking=model.thinking,
             prompt_cache=model.prompt_cache,
+            metered=key.metered,
         )
 
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,

@@ -15,7 +15,7 @@ from gateway.budget import MAX_ENTRIES, Budget, Reservation
 from gateway.contracts.bus import (
     CREDIT_SUBJECT,
     EVENT_ENCODER,
-    USAGE_SUBJECT,
+    USAGE_METERED_SUBJECT,
     BalanceRecord,
     CreditEvent,
     KeyRecord,
@@ -114,12 +114,12 @@ def admitted(b: Budget, cost: int, key: KeyRecord = KEY) -> Reservation | None:
 def test_spend_the_ledger_has_not_applied_counts_until_a_record_includes_it() -> None:
     b = budget(Counters())
     b.on_record(record(1000, 200, through=10))
-    b.on_event(USAGE_SUBJECT, usage("r1", 300), 11)
-    b.on_event(USAGE_SUBJECT, usage("r2", 100, 50), 12)  # 100 + 2 x 50
+    b.on_event(USAGE_METERED_SUBJECT, usage("r1", 300), 11)
+    b.on_event(USAGE_METERED_SUBJECT, usage("r2", 100, 50), 12)  # 100 + 2 x 50
     assert b.available("k1") == 1000 - 200 - 300 - 200
     b.on_record(record(1000, 500, through=11))  # the ledger applied r1 only
     assert b.available("k1") == 1000 - 500 - 200
-    b.on_event(USAGE_SUBJECT, usage("r1", 300), 11)  # a late copy of an applied event
+    b.on_event(USAGE_METERED_SUBJECT, usage("r1", 300), 11)  # a late copy of an applied event
     assert b.available("k1") == 300
     b.on_record(record(1000, 700, through=12))
     assert b.available("k1") == 300
@@ -129,7 +129,7 @@ def test_a_credit_on_the_stream_counts_before_the_ledger_applies_it() -> None:
     b = budget(Counters())
     assert b.available("k1") is None  # nothing known: a key works at once
     b.on_event(CREDIT_SUBJECT, credit(500), 3)
-    b.on_event(USAGE_SUBJECT, usage("r1", 120), 4)
+    b.on_event(USAGE_METERED_SUBJECT, usage("r1", 120), 4)
     assert b.available("k1") == 380
     b.on_record(record(500, 120, through=4))
     assert b.available("k1") == 380
@@ -139,7 +139,7 @@ def test_unmetered_keys_are_neither_followed_nor_held() -> None:
     counters = Counters()
     b = budget(counters)
     b.on_record(BalanceRecord(key_id="free", spent_micro_usd=900, balance_micro_usd=-900, through_seq=2))
-    b.on_event(USAGE_SUBJECT, usage("r1", 100, key_id="free"), 3)
+    b.on_event(USAGE_METERED_SUBJECT, usage("r1", 100, key_id="free"), 3)
     assert b.available("free") == -900  # the record alone: its events are skipped
     assert b.admit(KeyRecord(id="free", name="f", hash="x"), 10**9) is None
     assert not counters.values
@@ -175,14 +175,14 @@ def test_a_hold_is_given_back_when_its_usage_event_is_seen() -> None:
             counters.incr(subject, headers[INCR_HEADER])
 
     async def see() -> None:
-        b.on_event(USAGE_SUBJECT, usage("req-1", 700), 2, Loop())  # type: ignore[arg-type]
+        b.on_event(USAGE_METERED_SUBJECT, usage("req-1", 700), 2, Loop())  # type: ignore[arg-type]
         await asyncio.sleep(0)
 
     asyncio.run(see())
     assert counters.values[subject] == 0
     assert b.available("k1") == 300
     # seen before the end: given back at once
-    b.on_event(USAGE_SUBJECT, usage("req-2", 0), 3)
+    b.on_event(USAGE_METERED_SUBJECT, usage("req-2", 0), 3)
     b.release(b.admit(KEY, 100), "req-2")
     assert counters.values[subject] == 0
 
@@ -218,7 +218,7 @@ def test_a_long_outage_coarsens_the_unapplied_list_but_never_drops_spend() -> No
     b.on_record(record(10**9, 0, through=0))
     events = MAX_ENTRIES + 500
     for seq in range(1, events + 1):
-        b.on_event(USAGE_SUBJECT, usage(f"r{seq}", 1), seq)
+        b.on_event(USAGE_METERED_SUBJECT, usage(f"r{seq}", 1), seq)
     assert b.available("k1") == 10**9 - events
     b.on_record(record(10**9, MAX_ENTRIES - 1, through=MAX_ENTRIES - 1))
     assert b.available("k1") == 10**9 - events  # exact while entries are one per event

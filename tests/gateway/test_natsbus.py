@@ -22,6 +22,7 @@ from gateway.contracts.bus import (
     CREDIT_SUBJECT,
     HOLDS_STREAM,
     KEYS_BUCKET,
+    USAGE_METERED_SUBJECT,
     USAGE_STREAM,
     USAGE_SUBJECT,
     USAGE_SUBJECTS,
@@ -266,7 +267,7 @@ def test_gateways_follow_usage_and_share_holds_but_cannot_touch_the_ledgers_cons
             await gw.nc.jetstream().subscribe(USAGE_SUBJECTS[0], stream=USAGE_STREAM, cb=on_event,
                                               ordered_consumer=True,
                                               config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
-            await wk.nc.jetstream().publish(USAGE_SUBJECT, b'{"usage": "followed"}', timeout=3)
+            await wk.nc.jetstream().publish(USAGE_METERED_SUBJECT, b'{"usage": "followed"}', timeout=3)
             assert await asyncio.wait_for(seen.get(), 5) == b'{"usage": "followed"}'
             # ... but can neither delete nor take over the ledger's durable
             with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
