@@ -79,9 +79,14 @@ def estimate_cost_micro(model: ModelConfig, prompt_tokens: int, output_tokens: i
     return int(prompt_tokens * model.price.input + output_tokens * model.price.output + 0.999999)
 
 
+def release_grace_s(settings: GatewaySettings) -> float:
+    """How long an ended request's hold waits for its usage event (never past its timeout)."""
+    return min(RELEASE_GRACE_S, settings.request_timeout_s)
+
+
 def hold_window_s(settings: GatewaySettings) -> float:
     """A hold window outlasts any request's deadline plus the release grace."""
-    return settings.request_timeout_s + 2 * RELEASE_GRACE_S
+    return settings.request_timeout_s + 2 * release_grace_s(settings)
 
 
 class _KeyOnly(msgspec.Struct):
@@ -203,8 +208,10 @@ class Budget:
             if record.credit_micro_usd > 0:
                 self._unapplied[record.key_id] = Unapplied()
             return
-        # NOTE: a ledger older than `through_seq` says nothing: take it as current up to now
-        unapplied.applied_through(record.through_seq or self._last_seq)
+        # NOTE: a record without `through_seq` (0: a ledger older than this gateway) drops
+        # nothing, so the key's events count twice until a new ledger runs: refused early,
+        # never overspent
+        unapplied.applied_through(record.through_seq)
 
     def on_event(self, subject: str, data: bytes, seq: int, nc: Client | None = None) -> None:
         """One USAGE message (usage or credit) at stream sequence `seq`."""

@@ -12,7 +12,7 @@ from gateway.contracts.bus import KeyRecord
 from gateway.contracts.log import Logger
 from gateway.admission import Gate
 from gateway.app import create_app
-from gateway.budget import Budget, hold_window_s
+from gateway.budget import Budget, hold_window_s, release_grace_s
 from gateway.keycache import KeyCache
 from gateway.limits import RateLimiter, ensure_limits_stream
 from ledger.pricing import Pricer
@@ -27,7 +27,8 @@ def build() -> tuple[object, Bridge]:
     settings = config.gateway
     keys = KeyCache(log, settings.key_miss_ttl_s, settings.key_lookups_per_s)
     bridge = Bridge(configuration.nats_url(), log)
-    budget = Budget(bridge, Pricer(config.models, log), log, hold_window_s(settings))
+    budget = Budget(bridge, Pricer(config.models, log), log, hold_window_s(settings),
+                    grace_s=release_grace_s(settings))
     bridge.on_connect(keys.watch)
     bridge.on_connect(budget.watch)
     bridge.on_connect(ensure_limits_stream)

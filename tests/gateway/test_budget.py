@@ -125,6 +125,14 @@ def test_spend_the_ledger_has_not_applied_counts_until_a_record_includes_it() ->
     assert b.available("k1") == 300
 
 
+def test_a_record_that_names_no_floor_drops_nothing() -> None:
+    b = budget(Counters())
+    b.on_record(record(1000, 0, through=5))
+    b.on_event(USAGE_METERED_SUBJECT, usage("r1", 300), 6)
+    b.on_record(record(1000, 300, through=0))  # a ledger that does not stamp its floor
+    assert b.available("k1") == 1000 - 300 - 300  # counted twice: early, never over
+
+
 def test_a_credit_on_the_stream_counts_before_the_ledger_applies_it() -> None:
     b = budget(Counters())
     assert b.available("k1") is None  # nothing known: a key works at once
