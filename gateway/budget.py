@@ -39,12 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
+import gevent.queue
 import msgspec
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError as JsNotFoundError
 
 from gateway import natsbus
 from gateway.bus_client import Bridge
@@ -72,6 +72,7 @@ MAX_ENTRIES = 4096  # per key; past it, new unapplied events merge into the newe
 SEEN_IDS = 20_000  # recent request ids of credited keys seen on USAGE
 PREVIOUS_TTL_S = 1.0
 SWEEP_S = 1.0
+DIRECT_GET = f"$JS.API.DIRECT.GET.{HOLDS_STREAM}"
 
 
 def estimate_cost_micro(model: ModelConfig, prompt_tokens: int, output_tokens: int) -> int:
@@ -98,6 +99,7 @@ _KEY_ONLY = msgspec.json.Decoder(_KeyOnly)
 
 class _Value(msgspec.Struct):
     val: str = "0"
+    error: object = None  # JetStream refused the increment
 
 
 _VALUE = msgspec.json.Decoder(_Value)
@@ -158,7 +160,7 @@ class Budget:
         # Greenlet side (and popped by the loop): holds waiting for their usage event.
         self._releases: dict[str, tuple[Reservation, float]] = {}  # request id -> (hold, ended at)
         self._local: dict[str, int] = {}  # this process's holds, when the counter is unreachable
-        self._previous_seen: dict[str, tuple[int, float]] = {}  # loop side: subject -> (holds, read at)
+        self._previous_seen: dict[str, tuple[int, float]] = {}  # subject -> (holds, read at)
         self._monotonic = time.monotonic
         self._sweeper: gevent.Greenlet[[], None] | None = None
 
@@ -253,32 +255,45 @@ class Budget:
         except nats.errors.Error as ex:
             self._log.warning("hold_release_failed", key_id=reservation.key_id, error=type(ex).__name__)
 
-    async def _hold(self, nc: Client, key_id: str, window: int, micro_usd: int) -> int:
-        """(asyncio) Add to this window's holds; the total of this and the previous window."""
-        current = nc.request(hold_subject(key_id, window), b"", timeout=HOLD_TIMEOUT_S,
-                             headers={INCR_HEADER: f"+{micro_usd}"})
-        previous = self._previous(nc, hold_subject(key_id, window - 1))
-        reply, before = await asyncio.gather(current, previous)
-        return int(_VALUE.decode(reply.data).val) + before
+    def _hold(self, key_id: str, window: int, micro_usd: int) -> int:
+        """Add to this window's holds; the total of this and the previous window.
 
-    async def _previous(self, nc: Client, subject: str) -> int:
-        """The previous window's holds. PERF: it only shrinks (nobody admits into a past
-        window), so a figure read in the last PREVIOUS_TTL_S is used as it is: at worst it
-        still counts holds given back since, which refuses early, never overspends; once
-        it reads 0 it stays 0."""
+        PERF: both are plain requests on the bridge's batched, multiplexed path (no task on
+        the loop per admission): the counter's increment answers with the new total, and
+        a direct get answers with the previous window's last value (empty if none). The
+        previous window only shrinks (nobody admits into a past window), so a figure
+        read in the last PREVIOUS_TTL_S is used as it is (at worst it still counts holds
+        given back since: refused early, never overspent), and once 0 it stays 0.
+        """
+        current = self._bridge.request(hold_subject(key_id, window), b"", {INCR_HEADER: f"+{micro_usd}"})
+        previous_subject = hold_subject(key_id, window - 1)
         now = self._monotonic()
-        cached = self._previous_seen.get(subject)
-        if cached is not None and (cached[0] == 0 or now - cached[1] < PREVIOUS_TTL_S):
-            return cached[0]
+        cached = self._previous_seen.get(previous_subject)
+        fresh = cached is not None and (cached[0] == 0 or now - cached[1] < PREVIOUS_TTL_S)
+        previous = None if fresh else self._bridge.request(f"{DIRECT_GET}.{previous_subject}", b"")
         try:
-            msg = await nc.jetstream().get_last_msg(HOLDS_STREAM, subject, direct=True)
-            total = int(_VALUE.decode(msg.data or b"{}").val)
-        except JsNotFoundError:
-            total = 0
+            total = self._value(current.get(HOLD_TIMEOUT_S))
+            if previous is None:
+                assert cached is not None
+                return total + cached[0]
+            before = self._value(previous.get(HOLD_TIMEOUT_S))
+        finally:
+            current.close()
+            if previous is not None:
+                previous.close()
         if len(self._previous_seen) > 100_000:
             self._previous_seen.clear()  # NOTE: bounded; a dropped figure is only read again
-        self._previous_seen[subject] = (total, now)
-        return total
+        self._previous_seen[previous_subject] = (before, now)
+        return total + before
+
+    @staticmethod
+    def _value(data: object) -> int:
+        if not isinstance(data, bytes):
+            raise ConnectionError("the holds counter has no responder")
+        value = _VALUE.decode(data or b"{}")
+        if value.error is not None:
+            raise ConnectionError(f"the holds counter refused: {value.error}")
+        return int(value.val)
 
     # ------------------------------------------------------------------ request side
 
@@ -300,8 +315,10 @@ class Budget:
         local = self._local.get(key.id, 0) + cost_micro
         self._local[key.id] = local
         try:
-            held = self._bridge.run(lambda nc: self._hold(nc, key.id, window, cost_micro), HOLD_TIMEOUT_S)
-        except (ConnectionError, TimeoutError, nats.errors.Error, asyncio.TimeoutError, ValueError) as ex:
+            if not self._bridge.ready:
+                raise ConnectionError("not connected to NATS")
+            held = self._hold(key.id, window, cost_micro)
+        except (ConnectionError, gevent.queue.Empty, msgspec.DecodeError, ValueError) as ex:
             self._log.warning("holds_unavailable", key_id=key.id, error=type(ex).__name__)
             held, subject = local, None
         reservation = Reservation(key.id, cost_micro, subject)

@@ -218,12 +218,12 @@ class Bridge:
 
     # ------------------------------------------------------------------ greenlet API
 
-    def request(self, subject: str, payload: bytes) -> Reply:
+    def request(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> Reply:
         """Publish a request whose replies (any number) arrive on the returned Reply."""
         token = str(next(self._tokens))
         queue: gevent.queue.Queue = gevent.queue.Queue()
         self._waiters[token] = queue
-        self._submit(subject, payload, self._inbox + token)
+        self._submit(subject, payload, self._inbox + token, headers)
         return Reply(self, token, queue)
 
     def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:

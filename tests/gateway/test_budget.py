@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 from collections import defaultdict
-from typing import Any
 
-import pytest
+import gevent.queue
 
-from gateway.budget import MAX_ENTRIES, Budget, Reservation
+from gateway.budget import DIRECT_GET, MAX_ENTRIES, Budget, Reservation
 from gateway.contracts.bus import (
     CREDIT_SUBJECT,
     EVENT_ENCODER,
@@ -45,36 +44,35 @@ class Counters:
         return self.values[subject]
 
 
-class _Msg:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+class _Reply:
+    def __init__(self, data: bytes | None) -> None:
+        self._data = data
 
+    def get(self, timeout: float) -> bytes:
+        if self._data is None:
+            raise gevent.queue.Empty
+        return self._data
 
-class _NC:
-    def __init__(self, counters: Counters) -> None:
-        self._counters = counters
-
-    async def request(self, subject: str, payload: bytes, timeout: float, headers: dict[str, str]) -> _Msg:
-        if self._counters.down:
-            raise TimeoutError("no answer")
-        return _Msg(b'{"val":"%d"}' % self._counters.incr(subject, headers[INCR_HEADER]))
-
-    def jetstream(self) -> Any:
-        counters = self._counters
-
-        class JS:
-            async def get_last_msg(self, stream: str, subject: str, direct: bool) -> _Msg:
-                return _Msg(b'{"val":"%d"}' % counters.values.get(subject, 0))
-
-        return JS()
+    def close(self) -> None:
+        pass
 
 
 class FakeBridge:
+    """The HOLDS stream behind the bridge: increments answer the new total, direct gets the last."""
+
+    ready = True
+
     def __init__(self, counters: Counters) -> None:
         self._counters = counters
 
-    def run(self, work: Any, timeout: float) -> Any:
-        return asyncio.run(work(_NC(self._counters)))
+    def request(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> _Reply:
+        if self._counters.down:
+            return _Reply(None)
+        if subject.startswith(DIRECT_GET):
+            held = self._counters.values.get(subject[len(DIRECT_GET) + 1:])
+            return _Reply(b"" if held is None else b'{"val":"%d"}' % held)  # 404: no body
+        assert headers is not None
+        return _Reply(b'{"stream":"HOLDS","seq":1,"val":"%d"}' % self._counters.incr(subject, headers[INCR_HEADER]))
 
     def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         self._counters.incr(subject, headers[INCR_HEADER])
