@@ -17,7 +17,7 @@ A metered key's balance, as each gateway process sees it, is
   output limit) to the JetStream counter `holds.<key>.<window>` (atomic on the server,
   so every process sees every other's holds) and reads the previous window's. It gives
   the hold back once its usage event is on the stream (seen by this process's follower),
-  or `RELEASE_GRACE_S` after the end when none comes. A window outlives a request's
+  or a grace period (`release_grace_s`) after the end when none comes. A window outlives a request's
   deadline, and the stream drops windows after three, so the hold of a request whose
   gateway died mid-way expires instead of leaking.
 
@@ -26,8 +26,9 @@ can pass the credit only by what requests admitted before the balance reached ze
 actually cost beyond their holds: the requests in flight at that moment.
 
 Unmetered keys pay nothing: no counter, and their usage events never reach a gateway
-(workers publish metered keys' usage on a subject of its own, `usage.metered`). If the counter cannot be reached, this process's own holds stand in for the
-shared ones (logged): the bound then holds per process.
+(workers publish metered keys' usage on a subject of its own, `usage.metered`). If the
+counter cannot be reached, this process's own holds stand in for the shared ones
+(logged): the bound then holds per process.
 """
 
 from __future__ import annotations
@@ -156,7 +157,6 @@ class Budget:
         self._records: dict[str, BalanceRecord] = {}
         self._unapplied: dict[str, Unapplied] = {}
         self._seen: dict[str, None] = {}  # insertion-ordered: the oldest are dropped first
-        self._last_seq = 0
         # Greenlet side (and popped by the loop): holds waiting for their usage event.
         self._releases: dict[str, tuple[Reservation, float]] = {}  # request id -> (hold, ended at)
         self._local: dict[str, int] = {}  # this process's holds, when the counter is unreachable
@@ -216,8 +216,7 @@ class Budget:
         unapplied.applied_through(record.through_seq)
 
     def on_event(self, subject: str, data: bytes, seq: int, nc: Client | None = None) -> None:
-        """One USAGE message (usage or credit) at stream sequence `seq`."""
-        self._last_seq = seq
+        """One USAGE message (a metered key's usage, or a credit) at stream sequence `seq`."""
         try:
             key_id = _KEY_ONLY.decode(data).key_id
             unapplied = self._unapplied.get(key_id)
@@ -225,12 +224,15 @@ class Budget:
                 amount = -CREDIT_DECODER.decode(data).amount_micro_usd
                 if unapplied is None:
                     unapplied = self._unapplied[key_id] = Unapplied()  # credited: from now on followed
-            elif subject == USAGE_METERED_SUBJECT and unapplied is not None:
+            elif subject == USAGE_METERED_SUBJECT:
+                # NOTE: its key's credit came first on the stream, so it is known by now
+                if unapplied is None:
+                    unapplied = self._unapplied[key_id] = Unapplied()
                 event = USAGE_DECODER.decode(data)
                 amount = self._pricer.cost(event).micro_usd
                 self._seen_id(event.request_id, nc)
             else:
-                return  # a key with no credit known: its balance is not enforced
+                return  # an unmetered key's usage (not followed; tests feed it here)
         except msgspec.DecodeError:
             return  # the ledger keeps it as rejected; nothing to count
         record = self._records.get(key_id)

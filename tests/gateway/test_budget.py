@@ -15,6 +15,7 @@ from gateway.contracts.bus import (
     CREDIT_SUBJECT,
     EVENT_ENCODER,
     USAGE_METERED_SUBJECT,
+    USAGE_SUBJECT,
     BalanceRecord,
     CreditEvent,
     KeyRecord,
@@ -145,7 +146,7 @@ def test_unmetered_keys_are_neither_followed_nor_held() -> None:
     counters = Counters()
     b = budget(counters)
     b.on_record(BalanceRecord(key_id="free", spent_micro_usd=900, balance_micro_usd=-900, through_seq=2))
-    b.on_event(USAGE_METERED_SUBJECT, usage("r1", 100, key_id="free"), 3)
+    b.on_event(USAGE_SUBJECT, usage("r1", 100, key_id="free"), 3)  # not followed; ignored if fed
     assert b.available("free") == -900  # the record alone: its events are skipped
     assert b.admit(KeyRecord(id="free", name="f", hash="x"), 10**9) is None
     assert not counters.values
