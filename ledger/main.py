@@ -71,8 +71,9 @@ class Ledger:
             for msg in msgs[:-1]:
                 await msg.ack()
             # The server handles one consumer's acks in order: once the last is confirmed,
-            # the ack floor read next covers the whole batch.
-            await (msgs[-1].ack_sync() if self._floor is not None else msgs[-1].ack())
+            # the ack floor read next covers the whole batch. (A fetch may return nothing.)
+            if msgs:
+                await (msgs[-1].ack_sync() if self._floor is not None else msgs[-1].ack())
         except (nats.errors.Error, asyncio.TimeoutError) as ex:
             # NOTE: the batch is committed; an unacked rest is redelivered and found duplicate.
             self.log.warning("ledger_ack_failed", count=len(msgs), error=type(ex).__name__)
