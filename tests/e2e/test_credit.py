@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import nats.js.errors
 import openai
@@ -80,6 +81,11 @@ class Credit:
         made = [openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=secret, max_retries=0, timeout=20)
                 for port in self.ports]
         self.clients.extend(made)
+        # NOTE: every process knows the key before the burst (a key working at once is
+        # another test's business): listing models authenticates and spends nothing
+        for client in made:
+            for _ in range(4):
+                wait_until(partial(_lists_models, client), 10, "the new key on every gateway")
         return record.id, made
 
     def held(self, key_id: str) -> int:
@@ -107,6 +113,13 @@ class Credit:
             rows, spent = conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_micro_usd), 0) FROM usage"
                                        " WHERE key_id = ?", (key_id,)).fetchone()
         return int(rows), int(spent)
+
+
+def _lists_models(client: openai.OpenAI) -> bool:
+    try:
+        return bool(client.models.list().data)
+    except openai.AuthenticationError:
+        return False
 
 
 @pytest.fixture(scope="module")
