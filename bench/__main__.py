@@ -4,7 +4,7 @@ Default: the scenario matrix (non-stream chat, stream chat, embeddings; concurre
 64; OpenAI-kind routes, and Anthropic-kind ones when that provider is importable), each
 sent direct to the fake upstream and through the gateway, in under three minutes.
 `--quick` is a short smoke run (c=1 and 16, about 40 s) that does not touch docs/.
-`--worker-curve`, `--streams N`, `--profile` and `--deployments` are separate modes (add `--matrix` to
+`--worker-curve`, `--streams N`, `--metered-key`, `--profile` and `--deployments` are separate modes (add `--matrix` to
 run the matrix as well); `--peer litellm` adds LiteLLM's proxy to the matrix.
 """
 
@@ -82,6 +82,9 @@ def parser() -> argparse.ArgumentParser:
                    help="chat and streams through a model of one deployment and one of three (issue 16)")
     p.add_argument("--limited-key", action="store_true",
                    help="the bench key has (unreachable) RPM/TPM limits: measures the limiter's cost")
+    p.add_argument("--metered-key", action="store_true",
+                   help="non-stream chat with an unmetered and a metered key, alternately: the balance hold's cost")
+    p.add_argument("--rounds", type=int, default=2, help="--metered-key: alternations per concurrency (default 2)")
     return p
 
 
@@ -179,6 +182,26 @@ class Bench:
         info["status"] = "ok"
         return Front(port, peer_litellm.MASTER_KEY), info
 
+    def credit(self) -> None:
+        """Non-stream chat with an unmetered key and a metered one, alternately, at each concurrency."""
+        a = self.args
+        metered = Front(self.stack.gateway_port, self.stack.create_key("bench-metered", metered=True))
+        rows = []
+        for c in a.concurrency:
+            case = Case("openai", "chat", c)
+            for round_ in range(a.rounds):
+                for name, front in (("unmetered", self.ours), ("metered", metered)):
+                    result = measure(self.driver, f"{name} {case.label}", through(case, front, a.chunks), c,
+                                     a.duration, a.warmup)
+                    self.unhealthy += not healthy(result)
+                    rows.append({"key": name, "concurrency": c, "round": round_ + 1, "gateway": result})
+                    lat = result["latency_ms"] or {}
+                    say(f"{name:<9} c={c:<3} round {round_ + 1}: {result['rps']:8.1f} req/s, "
+                        f"p50 {lat.get('p50', 0):6.2f} ms, gateway CPU/1k "
+                        f"{result.get('cpu_s_per_1k', {}).get('gateway')} s")
+        self.sections["credit"] = self.section(settings=self.settings(concurrency=a.concurrency, rounds=a.rounds),
+                                               rows=rows)
+
     def curve(self) -> None:
         """Throughput by number of worker processes."""
         a = self.args
@@ -256,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.quick:
         args.concurrency, args.duration, args.warmup = [1, 16], min(args.duration, 1.0), 0.3
-    modes = args.worker_curve or args.streams > 0 or args.profile or args.soak > 0 or args.deployments
+    modes = args.worker_curve or args.streams > 0 or args.profile or args.soak > 0 or args.deployments or args.metered_key
     workdir = data_dir().resolve() / "bench" / "run"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -269,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         if args.matrix or not modes:
             bench.matrix()
+        if args.metered_key:
+            bench.credit()
         if args.worker_curve:
             bench.curve()
         if args.streams > 0:

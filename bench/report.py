@@ -15,6 +15,7 @@ import json
 import os
 import platform
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 Doc = dict[str, Any]
@@ -271,6 +272,35 @@ def _soak(section: Doc) -> list[str]:
     return lines + _table(head, rows)
 
 
+def _credit(section: Doc) -> list[str]:
+    lines = ["## Metered vs unmetered key (`--metered-key`)", "", _where(section), "",
+             "Non-stream chat through the gateway, the two keys alternately in the same run. A metered key's "
+             "request holds its worst-case cost in a shared JetStream counter (one round trip at admission, "
+             "one publish when its usage event is seen); an unmetered key's pays nothing.", ""]
+    head = ["key", "c", "round", "req/s", "p50 ms", "p99 ms", "gateway CPU s / 1k", "nats CPU s / 1k", "errors"]
+    table = []
+    for r in section["rows"]:
+        g = r["gateway"]
+        per_1k = g.get("cpu_s_per_1k", {})
+        table.append([r["key"], r["concurrency"], r["round"], g["rps"], _lat(g, "latency_ms", "p50"),
+                      _lat(g, "latency_ms", "p99"), per_1k.get("gateway"), per_1k.get("nats"),
+                      g["errors"] + g["check_failures"]])
+    ratios = []
+    for c in sorted({r["concurrency"] for r in section["rows"]}):
+        def mean(key: str, pick: Callable[[Doc], float | None], c: int = c) -> float | None:
+            values = [v for r in section["rows"] if r["key"] == key and r["concurrency"] == c
+                      for v in [pick(r["gateway"])] if v is not None]
+            return sum(values) / len(values) if values else None
+        rps = (mean("metered", lambda g: float(g["rps"])), mean("unmetered", lambda g: float(g["rps"])))
+        p50 = (mean("metered", lambda g: _lat(g, "latency_ms", "p50")),
+               mean("unmetered", lambda g: _lat(g, "latency_ms", "p50")))
+        if None not in rps and None not in p50 and rps[1] and p50[1]:
+            ratios.append([c, rps[0] / rps[1], p50[0] / p50[1], p50[0] - p50[1]])  # type: ignore[operator]
+    lines += _table(head, table)
+    return lines + ["Metered / unmetered (means over rounds):", ""] + _table(
+        ["c", "req/s ratio", "p50 ratio", "p50 added ms"], ratios)
+
+
 def _profile(section: Doc) -> list[str]:
     lines = ["## Where the time goes (py-spy, sampled under load)", "", _where(section), "",
              "Share of the busy samples of each process kind (idle waits in epoll/libev dropped; time in system "
@@ -315,6 +345,8 @@ def markdown(doc: Doc) -> str:
         lines += _streams(doc["streams"])
     if "soak" in doc:
         lines += _soak(doc["soak"])
+    if "credit" in doc:
+        lines += _credit(doc["credit"])
     if "profile" in doc:
         lines += _profile(doc["profile"])
     if "deployments" in doc:

@@ -244,14 +244,16 @@ class Stack:
             pids += [pid for pid in proc.pids() if pid != proc.pid]
         return pids
 
-    def create_key(self, name: str, limited: bool = False) -> str:
+    def create_key(self, name: str, limited: bool = False, metered: bool = False) -> str:
         """A key allowed every model, made as `scripts/keys create` makes it.
 
         `limited` gives it RPM and TPM limits too high to reach, so every request pays
-        the shared-counter admission (the limiter's cost per request).
+        the shared-counter admission (the limiter's cost per request). `metered` gives it
+        a credit too large to spend ($1M), so every request pays the balance hold.
         """
         rpm, tpm = (10**9, 10**12) if limited else (None, None)
-        _, secret = self.run(lambda nc: create_key(nc, name, ["*"], rpm, tpm, None))
+        credit = 10**12 if metered else None
+        _, secret = self.run(lambda nc: create_key(nc, name, ["*"], rpm, tpm, credit))
         return secret
 
     def run(self, work: Callable[[Client], Awaitable[T]]) -> T:

@@ -1,4 +1,4 @@
-"""Admission of one request: balance first (local), then the shared rate limits.
+"""Admission of one request: balance first (shared holds), then the shared rate limits.
 
 Every refusal here is a 429 before anything leaves the gateway. What was taken at
 admission (a balance reservation, counter increments) is settled by the callback the
@@ -26,6 +26,7 @@ class Ticket:
 
     reservation: Reservation | None
     admission: Admission | None
+    request_id: str | None = None  # the attempt in progress (a fallback bills under its own id)
 
     def headers(self) -> dict[str, str]:
         """Rate-limit headers for the response."""
@@ -42,7 +43,10 @@ class Gate:
     def admit(self, key: KeyRecord, model: ModelConfig, body_bytes: int, output_limit: int | None) -> Ticket:
         """Admit or raise 429 (insufficient_quota or rate_limit_exceeded)."""
         prompt_estimate = max(1, body_bytes // BYTES_PER_TOKEN)
-        reservation = self._budget.admit(key, estimate_cost_micro(model, prompt_estimate, output_limit or 0))
+        # The hold is the worst case the request can be held to: its own limit, else the
+        # model's configured maximum output.
+        output = output_limit or model.max_output_tokens or 0
+        reservation = self._budget.admit(key, estimate_cost_micro(model, prompt_estimate, output))
         try:
             admission = self._limiter.admit(key, prompt_estimate)
         except APIError:
@@ -54,7 +58,7 @@ class Gate:
         """The relay's end-of-request callback for this ticket."""
 
         def on_end(usage: Usage | None) -> None:
-            self._budget.release(ticket.reservation)
+            self._budget.release(ticket.reservation, ticket.request_id)
             self._limiter.settle(ticket.admission, usage.total_tokens if usage is not None else None)
 
         return on_end

@@ -121,9 +121,11 @@ async def create_key(nc: Client, name: str, models: list[str], rpm: int | None, 
         created_at=time.time(),
         metered=credit_micro is not None,
     )
-    await put_key(nc, record)
     if credit_micro is not None:
+        # NOTE: the credit first: by the time the key can be used, its credit is on the
+        # stream that gateways follow (gateway/budget.py), ledger or no ledger.
         await publish_credit(nc, record, credit_micro)
+    await put_key(nc, record)
     return record, secret
 
 

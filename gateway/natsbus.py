@@ -3,10 +3,12 @@
 The bus is not open. Every process connects as one role, and the server lets each role
 publish and subscribe only where its job needs it:
 
-- `gateway`: publishes jobs, cancels, pings, its own usage events and limit counters;
-  reads the `keys` and `balances` buckets; receives job replies on `_GW.>`; reads and
-  writes the `cooldowns` bucket (it sees every attempt's outcome in the frames, so it is
-  the one that cools a deployment); follows the workers' load reports (`llm.load.*`).
+- `gateway`: publishes jobs, cancels, pings, its own usage events, limit and hold
+  counters; reads the `keys` and `balances` buckets; follows `USAGE` through ephemeral
+  ordered consumers only (it can neither ack nor touch the ledger's durable); receives
+  job replies on `_GW.>`; reads and writes the `cooldowns` bucket (it sees every
+  attempt's outcome in the frames, so it is the one that cools a deployment); follows
+  the workers' load reports (`llm.load.*`).
 - every role but the operator answers status requests on its own `status.<role>` only.
 - `worker`: takes jobs (`llm.chat/embed/ping.<provider>`, cancels); answers on `_GW.>`
   and to pings; publishes usage events and its load reports. It cannot read keys or
@@ -56,12 +58,15 @@ from nats.js.kv import KeyValue
 from gateway.contracts.bus import (
     BALANCES_BUCKET,
     COOLDOWNS_BUCKET,
+    HOLDS_STREAM,
+    HOLDS_SUBJECTS,
     KEYS_BUCKET,
     RESPONSES_BUCKET,
     LOAD_PREFIX,
     LIMITS_STREAM,
     status_subject,
     LIMITS_SUBJECTS,
+    USAGE_METERED_SUBJECT,
     USAGE_STREAM,
     USAGE_SUBJECT,
     usage_stream_settings,
@@ -136,9 +141,13 @@ def permissions(role: str) -> dict[str, Any]:
     own_inbox = f"{inbox_prefix(role)}.>"
     if role == "gateway":
         publish = [
-            "llm.chat.*", "llm.embed.*", "llm.cancel.*", "llm.ping.*", USAGE_SUBJECT, "limits.>",
-            *_create_stream(USAGE_STREAM), *_create_stream(LIMITS_STREAM),
-            f"$JS.API.DIRECT.GET.{LIMITS_STREAM}.>",
+            "llm.chat.*", "llm.embed.*", "llm.cancel.*", "llm.ping.*", USAGE_SUBJECT, "limits.>", "holds.>",
+            *_create_stream(USAGE_STREAM), *_create_stream(LIMITS_STREAM), *_create_stream(HOLDS_STREAM),
+            f"$JS.API.DIRECT.GET.{LIMITS_STREAM}.>", f"$JS.API.DIRECT.GET.{HOLDS_STREAM}.>",
+            # NOTE: the unnamed create subject makes ephemeral consumers only (the server
+            # refuses a durable name there), so the gateway can read spend the ledger has
+            # not applied yet but never ack, edit or delete the ledger's durable.
+            f"$JS.API.CONSUMER.CREATE.{USAGE_STREAM}", f"$JS.FC.{USAGE_STREAM}.>",
             *_create_stream(_kv(KEYS_BUCKET)), *_read_stream(_kv(KEYS_BUCKET)),
             *_create_stream(_kv(BALANCES_BUCKET)), *_read_stream(_kv(BALANCES_BUCKET)),
             *_get_by_key(RESPONSES_BUCKET),
@@ -149,7 +158,7 @@ def permissions(role: str) -> dict[str, Any]:
         # NOTE: allow_responses lets it answer a status request at the operator's inbox, once
         return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
     if role == "worker":
-        publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, *_create_stream(USAGE_STREAM),
+        publish = [f"{JOB_REPLY_PREFIX}.>", USAGE_SUBJECT, USAGE_METERED_SUBJECT, *_create_stream(USAGE_STREAM),
                    *_get_by_key(RESPONSES_BUCKET), f"{LOAD_PREFIX}*"]
         subscribe = [own_inbox, "llm.chat.*", "llm.embed.*", "llm.ping.*", "llm.cancel.*", status_subject("worker")]
         # NOTE: allow_responses lets a worker answer a ping or a status request at its sender's inbox, once
@@ -296,6 +305,19 @@ async def ensure_limits_stream(js: JetStreamContext, window_s: int) -> None:
         ))
     except BadRequestError:
         await js.stream_info(LIMITS_STREAM)
+
+
+async def ensure_holds_stream(js: JetStreamContext, window_s: float) -> None:
+    """The balance-hold counter stream; a window's counter lives three windows, so the hold
+    of a request whose gateway died mid-way is gone after at most that. In memory: holds
+    only matter while their requests run, and a restart of NATS ends those anyway."""
+    try:
+        await js.add_stream(StreamConfig(
+            name=HOLDS_STREAM, subjects=HOLDS_SUBJECTS, storage=StorageType.MEMORY, allow_msg_counter=True,
+            allow_direct=True, max_age=3 * window_s,
+        ))
+    except BadRequestError:
+        await js.stream_info(HOLDS_STREAM)
 
 
 async def keys_bucket(js: JetStreamContext) -> KeyValue:

@@ -19,11 +19,12 @@ from gateway.app import create_app
 from gateway.attempts import Attempts
 from gateway.balancer import LoadBoard
 from gateway.cooldowns import Cooldowns
-from gateway.budget import Budget
+from gateway.budget import Budget, hold_window_s, release_grace_s
 from gateway.keycache import KeyCache
 from gateway.limits import RateLimiter, ensure_limits_stream
 from gateway.metrics import GatewayMetrics
 from gateway.status import Identity, answer_status
+from ledger.pricing import Pricer
 
 KEY_LOOKUP_TIMEOUT_S = 2.0
 
@@ -37,7 +38,8 @@ def build() -> tuple[object, Bridge]:
     settings = config.gateway
     keys = KeyCache(log, settings.key_miss_ttl_s, settings.key_lookups_per_s)
     bridge = Bridge(configuration.nats_url(), log)
-    budget = Budget(log)
+    budget = Budget(bridge, Pricer(config.models, log), log, hold_window_s(settings),
+                    grace_s=release_grace_s(settings))
     bridge.on_connect(keys.watch)
     bridge.on_connect(budget.watch)
     bridge.on_connect(ensure_limits_stream)

@@ -9,7 +9,13 @@ A key's balance counts all of its spend, including what it spent before its firs
 credit: crediting a key that was used unmetered starts it at credit - spend so far.
 
 After each committed batch the ledger publishes the `BalanceRecord` of every key the
-batch changed to the KV bucket `balances`, under the key id. A failed publish keeps the
+batch changed to the KV bucket `balances`, under the key id, stamped with `through_seq`:
+the consumer's ack floor read after the batch's acks, so every USAGE message up to it is
+in the record's figures (gateways count the key's later events themselves; a floor that
+could not be read keeps the last one, which only makes gateways count more). A key whose
+record went out with a floor below one of its own applied events (the floor waits for an
+earlier batch to be redelivered) is published again once the floor passes that event,
+so no gateway goes on counting it twice. A failed publish keeps the
 keys pending and is retried after the next batch (or idle fetch), so a NATS hiccup
 delays a balance but never loses it; at start-up every key is published once, which
 also repopulates the bucket after a rebuild.
@@ -66,11 +72,12 @@ def read_balances(db: sqlite_utils.Database, key_ids: Iterable[str] | None = Non
     return [KeyBalance(*row) for row in rows]
 
 
-def to_record(balance: KeyBalance, now: float) -> BalanceRecord:
+def to_record(balance: KeyBalance, now: float, through_seq: int = 0) -> BalanceRecord:
     """The bus record of a balance."""
     return BalanceRecord(
         key_id=balance.key_id, key_name=balance.key_name, credit_micro_usd=balance.credit_micro_usd,
         spent_micro_usd=balance.spent_micro_usd, balance_micro_usd=balance.balance_micro_usd, updated_at=now,
+        through_seq=through_seq,
     )
 
 
@@ -88,6 +95,24 @@ class BalancePublisher:
         self._log = log
         self._clock = clock
         self.pending: set[str] = set()
+        self.through_seq = 0
+
+        self._behind: dict[str, int] = {}  # key id -> its newest applied event past the floor
+
+    def through(self, floor: int | None) -> None:
+        """The ack floor (read after the last acks); None (unknown) keeps the last one."""
+        if floor is not None and floor > self.through_seq:
+            self.through_seq = floor
+        caught_up = [key_id for key_id, seq in self._behind.items() if seq <= self.through_seq]
+        for key_id in caught_up:
+            del self._behind[key_id]
+        self.pending.update(caught_up)
+
+    def applied_up_to(self, events: Iterable[tuple[str, int]]) -> None:
+        """(key id, stream seq) of the events just applied: those past the floor are remembered."""
+        for key_id, seq in events:
+            if seq > self.through_seq and seq > self._behind.get(key_id, 0):
+                self._behind[key_id] = seq
 
     def mark(self, key_ids: Iterable[str]) -> None:
         """Remember keys whose balance changed in a committed batch."""
@@ -105,7 +130,7 @@ class BalancePublisher:
                 self.pending.discard(balance.key_id)
                 continue
             try:
-                await self._kv.put(balance.key_id, EVENT_ENCODER.encode(to_record(balance, now)))
+                await self._kv.put(balance.key_id, EVENT_ENCODER.encode(to_record(balance, now, self.through_seq)))
             except (nats.errors.Error, TimeoutError) as ex:
                 # Keep the rest pending: the next flush retries with fresh numbers.
                 self._log.warning("balance_publish_failed", key_id=balance.key_id, error=type(ex).__name__,

@@ -20,6 +20,7 @@ from gateway.contracts.bus import (
     CREDIT_DECODER,
     CREDIT_SUBJECT,
     USAGE_DECODER,
+    USAGE_METERED_SUBJECT,
     USAGE_SUBJECT,
     CreditEvent,
     UsageEvent,
@@ -79,7 +80,7 @@ def to_entry(subject: str, data: bytes, seq: int, stored_at: float, pricer: Pric
     Usage is dated by when the request finished, credits by when they were given.
     """
     try:
-        if subject == USAGE_SUBJECT:
+        if subject in (USAGE_SUBJECT, USAGE_METERED_SUBJECT):
             usage = USAGE_DECODER.decode(data)
             problem = usage_problem(usage)
             if problem:

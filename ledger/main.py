@@ -2,8 +2,9 @@
 
 A durable JetStream pull consumer ("ledger") on the USAGE stream, in a loop:
 fetch up to `[ledger] batch_size` messages -> price them -> `Store.apply` (one SQLite
-transaction) -> commit -> ack every message of the batch -> publish the changed keys'
-balances to the KV bucket `balances` -> one JSON log line (counts and key ids, never
+transaction) -> commit -> ack every message of the batch -> read the consumer's ack floor
+-> publish the changed keys' balances, stamped with that floor (`through_seq`: gateways
+count the events after it themselves), to the KV bucket `balances` -> one JSON log line (counts and key ids, never
 prompt contents). A crash anywhere before the acks only makes JetStream redeliver the
 batch after `[ledger] ack_wait_s`, and the store's idempotency makes that harmless: no
 event lost, none counted twice. A backlog (ledger down) waits in the stream, not here.
@@ -23,6 +24,7 @@ import sqlite3
 import sys
 import time
 from functools import partial
+from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.msg import Msg
@@ -39,6 +41,7 @@ from ledger.entries import utc_day
 from ledger.report import spend_on
 from ledger.balances import BalancePublisher, KeyValuePut, read_balances
 from ledger.bus import connect, durable_subscription, entry_of
+from ledger.entries import Credit, PricedUsage
 from ledger.lock import WriterLock
 from ledger.pricing import Pricer
 from ledger.rebuild import rebuild_main
@@ -57,7 +60,8 @@ class Ledger:
     """One batch at a time: store, ack, publish balances."""
 
     def __init__(self, store: Store, pricer: Pricer, balances: BalancePublisher, log: Logger,
-                 metrics: LedgerMetrics | None = None) -> None:
+                 metrics: LedgerMetrics | None = None,
+                 floor: Callable[[], Awaitable[int | None]] | None = None) -> None:
         self.store = store
         self.pricer = pricer
         self.balances = balances
@@ -65,6 +69,7 @@ class Ledger:
         self.metrics = metrics or LedgerMetrics()
         self.pending: int | None = None  # the consumer's undelivered events, asked about every second
         self.committed_at: float | None = None
+        self._floor = floor
 
     async def handle(self, msgs: list[Msg]) -> bool:
         """Apply one fetched batch; False (nothing acked) when the database refused it."""
@@ -77,11 +82,19 @@ class Ledger:
             return False
         self._observe(applied)
         try:
-            for msg in msgs:
+            for msg in msgs[:-1]:
                 await msg.ack()
-        except nats.errors.Error as ex:
+            # The server handles one consumer's acks in order: once the last is confirmed,
+            # the ack floor read next covers the whole batch. (A fetch may return nothing.)
+            if msgs:
+                await (msgs[-1].ack_sync() if self._floor is not None else msgs[-1].ack())
+        except (nats.errors.Error, asyncio.TimeoutError) as ex:
             # NOTE: the batch is committed; an unacked rest is redelivered and found duplicate.
             self.log.warning("ledger_ack_failed", count=len(msgs), error=type(ex).__name__)
+        if self._floor is not None:
+            self.balances.through(await self._floor())
+        self.balances.applied_up_to(
+            (e.event.key_id, e.seq) for e in entries if isinstance(e, (PricedUsage, Credit)))
         self.balances.mark(applied.keys)
         await self.balances.flush(self.store.db)
         self.log.info("ledger_batch", count=len(msgs), inserted=applied.inserted, replaced=applied.replaced,
@@ -203,11 +216,16 @@ async def serve(cfg: Config, store: Store, log: Logger, stop: asyncio.Event, rel
             return
         sub, kv = attached
         publisher = BalancePublisher(kv, log)
+
+        async def floor() -> int | None:
+            return await ack_floor(sub, log)
+
+        publisher.through(await floor())
         publisher.mark(b.key_id for b in read_balances(store.db))
         await publisher.flush(store.db)
         metrics = LedgerMetrics(key_names=cfg.metrics.key_names)
         serve_metrics(METRICS_PORT_ENV, metrics.registry, log)
-        ledger = Ledger(store, Pricer(cfg.models, log), publisher, log, metrics)
+        ledger = Ledger(store, Pricer(cfg.models, log), publisher, log, metrics, floor)
         await answer_status(nc, "ledger", partial(ledger_status, Identity("ledger"), ledger), log)
         log.info("ledger_ready", database=str(database_path(cfg)), batch_size=cfg.ledger.batch_size,
                  ack_wait_s=cfg.ledger.ack_wait_s)
@@ -228,6 +246,16 @@ async def serve(cfg: Config, store: Store, log: Logger, stop: asyncio.Event, rel
             await nc.drain()
         except (nats.errors.Error, asyncio.TimeoutError) as ex:
             log.warning("nats_drain_failed", error=type(ex).__name__)
+
+
+async def ack_floor(sub: JetStreamContext.PullSubscription, log: Logger) -> int | None:
+    """The stream sequence up to which every message is acked (so applied); None if unknown."""
+    try:
+        info = await sub.consumer_info()
+    except (nats.errors.Error, asyncio.TimeoutError) as ex:
+        log.warning("ledger_floor_unknown", error=type(ex).__name__)
+        return None
+    return int(info.ack_floor.stream_seq) if info.ack_floor and info.ack_floor.stream_seq else 0
 
 
 async def _reload_on(reload: asyncio.Event, ledger: Ledger) -> None:

@@ -534,6 +534,7 @@ class JobService:
                 started_at=started,
                 finished_at=self._clock(),
                 deployment=job.deployment,
+                metered=job.metered,
             )
         )
 

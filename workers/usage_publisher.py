@@ -14,7 +14,7 @@ import asyncio
 from nats.errors import Error as NatsError
 from nats.js.client import JetStreamContext
 
-from gateway.contracts.bus import EVENT_ENCODER, MSG_ID_HEADER, USAGE_SUBJECT, UsageEvent
+from gateway.contracts.bus import EVENT_ENCODER, MSG_ID_HEADER, USAGE_METERED_SUBJECT, USAGE_SUBJECT, UsageEvent
 from gateway.contracts.log import Logger
 
 MAX_QUEUED = 100_000
@@ -44,7 +44,7 @@ class UsagePublisher:
 
     async def _publish(self, event: UsageEvent) -> None:
         await self._js.publish(
-            USAGE_SUBJECT,
+            USAGE_METERED_SUBJECT if event.metered else USAGE_SUBJECT,
             EVENT_ENCODER.encode(event),
             headers={MSG_ID_HEADER: event.request_id},
             timeout=5.0,

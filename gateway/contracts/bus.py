@@ -10,7 +10,8 @@ slow upstream apart from a dead worker. The gateway publishes `Cancel` to `cance
 its client goes away.
 
 Money path (JetStream): workers publish a `UsageEvent` (JSON) to `USAGE_SUBJECT` with
-`Nats-Msg-Id` = request id; credits go to `CREDIT_SUBJECT`. Both live in the stream
+`Nats-Msg-Id` = request id (to `USAGE_METERED_SUBJECT` when the job's key is metered,
+so gateways follow those alone); credits go to `CREDIT_SUBJECT`. Both live in the stream
 `USAGE_STREAM`, which the ledger consumes.
 
 New fields always get defaults (schema evolution for rolling upgrades); unknown fields
@@ -32,6 +33,7 @@ from gateway.contracts.openai import Usage
 
 USAGE_STREAM = "USAGE"
 USAGE_SUBJECT = "usage.request"
+USAGE_METERED_SUBJECT = "usage.metered"  # the usage of metered keys: gateways follow it
 CREDIT_SUBJECT = "usage.credit"
 USAGE_SUBJECTS = ["usage.>"]
 KEYS_BUCKET = "keys"
@@ -41,6 +43,8 @@ COOLDOWNS_BUCKET = "cooldowns"  # deployments no gateway may send traffic to for
 LOAD_PREFIX = "llm.load."  # workers' in-flight counts and latencies, per provider
 LIMITS_STREAM = "LIMITS"
 LIMITS_SUBJECTS = ["limits.>"]
+HOLDS_STREAM = "HOLDS"  # what admitted requests of metered keys hold against their credit
+HOLDS_SUBJECTS = ["holds.>"]
 USAGE_DUPLICATE_WINDOW_S = 600.0
 CANCEL_PREFIX = "llm.cancel."
 PING_PREFIX = "llm.ping."
@@ -90,6 +94,11 @@ def limit_subject(kind: str, key_id: str, window: int) -> str:
     return f"limits.{kind}.{key_id}.{window}"
 
 
+def hold_subject(key_id: str, window: int) -> str:
+    """Counter subject of what one key's requests admitted in `window` hold (micro-USD)."""
+    return f"holds.{key_id}.{window}"
+
+
 def ping_subject(provider: str) -> str:
     """Subject a worker answers on once it serves `provider` (readiness probes)."""
     return f"{PING_PREFIX}{provider}"
@@ -125,6 +134,7 @@ class Job(Struct, kw_only=True):
     # -- messages dialect: `anthropic-beta` as the caller sent it, kept on pass-through.
     anthropic_beta: str = ""
     deployment: str = ""  # the model's deployment picked for this attempt (issue 16)
+    metered: bool = False  # the key has credit: its usage goes to USAGE_METERED_SUBJECT
 
 
 class Chunk(Struct, tag="chunk"):
@@ -205,6 +215,7 @@ class UsageEvent(Struct, kw_only=True):
     source: str = "worker"
     # The model's deployment that served this attempt (issue 16); "" before routing existed.
     deployment: str = ""
+    metered: bool = False  # published on USAGE_METERED_SUBJECT (gateways count it at once)
 
 
 class CooldownRecord(Struct, kw_only=True):
@@ -286,6 +297,9 @@ class BalanceRecord(Struct, kw_only=True):
     spent_micro_usd: int = 0
     balance_micro_usd: int = 0
     updated_at: float = 0.0
+    # Every USAGE message up to this stream sequence is in the figures above (the ledger's
+    # ack floor when it published them); gateways count the key's later events themselves.
+    through_seq: int = 0
 
 
 class ProcessStatus(Struct, kw_only=True):

@@ -71,6 +71,7 @@ class _Dispatch:
             prompt_cache=model.prompt_cache,
             dialect=self.dialect,
             deployment=deployment.name,
+            metered=key.metered,
         )
 
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, model: ModelConfig, op: str,
@@ -92,6 +93,7 @@ class _Dispatch:
                     done: Callable[[], None]) -> None:
             nonlocal span
             job = self._job(req, candidate, deployment, op, raw, request_id, stream, include_usage)
+            ticket.request_id = job.request_id  # its usage event ends the balance hold
             subject = embed_subject(deployment.provider) if op == "embed" else chat_subject(deployment.provider)
             if tried and candidate.id not in tried:
                 req.context.fallbacks += 1  # another model of the fallbacks (metrics)

@@ -73,3 +73,20 @@ def test_one_deployment_against_three_interleaved(tmp_path: Path, monkeypatch: p
         assert one["ok"] > 0 and three["ok"] > 0 and abs(one["ok"] - three["ok"]) <= 2
         assert three["latency_ms"]["p50"] > 0
     assert "## One deployment or three (issue 16)" in (out / "benchmarks.md").read_text()
+
+
+def test_metered_and_unmetered_keys_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "report"
+    code = main(["--metered-key", "--routes", "openai", "--concurrency", "2", "--duration", "0.5", "--warmup", "0.1",
+                 "--rounds", "1", "--no-install", "--output", str(out)])
+    assert code == 0
+    doc = json.loads((out / "benchmarks.json").read_text())
+    rows = doc["credit"]["rows"]
+    assert [(r["key"], r["concurrency"]) for r in rows] == [("unmetered", 2), ("metered", 2)]
+    for row in rows:
+        result = row["gateway"]
+        assert result["ok"] > 0 and result["errors"] == 0 and result["check_failures"] == 0, row
+    markdown = (out / "benchmarks.md").read_text()
+    assert "## Metered vs unmetered key" in markdown
+    assert re.search(r"\| 2 \| [\d.]+ \| [\d.]+ \| -?[\d.]+ \|", markdown)  # the ratios

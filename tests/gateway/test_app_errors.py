@@ -16,6 +16,7 @@ from gateway.contracts.bus import KeyRecord
 from gateway.contracts.config import parse
 from gateway.contracts.log import Logger
 from gateway.keycache import KeyCache, hash_secret
+from ledger.pricing import Pricer
 
 CONFIG = parse("""
 [gateway]
@@ -38,7 +39,7 @@ def client() -> falcon.testing.TestClient:
     keys = KeyCache(log)
     keys.remember(hash_secret(SECRET), KeyRecord(id="k1", name="t", hash=hash_secret(SECRET), models=["echo"]))
     bridge = Bridge("nats://127.0.0.1:1", log)
-    gate = Gate(Budget(log), RateLimiter(bridge, log))
+    gate = Gate(Budget(bridge, Pricer(CONFIG.models, log), log, 60.0), RateLimiter(bridge, log))
     app = create_app(CONFIG, bridge, keys, lambda h: None, gate, log)
     return falcon.testing.TestClient(app)
 

@@ -21,12 +21,17 @@ from nats.js.errors import KeyNotFoundError
 from gateway import natsbus
 from gateway.contracts.bus import (
     CREDIT_SUBJECT,
+    HOLDS_STREAM,
     KEYS_BUCKET,
     RESPONSES_BUCKET,
+    USAGE_METERED_SUBJECT,
     USAGE_STREAM,
     USAGE_SUBJECT,
+    USAGE_SUBJECTS,
+    hold_subject,
     status_subject,
 )
+from gateway.limits import INCR_HEADER
 from tests.harness.stack import Stack
 
 
@@ -355,3 +360,42 @@ def test_nats_url_may_list_several_servers_and_replicas_come_from_the_environmen
         monkeypatch.setenv("NATS_REPLICAS", wrong)
         with pytest.raises(ValueError, match="NATS_REPLICAS"):
             replicas()
+
+
+def test_gateways_follow_usage_and_share_holds_but_cannot_touch_the_ledgers_consumer(bus: Stack) -> None:
+    async def work() -> None:
+        async with session(bus, "gateway") as gw, session(bus, "worker") as wk, session(bus, "ledger") as lg, \
+                session(bus, "operator") as op:
+            await natsbus.ensure_usage_stream(op.nc.jetstream())
+            await lg.nc.jetstream().pull_subscribe(USAGE_SUBJECT, durable="ledger-follow", stream=USAGE_STREAM)
+            # the gateway reads the usage events (an ephemeral ordered consumer) ...
+            seen: asyncio.Queue[bytes] = asyncio.Queue()
+
+            async def on_event(msg: Any) -> None:
+                await seen.put(msg.data)
+
+            await gw.nc.jetstream().subscribe(USAGE_SUBJECTS[0], stream=USAGE_STREAM, cb=on_event,
+                                              ordered_consumer=True,
+                                              config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
+            await wk.nc.jetstream().publish(USAGE_METERED_SUBJECT, b'{"usage": "followed"}', timeout=3)
+            assert await asyncio.wait_for(seen.get(), 5) == b'{"usage": "followed"}'
+            # ... but can neither delete nor take over the ledger's durable
+            with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+                await gw.nc.jetstream().delete_consumer(USAGE_STREAM, "ledger-follow")
+            assert await gw.refused("$JS.API.CONSUMER.DELETE.")
+            with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+                await gw.nc.jetstream().add_consumer(USAGE_STREAM, ConsumerConfig(durable_name="ledger-follow"))
+            assert (await op.nc.jetstream().consumer_info(USAGE_STREAM, "ledger-follow")).name == "ledger-follow"
+
+            # holds: a shared counter the gateway adds to and reads; a worker cannot touch it
+            await natsbus.ensure_holds_stream(gw.nc.jetstream(), 60)
+            reply = await gw.nc.request(hold_subject("key_x", 7), b"", timeout=3, headers={INCR_HEADER: "+250"})
+            assert json.loads(reply.data)["val"] == "250"
+            last = await gw.nc.jetstream().get_last_msg(HOLDS_STREAM, hold_subject("key_x", 7), direct=True)
+            assert json.loads(last.data or b"{}")["val"] == "250"
+            await wk.nc.publish(hold_subject("key_x", 7), b"", headers={INCR_HEADER: "-250"})
+            assert await wk.refused(f'"{hold_subject("key_x", 7)}"')
+            last = await gw.nc.jetstream().get_last_msg(HOLDS_STREAM, hold_subject("key_x", 7), direct=True)
+            assert json.loads(last.data or b"{}")["val"] == "250"
+
+    run(work())

@@ -17,7 +17,7 @@ import nats
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from gateway.contracts.bus import USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECT, UsageEvent, ping_subject
+from gateway.contracts.bus import CREDIT_SUBJECT, USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECTS, UsageEvent, ping_subject
 from gateway.keys_cli import create_key
 from gateway.natsbus import connect_options, servers
 from gateway.natsd import cluster_config, server_args
@@ -189,7 +189,7 @@ async def _read_usage(nc: Client) -> list[UsageEvent]:
     if not total:
         return []
     sub = await js.pull_subscribe(
-        USAGE_SUBJECT, stream=USAGE_STREAM, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        USAGE_SUBJECTS[0], stream=USAGE_STREAM, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     )
     events: list[UsageEvent] = []
     try:
@@ -199,7 +199,8 @@ async def _read_usage(nc: Client) -> list[UsageEvent]:
             except asyncio.TimeoutError:  # nats-py raises its own subclass, or asyncio's
                 break
             for msg in msgs:
-                events.append(USAGE_DECODER.decode(msg.data))
+                if msg.subject != CREDIT_SUBJECT:  # usage of unmetered and metered keys alike
+                    events.append(USAGE_DECODER.decode(msg.data))
                 await msg.ack()
     finally:
         await sub.unsubscribe()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.contracts.bus import CREDIT_SUBJECT, EVENT_ENCODER, USAGE_SUBJECT, CreditEvent
+from gateway.contracts.bus import CREDIT_SUBJECT, EVENT_ENCODER, USAGE_METERED_SUBJECT, USAGE_SUBJECT, CreditEvent
 from ledger.entries import Credit, PricedUsage, Rejected, to_entry, utc_day
 from ledger.pricing import Pricer
 from tests.ledger.conftest import DAY, MODELS, NOON, quiet, usage
@@ -19,6 +19,14 @@ def test_usage_is_priced_and_dated_by_when_it_finished() -> None:
     assert isinstance(entry, PricedUsage)
     assert entry.event == event and entry.day == DAY and entry.seq == 7
     assert entry.cost.micro_usd == 64
+
+
+def test_a_metered_keys_usage_is_billed_the_same() -> None:
+    event = usage("r1", started_at=NOON - 86_400, finished_at=NOON)
+    event.metered = True
+    entry = to_entry(USAGE_METERED_SUBJECT, EVENT_ENCODER.encode(event), 8, LATER, PRICER)
+    assert isinstance(entry, PricedUsage)
+    assert entry.event == event and entry.day == DAY and entry.seq == 8 and entry.cost.micro_usd == 64
 
 
 def test_usage_without_times_is_dated_by_the_stream() -> None:

@@ -110,3 +110,38 @@ def test_force_goes_only_with_rebuild() -> None:
     with pytest.raises(SystemExit) as ex:
         cli(["--force"])
     assert ex.value.code == 2
+
+
+class SyncAckClient(FakeClient):
+    """Also answers ack_sync (a request on the ack subject), as the server does once it
+    has handled that ack and every one before it."""
+
+    async def request(self, subject: str, payload: bytes = b"", timeout: float = 1.0, **_: Any) -> Msg:
+        self.events.append(f"ack_sync {subject.split('.')[5]}")
+        return Msg(_client=self, subject=subject, data=b"")  # type: ignore[arg-type]
+
+
+def test_records_are_stamped_with_the_floor_read_after_the_last_ack_is_confirmed(store: Store) -> None:
+    events: list[str] = []
+    kv, log = FakeKV(), quiet()
+    floors = iter([3, 3, 3, 9])  # the batch, the empty fetch, the late event, the next batch
+
+    async def floor() -> int:
+        events.append("floor")
+        return next(floors)
+
+    ledger = Ledger(RecordingStore(store, events), Pricer(MODELS, log), BalancePublisher(kv, log), log, floor=floor)
+    client = SyncAckClient(events)
+    assert asyncio.run(ledger.handle(batch(client)))
+    assert events == ["commit", "ack 1", "ack 2", "ack_sync 3", "floor"]
+    assert BALANCE_DECODER.decode(kv.puts[-1][1]).through_seq == 3
+    # a fetch that came back empty is no batch at all (it used to crash the ledger)
+    assert asyncio.run(ledger.handle([]))
+    # applied past the floor (an earlier batch awaits redelivery): stamped with the floor
+    # it has, and published again once the floor passes its event
+    late = js_msg(client, USAGE_SUBJECT, EVENT_ENCODER.encode(usage("r9", key_id="key_b")), 7)
+    assert asyncio.run(ledger.handle([late]))
+    assert [(k, BALANCE_DECODER.decode(v).through_seq) for k, v in kv.puts[-1:]] == [("key_b", 3)]
+    other = js_msg(client, USAGE_SUBJECT, EVENT_ENCODER.encode(usage("r10", key_id="key_c")), 9)
+    assert asyncio.run(ledger.handle([other]))
+    assert sorted((k, BALANCE_DECODER.decode(v).through_seq) for k, v in kv.puts[-2:]) == [("key_b", 9), ("key_c", 9)]

@@ -7,7 +7,7 @@ import io
 
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from gateway.contracts.bus import USAGE_DECODER, UsageEvent
+from gateway.contracts.bus import USAGE_DECODER, USAGE_METERED_SUBJECT, USAGE_SUBJECT, UsageEvent
 from gateway.contracts.log import Logger
 from workers.usage_publisher import UsagePublisher
 
@@ -18,6 +18,7 @@ class FlakyJetStream:
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.stored: list[tuple[str, str]] = []
+        self.subjects: dict[str, str] = {}
         self.in_flight = 0
         self.peak = 0
 
@@ -30,6 +31,7 @@ class FlakyJetStream:
                 self.failures -= 1
                 raise NatsTimeoutError
             self.stored.append((headers["Nats-Msg-Id"], USAGE_DECODER.decode(payload).request_id))
+            self.subjects[headers["Nats-Msg-Id"]] = subject
         finally:
             self.in_flight -= 1
 
@@ -65,3 +67,19 @@ def test_what_cannot_be_published_at_shutdown_is_logged_whole() -> None:
 
     out = asyncio.run(main())
     assert '"event":"usage_unpublished"' in out and "req_7" in out and '\\"prompt_tokens\\":7' in out
+
+
+def test_a_metered_keys_usage_goes_where_gateways_follow_it() -> None:
+    async def main() -> FlakyJetStream:
+        js = FlakyJetStream(failures=0)
+        publisher = UsagePublisher(js, Logger("t", io.StringIO()))  # type: ignore[arg-type]
+        publisher.start()
+        publisher.record(event(1))
+        metered = event(2)
+        metered.metered = True
+        publisher.record(metered)
+        await publisher.close(grace_s=10)
+        return js
+
+    js = asyncio.run(main())
+    assert js.subjects == {"req_1": USAGE_SUBJECT, "req_2": USAGE_METERED_SUBJECT}
