@@ -94,52 +94,6 @@ MIN_LOST_AFTER_S = 1.0
 BYTES_PER_TOKEN = 4  # the gateway's estimates (as admission's): about four characters a token
 
 
-class _FunctionText(msgspec.Struct):
-    arguments: str | None = None
-
-
-class _ToolCallText(msgspec.Struct):
-    function: _FunctionText | None = None
-
-
-class _DeltaText(msgspec.Struct):
-    content: str | None = None
-    reasoning_content: str | None = None
-    refusal: str | None = None
-    tool_calls: list[_ToolCallText] | None = None
-
-
-class _ChoiceText(msgspec.Struct):
-    delta: _DeltaText | None = None
-
-
-class _ChunkText(msgspec.Struct):
-    """The output text of one chunk, and nothing else (decoding more would cost more)."""
-
-    choices: list[_ChoiceText] = []
-
-
-_CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
-
-
-def output_chars(data: bytes) -> int:
-    """Characters of output (text, reasoning, refusal, tool arguments) in one chunk's JSON."""
-    try:
-        chunk = _CHUNK_TEXT.decode(data)
-    except msgspec.DecodeError:
-        return 0
-    chars = 0
-    for choice in chunk.choices:
-        delta = choice.delta
-        if delta is None:
-            continue
-        chars += len(delta.content or "") + len(delta.reasoning_content or "") + len(delta.refusal or "")
-        for call in delta.tool_calls or ():
-            if call.function is not None:
-                chars += len(call.function.arguments or "")
-    return chars
-
-
 def relayed_estimate(job: Job, chars: int) -> Usage:
     """An estimate of what a cut stream spent: the prompt from the body's size, the output
     from the characters relayed (as workers estimate an upstream that reports nothing)."""
@@ -286,7 +240,7 @@ class Relay:
         # A chunk went out since the last heartbeat: the upstream is not silent, and a
         # keep-alive comment between flowing frames would only cost bytes (issue 14.7).
         flowing = True
-        chars = output_chars(first.data)  # relayed so far: billed as an estimate if the worker dies
+        chars = framing.output_chars(first.data)  # relayed so far: billed as an estimate if the worker dies
         try:
             yield framing.event(first.data)
             while True:
@@ -305,7 +259,7 @@ class Relay:
                         return
                     case Chunk(data=data):
                         flowing = True
-                        chars += output_chars(data)
+                        chars += framing.output_chars(data)
                         yield framing.event(data)
                     case Heartbeat():
                         # NOTE: the first write after a client hung up still succeeds, so

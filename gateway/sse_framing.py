@@ -34,6 +34,57 @@ class Framing(Protocol):
         """What follows the last event of a completed stream."""
         ...
 
+    def output_chars(self, data: bytes) -> int:
+        """Characters of output (text, reasoning, tool arguments) in one event, for the
+        estimate a stream whose worker died is billed."""
+        ...
+
+
+class _FunctionText(msgspec.Struct):
+    arguments: str | None = None
+
+
+class _ToolCallText(msgspec.Struct):
+    function: _FunctionText | None = None
+
+
+class _DeltaText(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[_ToolCallText] | None = None
+
+
+class _ChoiceText(msgspec.Struct):
+    delta: _DeltaText | None = None
+
+
+class _ChunkText(msgspec.Struct):
+    """The output text of one chunk, and nothing else (decoding more would cost more)."""
+
+    choices: list[_ChoiceText] = []
+
+
+_CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
+
+
+def chat_output_chars(data: bytes) -> int:
+    """Characters of output (text, reasoning, refusal, tool arguments) in one chunk's JSON."""
+    try:
+        chunk = _CHUNK_TEXT.decode(data)
+    except msgspec.DecodeError:
+        return 0
+    chars = 0
+    for choice in chunk.choices:
+        delta = choice.delta
+        if delta is None:
+            continue
+        chars += len(delta.content or "") + len(delta.reasoning_content or "") + len(delta.refusal or "")
+        for call in delta.tool_calls or ():
+            if call.function is not None:
+                chars += len(call.function.arguments or "")
+    return chars
+
 
 class ChatFraming:
     """OpenAI Chat Completions: unnamed events, `[DONE]` at the end."""
@@ -50,12 +101,38 @@ class ChatFraming:
         """`data: [DONE]`."""
         return DONE_EVENT
 
+    def output_chars(self, data: bytes) -> int:
+        """The chunk's delta text, reasoning, refusal and tool arguments."""
+        return chat_output_chars(data)
+
 
 class _EventType(msgspec.Struct):
     type: str = "message"
 
 
 _EVENT_TYPE = msgspec.json.Decoder(_EventType)
+
+
+class _MessagesDelta(msgspec.Struct):
+    text: str = ""
+    partial_json: str = ""
+    thinking: str = ""
+
+
+class _MessagesEvent(msgspec.Struct):
+    type: str = ""
+    delta: _MessagesDelta | None = None
+
+
+_MESSAGES_EVENT = msgspec.json.Decoder(_MessagesEvent)
+
+
+class _ResponsesEvent(msgspec.Struct):
+    type: str = ""
+    delta: str | None = None  # a non-string delta fails the decode: no output counted
+
+
+_RESPONSES_EVENT = msgspec.json.Decoder(_ResponsesEvent)
 
 
 class MessagesFraming:
@@ -74,6 +151,17 @@ class MessagesFraming:
     def end(self) -> bytes:
         """Nothing: `message_stop` was the last event."""
         return b""
+
+    def output_chars(self, data: bytes) -> int:
+        """A `content_block_delta`'s text, tool-input JSON or thinking."""
+        try:
+            event = _MESSAGES_EVENT.decode(data)
+        except msgspec.DecodeError:
+            return 0
+        delta = event.delta
+        if event.type != "content_block_delta" or delta is None:
+            return 0
+        return len(delta.text) + len(delta.partial_json) + len(delta.thinking)
 
 
 _RESPONSES_ERROR = msgspec.json.Encoder()
@@ -98,6 +186,17 @@ class ResponsesFraming:
     def end(self) -> bytes:
         """Nothing: `response.completed` (or `.failed`) was the last event."""
         return b""
+
+    def output_chars(self, data: bytes) -> int:
+        """A `*.delta` event's text (output text, tool arguments, reasoning summary, refusal)."""
+        start = data.find(b"data: ")
+        if start < 0:
+            return 0
+        try:
+            event = _RESPONSES_EVENT.decode(data[start + 6:].strip())
+        except msgspec.DecodeError:
+            return 0
+        return len(event.delta) if event.type.endswith(".delta") and event.delta is not None else 0
 
 
 _FRAMINGS: dict[str, Framing] = {"chat": ChatFraming(), "messages": MessagesFraming(), "responses": ResponsesFraming()}

@@ -33,3 +33,20 @@ def test_a_messages_error_event_is_in_anthropics_shape() -> None:
 
 def test_an_unknown_dialect_frames_as_chat() -> None:
     assert framing_for("other").end() == b"data: [DONE]\n\n"
+
+
+def test_each_dialect_counts_the_output_text_of_its_events() -> None:
+    chat = b'{"choices":[{"delta":{"content":"Hello","tool_calls":[{"function":{"arguments":"{}"}}]}}]}'
+    assert framing_for("chat").output_chars(chat) == len("Hello") + 2
+    messages = framing_for("messages")
+    assert messages.output_chars(b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"abc"}}') == 3
+    assert messages.output_chars(
+        b'{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"a\\":"}}') == 5
+    assert messages.output_chars(b'{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{}}') == 0
+    responses = framing_for("responses")
+    text = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"four","sequence_number":3}\n\n'
+    assert responses.output_chars(text) == 4
+    args = b'event: x\ndata: {"type":"response.function_call_arguments.delta","delta":"{\\"q\\":1}"}\n\n'
+    assert responses.output_chars(args) == len('{"q":1}')
+    assert responses.output_chars(b'event: response.created\ndata: {"type":"response.created","response":{}}\n\n') == 0
+    assert responses.output_chars(b"not an event") == 0
