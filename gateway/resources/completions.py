@@ -86,12 +86,10 @@ class _Dispatch:
         resp.set_headers(ticket.headers())
         settle = self._gate.settle(ticket)
         probe = client_gone_probe(req.env)
-        span = None
         tried: list[str] = []
 
         def attempt(candidate: ModelConfig, deployment: Deployment, request_id: str,
                     done: Callable[[], None]) -> None:
-            nonlocal span
             job = self._job(req, candidate, deployment, op, raw, request_id, stream, include_usage)
             ticket.request_id = job.request_id  # its usage event ends the balance hold
             subject = embed_subject(deployment.provider) if op == "embed" else chat_subject(deployment.provider)
@@ -99,7 +97,7 @@ class _Dispatch:
                 req.context.fallbacks += 1  # another model of the fallbacks (metrics)
             tried.append(candidate.id)
             req.context.provider = deployment.provider
-            span = this_span = tracing.start_request(op, candidate.id, deployment.provider, subject)
+            this_span = tracing.start_request(op, candidate.id, deployment.provider, subject)
 
             def on_end(usage: Usage | None) -> None:
                 done()
