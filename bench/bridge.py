@@ -161,7 +161,7 @@ def _free_port() -> int:
 
 def compare(requests: int) -> dict[str, dict[str, float]]:
     """Start the server and responder, run every client, return the figures."""
-    from gateway.natsd import server_args
+    from gateway.ops.natsd import server_args
 
     port = _free_port()
     url = f"nats://127.0.0.1:{port}"

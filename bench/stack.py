@@ -1,10 +1,10 @@
 """The stack under test, started as `scripts/run` starts it, plus the fake upstream.
 
-nats-server (JetStream, `gateway.natsd.server_args`), the ledger, `--workers` worker
+nats-server (JetStream, `gateway.ops.natsd.server_args`), the ledger, `--workers` worker
 processes (`python -m workers`) and gunicorn with the gevent gateway
 (`gateway/gunicorn_conf.py`, `GATEWAY_WORKERS` processes), all on free loopback ports,
 from one generated config whose providers point at the fake upstream. The caller's key
-is made with `gateway.keys_cli.create_key`, as `scripts/keys create` makes it.
+is made with `gateway.runtime.keys.create_key`, as `scripts/keys create` makes it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import nats
 from nats.aio.client import Client
 
 from gateway.contracts.bus import ping_subject
-from gateway.keys_cli import create_key
-from gateway.natsbus import connect_options
-from gateway.natsd import server_args
+from gateway.runtime.keys import create_key
+from gateway.runtime.natsbus import connect_options
+from gateway.ops.natsd import server_args
 from bench.payloads import UPSTREAM_KEY
 from bench.procs import Proc, Registry, free_port, port_open, wait_until
 

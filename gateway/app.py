@@ -19,7 +19,7 @@ from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
 from gateway.errors import ErrorHandlers
 from gateway.keycache import KeyCache
-from gateway.metrics import GatewayMetrics
+from gateway.runtime.metrics import GatewayMetrics
 from gateway.middleware import RequestContext
 from gateway.relay import Relay
 from gateway.resources.completions import ChatResource, EmbeddingsResource

@@ -8,7 +8,8 @@ import falcon
 
 from gateway.contracts.bus import KeyRecord
 from gateway.contracts.errors import invalid_api_key
-from gateway.keycache import KeyCache, hash_secret
+from gateway.keycache import KeyCache
+from gateway.runtime.keys import hash_secret
 
 Fetch = Callable[[str], "KeyRecord | None"]
 MAX_CACHED_HASHES = 10_000

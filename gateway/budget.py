@@ -47,7 +47,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.bus_client import Bridge
 from gateway.contracts.bus import (
     BALANCE_DECODER,
@@ -65,7 +65,7 @@ from gateway.contracts.config import GatewaySettings, ModelConfig
 from gateway.contracts.errors import insufficient_quota
 from gateway.contracts.log import Logger
 from gateway.limits import INCR_HEADER
-from ledger.pricing import Pricer
+from gateway.runtime.pricing import Pricer
 
 HOLD_TIMEOUT_S = 2.0
 RELEASE_GRACE_S = 5.0  # a request that ends without a usage event keeps its hold this long

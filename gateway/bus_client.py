@@ -41,7 +41,7 @@ from gevent.monkey import get_original
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts.log import Logger
 
 T = TypeVar("T")

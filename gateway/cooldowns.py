@@ -4,7 +4,7 @@ A deployment (a provider account and an upstream model) cools down when it answe
 with `retry-after` (for that long, at most `max_cooldown_s`) or fails
 `cooldown_failures` times within `cooldown_window_s` in one process (for `cooldown_s`).
 The process that sees it writes a `CooldownRecord` into the NATS KV bucket `cooldowns`
-(gateway/natsbus.py); every gateway process follows the bucket, so all of them stop
+(gateway/runtime/natsbus.py); every gateway process follows the bucket, so all of them stop
 sending it traffic at once. Gateways write it because they see every attempt's outcome
 in the frames, no-worker and silent-worker failures included, which no worker sees.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import msgspec
 from nats.aio.client import Client
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts.bus import COOLDOWN_DECODER, COOLDOWNS_BUCKET, CooldownRecord, cooldown_key
 from gateway.contracts.config import RoutingSettings
 from gateway.contracts.log import Logger

@@ -9,7 +9,6 @@ keys never turns into a flood of KV reads.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable
 
@@ -18,20 +17,9 @@ from nats.aio.client import Client
 from nats.js.kv import KeyValue
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from gateway import natsbus
 from gateway.contracts.bus import KEY_DECODER, KeyRecord
 from gateway.contracts.log import Logger
-
-
-
-def hash_secret(secret: str) -> str:
-    """The SHA-256 hex of a key's secret: the only form ever stored."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-async def open_keys_bucket(nc: Client) -> KeyValue:
-    """The `keys` bucket (defined in gateway/natsbus.py)."""
-    return await natsbus.keys_bucket(nc.jetstream())
+from gateway.runtime.keys import open_keys_bucket
 
 
 class KeyCache:

@@ -29,7 +29,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError as JsNotFoundError
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.bus_client import Bridge
 from gateway.contracts.bus import LIMITS_STREAM, KeyRecord, limit_subject
 from gateway.contracts.errors import rate_limited
@@ -52,7 +52,7 @@ _VALUE = msgspec.json.Decoder(_CounterValue)
 
 
 async def ensure_limits_stream(nc: Client) -> None:
-    """(asyncio) The counter stream (defined in gateway/natsbus.py)."""
+    """(asyncio) The counter stream (defined in gateway/runtime/natsbus.py)."""
     await natsbus.ensure_limits_stream(nc.jetstream(), WINDOW_S)
 
 

@@ -15,7 +15,7 @@ import falcon
 
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
-from gateway.metrics import GatewayMetrics
+from gateway.runtime.metrics import GatewayMetrics
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nats.aio.client import Client
 
-from gateway import tracing
+from gateway.runtime import tracing
 from gateway.bus_client import Bridge
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import KeyRecord
@@ -22,9 +22,9 @@ from gateway.cooldowns import Cooldowns
 from gateway.budget import Budget, hold_window_s, release_grace_s
 from gateway.keycache import KeyCache
 from gateway.limits import RateLimiter, ensure_limits_stream
-from gateway.metrics import GatewayMetrics
-from gateway.status import Identity, answer_status
-from ledger.pricing import Pricer
+from gateway.runtime.metrics import GatewayMetrics
+from gateway.runtime.status import Identity, answer_status
+from gateway.runtime.pricing import Pricer
 
 KEY_LOOKUP_TIMEOUT_S = 2.0
 

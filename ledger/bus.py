@@ -9,12 +9,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts.bus import USAGE_STREAM, USAGE_SUBJECTS
 from gateway.contracts.config import LedgerSettings
 from gateway.contracts.log import Logger
 from ledger.entries import Entry, to_entry
-from ledger.pricing import Pricer
+from gateway.runtime.pricing import Pricer
 
 DURABLE = "ledger"
 USAGE_FILTER = USAGE_SUBJECTS[0]  # usage events and credits alike

@@ -25,7 +25,7 @@ from gateway.contracts.bus import (
     CreditEvent,
     UsageEvent,
 )
-from ledger.pricing import Cost, Pricer
+from gateway.runtime.pricing import Cost, Pricer
 
 
 class PricedUsage(Struct, frozen=True):

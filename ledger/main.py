@@ -30,20 +30,20 @@ import nats
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.config import Config
 from gateway.contracts.log import Logger
 from gateway.contracts.bus import ProcessStatus
-from gateway.metrics import LedgerMetrics, serve as serve_metrics
-from gateway.status import Identity, answer_status
+from gateway.runtime.metrics import LedgerMetrics, serve as serve_metrics
+from gateway.runtime.status import Identity, answer_status
 from ledger.entries import utc_day
 from ledger.report import spend_on
 from ledger.balances import BalancePublisher, KeyValuePut, read_balances
 from ledger.bus import connect, durable_subscription, entry_of
 from ledger.entries import Credit, PricedUsage
 from ledger.lock import WriterLock
-from ledger.pricing import Pricer
+from gateway.runtime.pricing import Pricer
 from ledger.rebuild import rebuild_main
 from ledger.store import Applied, Store, database_path
 

@@ -45,7 +45,7 @@ from gateway.contracts.bus import USAGE_STREAM
 from gateway.contracts.log import Logger
 from ledger.bus import connect, entry_of, replay_subscription
 from ledger.lock import WriterLock
-from ledger.pricing import Pricer
+from gateway.runtime.pricing import Pricer
 from ledger.store import BUSY_TIMEOUT_MS, Store, Summary, database_path
 
 REPLAY_BATCH = 1000

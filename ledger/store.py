@@ -37,7 +37,7 @@ from msgspec import Struct
 
 from gateway.contracts.config import Config, data_dir
 from ledger.entries import Credit, Entry, PricedUsage, Rejected
-from ledger.pricing import format_price
+from gateway.runtime.pricing import format_price
 
 SCHEMA_VERSION = 3  # 2: cache_write_tokens and price_cache_write_input; 3: deployment
 GATEWAY_SOURCE = "gateway"

@@ -26,7 +26,7 @@ OWN_MODULES = {"gateway", "workers", "ledger", "tests", "bench"}
 # bench/tools.py installs these on demand when a benchmark asks for them.
 INSTALLED_ON_DEMAND = {"uvloop"}
 # The only runtime modules that import an optional extra (`otel`); each runs without it.
-OPTIONAL_IMPORTERS = {"gateway/tracing.py"}
+OPTIONAL_IMPORTERS = {"gateway/runtime/tracing.py"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
 

@@ -4,7 +4,7 @@ Gateways pick a deployment by the fewest jobs in flight (`least_busy`) or the lo
 recent time to first output (`latency`). Only workers see both: a job is in flight from
 the moment a worker takes it until it ends, and its first output leaves through this
 worker. Every `[routing] load_report_s` the worker publishes one `LoadReport` per provider
-it has served on `llm.load.<provider>` (gateway/natsbus.py lets workers publish there and
+it has served on `llm.load.<provider>` (gateway/runtime/natsbus.py lets workers publish there and
 gateways subscribe).
 """
 

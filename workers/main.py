@@ -25,7 +25,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from gateway import natsbus, tracing
+from gateway.runtime import natsbus, tracing
 from gateway.contracts import config as configuration
 from gateway.contracts.errors import shutting_down, worker_busy
 from gateway.contracts.bus import (
@@ -43,8 +43,8 @@ from gateway.contracts.bus import (
 from gateway.contracts.log import Logger
 from workers.dialects.responses.store import ResponseStore
 from workers.load import LoadTracker, report_load
-from gateway.metrics import WorkerMetrics, serve
-from gateway.status import Identity, answer_status
+from gateway.runtime.metrics import WorkerMetrics, serve
+from gateway.runtime.status import Identity, answer_status
 from workers.providers import load
 from workers.service import JobService, Route, provider_redactor
 from workers.upstream import Upstream

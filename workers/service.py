@@ -31,8 +31,8 @@ from gateway.contracts.errors import (
     upstream_timeout,
 )
 from gateway.contracts.log import Logger
-from gateway import tracing
-from gateway.metrics import WorkerMetrics
+from gateway.runtime import tracing
+from gateway.runtime.metrics import WorkerMetrics
 from gateway.contracts.redact import Redactor
 from gateway.contracts.openai import (
     CHAT_REQUEST_DECODER,

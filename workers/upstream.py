@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway import tracing
+from gateway.runtime import tracing
 from gateway.contracts.config import ProviderConfig
 from gateway.contracts.errors import OpenAIError
 from workers.http1 import Http1Transport

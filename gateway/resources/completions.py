@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
-from gateway import tracing
+from gateway.runtime import tracing
 from gateway.admission import Gate
 from gateway.attempts import Attempts
 from gateway.auth import Authenticator

@@ -1,10 +1,10 @@
-"""GET /metrics: Prometheus text of every gateway process (gateway/metrics.py)."""
+"""GET /metrics: Prometheus text of every gateway process (gateway/runtime/metrics.py)."""
 
 from __future__ import annotations
 
 import falcon
 
-from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.runtime.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import describe
 
 

@@ -17,7 +17,7 @@ from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.admission import Gate
 from gateway.attempts import Attempts
 from gateway.auth import Authenticator

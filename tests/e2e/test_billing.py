@@ -42,7 +42,7 @@ from gateway.contracts.bus import (
     KeyRecord,
     UsageEvent,
 )
-from gateway.keys_cli import create_key
+from gateway.runtime.keys import create_key
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import ROOT, Proc, wait_until
@@ -210,7 +210,7 @@ def new_key(books: Books, name: str) -> tuple[KeyRecord, openai.OpenAI]:
 
 
 def cost_micro(model: str, prompt: int, cached: int, completion: int) -> int:
-    """The expected cost, computed independently of ledger.pricing."""
+    """The expected cost, computed independently of gateway.runtime.pricing."""
     p_in, p_cached, p_out = PRICES[model]
     exact = (prompt - cached) * p_in + cached * p_cached + completion * p_out
     return int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
@@ -385,7 +385,7 @@ def test_a_credit_shows_in_the_report_and_in_the_balances_bucket(books: Books) -
     spent = sum(cost_micro("gpt-test", *u) for u in used)
     books.wait_for_requests("bill-credit", 2)
     # `scripts/keys credit`'s own code (the wrapper itself would read "credit" as pip extras: see the report)
-    out = subprocess.run([sys.executable, "-m", "gateway.keys_cli", "credit", "bill-credit", "0.5"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "gateway.ops.keys_cli", "credit", "bill-credit", "0.5"], cwd=ROOT,
                          env=books.env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
 

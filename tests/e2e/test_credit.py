@@ -24,7 +24,7 @@ import pytest
 from nats.aio.client import Client
 
 from gateway.contracts.bus import HOLDS_STREAM, USAGE_STREAM
-from gateway.keys_cli import create_key
+from gateway.runtime.keys import create_key
 from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import Proc, wait_until
 from tests.harness.stack import Stack

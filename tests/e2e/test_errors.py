@@ -61,7 +61,7 @@ def test_missing_unknown_and_disabled_keys_are_401(stack: Stack) -> None:
     assert client.chat.completions.create(model="echo", messages=USER).choices[0].message.content == "hi"
 
     async def disable(nc: nats.aio.client.Client) -> None:
-        from gateway.keys_cli import find_key, put_key
+        from gateway.runtime.keys import find_key, put_key
         record = await find_key(nc, "e2e-to-disable")
         record.disabled = True
         await put_key(nc, record)

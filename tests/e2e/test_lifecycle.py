@@ -36,17 +36,17 @@ def test_client_disconnect_cancels_the_upstream_call(stack: Stack, api_key: str,
 
 def test_key_from_scripts_keys_works_at_once(stack: Stack) -> None:
     env = {**os.environ, "NATS_URL": stack.nats_url, "GATEWAY_DATA_DIR": str(stack.workdir / "data")}
-    out = subprocess.run([sys.executable, "-m", "gateway.keys_cli", "create", "e2e-cli", "--models", "echo,gpt-*", "--rpm", "100"],
+    out = subprocess.run([sys.executable, "-m", "gateway.ops.keys_cli", "create", "e2e-cli", "--models", "echo,gpt-*", "--rpm", "100"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True)
     secret = out.stdout.strip().splitlines()[-1]
     assert secret.startswith("sk-gw-")
     client = openai.OpenAI(base_url=stack.base_url, api_key=secret, max_retries=0)
     reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "right away"}])
     assert reply.choices[0].message.content == "right away"
-    listed = subprocess.run([sys.executable, "-m", "gateway.keys_cli", "list"], cwd=ROOT, env=env,
+    listed = subprocess.run([sys.executable, "-m", "gateway.ops.keys_cli", "list"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=30, check=True).stdout
     assert "e2e-cli" in listed and "echo,gpt-*" in listed and secret not in listed
-    subprocess.run([sys.executable, "-m", "gateway.keys_cli", "disable", "e2e-cli"], cwd=ROOT, env=env,
+    subprocess.run([sys.executable, "-m", "gateway.ops.keys_cli", "disable", "e2e-cli"], cwd=ROOT, env=env,
                    capture_output=True, text=True, timeout=30, check=True)
     deadline = time.monotonic() + 5
     while True:

@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from tests.e2e.faults import FAKE_KEY, write_config
 from tests.fakes.openai import FakeOpenAI
 from tests.harness.procs import wait_until

@@ -207,7 +207,7 @@ def test_scripts_status_shows_processes_lag_and_todays_spend(observed: Observed)
            "GATEWAY_CONFIG": str(stack.workdir / "gateway.toml")}
 
     def status() -> dict[str, Any]:
-        out = subprocess.run([sys.executable, "-m", "gateway.status_cli", "--format", "json"], cwd=ROOT, env=env,
+        out = subprocess.run([sys.executable, "-m", "gateway.ops.status_cli", "--format", "json"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=30, check=True)
         return dict(json.loads(out.stdout))
 
@@ -229,7 +229,7 @@ def test_scripts_status_shows_processes_lag_and_todays_spend(observed: Observed)
     assert ledger["pending_events"] == 0 and ledger["last_commit_at"] is not None
     assert float(view["spend_today"]["observer"]) > 0 and view["day"] == ledger["day"]
 
-    table = subprocess.run([sys.executable, "-m", "gateway.status_cli"], cwd=ROOT, env=env, capture_output=True,
+    table = subprocess.run([sys.executable, "-m", "gateway.ops.status_cli"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=30, check=True).stdout
     assert "gateways: 2 process(es)" in table and "  echo: 1" in table and "  fakeoai: 1" in table
     assert "observer" in table

@@ -103,7 +103,7 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cached]:
 
 
 def cost_micro(prompt: int, read: int, written: int, completion: int) -> int:
-    """The expected cost in micro-dollars, computed independently of ledger.pricing."""
+    """The expected cost in micro-dollars, computed independently of gateway.runtime.pricing."""
     p_in, p_read, p_write, p_out = PRICE
     exact = (prompt - read - written) * p_in + read * p_read + written * p_write + completion * p_out
     return int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))

@@ -44,7 +44,7 @@ def test_launcher_starts_everything_prints_a_working_key_and_stops_cleanly(tmp_p
     env.pop("NATS_URL", None)
     env.pop("GATEWAY_CONFIG", None)  # the shipped gateway.toml
     log = open(tmp_path / "run.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.launcher"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.ops.launcher"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
@@ -93,7 +93,7 @@ def _launch(tmp_path: Path, procfile: str | None = None) -> tuple[subprocess.Pop
         env["GATEWAY_PROCFILE"] = str(tmp_path / "Procfile")
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.launcher"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.ops.launcher"], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log_path, env
 
@@ -131,7 +131,7 @@ def _living(pids: list[int]) -> list[int]:
     return alive
 
 
-DYING_WORKER = """nats: python -m gateway.natsd
+DYING_WORKER = """nats: python -m gateway.ops.natsd
 gateway: gunicorn -c gateway/gunicorn_conf.py gateway.wsgi:application
 worker: python -c "import sys, time; print('loading providers', flush=True); time.sleep(1.5); sys.exit('ModuleNotFoundError: No module named shiny')"
 ledger: python -m ledger
@@ -159,7 +159,7 @@ def test_a_process_dying_at_start_up_is_named_with_its_last_lines_and_stops_the_
         _kill_all(proc, processes)
 
 
-NEVER_READY = """nats: python -m gateway.natsd
+NEVER_READY = """nats: python -m gateway.ops.natsd
 gateway: gunicorn -c gateway/gunicorn_conf.py gateway.wsgi:application
 worker: python -c "import time; print('stuck', flush=True); time.sleep(600)"
 ledger: python -m ledger

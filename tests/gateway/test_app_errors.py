@@ -15,8 +15,9 @@ from gateway.bus_client import Bridge
 from gateway.contracts.bus import KeyRecord
 from gateway.contracts.config import parse
 from gateway.contracts.log import Logger
-from gateway.keycache import KeyCache, hash_secret
-from ledger.pricing import Pricer
+from gateway.keycache import KeyCache
+from gateway.runtime.keys import hash_secret
+from gateway.runtime.pricing import Pricer
 
 CONFIG = parse("""
 [gateway]

@@ -26,7 +26,7 @@ from gateway.contracts.config import ModelConfig, Price
 from gateway.contracts.errors import APIError
 from gateway.contracts.log import Logger
 from gateway.limits import INCR_HEADER
-from ledger.pricing import Pricer
+from gateway.runtime.pricing import Pricer
 
 NOW = 6_000_000.0
 WINDOW_S = 100.0

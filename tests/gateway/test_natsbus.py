@@ -18,7 +18,7 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts.bus import (
     CREDIT_SUBJECT,
     HOLDS_STREAM,
@@ -348,7 +348,7 @@ def test_credentials_from_the_environment_win(monkeypatch: pytest.MonkeyPatch, t
 
 def test_nats_url_may_list_several_servers_and_replicas_come_from_the_environment(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.natsbus import replicas, servers
+    from gateway.runtime.natsbus import replicas, servers
 
     assert servers("nats://a:4222, nats://b:4222,,nats://c:4222") == ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
     assert servers("nats://127.0.0.1:4222") == ["nats://127.0.0.1:4222"]

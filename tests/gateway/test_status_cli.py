@@ -1,9 +1,9 @@
-"""gateway/status_cli.py: grouping the answers and showing them."""
+"""gateway/ops/status_cli.py: grouping the answers and showing them."""
 
 from __future__ import annotations
 
 from gateway.contracts.bus import ProcessStatus
-from gateway.status_cli import overview, render_table
+from gateway.ops.status_cli import overview, render_table
 
 
 def answer(role: str, pid: int, **details: object) -> ProcessStatus:

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from gateway.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
+from gateway.ops.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
 from tests.harness.procs import ROOT
 
 

@@ -1,4 +1,4 @@
-"""gateway/tracing.py: off by default and then a no-op; on, one trace from gateway to upstream."""
+"""gateway/runtime/tracing.py: off by default and then a no-op; on, one trace from gateway to upstream."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gateway import tracing
+from gateway.runtime import tracing
 from gateway.contracts.openai import Usage
 
 

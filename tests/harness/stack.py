@@ -18,9 +18,9 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from gateway.contracts.bus import CREDIT_SUBJECT, USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECTS, UsageEvent, ping_subject
-from gateway.keys_cli import create_key
-from gateway.natsbus import connect_options, servers
-from gateway.natsd import cluster_config, server_args
+from gateway.runtime.keys import create_key
+from gateway.runtime.natsbus import connect_options, servers
+from gateway.ops.natsd import cluster_config, server_args
 from tests.harness.procs import Proc, free_port, port_open, wait_until
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from gateway.contracts.bus import CreditEvent, UsageEvent
 from gateway.contracts.config import ModelConfig, Price
 from gateway.contracts.log import Logger
 from ledger.entries import Credit, PricedUsage
-from ledger.pricing import Cost, Pricer
+from gateway.runtime.pricing import Cost, Pricer
 from ledger.store import Store
 
 # 2026-03-04 12:00:00 UTC

@@ -6,7 +6,7 @@ import msgspec
 
 from gateway.contracts.bus import CREDIT_SUBJECT, EVENT_ENCODER, USAGE_METERED_SUBJECT, USAGE_SUBJECT, CreditEvent
 from ledger.entries import Credit, PricedUsage, Rejected, to_entry, utc_day
-from ledger.pricing import Pricer
+from gateway.runtime.pricing import Pricer
 from tests.ledger.conftest import DAY, MODELS, NOON, quiet, usage
 
 PRICER = Pricer(MODELS, quiet())

@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from gateway.contracts.bus import BALANCE_DECODER, CREDIT_SUBJECT, EVENT_ENCODER, USAGE_SUBJECT, CreditEvent
 from ledger.balances import BalancePublisher
 from ledger.main import Ledger, cli
-from ledger.pricing import Pricer
+from gateway.runtime.pricing import Pricer
 from ledger.store import Store
 from tests.ledger.conftest import MODELS, NOON, quiet, usage
 from tests.ledger.test_balances import FakeKV

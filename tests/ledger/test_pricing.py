@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 from gateway.contracts.config import ModelConfig, Price
-from ledger.pricing import Pricer, UnitPrices, cost_micro_usd, exact, format_price, unit_prices
+from gateway.runtime.pricing import Pricer, UnitPrices, cost_micro_usd, exact, format_price, unit_prices
 from tests.ledger.conftest import MODELS, quiet, usage
 
 
@@ -101,7 +101,7 @@ def test_cache_writes_are_priced_at_their_own_rate_and_never_twice() -> None:
 
 def test_config_cache_write_price_reaches_the_unit_prices() -> None:
     from gateway.contracts.config import Price
-    from ledger.pricing import unit_prices
+    from gateway.runtime.pricing import unit_prices
 
     assert unit_prices(Price(input=3.0, output=15.0, cache_write_input=3.75)).cache_write_input == Decimal("3.75")
     assert unit_prices(Price(input=3.0, output=15.0)).cache_write_input == Decimal("3.0")

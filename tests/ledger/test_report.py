@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ledger.entries import PricedUsage, Rejected
-from ledger.pricing import Cost
+from gateway.runtime.pricing import Cost
 from ledger.report import build_report, main, open_database, usd
 from ledger.store import Store
 from tests.ledger.conftest import DAY, credit, priced, usage

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.contracts.config import Config, LedgerSettings
 from ledger.entries import Entry, PricedUsage, Rejected
-from ledger.pricing import Cost
+from gateway.runtime.pricing import Cost
 from ledger.store import Store, database_path
 from tests.ledger.conftest import credit, priced, usage
 

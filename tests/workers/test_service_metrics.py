@@ -14,7 +14,7 @@ import pytest
 from gateway.contracts.bus import Error, Job, Result, UsageEvent
 from gateway.contracts.config import parse
 from gateway.contracts.log import Logger
-from gateway.metrics import WorkerMetrics
+from gateway.runtime.metrics import WorkerMetrics
 from workers.providers import load
 from workers.service import JobService, Route
 from workers.upstream import Upstream

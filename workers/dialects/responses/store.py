@@ -1,6 +1,6 @@
 """Stored responses, the worker's side: read a `previous_response_id`, write an answer.
 
-Values live in the `responses` bucket (gateway/natsbus.py) under
+Values live in the `responses` bucket (gateway/runtime/natsbus.py) under
 `<key id>.<response id>`, so a key only ever finds its own responses; the gateway reads
 the same values for `GET /v1/responses/{id}` and deletes them for `DELETE`.
 """
@@ -14,7 +14,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts.bus import response_store_key
 from gateway.contracts.log import Logger
 from gateway.contracts.openai_responses import STORED_DECODER, STORED_ENCODER, StoredResponse

@@ -2,7 +2,7 @@
 
 JetStream on, store under `GATEWAY_DATA_DIR/nats`, listening on loopback at `NATS_PORT`,
 messages up to 64 MiB, and authentication on: one user per role, with the credentials
-made at first start under `GATEWAY_DATA_DIR/nats-auth` (see gateway/natsbus.py).
+made at first start under `GATEWAY_DATA_DIR/nats-auth` (see gateway/runtime/natsbus.py).
 Replaces this process (exec) so the launcher's signals reach the server itself.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from gateway.contracts.config import data_dir
-from gateway.natsbus import authorization_block, credentials_dir, ensure_credentials
+from gateway.runtime.natsbus import authorization_block, credentials_dir, ensure_credentials
 
 
 def server_binary() -> str:
@@ -49,7 +49,7 @@ def server_config(port: str, store: Path, credentials: Path | None, host: str = 
 
     NATS's default 1 MB would refuse a Job carrying an 8 MiB request body (images) or a
     large embeddings result; 64 MiB is the server's ceiling (it warns above 8 MB).
-    Nobody connects without a role's credentials (gateway/natsbus.py has the permissions);
+    Nobody connects without a role's credentials (gateway/runtime/natsbus.py has the permissions);
     `credentials` None leaves the server open (only bench/bridge.py's raw bus figures).
     `cluster` (from `cluster_config`) makes it one node of a cluster.
     """

@@ -25,7 +25,7 @@ The embedded server's credentials are made at its first start (`ensure_credentia
 one random password per role, in files of mode 0600 under `GATEWAY_DATA_DIR/nats-auth/`,
 never printed. With `NATS_URL` (an operator's own server), a role's credentials come from
 the environment: `NATS_<ROLE>_CREDS` (a NATS creds file: JWT + nkey) or
-`NATS_<ROLE>_USER` / `NATS_<ROLE>_PASSWORD`; `python -m gateway.natsbus` prints the
+`NATS_<ROLE>_USER` / `NATS_<ROLE>_PASSWORD`; `python -m gateway.runtime.natsbus` prints the
 server-side `authorization` block to paste. Each role also gets its own inbox prefix, so
 no role can subscribe to another's replies.
 

@@ -3,7 +3,7 @@
 A status request is one core-NATS message to `status.gateway`, `status.worker` and
 `status.ledger` with a reply inbox; every process of that role answers once with a
 `ProcessStatus` (JSON), and the asker collects what arrives within a short window. Only
-the operator role may ask (gateway/natsbus.py); each role may answer on its own subject.
+the operator role may ask (gateway/runtime/natsbus.py); each role may answer on its own subject.
 """
 
 from __future__ import annotations

@@ -23,12 +23,11 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import ping_subject
-from gateway.keys_cli import all_keys, create_key
-from gateway.keycache import open_keys_bucket
-from gateway.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
+from gateway.runtime.keys import all_keys, create_key, open_keys_bucket
+from gateway.ops.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
 
 DEMO_KEY_NAME = "demo"
 READY_TIMEOUT_S = 120.0

@@ -1,7 +1,7 @@
 """`scripts/status [--format table|json] [--wait S]`: the running system, asked over NATS.
 
 Connects as the operator, asks every gateway, worker and ledger process for its status
-(gateway/status.py) and shows: connected gateway processes, worker processes per provider
+(gateway/runtime/status.py) and shows: connected gateway processes, worker processes per provider
 (every provider of the config, so one without workers shows 0), the ledger's lag and last
 commit, and today's spend per key (UTC day, as the ledger has billed it).
 """
@@ -17,11 +17,11 @@ from typing import Any
 import msgspec
 import nats
 
-from gateway import natsbus
+from gateway.runtime import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import ProcessStatus
 from gateway.contracts.config import nats_url
-from gateway.status import GATHER_S, gather
+from gateway.runtime.status import GATHER_S, gather
 
 
 class Overview(msgspec.Struct, kw_only=True):
