@@ -38,7 +38,7 @@ ExtraRoute = tuple[str, object, str | None]
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What a dialect's extra routes may use; built once in create_app."""
+    """The collaborators of every dialect's routes, built once in create_app."""
 
     config: Config
     bridge: Bridge
@@ -64,7 +64,8 @@ class DialectSpec(Generic[B]):
     """One inbound dialect: its POST routes and everything that differs between dialects."""
 
     name: str  # the Job's `dialect`: workers convert by it
-    routes: tuple[str, ...]  # POST routes; a `{field}` of a route reaches `summary`
+    # POST routes; each `{field}` of a route reaches `summary` (e.g. `/v1beta/models/{model}:{method}`)
+    routes: tuple[str, ...]
     decoder: msgspec.json.Decoder[B]
     # (body, request, URI fields) -> Summary; the model may come from a URI field.
     summary: Callable[[B, falcon.Request, Mapping[str, str]], Summary]
