@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import falcon
@@ -22,14 +22,15 @@ from gateway.keycache import KeyCache
 from gateway.runtime.metrics import GatewayMetrics
 from gateway.middleware import RequestContext
 from gateway.relay import Relay
-from gateway.resources.completions import ChatResource, EmbeddingsResource
 from gateway.readiness import Readiness
-from gateway.resources.health import HealthResource, LivenessResource, ReadinessResource
-from gateway.resources.messages import MessagesResource, RootResource
+from gateway.dialects import DialectSpec, Services
+from gateway.dialects.table import DIALECTS
+from gateway.dispatch import Dispatcher
+from gateway.resources.dialect import DialectResource
+from gateway.resources.health import HealthResource, LivenessResource, ReadinessResource, RootResource
 from gateway.resources.metrics import MetricsResource
 from gateway.resources.models import ModelsResource
 from gateway.resources.openapi import OpenAPIResource
-from gateway.resources.responses import ResponsesResource, ResponseStore
 from gateway.routing import Router
 
 
@@ -61,11 +62,23 @@ class _Cors(falcon.CORSMiddleware[falcon.asgi.Request, falcon.asgi.Response]):
         resp.append_header("Vary", "Origin")
 
 
+def add_dialects(app: falcon.App[falcon.Request, falcon.Response], services: Services,
+                 dialects: Sequence[DialectSpec[Any]] = DIALECTS) -> None:
+    """Serve each dialect's POST routes (one resource per dialect) and its extra routes."""
+    for spec in dialects:
+        resource = DialectResource(spec, services)
+        for path in spec.routes:
+            app.add_route(path, resource)
+        for path, extra, suffix in spec.extras(services):
+            app.add_route(path, extra, suffix=suffix)
+
+
 def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch, gate: Gate,
                log: Logger, attempts: Attempts | None = None,
                clock: Callable[[], float] = time.time,
-               metrics: GatewayMetrics | None = None) -> falcon.App[falcon.Request, falcon.Response]:
-    """The WSGI app serving the OpenAI API."""
+               metrics: GatewayMetrics | None = None,
+               dialects: Sequence[DialectSpec[Any]] = DIALECTS) -> falcon.App[falcon.Request, falcon.Response]:
+    """The WSGI app serving the OpenAI API and the other dialects of `dialects` (the route table)."""
     metrics = metrics or GatewayMetrics(key_names=config.metrics.key_names)
     middleware: list[Any] = [RequestContext(log, metrics)]
     if config.gateway.cors_origins:
@@ -82,17 +95,9 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     models = ModelsResource(auth, router)
     app.add_route("/v1/models", models)
     app.add_route("/v1/models/{model_id}", models, suffix="one")
-    app.add_route("/v1/chat/completions", ChatResource(auth, router, gate, relay, config.gateway, log, attempts, clock))
-    app.add_route("/v1/embeddings", EmbeddingsResource(auth, router, gate, relay, config.gateway, log, attempts, clock))
-    responses = ResponsesResource((auth, router, gate, relay, config.gateway, log, attempts, clock),
-                                  ResponseStore(bridge, config.responses.store_ttl_s))
-    app.add_route("/v1/responses", responses)
-    app.add_route("/v1/responses/{response_id}", responses, suffix="one")
+    dispatcher = Dispatcher(gate, attempts, relay, router, config.gateway, clock)
+    add_dialects(app, Services(config, bridge, auth, router, dispatcher), dialects)
     app.add_route("/health", HealthResource(bridge))
-    # Anthropic Messages dialect (issue 13): Claude Code and the Anthropic SDKs.
-    messages = MessagesResource(auth, router, gate, relay, config.gateway, log, attempts, clock)
-    app.add_route("/v1/messages", messages)
-    app.add_route("/v1/messages/count_tokens", messages, suffix="count")
     app.add_route("/", RootResource())
     app.add_route("/healthz", LivenessResource())
     app.add_route("/readyz", ReadinessResource(Readiness(bridge, keys, list(config.providers))))

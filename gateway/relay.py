@@ -78,7 +78,7 @@ def request_too_large_for_bus(limit: int) -> APIError:
     )
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
-from gateway.sse_framing import framing_for
+from gateway.sse_framing import Framing, framing_for
 
 OnEnd = Callable[[Usage | None], None]
 
@@ -118,8 +118,11 @@ class Relay:
                             else max(MIN_LOST_AFTER_S, LOST_AFTER_HEARTBEATS * heartbeat_s))
 
     def respond(self, resp: falcon.Response, job: Job, subject: str, on_end: OnEnd | None = None,
-                client_gone: Probe | None = None, headers: dict[str, str] | None = None) -> None:
+                client_gone: Probe | None = None, headers: dict[str, str] | None = None,
+                framing: Framing | None = None) -> None:
         """Dispatch `job` and fill `resp` from its frames (raises APIError before output).
+
+        A stream is written in `framing` (default: the one of the job's dialect).
 
         `on_end(usage)` runs exactly once when a response was produced (usage None when
         unknown); when this raises instead, nothing was sent and settling is the
@@ -158,7 +161,7 @@ class Relay:
         resp.content_type = "text/event-stream"
         resp.set_header("cache-control", "no-cache")
         resp.set_header("x-accel-buffering", "no")
-        resp.stream = self._stream(reply, job, first, end, client_gone)
+        resp.stream = self._stream(reply, job, first, end, client_gone, framing)
 
     def _next(self, reply: Reply, job: Job, client_gone: Probe | None = None) -> Frame | None:
         """The next frame; None when nothing came in time (idle or deadline).
@@ -234,9 +237,9 @@ class Relay:
                     raise APIError(502, EMPTY_ANSWER)
 
     def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd,
-                client_gone: Probe | None = None) -> Iterator[bytes]:
+                client_gone: Probe | None = None, framing: Framing | None = None) -> Iterator[bytes]:
         finished = False
-        framing = framing_for(job.dialect)
+        framing = framing or framing_for(job.dialect)
         # A chunk went out since the last heartbeat: the upstream is not silent, and a
         # keep-alive comment between flowing frames would only cost bytes (issue 14.7).
         flowing = True

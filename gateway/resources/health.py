@@ -1,4 +1,4 @@
-"""Probes, no key needed: GET /healthz (alive), /readyz (ready to serve), /health (kept).
+"""Probes, no key needed: GET /healthz (alive), /readyz (ready to serve), /health (kept), `/`.
 
 - `/healthz`: the process answers HTTP; it checks nothing else (a liveness probe must not
   restart a gateway because NATS or a worker is away).
@@ -6,6 +6,7 @@
   (see gateway/readiness.py); 503 with a body naming what is not ready.
 - `/health`: what it always said, for probes written before /readyz: this process is
   connected to NATS and has loaded the keys (workers not checked).
+- `/`: `HEAD /` answers the reachability probe Claude Code sends before its first request.
 """
 
 from __future__ import annotations
@@ -66,8 +67,24 @@ class ReadinessResource:
         resp.data = _ENCODER.encode(report)
 
 
+class RootResource:
+    """`/`: answers the reachability probe (`HEAD /`) clients such as Claude Code send."""
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """200, no body."""
+        resp.status = falcon.HTTP_200
+        resp.content_type = falcon.MEDIA_JSON
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """200 with a short note of what is served here."""
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = b'{"service":"llm-gateway","api":["/v1/chat/completions","/v1/messages"]}'
+
+
 describe("GET", "/healthz", "Liveness: 200 while the process serves HTTP", response=ProbeStatus, auth=False, tag="operations")
 describe("GET", "/readyz", "Readiness: NATS, keys, a worker per provider (503 when not ready)", response=ReadinessReport,
          other=((503, ReadinessReport),), auth=False, tag="operations")
 describe("GET", "/health", "Kept for older probes: connected to NATS with the keys loaded", response=ProbeStatus,
          other=((503, ProbeStatus),), auth=False, tag="operations")
+describe("GET", "/", "What this server serves", auth=False, tag="operations")
+describe("HEAD", "/", "Reachability probe (Claude Code sends it first)", auth=False, tag="operations")

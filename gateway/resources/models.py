@@ -12,7 +12,8 @@ from gateway.auth import Authenticator
 from gateway.contracts import anthropic_messages
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.openai import Model, ModelList
-from gateway.resources.messages import anthropic_errors
+from gateway.dialects import shaped_errors
+from gateway.dialects.messages import MESSAGES, speaks_anthropic
 from gateway.openapi import describe
 from gateway.routing import Router
 
@@ -30,14 +31,9 @@ def to_anthropic_model(model: ModelConfig) -> anthropic_messages.ModelInfo:
     return anthropic_messages.ModelInfo(id=model.id, display_name=model.id, created_at=created)
 
 
-def _anthropic(req: falcon.Request) -> bool:
-    """Anthropic's SDKs and Claude Code send `anthropic-version`: answer in its shape."""
-    return req.get_header("anthropic-version") is not None
-
-
 def _errors_for(req: falcon.Request) -> AbstractContextManager[None]:
     """Errors in Anthropic's shape for Anthropic's clients, else OpenAI's."""
-    return anthropic_errors() if _anthropic(req) else nullcontext()
+    return shaped_errors(MESSAGES.error_shape) if speaks_anthropic(req) else nullcontext()
 
 
 class ModelsResource:
@@ -56,7 +52,7 @@ class ModelsResource:
         key = req.context.key = self._auth.authenticate(req)
         models = self._router.visible_to(key)
         resp.content_type = falcon.MEDIA_JSON
-        if _anthropic(req):
+        if speaks_anthropic(req):
             page = [to_anthropic_model(m) for m in models]
             first, last = (page[0].id, page[-1].id) if page else (None, None)
             resp.data = _ENCODER.encode(anthropic_messages.ModelPage(data=page, first_id=first, last_id=last))
@@ -72,7 +68,7 @@ class ModelsResource:
         key = req.context.key = self._auth.authenticate(req)
         model = self._router.get(key, model_id)
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = _ENCODER.encode(to_anthropic_model(model) if _anthropic(req) else to_model(model))
+        resp.data = _ENCODER.encode(to_anthropic_model(model) if speaks_anthropic(req) else to_model(model))
 
 
 describe("GET", "/v1/models", "List the models the caller's key may use", response=ModelList)
