@@ -53,6 +53,10 @@ def _median(values: list[float | None], digits: int = 3) -> float | None:
     return round(statistics.median(found), digits) if found else None
 
 
+def _within(ratio: float | None) -> bool:
+    return ratio is not None and ratio <= 1 + TOLERANCE
+
+
 def scenario(label: str, runs: list[Doc]) -> Doc:
     """Every round of one scenario, each side's medians, and the median current/REF ratios."""
     by_round: dict[int, dict[str, Doc]] = {}
@@ -67,8 +71,7 @@ def scenario(label: str, runs: list[Doc]) -> Doc:
         ratios[f"cpu_{kind}"] = _median([_ratio(r["current"]["cpu_ms_per_request"][kind],
                                                 r["ref"]["cpu_ms_per_request"][kind])
                                          for r in by_round.values() if len(r) == 2])
-    within = {name: ratios[name] is not None and ratios[name] <= 1 + TOLERANCE
-              for name in ("added_p50_ms", "cpu_total")}
+    within = {name: _within(ratios[name]) for name in ("added_p50_ms", "cpu_total")}
     return {"scenario": label, "rounds": runs, "median": medians, "ratio": ratios, "within_5pct": within}
 
 
