@@ -107,7 +107,8 @@ def main(args: argparse.Namespace, factory: RunnerFactory, say: Say) -> int:
         signal.signal(signal.SIGTERM, previous)
     if runs:  # NOTE: the rounds done before a failure are still worth reading
         doc = compare_report.build(args, sides, runs)
-        out_dir = args.output or ROOT / "docs"
+        # NOTE: --quick promises to leave docs/ alone, as without --compare
+        out_dir = args.output or (data_dir().resolve() / "bench" / "compare" if args.quick else ROOT / "docs")
         json_path, md_path = compare_report.write(out_dir, doc)
         print("\n" + compare_report.table(doc))
         say(f"wrote {md_path} and {json_path} in {time.monotonic() - started:.0f} s")

@@ -135,7 +135,8 @@ def table(doc: Doc) -> str:
                      m["current"]["added_p99_ms"], m["ref"]["added_p99_ms"], r["added_p99_ms"],
                      m["current"]["cpu_ms_per_request"], m["ref"]["cpu_ms_per_request"], r["cpu_total"],
                      r["cpu_gateway"], f"{_n(w['added_p50_ms'])}, {_n(w['cpu_total'])}"])
-    title = f"current: {cur}; ref: {ref} ({doc['ref']}); ratios current/ref, median over {doc['settings']['rounds']} rounds"
+    rounds = doc["settings"]["rounds"]
+    title = f"current: {cur}; ref: {ref} ({doc['ref']}); ratios current/ref, median over {rounds} rounds"
     return "\n".join([title, ""] + _table(head, rows))
 
 

@@ -189,11 +189,7 @@ class Stack:
         return self.workdir / "data" / "nats-auth"
 
     def start_nats(self) -> Proc:
-        """nats-server with JetStream, store and credentials under the run's data dir.
-
-        Started through the tree's own natsd module, as its Procfile does (it execs the
-        server: the process measured is nats-server itself).
-        """
+        """nats-server, store and credentials in the run's data dir, via the tree's natsd (which execs it)."""
         natsd = self.tree.natsd if self.tree is not None else "gateway.ops.natsd"
         proc = self._start("nats", "nats", [sys.executable, "-m", natsd],
                            self._env(NATS_PORT=str(self.nats_port), NATS_HOST="127.0.0.1"))

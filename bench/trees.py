@@ -75,9 +75,13 @@ class Tree:
         return {"PYTHONPATH": str(self.root)}
 
     def python(self, code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        """Run `code` with the bench's Python inside this tree."""
-        return subprocess.run([sys.executable, "-c", code, *args], cwd=self.root, capture_output=True, text=True,
-                              env={**os.environ, **self.env()}, timeout=timeout, check=False)
+        """Run `code` with the bench's Python inside this tree (a timeout reads as a failure)."""
+        command = [sys.executable, "-c", code, *args]
+        try:
+            return subprocess.run(command, cwd=self.root, capture_output=True, text=True,
+                                  env={**os.environ, **self.env()}, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(command, -1, "", f"no answer after {timeout:g} s")
 
     def anthropic(self) -> bool:
         """Whether this tree's workers can load the Anthropic provider kind."""
