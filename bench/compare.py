@@ -6,6 +6,7 @@ stops it; odd rounds run this checkout first, even rounds REF first, so a machin
 drifts (thermal, a neighbour's load) weighs on both sides alike. Only the project code
 differs between the sides: same Python and packages, and this checkout's fake upstream
 and load driver. bench/compare_report.py turns the runs into benchmarks-compare.md/.json.
+Only the matrix runs (`--limited-key` applies to both sides; the other modes do not run).
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def main(args: argparse.Namespace, factory: RunnerFactory, say: Say) -> int:
     if args.rounds < 1:
         say("--rounds must be at least 1")
         return 1
+    if args.peer:
+        say("--compare measures our gateway only: --peer ignored")
+        args.peer = None
     previous = signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
