@@ -5,7 +5,8 @@ Default: the scenario matrix (non-stream chat, stream chat, embeddings; concurre
 sent direct to the fake upstream and through the gateway, in under three minutes.
 `--quick` is a short smoke run (c=1 and 16, about 40 s) that does not touch docs/.
 `--worker-curve`, `--streams N`, `--metered-key`, `--profile` and `--deployments` are separate modes (add `--matrix` to
-run the matrix as well); `--peer litellm` adds LiteLLM's proxy to the matrix.
+run the matrix as well); `--peer litellm` adds LiteLLM's proxy to the matrix. `--compare REF` runs
+the matrix on this checkout and on another git ref, alternated (bench/compare.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from bench.scenarios import (
     through,
 )
 from bench.stack import Stack, anthropic_available
+from bench.trees import Tree
+from bench import compare
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -74,7 +77,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--peer-version", default=peer_litellm.DEFAULT_VERSION)
     p.add_argument("--peer-processes", type=int, default=0,
                    help="LiteLLM worker processes (default: gateway processes + workers)")
-    p.add_argument("--output", type=Path, help="where benchmarks.md/.json go (default docs/; --quick: the run dir)")
+    p.add_argument("--output", "--out", type=Path,
+                   help="where benchmarks.md/.json (or benchmarks-compare.*) go (default docs/; --quick: the run dir)")
     p.add_argument("--no-install", action="store_true", help="never pip-install uvloop or py-spy")
     p.add_argument("--soak", type=float, default=0, metavar="S",
                    help="S seconds of streams at c=16, sampling each process kind's RSS (memory plateau)")
@@ -84,7 +88,10 @@ def parser() -> argparse.ArgumentParser:
                    help="the bench key has (unreachable) RPM/TPM limits: measures the limiter's cost")
     p.add_argument("--metered-key", action="store_true",
                    help="non-stream chat with an unmetered and a metered key, alternately: the balance hold's cost")
-    p.add_argument("--rounds", type=int, default=2, help="--metered-key: alternations per concurrency (default 2)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="--metered-key, --compare: alternations per concurrency / full runs of each side (default 2)")
+    p.add_argument("--compare", metavar="REF",
+                   help="also start the stack from git REF (a temporary worktree), alternating rounds with this checkout")
     return p
 
 
@@ -100,11 +107,12 @@ def _interrupt(signum: int, frame: Any) -> NoReturn:
 class Bench:
     """One run: the stack, the driver and the sections measured so far."""
 
-    def __init__(self, args: argparse.Namespace, registry: Registry, workdir: Path) -> None:
+    def __init__(self, args: argparse.Namespace, registry: Registry, workdir: Path, tree: Tree | None = None) -> None:
         self.args = args
         self.registry = registry
         self.workdir = workdir
-        self.stack = Stack(registry, workdir)
+        self.tree = tree
+        self.stack = Stack(registry, workdir, tree)
         self.sections: dict[str, Any] = {}
         self.unhealthy = 0
         self.profiler: Profiler | None = None
@@ -134,13 +142,17 @@ class Bench:
         found = self_check(port, a.chunks)
         if found:
             raise RuntimeError("the fake upstream failed its self-check:\n" + "\n".join(found))
-        stack.write_config(self.anthropic, a.stream_gap_ms, a.stream_chunks)
+        # NOTE: the Anthropic provider only when its scenarios run: another ref may lack it (--compare)
+        stack.write_config(self.anthropic and "anthropic" in a.routes, a.stream_gap_ms, a.stream_chunks)
         stack.start_nats()
         stack.start_ledger()
         stack.start_workers(a.workers)
         stack.start_gateway(a.gateway_processes)
         self.ours = Front(stack.gateway_port, stack.create_key("bench", limited=a.limited_key))
         self.driver = Driver(self.registry)
+        if a.compare:  # NOTE: the upstream's own ceiling is the same for both sides: not measured there
+            self.upstream = {"loop": stack.upstream_loop}
+            return
         alone = measure(self.driver, "fake upstream alone", direct(Case("openai", "chat", 16), port, a.chunks),
                         16, 1.0, 0.2)
         self.upstream = {"direct_rps": alone["rps"], "loop": stack.upstream_loop,
@@ -279,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.quick:
         args.concurrency, args.duration, args.warmup = [1, 16], min(args.duration, 1.0), 0.3
+    if args.compare:
+        return compare.main(args, Bench, say)
     modes = args.worker_curve or args.streams > 0 or args.profile or args.soak > 0 or args.deployments or args.metered_key
     workdir = data_dir().resolve() / "bench" / "run"
     shutil.rmtree(workdir, ignore_errors=True)

@@ -53,7 +53,7 @@ class Proc:
     """A child process group with its output in a log file."""
 
     def __init__(self, name: str, kind: str, args: list[str], env: dict[str, str], log_dir: Path,
-                 pipes: bool = False) -> None:
+                 pipes: bool = False, cwd: Path = ROOT) -> None:
         self.name = name
         self.kind = kind
         self.log_path = log_dir / f"{name}.log"
@@ -62,7 +62,7 @@ class Proc:
         full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
         full_env.setdefault("PYTHONUNBUFFERED", "1")
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=full_env,
+            args, cwd=cwd, env=full_env,
             stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
             stdout=subprocess.PIPE if pipes else self._log,
             stderr=self._log,
@@ -188,9 +188,9 @@ class Registry:
         self.procs: list[Proc] = []
 
     def start(self, name: str, kind: str, args: list[str], env: dict[str, str] | None = None,
-              pipes: bool = False) -> Proc:
-        """Start a process group and remember it."""
-        proc = Proc(name, kind, args, env or {}, self.log_dir, pipes)
+              pipes: bool = False, cwd: Path = ROOT) -> Proc:
+        """Start a process group in `cwd` (default: this checkout) and remember it."""
+        proc = Proc(name, kind, args, env or {}, self.log_dir, pipes, cwd)
         self.procs.append(proc)
         return proc
 

@@ -1,10 +1,12 @@
 """The stack under test, started as `scripts/run` starts it, plus the fake upstream.
 
-nats-server (JetStream, `gateway.ops.natsd.server_args`), the ledger, `--workers` worker
+nats-server (JetStream, `python -m gateway.ops.natsd`), the ledger, `--workers` worker
 processes (`python -m workers`) and gunicorn with the gevent gateway
 (`gateway/gunicorn_conf.py`, `GATEWAY_WORKERS` processes), all on free loopback ports,
 from one generated config whose providers point at the fake upstream. The caller's key
 is made with `gateway.runtime.keys.create_key`, as `scripts/keys create` makes it.
+Those four parts start from a `Tree` (bench/trees.py): this checkout, or another git ref's
+(`--compare`); the fake upstream and the load driver always run this checkout's code.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from nats.aio.client import Client
 from gateway.contracts.bus import ping_subject
 from gateway.runtime.keys import create_key
 from gateway.runtime.natsbus import connect_options
-from gateway.ops.natsd import server_args
 from bench.payloads import UPSTREAM_KEY
-from bench.procs import Proc, Registry, free_port, port_open, wait_until
+from bench.procs import ROOT, Proc, Registry, free_port, port_open, wait_until
+from bench.trees import Tree
 
 UPSTREAM_KEY_ENV = "BENCH_UPSTREAM_KEY"
 ANTHROPIC_UPSTREAM_MODEL = "claude-bench"
@@ -137,9 +139,10 @@ price = {{ input = 3.0, output = 15.0 }}
 class Stack:
     """Starts and restarts the parts; the registry stops them."""
 
-    def __init__(self, registry: Registry, workdir: Path) -> None:
+    def __init__(self, registry: Registry, workdir: Path, tree: Tree | None = None) -> None:
         self.registry = registry
         self.workdir = workdir
+        self.tree = tree  # None: this checkout, as `python -m` from it finds it
         self.nats_port = free_port()
         self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
         self.gateway_port = 0
@@ -151,8 +154,14 @@ class Stack:
 
     def _env(self, **extra: str) -> dict[str, str]:
         assert self.config is not None
+        tree = self.tree.env() if self.tree is not None else {}
         return {"GATEWAY_CONFIG": str(self.config), "NATS_URL": self.nats_url,
-                "GATEWAY_DATA_DIR": str(self.workdir / "data"), UPSTREAM_KEY_ENV: UPSTREAM_KEY, **extra}
+                "GATEWAY_DATA_DIR": str(self.workdir / "data"), UPSTREAM_KEY_ENV: UPSTREAM_KEY, **tree, **extra}
+
+    def _start(self, name: str, kind: str, args: list[str], env: dict[str, str]) -> Proc:
+        """A part of the stack, run from the tree's folder."""
+        cwd = self.tree.root if self.tree is not None else ROOT
+        return self.registry.start(name, kind, args, env, cwd=cwd)
 
     # ------------------------------------------------------------------ parts
 
@@ -180,16 +189,16 @@ class Stack:
         return self.workdir / "data" / "nats-auth"
 
     def start_nats(self) -> Proc:
-        """nats-server with JetStream, store under the run's data dir."""
-        store = self.workdir / "data" / "nats"
-        store.mkdir(parents=True, exist_ok=True)
-        proc = self.registry.start("nats", "nats", server_args(str(self.nats_port), store, self.credentials))
+        """nats-server, store and credentials in the run's data dir, via the tree's natsd (which execs it)."""
+        natsd = self.tree.natsd if self.tree is not None else "gateway.ops.natsd"
+        proc = self._start("nats", "nats", [sys.executable, "-m", natsd],
+                           self._env(NATS_PORT=str(self.nats_port), NATS_HOST="127.0.0.1"))
         wait_until(lambda: port_open(self.nats_port), 15, "nats-server", proc)
         return proc
 
     def start_ledger(self) -> Proc:
         """The ledger (consumes the USAGE stream, as in scripts/run)."""
-        proc = self.registry.start("ledger", "ledger", [sys.executable, "-m", "ledger"], self._env())
+        proc = self._start("ledger", "ledger", [sys.executable, "-m", "ledger"], self._env())
         wait_until(partial(_logged, proc, "ledger_ready"), 30, "ledger", proc)
         return proc
 
@@ -198,8 +207,8 @@ class Stack:
         procs = []
         for _ in range(count):
             self._worker_seq += 1
-            procs.append(self.registry.start(f"worker-{self._worker_seq}", "worker",
-                                             [sys.executable, "-m", "workers"], self._env()))
+            procs.append(self._start(f"worker-{self._worker_seq}", "worker", [sys.executable, "-m", "workers"],
+                                     self._env()))
         for proc in procs:
             wait_until(partial(_logged, proc, "worker_ready"), 30, proc.name, proc)
         for provider in self.providers:
@@ -222,7 +231,7 @@ class Stack:
         A restarted gateway keeps its port, so callers' URLs stay valid.
         """
         port = self.gateway_port = self.gateway_port or free_port()
-        proc = self.registry.start(
+        proc = self._start(
             "gateway", "gateway",
             [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:application"],
             self._env(GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(processes)),
@@ -253,6 +262,9 @@ class Stack:
         """
         rpm, tpm = (10**9, 10**12) if limited else (None, None)
         credit = 10**12 if metered else None
+        if self.tree is not None and not self.tree.current:
+            # NOTE: another ref's key code and credentials format, not ours
+            return self.tree.create_key(self.nats_url, self.credentials, name, rpm, tpm, credit)
         _, secret = self.run(lambda nc: create_key(nc, name, ["*"], rpm, tpm, credit))
         return secret
 
