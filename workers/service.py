@@ -89,7 +89,7 @@ class JobService:
                 if job.op == "embed":
                     await self._embed(job, sink, outcome)
                 elif job.op == "count_tokens":
-                    await self._count_tokens(job, sink)
+                    await self._count_tokens(job, sink, outcome)
                 else:
                     await self._chat(job, sink, outcome)
         except asyncio.CancelledError as ex:
@@ -188,19 +188,16 @@ class JobService:
     def _dialect(self, name: str) -> Dialect:
         return self._dialects.get(name) or dialects.load(name)
 
-    async def _count_tokens(self, job: Job, sink: FrameSink) -> None:
-        """A dialect's token count: the upstream's own where it has one, else an estimate."""
+    async def _count_tokens(self, job: Job, sink: FrameSink, outcome: Outcome) -> None:
+        """A dialect's token count: the upstream's own where it has one, else an estimate
+        (free upstream, so never billed)."""
         route, target = resolve(self._routes, job)
         dialect = self._dialect(job.dialect)
         request = dialect.count_tokens(route.config.kind, job, target)
         if request is None:
             await sink.result(dialect.estimate_tokens(job, target))
             return
-        async with route.upstream.open(request) as response:
-            body = await response.read()
-            if response.status >= 400:
-                raise route.provider.error(response.status, response.headers, body)
-        await sink.result(msgspec.Raw(body))
+        await sink.result(msgspec.Raw(await pump.whole(route, request, outcome)))
 
     # ------------------------------------------------------------------ embeddings
 
