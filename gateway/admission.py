@@ -16,8 +16,7 @@ from gateway.contracts.config import ModelConfig
 from gateway.contracts.errors import APIError
 from gateway.contracts.openai import Usage
 from gateway.limits import Admission, RateLimiter
-
-BYTES_PER_TOKEN = 4  # NOTE: a cheap prompt estimate from the body size; settled with real usage
+from gateway.runtime.estimate import prompt_from_bytes
 
 
 @dataclass(slots=True)
@@ -42,7 +41,7 @@ class Gate:
 
     def admit(self, key: KeyRecord, model: ModelConfig, body_bytes: int, output_limit: int | None) -> Ticket:
         """Admit or raise 429 (insufficient_quota or rate_limit_exceeded)."""
-        prompt_estimate = max(1, body_bytes // BYTES_PER_TOKEN)
+        prompt_estimate = prompt_from_bytes(body_bytes)  # NOTE: cheap; settled with real usage
         # The hold is the worst case the request can be held to: its own limit, else the
         # model's configured maximum output.
         output = output_limit or model.max_output_tokens or 0

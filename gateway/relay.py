@@ -49,8 +49,8 @@ from gateway.contracts.bus import (
     Job,
     Result,
     ResultPart,
-    UsageEvent,
     cancel_subject,
+    usage_event,
 )
 from gateway.contracts.config import GatewaySettings
 from gateway.contracts.errors import (
@@ -78,6 +78,7 @@ def request_too_large_for_bus(limit: int) -> APIError:
     )
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
+from gateway.runtime.estimate import prompt_from_bytes, tokens_from_chars
 from gateway.sse_framing import Framing, framing_for
 
 OnEnd = Callable[[Usage | None], None]
@@ -91,14 +92,13 @@ EMPTY_ANSWER = OpenAIError(
 )
 LOST_AFTER_HEARTBEATS = 2.5  # two heartbeats and half of one for scheduling jitter
 MIN_LOST_AFTER_S = 1.0
-BYTES_PER_TOKEN = 4  # the gateway's estimates (as admission's): about four characters a token
 
 
 def relayed_estimate(job: Job, chars: int) -> Usage:
     """An estimate of what a cut stream spent: the prompt from the body's size, the output
     from the characters relayed (as workers estimate an upstream that reports nothing)."""
-    prompt = max(1, len(job.body) // BYTES_PER_TOKEN)
-    completion = (chars + BYTES_PER_TOKEN - 1) // BYTES_PER_TOKEN
+    prompt = prompt_from_bytes(len(job.body))
+    completion = tokens_from_chars(chars)
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
 
@@ -300,15 +300,8 @@ class Relay:
         """
         now = self._clock()
         usage = relayed_estimate(job, relayed_chars) if relayed_chars else None
-        event = UsageEvent(
-            request_id=job.request_id, key_id=job.key_id, key_name=job.key_name, model=job.model,
-            provider=job.provider, upstream_model=job.upstream_model, op=job.op, status="error",
-            error_code=code, stream=job.stream, started_at=now, finished_at=now, source="gateway",
-            deployment=job.deployment,
-        )
-        if usage is not None:
-            event.prompt_tokens, event.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-            event.total_tokens, event.estimated = usage.total_tokens, True
+        event = usage_event(job, usage, estimated=usage is not None, status="error", error_code=code,
+                            started_at=now, finished_at=now, source="gateway")
         headers = {MSG_ID_HEADER: f"{job.request_id}:gateway"}
         self._bridge.publish(USAGE_SUBJECT, EVENT_ENCODER.encode(event), headers)
         return usage

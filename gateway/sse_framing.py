@@ -15,6 +15,7 @@ import msgspec
 
 from gateway.contracts import anthropic_messages
 from gateway.contracts.errors import APIError, ERROR_ENCODER, ErrorBody
+from gateway.runtime.estimate import chunk_chars, messages_event_chars, responses_event_chars
 
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -35,55 +36,9 @@ class Framing(Protocol):
         ...
 
     def output_chars(self, data: bytes) -> int:
-        """Characters of output (text, reasoning, tool arguments) in one event, for the
-        estimate a stream whose worker died is billed."""
+        """Characters of output in one event (content, refusals, reasoning, tool names and
+        arguments, as workers count them), for the estimate a stream whose worker died is billed."""
         ...
-
-
-class _FunctionText(msgspec.Struct):
-    arguments: str | None = None
-
-
-class _ToolCallText(msgspec.Struct):
-    function: _FunctionText | None = None
-
-
-class _DeltaText(msgspec.Struct):
-    content: str | None = None
-    reasoning_content: str | None = None
-    refusal: str | None = None
-    tool_calls: list[_ToolCallText] | None = None
-
-
-class _ChoiceText(msgspec.Struct):
-    delta: _DeltaText | None = None
-
-
-class _ChunkText(msgspec.Struct):
-    """The output text of one chunk, and nothing else (decoding more would cost more)."""
-
-    choices: list[_ChoiceText] = []
-
-
-_CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
-
-
-def chat_output_chars(data: bytes) -> int:
-    """Characters of output (text, reasoning, refusal, tool arguments) in one chunk's JSON."""
-    try:
-        chunk = _CHUNK_TEXT.decode(data)
-    except msgspec.DecodeError:
-        return 0
-    chars = 0
-    for choice in chunk.choices:
-        delta = choice.delta
-        if delta is None:
-            continue
-        chars += len(delta.content or "") + len(delta.reasoning_content or "") + len(delta.refusal or "")
-        for call in delta.tool_calls or ():
-            if call.function is not None:
-                chars += len(call.function.arguments or "")
-    return chars
 
 
 class ChatFraming:
@@ -102,8 +57,8 @@ class ChatFraming:
         return DONE_EVENT
 
     def output_chars(self, data: bytes) -> int:
-        """The chunk's delta text, reasoning, refusal and tool arguments."""
-        return chat_output_chars(data)
+        """The chunk's output (gateway/runtime/estimate.py)."""
+        return chunk_chars(data)
 
 
 class _EventType(msgspec.Struct):
@@ -111,28 +66,6 @@ class _EventType(msgspec.Struct):
 
 
 _EVENT_TYPE = msgspec.json.Decoder(_EventType)
-
-
-class _MessagesDelta(msgspec.Struct):
-    text: str = ""
-    partial_json: str = ""
-    thinking: str = ""
-
-
-class _MessagesEvent(msgspec.Struct):
-    type: str = ""
-    delta: _MessagesDelta | None = None
-
-
-_MESSAGES_EVENT = msgspec.json.Decoder(_MessagesEvent)
-
-
-class _ResponsesEvent(msgspec.Struct):
-    type: str = ""
-    delta: str | None = None  # a non-string delta fails the decode: no output counted
-
-
-_RESPONSES_EVENT = msgspec.json.Decoder(_ResponsesEvent)
 
 
 class MessagesFraming:
@@ -153,15 +86,8 @@ class MessagesFraming:
         return b""
 
     def output_chars(self, data: bytes) -> int:
-        """A `content_block_delta`'s text, tool-input JSON or thinking."""
-        try:
-            event = _MESSAGES_EVENT.decode(data)
-        except msgspec.DecodeError:
-            return 0
-        delta = event.delta
-        if event.type != "content_block_delta" or delta is None:
-            return 0
-        return len(delta.text) + len(delta.partial_json) + len(delta.thinking)
+        """The event's output (gateway/runtime/estimate.py)."""
+        return messages_event_chars(data)
 
 
 _RESPONSES_ERROR = msgspec.json.Encoder()
@@ -188,15 +114,9 @@ class ResponsesFraming:
         return b""
 
     def output_chars(self, data: bytes) -> int:
-        """A `*.delta` event's text (output text, tool arguments, reasoning summary, refusal)."""
+        """The output of the event inside the worker's framing (gateway/runtime/estimate.py)."""
         start = data.find(b"data: ")
-        if start < 0:
-            return 0
-        try:
-            event = _RESPONSES_EVENT.decode(data[start + 6:].strip())
-        except msgspec.DecodeError:
-            return 0
-        return len(event.delta) if event.type.endswith(".delta") and event.delta is not None else 0
+        return responses_event_chars(data[start + 6:].strip()) if start >= 0 else 0
 
 
 _FRAMINGS: dict[str, Framing] = {"chat": ChatFraming(), "messages": MessagesFraming(), "responses": ResponsesFraming()}

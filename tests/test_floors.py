@@ -130,7 +130,6 @@ def test_every_import_points_down_a_floor() -> None:
     assert violations(_graph()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="workers.service <-> workers.dialects.responses: step 3 of issue 19 removes it")
 def test_no_import_cycle() -> None:
     assert cycles(_package_parents(_graph())) == []
 

@@ -45,8 +45,9 @@ from workers.dialects.responses.store import ResponseStore
 from workers.load import LoadTracker, report_load
 from gateway.runtime.metrics import WorkerMetrics, serve
 from gateway.runtime.status import Identity, answer_status
+from workers.job import Route, provider_redactor
 from workers.providers import load
-from workers.service import JobService, Route, provider_redactor
+from workers.service import JobService
 from workers.upstream import Upstream
 from workers.usage_publisher import UsagePublisher
 

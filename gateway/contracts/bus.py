@@ -218,6 +218,27 @@ class UsageEvent(Struct, kw_only=True):
     metered: bool = False  # published on USAGE_METERED_SUBJECT (gateways count it at once)
 
 
+def usage_event(job: Job, usage: Usage | None, *, estimated: bool, status: str, error_code: str | None,
+                started_at: float, finished_at: float, source: str = "worker") -> UsageEvent:
+    """The UsageEvent of `job` (its key, model, route and op copied), spending `usage`.
+
+    The worker's real count and the gateway's failure record (source "gateway") are both
+    made here. Only the worker's event is metered: the gateway's record is published on
+    the plain usage subject (gateway/relay.py) and replaced by the worker's if that comes.
+    """
+    usage = usage or Usage()
+    return UsageEvent(
+        request_id=job.request_id, key_id=job.key_id, key_name=job.key_name, model=job.model,
+        provider=job.provider, upstream_model=job.upstream_model, op=job.op,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+        cached_tokens=usage.cached_tokens(), cache_write_tokens=usage.cache_write_tokens(),
+        estimated=estimated, status=status, error_code=error_code, stream=job.stream,
+        started_at=started_at, finished_at=finished_at, source=source, deployment=job.deployment,
+        metered=job.metered and source == "worker",
+    )
+
+
 class CooldownRecord(Struct, kw_only=True):
     """A deployment cooling down, in the `cooldowns` bucket under `cooldown_key(...)`.
 

@@ -13,7 +13,8 @@ from gateway.contracts.openai import (
     ToolCallDelta,
     Usage,
 )
-from workers.service import Outcome, output_chars
+from gateway.runtime.estimate import chunk_chars as output_chars
+from workers.job import Outcome
 
 
 def test_reported_usage_is_billed_as_is() -> None:

@@ -16,7 +16,8 @@ from gateway.contracts.config import parse
 from gateway.contracts.log import Logger
 from gateway.runtime.metrics import WorkerMetrics
 from workers.providers import load
-from workers.service import JobService, Route
+from workers.job import Route
+from workers.service import JobService
 from workers.upstream import Upstream
 from tests.workers.test_service import Frames
 

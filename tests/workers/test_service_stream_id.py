@@ -12,7 +12,8 @@ from gateway.contracts.bus import FRAME_DECODER, Chunk, Done, Job
 from gateway.contracts.config import parse
 from gateway.contracts.log import Logger
 from workers.providers.echo import PROVIDER as ECHO
-from workers.service import JobService, Route
+from workers.job import Route
+from workers.service import JobService
 from workers.upstream import Upstream
 
 CONFIG = parse('[providers.echo]\nkind = "echo"\n[[models]]\nid = "echo"\nprovider = "echo"\n')

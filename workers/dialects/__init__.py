@@ -1,11 +1,12 @@
 """Inbound dialects, loaded by name: a Job's `dialect` "x" loads `workers.dialects.x`.
 
-A dialect converts the caller's request to the chat shape every provider speaks, the
-chat output back to the dialect (`ChatOutput`), and may pass a request through unchanged
-where the provider's kind speaks the dialect natively. "chat" itself has no module.
-"responses" (stored conversations, its own event sink) is driven by
-`workers/dialects/responses/run.py` from the job service instead of this protocol.
-Adding a dialect touches no provider.
+Every dialect answers one question, `prepare(job, route, target, created)`: either a
+`Direct` pass-through (the provider's kind speaks the dialect: the upstream request and
+the reader of its answer) or a request `Converted` to the chat shape every provider
+speaks, with the `Output` that maps the chat output back to the dialect
+(workers/frames.py). Either way the job's output leaves through an Output on the job's
+sink, and one pump (workers/pump.py) runs the upstream call. "chat" itself has no
+module. Adding a dialect touches no provider.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import msgspec
 
 from gateway.contracts.bus import Job
 from gateway.contracts.openai import ChatRequest, Usage
-from workers.frames import ChatOutput
+from workers.frames import RELAYED, Output
+from workers.job import Route
 from workers.providers.base import SseEvent, Target, UpstreamRequest
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -44,6 +46,15 @@ class PassThrough(Protocol):
         """Usage reported so far (billed even when the stream breaks)."""
         ...
 
+    def unreported_chars(self) -> int:
+        """Output characters relayed that no reported count covers yet (0: not estimated)."""
+        ...
+
+    def failure(self) -> str | None:
+        """The error code when the upstream ended the stream with its own error (relayed as
+        its final event, so the job ends failed without an error of ours)."""
+        ...
+
     def close(self) -> None:
         """The end of the stream; raises UpstreamError if it ended too early."""
         ...
@@ -51,25 +62,29 @@ class PassThrough(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Direct:
-    """A pass-through: the upstream request and the reader of its answer."""
+    """A pass-through: the upstream request, the reader of its answer, and the Output its
+    relayed answer leaves through."""
 
     request: UpstreamRequest
     reader: PassThrough
+    prompt_estimate: int  # billed only if the upstream reports nothing
+    output: Output = RELAYED
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """A request converted to chat (`body`: its JSON), and the Output of its chat answer."""
+
+    chat: ChatRequest
+    body: bytes
+    output: Output = RELAYED
 
 
 class Dialect(Protocol):
     """One inbound dialect's conversion rules."""
 
-    def pass_through(self, kind: str, job: Job, target: Target) -> Direct | None:
-        """The native request when the provider `kind` speaks this dialect, else None."""
-        ...
-
-    def to_chat(self, job: Job, target: Target) -> ChatRequest:
-        """The caller's body as a chat request; raises ConversionError (400)."""
-        ...
-
-    def chat_output(self, job: Job, created: int) -> ChatOutput:
-        """A converter of this job's chat output to the dialect."""
+    async def prepare(self, job: Job, route: Route, target: Target, created: int) -> Direct | Converted:
+        """The job as its route's provider takes it; raises APIError (a 400, a 404 ...)."""
         ...
 
     def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
@@ -97,4 +112,4 @@ def load(name: str) -> Dialect:
     return dialect  # type: ignore[no-any-return]
 
 
-__all__ = ["Dialect", "Direct", "PassThrough", "UnknownDialectError", "load"]
+__all__ = ["Converted", "Dialect", "Direct", "PassThrough", "UnknownDialectError", "load"]

@@ -1,9 +1,9 @@
 """The seam between the worker service and a provider's conversion code.
 
 A provider module converts OpenAI <-> native and owns nothing else: no I/O, no NATS, no
-clock, no id generation (ids and timestamps come in a `ReplyContext`). The service
-(`workers/service.py`) does the HTTP call, SSE parsing, framing, n > 1 fan-out for
-providers without `n`, the usage chunk and the UsageEvent.
+clock, no id generation (ids and timestamps come in a `ReplyContext`). The worker does
+the rest: the HTTP call and SSE parsing (`workers/pump.py`), n > 1 fan-out for providers
+without `n` and the usage chunk (`workers/fanout.py`), the UsageEvent (`workers/billing.py`).
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
-"""Token estimates for upstreams that report no usage (marked `estimated` when billed)."""
+"""Token estimates of chat text for upstreams that report no usage (marked `estimated` when
+billed), at the characters a token of gateway/runtime/estimate.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from gateway.contracts.openai import AssistantMessage, ChatRequest, ToolCall
+from gateway.runtime.estimate import tokens_from_chars as estimate_from_chars
 
-
-def estimate_from_chars(chars: int) -> int:
-    """About four characters a token, at least one for any text."""
-    return (chars + 3) // 4 if chars > 0 else 0
+__all__ = ["estimate_chat_prompt", "estimate_from_chars", "estimate_many", "estimate_text_tokens"]
 
 
 def estimate_text_tokens(text: str) -> int:

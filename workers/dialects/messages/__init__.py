@@ -19,26 +19,40 @@ from gateway.contracts.anthropic_messages import (
 from gateway.contracts.bus import Job
 from gateway.contracts.errors import from_validation_error
 from gateway.contracts.openai import ChatRequest, Tool
-from workers.dialects import Direct
+from gateway.runtime.estimate import tokens_from_chars
+from workers.dialects import Converted, Direct
 from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request
 from workers.dialects.messages.request import to_chat_messages, to_chat_request, to_chat_tools
 from workers.dialects.messages.response import message_id
 from workers.dialects.messages.stream import MessagesOutput
+from workers.job import Route
 from workers.providers.base import Target, UpstreamRequest
 from workers.providers.token_estimate import estimate_chat_prompt, estimate_text_tokens
 
 NATIVE_KIND = "anthropic"
 
 
+_CHAT_ENCODER = msgspec.json.Encoder()
+
+
 class MessagesDialect:
     """Conversion rules of the Anthropic Messages dialect."""
+
+    async def prepare(self, job: Job, route: Route, target: Target, created: int) -> Direct | Converted:
+        """As sent to an anthropic-kind upstream; converted to chat for every other kind."""
+        direct = self.pass_through(route.config.kind, job, target)
+        if direct is not None:
+            return direct
+        chat = self.to_chat(job, target)
+        return Converted(chat, _CHAT_ENCODER.encode(chat), MessagesOutput(message_id(job.request_id), job.model))
 
     def pass_through(self, kind: str, job: Job, target: Target) -> Direct | None:
         """Forward as sent to an anthropic-kind upstream."""
         if kind != NATIVE_KIND:
             return None
         request = upstream_request(job, target, "/v1/messages", job.stream)
-        return Direct(request, MessagesPassThrough(job.model))
+        # Billed only if the upstream reports nothing: the body's size.
+        return Direct(request, MessagesPassThrough(job.model), tokens_from_chars(len(job.body)))
 
     def to_chat(self, job: Job, target: Target) -> ChatRequest:
         """The Messages body as a chat request (model: the public id)."""
@@ -47,10 +61,6 @@ class MessagesDialect:
         except msgspec.ValidationError as ex:
             raise from_validation_error(ex) from ex
         return msgspec.structs.replace(to_chat_request(req), model=job.model)
-
-    def chat_output(self, job: Job, created: int) -> MessagesOutput:
-        """Chat output -> Messages output for this job."""
-        return MessagesOutput(message_id(job.request_id), job.model)
 
     def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
         """Anthropic's own `count_tokens` on an anthropic-kind upstream."""

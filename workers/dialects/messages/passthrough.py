@@ -114,6 +114,14 @@ class MessagesPassThrough:
         """What the stream reported so far."""
         return self._tally.to_openai()
 
+    def unreported_chars(self) -> int:
+        """Not counted: a cut Anthropic stream is billed as its usage events reported it."""
+        return 0
+
+    def failure(self) -> str | None:
+        """None: an upstream `error` event raises (feed) instead."""
+        return None
+
     def close(self) -> None:
         """The stream must have reached `message_stop`."""
         if not self._stopped:

@@ -1,10 +1,10 @@
-"""Chat output -> Anthropic Messages events (pure): the `ChatOutput` of this dialect.
+"""Chat output -> Anthropic Messages events (pure): the `Output` of this dialect (workers/frames.py).
 
 A stream becomes `message_start`, `ping`, then one content block per run of reasoning
 (`thinking`), text (`text`) or tool call (`tool_use`), each opened by
 `content_block_start`, fed by `content_block_delta`s and closed by `content_block_stop`;
 then `message_delta` (stop reason, usage) and `message_stop`. Usage arrives with the
-stream's end (the service's `done`), so `message_start` reports zero tokens and
+stream's end (the sink's `done`), so `message_start` reports zero tokens and
 `message_delta` the final counts, input included, as newer Anthropic streams do.
 """
 
@@ -83,6 +83,13 @@ class MessagesOutput:
         events.append(am.MessageDelta(delta=stop, usage=to_message_usage(usage)))
         events.append(am.MessageStop())
         return events
+
+    def failed(self, error: OpenAIError) -> None:
+        """An error frame: the gateway writes Anthropic's `error` event (gateway/sse_framing.py)."""
+        return None
+
+    async def settle(self) -> None:
+        """Nothing is kept."""
 
     # ------------------------------------------------------------ blocks
 

@@ -13,22 +13,18 @@ upstream `error` event ends the stream as its final event would.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
-from gateway.contracts.errors import upstream_error
+from gateway.contracts.errors import OpenAIError, upstream_error
 from gateway.contracts.openai import CompletionTokensDetails, PromptTokensDetails, Usage
-from workers.dialects.responses.sink import ResponsesSink
-from workers.providers.base import Target, UpstreamRequest
-from workers.providers.token_estimate import estimate_from_chars
-from workers.sse import SseDecoder
+from gateway.runtime.estimate import responses_event_chars
+from workers.dialects.responses.output import Store, framed
+from workers.frames import Item
+from workers.providers.base import SseEvent, Target, UpstreamRequest
 
-if TYPE_CHECKING:
-    from workers.service import Outcome, Route
-
-OnStored = Callable[[str, bytes], Awaitable[None]]  # (response id, response JSON) -> stored
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 _DOC = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -113,64 +109,114 @@ def request(target: Target, body: bytes, stream: bool) -> UpstreamRequest:
     return UpstreamRequest(url=f"{target.base_url.rstrip('/')}/responses", headers=headers, body=body, stream=stream)
 
 
-async def pass_through(route: Route, target: Target, upstream: UpstreamRequest, stream: bool,
-                       sink: ResponsesSink, outcome: Outcome, on_final: OnStored | None,
-                       previous_id: str | None = None) -> None:
-    """Send `upstream`, relay its answer to `sink`, bill its usage, store it (`on_final`).
+class ResponsesRelay:
+    """Reads the upstream's answer (a `PassThrough`, workers/dialects/__init__.py) and is the
+    Output it leaves through (workers/frames.py): events framed as SSE, as the Responses
+    API writes them, the final response stored before it leaves."""
 
-    `previous_id`: the caller's `previous_response_id` that was inlined, shown back to it."""
-    outcome.prompt_estimate = estimate_from_chars(len(upstream.body))
-    outcome.upstream_working = True
-    async with route.upstream.open(upstream) as response:
-        if response.status >= 400:
-            body = await response.read()
-            outcome.upstream_working = False
-            raise route.provider.error(response.status, response.headers, body)
-        if not stream:
-            body = with_public_model(await response.read(), target.public_model, previous_id)
-            peek = _RESPONSE.decode(body)
-            outcome.usage = peek.usage.to_usage() if peek.usage else Usage()
-            if on_final is not None and peek.id:
-                await on_final(peek.id, body)
-            await sink.result(msgspec.Raw(body), outcome.usage)
-            return
-        decoder = SseDecoder()
-        final = False
-        async for raw in response.chunks:
-            for event in decoder.feed(raw):
-                final = await _relay(event.data, target, sink, outcome, on_final, previous_id) or final
-        for event in decoder.close():
-            final = await _relay(event.data, target, sink, outcome, on_final, previous_id) or final
-    if not final:
-        raise upstream_error("The upstream's Responses stream ended before its final event.")
-    await sink.done(outcome.usage)
+    def __init__(self, public_model: str, previous_id: str | None, store: Store | None) -> None:
+        self._model, self._previous_id, self._store = public_model, previous_id, store
+        self._usage = Usage()
+        self._chars = 0  # output relayed since the last reported count
+        self._ended = False
+        self._failure: str | None = None
+        self._final: tuple[str, bytes] | None = None  # (id, response JSON) to store
+        self._sequence = 0  # the next sequence number after the upstream's events
+
+    # ------------------------------------------------------------ reading (PassThrough)
+
+    def result(self, body: bytes) -> tuple[msgspec.Raw, Usage]:
+        """The whole response object (our model name) and its usage."""
+        body = with_public_model(body, self._model, self._previous_id)
+        peek = _RESPONSE.decode(body)
+        self._usage = peek.usage.to_usage() if peek.usage else Usage()
+        if peek.id:
+            self._final = (peek.id, body)
+        return msgspec.Raw(body), self._usage
+
+    def feed(self, event: SseEvent) -> list[msgspec.Raw]:
+        """One upstream event, framed."""
+        data = event.data
+        if not data or data == "[DONE]":
+            return []
+        payload = data.encode()
+        peek = _EVENT.decode(payload)
+        self._chars += responses_event_chars(payload)
+        if peek.response is not None:
+            payload = _event_with_public_model(payload, self._model, self._previous_id)
+        if isinstance(peek.sequence_number, int):
+            self._sequence = peek.sequence_number + 1
+        if peek.type == "error":  # the upstream ended the stream with an error of its own
+            self._ended, self._failure = True, "upstream_error"
+            return [framed(peek.type, payload)]
+        if peek.type in FINAL_EVENTS:
+            self._ended = True
+            if peek.response is not None:
+                self._final_event(peek.type, peek.response, payload)
+        return [framed(peek.type or "message", payload)]
+
+    def _final_event(self, event_type: str, response: _ResponsePeek, payload: bytes) -> None:
+        if response.usage is not None:
+            self._usage = response.usage.to_usage()
+            self._chars = 0  # the upstream's own count replaces the estimate
+        if event_type == "response.failed":
+            self._failure = "upstream_failed"
+        elif response.id:
+            self._final = (response.id, bytes(_DOC.decode(payload)["response"]))
+
+    def usage(self) -> Usage:
+        """The final response's counts (none before it)."""
+        return self._usage
+
+    def unreported_chars(self) -> int:
+        """Output relayed that no reported count covers (a stream cut before its end)."""
+        return self._chars
+
+    def failure(self) -> str | None:
+        """The upstream's own failure (`error` or `response.failed`), relayed as is."""
+        return self._failure
+
+    def close(self) -> None:
+        """The stream must have reached its final event."""
+        if not self._ended:
+            raise upstream_error("The upstream's Responses stream ended before its final event.")
+
+    def error_event(self, error: OpenAIError) -> msgspec.Raw:
+        """Our `error` event after the upstream's events, numbered after them."""
+        return framed("error", _ENCODER.encode({
+            "type": "error", "sequence_number": self._sequence, "code": error.code or error.type,
+            "message": error.message, "param": error.param,
+        }))
+
+    async def store_final(self) -> None:
+        """Store the final response (once) before it leaves."""
+        final, self._final = self._final, None
+        if final is not None and self._store is not None:
+            await self._store(*final)
 
 
-async def _relay(data: str, target: Target, sink: ResponsesSink, outcome: Outcome, on_final: OnStored | None,
-                 previous_id: str | None) -> bool:
-    """Relay one upstream event; True when it was the final one."""
-    if not data or data == "[DONE]":
-        return False
-    payload = data.encode()
-    peek = _EVENT.decode(payload)
-    if isinstance(peek.delta, str):
-        outcome.unreported_chars += len(peek.delta)
-    if peek.response is not None:
-        payload = _event_with_public_model(payload, target.public_model, previous_id)
-    if isinstance(peek.sequence_number, int):
-        sink.sequence = peek.sequence_number + 1
-    if peek.type == "error":  # the upstream ended the stream with an error of its own
-        outcome.status, outcome.error_code = "error", "upstream_error"
-        await sink.event(peek.type, payload)
-        return True
-    final = peek.type in FINAL_EVENTS
-    if final and peek.response is not None:
-        if peek.response.usage is not None:
-            outcome.usage = peek.response.usage.to_usage()
-            outcome.unreported_chars = 0  # the upstream's own count replaces the estimate
-        if peek.type == "response.failed":
-            outcome.status, outcome.error_code = "error", "upstream_failed"
-        if on_final is not None and peek.type != "response.failed" and peek.response.id:
-            await on_final(peek.response.id, bytes(_DOC.decode(payload)["response"]))
-    await sink.event(peek.type or "message", payload)
-    return final
+class RelayOutput:
+    """The Output a relayed answer leaves through (workers/frames.py): framed already."""
+
+    def __init__(self, relay: ResponsesRelay) -> None:
+        self._relay = relay
+
+    def result(self, body: Item, usage: Usage) -> Item:
+        """Already a response object."""
+        return body
+
+    def chunk(self, item: Item) -> Sequence[Item]:
+        """Framed already."""
+        return [item]
+
+    def done(self, usage: Usage) -> Sequence[Item]:
+        """The upstream's final event went out already."""
+        return []
+
+    def failed(self, error: OpenAIError) -> Sequence[Item]:
+        """After the upstream's events: an `error` event of ours."""
+        return [self._relay.error_event(error)]
+
+    async def settle(self) -> None:
+        """The final response stored before it leaves."""
+        await self._relay.store_final()

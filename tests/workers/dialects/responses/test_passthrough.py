@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import msgspec
+import pytest
 
-from workers.dialects.responses.passthrough import request, upstream_body, with_public_model
-from workers.providers.base import Target
+from gateway.contracts.errors import APIError, OpenAIError
+from workers.dialects.responses.passthrough import (
+    RelayOutput,
+    ResponsesRelay,
+    request,
+    upstream_body,
+    with_public_model,
+)
+from workers.providers.base import SseEvent, Target
 
 
 def test_the_body_goes_as_sent_with_the_upstream_model() -> None:
@@ -30,3 +39,44 @@ def test_the_response_shows_our_model_and_the_request_goes_to_responses() -> Non
     req = request(target, b"{}", stream=True)
     assert req.url == "http://up/v1/responses" and req.stream
     assert req.headers["authorization"] == "Bearer sk" and req.headers["accept"] == "text/event-stream"
+
+
+def relay_events(relay: ResponsesRelay, *events: dict[str, object]) -> list[bytes]:
+    return [bytes(item) for e in events for item in relay.feed(SseEvent(data=json.dumps(e)))]
+
+
+def test_the_relay_frames_events_with_our_model_and_stores_the_final_response_before_it_leaves() -> None:
+    stored: list[tuple[str, bytes]] = []
+
+    async def store(response_id: str, response: bytes) -> None:
+        stored.append((response_id, response))
+
+    relay = ResponsesRelay("ours", None, store)
+    output = RelayOutput(relay)
+    framed = relay_events(
+        relay,
+        {"type": "response.created", "sequence_number": 0, "response": {"id": "r1", "model": "theirs"}},
+        {"type": "response.output_text.delta", "sequence_number": 1, "delta": "four"},
+    )
+    assert framed[0].startswith(b"event: response.created\ndata: ") and b'"model":"ours"' in framed[0]
+    assert relay.unreported_chars() == 4 and stored == []
+    with pytest.raises(APIError):
+        relay.close()  # no final event yet
+    final = relay_events(relay, {"type": "response.completed", "sequence_number": 2, "response": {
+        "id": "r1", "model": "theirs", "usage": {"input_tokens": 3, "output_tokens": 1}}})
+    asyncio.run(output.settle())
+    assert [r for r, _ in stored] == ["r1"] and json.loads(stored[0][1])["model"] == "ours"
+    assert final[0].startswith(b"event: response.completed\n")
+    relay.close()
+    assert relay.usage().total_tokens == 4 and relay.unreported_chars() == 0 and relay.failure() is None
+
+
+def test_the_upstreams_own_failure_is_relayed_and_our_error_is_numbered_after_its_events() -> None:
+    relay = ResponsesRelay("ours", None, None)
+    relay_events(relay, {"type": "response.output_text.delta", "sequence_number": 6, "delta": "x"},
+                 {"type": "error", "sequence_number": 7, "code": "server_error", "message": "boom"})
+    relay.close()
+    assert relay.failure() == "upstream_error"
+    [event] = RelayOutput(relay).failed(OpenAIError("cut", "upstream_error", None, "upstream_error"))
+    head, data = bytes(event).split(b"\n", 1)
+    assert head == b"event: error" and json.loads(data.removeprefix(b"data: "))["sequence_number"] == 8

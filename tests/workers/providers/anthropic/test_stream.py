@@ -12,7 +12,7 @@ from gateway.contracts.openai import JSON_ENCODER, PromptTokensDetails, Usage
 from workers.providers.anthropic.response import to_chat_result
 from workers.providers.anthropic.stream import AnthropicStream
 from workers.providers.base import ReplyContext, SseEvent, UpstreamError
-from workers.service import output_chars
+from gateway.runtime.estimate import chunk_chars as output_chars
 from workers.sse import SseDecoder
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "anthropic"

@@ -1,4 +1,4 @@
-"""ResponsesSink: chat output leaves as framed Responses events or the response object."""
+"""ResponsesOutput on a FrameSink: chat output leaves as framed Responses events or the response object."""
 
 from __future__ import annotations
 
@@ -22,22 +22,23 @@ from gateway.contracts.openai import (
 )
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER, Response
 from tests.workers.test_frames import Recorder
+from workers.dialects.responses.output import ResponsesOutput
 from workers.dialects.responses.response import response_shell
-from workers.dialects.responses.sink import ResponsesSink
+from workers.frames import FrameSink
 
 USAGE = Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
 
 
-def converting(stored: list[str], nc: Recorder) -> ResponsesSink:
-    sink = ResponsesSink(nc, "inbox.1")
+def converting(stored: list[str], nc: Recorder) -> FrameSink:
     req = RESPONSES_REQUEST_DECODER.decode(b'{"model": "m", "input": "x"}')
     counter = itertools.count(1)
 
-    async def on_final(response: Response) -> None:
-        stored.append(f"{response.id}:{response.status}:{len(nc.sent)}")
+    async def on_final(response_id: str, data: bytes) -> None:
+        response = msgspec.json.decode(data, type=Response)
+        stored.append(f"{response_id}:{response.status}:{len(nc.sent)}")
 
-    sink.convert(response_shell(req, "resp_1", 1, "m"), lambda p: f"{p}_{next(counter)}", {}, on_final)
-    return sink
+    output = ResponsesOutput(response_shell(req, "resp_1", 1, "m"), lambda p: f"{p}_{next(counter)}", {}, on_final)
+    return FrameSink(nc, "inbox.1", output=output)
 
 
 def frames(nc: Recorder) -> list[Any]:

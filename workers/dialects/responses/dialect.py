@@ -1,40 +1,33 @@
-"""One `/v1/responses` job: history, pass-through or conversion, storage.
+"""The Responses dialect's `prepare` (workers/dialects/__init__.py): history, then
+pass-through or conversion, with the Output that stores the answer.
 
 1. Decode the caller's body; with `previous_response_id`, load that response's
    conversation from the store (this key's only: another key's id is a 404).
 2. A provider with `responses = true` (openai kind) gets the request as sent
-   (passthrough.py). Every other route gets the chat request (request.py), run by the
-   service's own chat path, its output turned into Responses by the ResponsesSink.
+   (passthrough.py). Every other route gets the chat request (request.py), its chat
+   output turned into Responses by ResponsesOutput (output.py).
 3. With `store` (the default), the finished response and its whole input are stored
-   before the caller sees it complete.
+   before the caller sees it complete (the Output's `settle`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 import msgspec
 
 from gateway.contracts.bus import Job
-from gateway.contracts.errors import APIError, OpenAIError, from_validation_error
-from gateway.contracts.openai import ChatRequest
-from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER, Response, ResponsesRequest
+from gateway.contracts.errors import APIError, OpenAIError, from_validation_error, invalid_request
+from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER, ResponsesRequest
+from gateway.runtime.estimate import tokens_from_chars
+from workers.dialects import Converted, Direct
 from workers.dialects.responses import passthrough
+from workers.dialects.responses.output import ResponsesOutput, Store
 from workers.dialects.responses.request import request_items, to_chat_request
-from workers.dialects.responses.response import NewId, response_shell
-from workers.dialects.responses.sink import ResponsesSink
+from workers.dialects.responses.response import response_shell
 from workers.dialects.responses.store import ResponseStore
-from workers.frames import FrameSink
-from workers.providers.base import Target
-
-if TYPE_CHECKING:
-    from workers.service import Outcome, Route
-
-RouteOf = Callable[[Job], "tuple[Route, Target]"]
-RunChat = Callable[[Job, ChatRequest, bytes, FrameSink, "Outcome"], Awaitable[None]]
-_JSON = msgspec.json.Encoder()
+from workers.job import Route, new_id
+from workers.providers.base import Target, UpstreamRequest
 
 
 def previous_not_found(response_id: str) -> APIError:
@@ -51,41 +44,37 @@ def store_unavailable() -> APIError:
 
 
 class ResponsesDialect:
-    """Runs `dialect = "responses"` jobs for the worker service."""
+    """Conversion rules of the Responses dialect, with this worker's response store."""
 
-    def __init__(self, store: ResponseStore | None, new_id: NewId) -> None:
+    def __init__(self, store: ResponseStore | None) -> None:
         self._store = store
-        self._new_id = new_id
 
-    async def run(self, job: Job, sink: FrameSink, outcome: Outcome, route_of: RouteOf, run_chat: RunChat,
-                  created: int) -> None:
-        """Answer `job` on `sink` (a ResponsesSink made by `sink_for`)."""
-        assert isinstance(sink, ResponsesSink)
+    async def prepare(self, job: Job, route: Route, target: Target, created: int) -> Direct | Converted:
+        """As sent to an upstream serving Responses; converted to chat for every other."""
         try:
             req = RESPONSES_REQUEST_DECODER.decode(job.body)
         except msgspec.ValidationError as ex:
             raise from_validation_error(ex) from ex
-        route, target = route_of(job)
         history = await self._history(job, req)
         items = [*(history or []), *request_items(req)]
+        store: Store | None = partial(self._save, job.key_id, items) if self._stores(req) else None
         if route.config.kind == "openai" and route.config.responses:
-            on_stored = partial(self._save, job.key_id, items) if self._stores(req) else None
-            upstream = passthrough.request(
-                target, passthrough.upstream_body(job.body, target.upstream_model, items if history else None),
-                job.stream,
-            )
-            await passthrough.pass_through(route, target, upstream, job.stream, sink, outcome, on_stored,
-                                           req.previous_id())
-            return
+            body = passthrough.upstream_body(job.body, target.upstream_model, items if history else None)
+            upstream = passthrough.request(target, body, job.stream)
+            relay = passthrough.ResponsesRelay(target.public_model, req.previous_id(), store)
+            # Billed only if the upstream reports nothing: the size of what went up.
+            return Direct(upstream, relay, tokens_from_chars(len(body)), passthrough.RelayOutput(relay))
         converted = to_chat_request(req, items, job.stream)
-        shell = response_shell(req, self._new_id("resp"), created, job.model)
+        shell = response_shell(req, new_id("resp"), created, job.model)
+        return Converted(converted.chat, converted.body(), ResponsesOutput(shell, new_id, converted.namespaces, store))
 
-        async def on_final(response: Response) -> None:
-            if self._stores(req):
-                await self._save(job.key_id, items, response.id, _JSON.encode(response))
+    def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
+        """No native count is relayed for this dialect."""
+        return None
 
-        sink.convert(shell, self._new_id, converted.namespaces, on_final)
-        await run_chat(job, converted.chat, converted.body(), sink, outcome)
+    def estimate_tokens(self, job: Job, target: Target) -> msgspec.Struct:
+        """The gateway sends no token counts in this dialect."""
+        raise invalid_request("Token counting is not available for the Responses dialect.")
 
     def _stores(self, req: ResponsesRequest) -> bool:
         return req.is_stored() and self._store is not None
