@@ -14,7 +14,7 @@ A metered key's balance, as each gateway process sees it, is
   the events up to it drop out when the record arrives: a paused or dead ledger only
   makes this list longer (coarsened past `MAX_ENTRIES` per key, so memory stays bounded).
 - `held`: at admission a request adds its worst-case cost (prompt estimate plus its
-  output limit) to the JetStream counter `holds.<key>.<window>` (atomic on the server,
+  output limit, priced by the same `Pricer` as its bill and rounded up) to the JetStream counter `holds.<key>.<window>` (atomic on the server,
   so every process sees every other's holds) and reads the previous window's. It gives
   the hold back once its usage event is on the stream (seen by this process's follower),
   or a grace period (`release_grace_s`) after the end when none comes. A window outlives a request's
@@ -74,11 +74,6 @@ SEEN_IDS = 20_000  # recent request ids of credited keys seen on USAGE
 PREVIOUS_TTL_S = 1.0
 SWEEP_S = 1.0
 DIRECT_GET = f"$JS.API.DIRECT.GET.{HOLDS_STREAM}"
-
-
-def estimate_cost_micro(model: ModelConfig, prompt_tokens: int, output_tokens: int) -> int:
-    """Micro-dollars a request may cost: prices are USD per 1M tokens = micro-USD per token."""
-    return int(prompt_tokens * model.price.input + output_tokens * model.price.output + 0.999999)
 
 
 def release_grace_s(settings: GatewaySettings) -> float:
@@ -298,6 +293,10 @@ class Budget:
         return int(value.val)
 
     # ------------------------------------------------------------------ request side
+
+    def worst_case(self, model: ModelConfig, prompt_tokens: int, output_tokens: int) -> int:
+        """Micro-dollars a request may cost, by the ledger's own formula (runtime/pricing)."""
+        return self._pricer.worst_case(model, prompt_tokens, output_tokens)
 
     def available(self, key_id: str) -> int | None:
         """Credit minus applied and unapplied spend; None when nothing is known yet."""
