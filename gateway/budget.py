@@ -51,6 +51,7 @@ from gateway.runtime import natsbus
 from gateway.bus_client import Bridge
 from gateway.contracts.bus import (
     BALANCE_DECODER,
+    BALANCES_BUCKET,
     CREDIT_DECODER,
     CREDIT_SUBJECT,
     HOLDS_STREAM,
@@ -65,6 +66,7 @@ from gateway.contracts.config import GatewaySettings, ModelConfig
 from gateway.contracts.errors import insufficient_quota
 from gateway.contracts.log import Logger
 from gateway.limits import INCR_HEADER
+from gateway.runtime.kvmirror import KVMirror
 from gateway.runtime.pricing import Pricer
 
 HOLD_TIMEOUT_S = 2.0
@@ -158,6 +160,7 @@ class Budget:
         self._previous_seen: dict[str, tuple[int, float]] = {}  # subject -> (holds, read at)
         self._monotonic = time.monotonic
         self._sweeper: gevent.Greenlet[[], None] | None = None
+        self._mirror = KVMirror(BALANCES_BUCKET, self._apply, log)
 
     # ------------------------------------------------------------------ loop side
 
@@ -165,25 +168,7 @@ class Budget:
         """(asyncio) Load the balances, then follow them and USAGE from the applied floor."""
         js = nc.jetstream()
         await natsbus.ensure_holds_stream(js, self._window_s)
-        kv = await natsbus.balances_bucket(js)
-        watcher = await kv.watchall()
-        initial = asyncio.Event()
-
-        async def follow() -> None:
-            async for entry in watcher:
-                if entry is None:
-                    initial.set()
-                    continue
-                if entry.value:
-                    try:
-                        self.on_record(BALANCE_DECODER.decode(entry.value))
-                    except msgspec.DecodeError:
-                        self._log.error("bad_balance_record", key=entry.key)
-                if entry.delta == 0:
-                    initial.set()
-
-        asyncio.ensure_future(follow())
-        await asyncio.wait_for(initial.wait(), 30)
+        await self._mirror.start(await natsbus.balances_bucket(js))
         # Everything up to the highest floor any record names is in the records already.
         floor = max((r.through_seq for r in self._records.values()), default=0)
         await natsbus.ensure_usage_stream(js)
@@ -196,6 +181,14 @@ class Budget:
 
         await js.subscribe(USAGE_METERED_SUBJECT, stream=USAGE_STREAM, cb=on_msg, ordered_consumer=True,
                            config=config)
+
+    def _apply(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            return  # NOTE: the ledger never deletes a balance; a purge leaves the last figure
+        try:
+            self.on_record(BALANCE_DECODER.decode(value))
+        except msgspec.DecodeError:
+            self._log.error("bad_balance_record", key=key)
 
     def on_record(self, record: BalanceRecord) -> None:
         """A balance the ledger published: its events up to `through_seq` drop out."""
