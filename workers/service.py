@@ -19,7 +19,7 @@ import msgspec
 from msgspec import UnsetType
 
 from gateway.contracts.bus import CANCEL_SHUTDOWN, WORKER_SHUTDOWN, Job, UsageEvent
-from gateway.contracts.config import GeminiModelFlags, ProviderConfig
+from gateway.contracts.config import ProviderConfig
 from gateway.contracts.errors import (
     APIError,
     OpenAIError,
@@ -276,10 +276,7 @@ class JobService:
             api_key=api_key,
             upstream_model=job.upstream_model,
             public_model=job.model,
-            max_output_tokens=job.max_output_tokens,
-            gemini=job.gemini or GeminiModelFlags(),
-            thinking=job.thinking,
-            prompt_cache=job.prompt_cache,
+            options=job.options,
         )
         return route, target
 

@@ -129,6 +129,24 @@ class GeminiModelFlags(Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     tools_with_json_response: bool = False
 
 
+# ---------------------------------------------------------------- per-model options
+# What a provider needs to know of its model entry, built from the `[[models]]` entry
+# (ModelConfig.options()) and carried whole in the Job and the worker's Target, so an
+# option added here reaches every provider without crossing more files.
+
+ThinkingFlag = Literal["budget", "adaptive", "none"]
+PromptCacheFlag = Literal["off", "auto"]
+
+
+class ModelOptions(Struct, kw_only=True, frozen=True):
+    """A model entry's options for its provider (README's `[[models]]` example)."""
+
+    max_output_tokens: int | None = None
+    gemini: GeminiModelFlags = msgspec.field(default_factory=GeminiModelFlags)  # defaults if unset
+    thinking: ThinkingFlag = "budget"  # Claude: how reasoning_effort is expressed
+    prompt_cache: PromptCacheFlag = "off"  # Claude: "auto" places cache breakpoints
+
+
 # ---------------------------------------------------------------- routing (issue 16)
 # Several deployments per model, retries before the first byte, shared cooldowns.
 # README "Routing" describes each setting.
@@ -202,15 +220,20 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     # budget_tokens} (Claude 4.5 and older), "adaptive" = thinking {type: adaptive} plus
     # output_config.effort (Claude 4.6+, the only form newer models take), "none" = the
     # model cannot think, so reasoning_effort is a 400.
-    thinking: Literal["budget", "adaptive", "none"] = "budget"
+    thinking: ThinkingFlag = "budget"
     # "auto": the gateway places cache breakpoints on the tools, the system prompt and the
     # last user turn; "off": only the caller's own `cache_control` marks are sent.
-    prompt_cache: Literal["off", "auto"] = "off"
+    prompt_cache: PromptCacheFlag = "off"
     # -- end of Claude flags ---------------------------------------------------------------
 
     # -- routing (issue 16): several deployments, and how one is picked ------------------
     deployments: list[Deployment] = []
     routing: Literal["weighted", "least_busy", "latency"] = "weighted"
+
+    def options(self) -> ModelOptions:
+        """What this model's provider needs of its entry, as the Job carries it."""
+        return ModelOptions(max_output_tokens=self.max_output_tokens, gemini=self.gemini or GeminiModelFlags(),
+                            thinking=self.thinking, prompt_cache=self.prompt_cache)
 
     def upstream_id(self) -> str:
         """The upstream's model id (the public id when none is configured)."""

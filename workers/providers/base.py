@@ -14,7 +14,7 @@ from typing import Protocol
 
 import msgspec
 
-from gateway.contracts.config import GeminiModelFlags
+from gateway.contracts.config import ModelOptions
 from gateway.contracts.errors import APIError, OpenAIError
 from gateway.contracts.openai import (
     ChatCompletion,
@@ -56,11 +56,7 @@ class Target:
     api_key: str | None
     upstream_model: str
     public_model: str
-    max_output_tokens: int | None = None
-    gemini: GeminiModelFlags = GeminiModelFlags()  # the model's Gemini flags (defaults if unset)
-    # Claude capability flags (gateway/contracts/config.py, ModelConfig).
-    thinking: str = "budget"
-    prompt_cache: str = "off"
+    options: ModelOptions = ModelOptions()  # the model entry's, as the Job carried them
 
 
 @dataclass(slots=True)

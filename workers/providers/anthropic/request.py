@@ -63,7 +63,7 @@ def _max_tokens(req: ChatRequest, target: Target) -> int:
     limit = req.output_limit()
     if limit is not None:
         return limit
-    if target.max_output_tokens is None:
+    if target.options.max_output_tokens is None:
         raise UpstreamError(
             502,
             OpenAIError(
@@ -74,7 +74,7 @@ def _max_tokens(req: ChatRequest, target: Target) -> int:
                 "upstream_config_error",
             ),
         )
-    return target.max_output_tokens
+    return target.options.max_output_tokens
 
 
 def _stop_sequences(req: ChatRequest) -> list[str] | UnsetType:
@@ -180,7 +180,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         output_config=output_config,
         stream=True if stream else UNSET,
     )
-    return with_auto_breakpoints(request) if target.prompt_cache == "auto" else request
+    return with_auto_breakpoints(request) if target.options.prompt_cache == "auto" else request
 
 
 def to_upstream_request(req: ChatRequest, target: Target, stream: bool) -> UpstreamRequest:
