@@ -7,7 +7,6 @@ protocol errors (the upstream dropping the connection) -> 502.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,16 +15,16 @@ import httpx
 
 from gateway.runtime import tracing
 from gateway.contracts.config import ProviderConfig
+from gateway.contracts.environment import environment
 from gateway.contracts.errors import OpenAIError
 from workers.http1 import Http1Transport
 from workers.providers.base import LocalUpstream, UpstreamError, UpstreamRequest
 
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def _proxy_configured() -> bool:
     """Proxies need httpx's own transport (ours speaks straight to the upstream)."""
-    return any(os.environ.get(name) for name in PROXY_VARIABLES)
+    return environment().proxy_configured
 
 
 @dataclass(slots=True)

@@ -7,7 +7,6 @@ check that they can load it.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,7 +14,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-DEFAULT_CONFIG_FILE = "gateway.toml"
+from gateway.contracts.environment import DEFAULT_CONFIG_FILE, environment
+
 KINDS_NEEDING_MAX_OUTPUT = ("anthropic",)
 
 
@@ -99,7 +99,7 @@ class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
         """The provider's secret from the environment, or None when unset."""
         if not self.api_key_env:
             return None
-        return os.environ.get(self.api_key_env) or None
+        return environment().secret(self.api_key_env)
 
 
 class Price(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -318,7 +318,7 @@ def parse(text: str) -> Config:
 
 def config_path() -> Path:
     """The config file named by `GATEWAY_CONFIG`, else `gateway.toml` in the working dir."""
-    return Path(os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG_FILE)
+    return environment().config_path
 
 
 def load(path: Path | None = None) -> Config:
@@ -333,11 +333,12 @@ def load(path: Path | None = None) -> Config:
 
 def nats_url() -> str:
     """`NATS_URL`, else the embedded server on `NATS_PORT` (default 4222)."""
-    return os.environ.get("NATS_URL") or f"nats://127.0.0.1:{os.environ.get('NATS_PORT', '4222')}"
+    env = environment()
+    return env.nats_url or f"nats://127.0.0.1:{env.nats_port}"
 
 
 def data_dir() -> Path:
     """`GATEWAY_DATA_DIR` (default `var/`), created if missing."""
-    path = Path(os.environ.get("GATEWAY_DATA_DIR") or "var")
+    path = environment().data_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
