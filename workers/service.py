@@ -22,11 +22,11 @@ from gateway.contracts.bus import CANCEL_SHUTDOWN, WORKER_SHUTDOWN, Job, UsageEv
 from gateway.contracts.config import ProviderConfig
 from gateway.contracts.errors import (
     APIError,
-    OpenAIError,
     from_validation_error,
     internal_error,
     invalid_request,
     shutting_down,
+    upstream_config_error,
     upstream_error,
     upstream_timeout,
 )
@@ -261,16 +261,8 @@ class JobService:
             raise upstream_error(f"this worker does not serve provider '{job.provider}'")
         api_key = route.config.api_key()
         if route.config.api_key_env and api_key is None:
-            raise APIError(
-                502,
-                OpenAIError(
-                    f"provider '{route.name}' has no API key: the gateway's operator must set "
-                    f"{route.config.api_key_env}",
-                    "upstream_error",
-                    None,
-                    "upstream_config_error",
-                ),
-            )
+            raise upstream_config_error(f"provider '{route.name}' has no API key: the gateway's operator must set "
+                                        f"{route.config.api_key_env}")
         target = Target(
             base_url=route.config.base_url,
             api_key=api_key,

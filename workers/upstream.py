@@ -16,7 +16,7 @@ import httpx
 from gateway.runtime import tracing
 from gateway.contracts.config import ProviderConfig
 from gateway.contracts.environment import environment
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_error, upstream_timeout, upstream_unreachable
 from workers.http1 import Http1Transport
 from workers.providers.base import LocalUpstream, UpstreamError, UpstreamRequest
 
@@ -41,24 +41,11 @@ class OpenResponse:
 
 
 def _unreachable(provider: str, ex: Exception) -> UpstreamError:
-    return UpstreamError(
-        502,
-        OpenAIError(
-            f"{provider} upstream unreachable: {type(ex).__name__}: {ex}",
-            "upstream_error",
-            None,
-            "upstream_unreachable",
-        ),
-    )
+    return UpstreamError.of(upstream_unreachable(f"{provider} upstream unreachable: {type(ex).__name__}: {ex}"))
 
 
 def _timed_out(provider: str, ex: Exception) -> UpstreamError:
-    return UpstreamError(
-        504,
-        OpenAIError(
-            f"{provider} upstream timed out: {type(ex).__name__}", "timeout_error", None, "upstream_timeout"
-        ),
-    )
+    return UpstreamError.of(upstream_timeout(f"{provider} upstream timed out: {type(ex).__name__}"))
 
 
 def map_httpx_error(provider: str, ex: httpx.HTTPError) -> UpstreamError:
@@ -67,15 +54,7 @@ def map_httpx_error(provider: str, ex: httpx.HTTPError) -> UpstreamError:
         return _unreachable(provider, ex)
     if isinstance(ex, httpx.TimeoutException):
         return _timed_out(provider, ex)
-    return UpstreamError(
-        502,
-        OpenAIError(
-            f"{provider} upstream connection failed: {type(ex).__name__}: {ex}",
-            "upstream_error",
-            None,
-            "upstream_error",
-        ),
-    )
+    return UpstreamError.of(upstream_error(f"{provider} upstream connection failed: {type(ex).__name__}: {ex}"))
 
 
 class Upstream:

@@ -27,7 +27,7 @@ from gateway.relay import Relay
 from gateway.routing import Router
 from gateway.bus_client import Bridge
 from gateway.contracts.bus import response_store_key
-from gateway.contracts.errors import APIError, OpenAIError
+from gateway.contracts.errors import response_not_found
 from gateway.contracts.openai_responses import (
     RESPONSES_REQUEST_DECODER,
     STORED_DECODER,
@@ -42,14 +42,6 @@ from gateway.resources.completions import _Dispatch
 
 STORE_TIMEOUT_S = 5.0
 _ENCODER = msgspec.json.Encoder()
-
-
-def response_not_found(response_id: str) -> APIError:
-    """404 for a response id this key has no stored response under."""
-    shown = response_id if len(response_id) <= 100 else response_id[:100] + "..."
-    return APIError(404, OpenAIError(
-        f"Response with id '{shown}' not found.", "invalid_request_error", "response_id", "response_not_found",
-    ))
 
 
 class ResponseStore:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from gateway.contracts.bus import Job
-from gateway.contracts.errors import APIError, OpenAIError, from_validation_error
+from gateway.contracts.errors import from_validation_error, previous_response_not_found, store_unavailable
 from gateway.contracts.openai import ChatRequest
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER, Response, ResponsesRequest
 from workers.dialects.responses import passthrough
@@ -35,19 +35,6 @@ if TYPE_CHECKING:
 RouteOf = Callable[[Job], "tuple[Route, Target]"]
 RunChat = Callable[[Job, ChatRequest, bytes, FrameSink, "Outcome"], Awaitable[None]]
 _JSON = msgspec.json.Encoder()
-
-
-def previous_not_found(response_id: str) -> APIError:
-    """404: no stored response of this key has that id (same words as the gateway's GET)."""
-    shown = response_id if len(response_id) <= 100 else response_id[:100] + "..."
-    return APIError(404, OpenAIError(f"Previous response with id '{shown}' not found.", "invalid_request_error",
-                                     "previous_response_id", "previous_response_not_found"))
-
-
-def store_unavailable() -> APIError:
-    """503: a continuation was asked for but this worker has no store (no bus)."""
-    return APIError(503, OpenAIError("Stored responses are not available on this worker.", "service_unavailable",
-                                     "previous_response_id", "store_unavailable"))
 
 
 class ResponsesDialect:
@@ -98,7 +85,7 @@ class ResponsesDialect:
             raise store_unavailable()
         history = await self._store.history(job.key_id, previous)
         if history is None:
-            raise previous_not_found(previous)
+            raise previous_response_not_found(previous)
         return history
 
     async def _save(self, key_id: str, items: list[msgspec.Raw], response_id: str, response: bytes) -> None:

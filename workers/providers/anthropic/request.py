@@ -12,7 +12,7 @@ import hashlib
 
 from msgspec import UNSET, UnsetType
 
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_config_error
 from gateway.contracts.openai import ChatRequest
 from workers.providers.anthropic.cache import check_breakpoints, with_auto_breakpoints
 from workers.providers.anthropic.messages import Conversation, to_conversation
@@ -64,16 +64,9 @@ def _max_tokens(req: ChatRequest, target: Target) -> int:
     if limit is not None:
         return limit
     if target.options.max_output_tokens is None:
-        raise UpstreamError(
-            502,
-            OpenAIError(
-                f"The model '{target.public_model}' is misconfigured: Anthropic requires "
-                "max_tokens and the model entry sets no max_output_tokens.",
-                "upstream_error",
-                None,
-                "upstream_config_error",
-            ),
-        )
+        raise UpstreamError.of(upstream_config_error(
+            f"The model '{target.public_model}' is misconfigured: Anthropic requires "
+            "max_tokens and the model entry sets no max_output_tokens."))
     return target.options.max_output_tokens
 
 
