@@ -14,10 +14,7 @@ from collections.abc import Callable
 import falcon
 import msgspec
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
-from gateway.runtime import natsbus
 from gateway.admission import Gate
 from gateway.attempts import Attempts
 from gateway.auth import Authenticator
@@ -26,19 +23,19 @@ from gateway.contracts.log import Logger
 from gateway.relay import Relay
 from gateway.routing import Router
 from gateway.bus_client import Bridge
-from gateway.contracts.bus import response_store_key
 from gateway.contracts.errors import response_not_found
 from gateway.contracts.openai_responses import (
     RESPONSES_REQUEST_DECODER,
-    STORED_DECODER,
     DeletedResponse,
     Response,
     ResponsesRequest,
+    StoredResponse,
     check_request,
 )
 from gateway.body import decode, read_body
 from gateway.openapi import describe
 from gateway.resources.completions import _Dispatch
+from gateway.runtime.response_store import StoredResponses
 
 STORE_TIMEOUT_S = 5.0
 _ENCODER = msgspec.json.Encoder()
@@ -49,46 +46,24 @@ class ResponseStore:
 
     def __init__(self, bridge: Bridge, ttl_s: float) -> None:
         self._bridge = bridge
-        self._ttl_s = ttl_s
-        self._bucket: KeyValue | None = None
-
-    async def _open(self, nc: Client) -> KeyValue:
-        if self._bucket is None:
-            self._bucket = await natsbus.responses_bucket(nc.jetstream(), self._ttl_s)
-        return self._bucket
+        self._stored = StoredResponses(ttl_s)  # the bucket's layout (gateway/runtime/response_store.py)
 
     def get(self, key_id: str, response_id: str) -> bytes | None:
         """The stored response object, or None."""
-        name = response_store_key(key_id, response_id)
-        if name is None:
-            return None
 
-        async def work(nc: Client) -> bytes | None:
-            bucket = await self._open(nc)
-            try:
-                entry = await bucket.get(name)
-            except KeyNotFoundError:
-                return None
-            return entry.value
+        async def work(nc: Client) -> StoredResponse | None:
+            return await self._stored.get(nc.jetstream(), key_id, response_id)
 
-        value = self._bridge.run(work, STORE_TIMEOUT_S)
-        if not value:
-            return None
-        stored = STORED_DECODER.decode(value)
-        return bytes(stored.response) if stored.key_id == key_id else None
+        stored = self._bridge.run(work, STORE_TIMEOUT_S)
+        return bytes(stored.response) if stored is not None else None
 
     def delete(self, key_id: str, response_id: str) -> bool:
         """Delete one stored response; False when there was none."""
-        if self.get(key_id, response_id) is None:
-            return False
-        name = response_store_key(key_id, response_id)
-        assert name is not None
 
-        async def work(nc: Client) -> None:
-            await (await self._open(nc)).delete(name)
+        async def work(nc: Client) -> bool:
+            return await self._stored.delete(nc.jetstream(), key_id, response_id)
 
-        self._bridge.run(work, STORE_TIMEOUT_S)
-        return True
+        return bool(self._bridge.run(work, STORE_TIMEOUT_S))
 
 
 class ResponsesResource(_Dispatch):
