@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.budget import Budget, Reservation, estimate_cost_micro
+from gateway.budget import Budget, Reservation
 from gateway.contracts.bus import KeyRecord
 from gateway.contracts.config import ModelConfig
 from gateway.contracts.errors import APIError
@@ -45,7 +45,7 @@ class Gate:
         # The hold is the worst case the request can be held to: its own limit, else the
         # model's configured maximum output.
         output = output_limit or model.max_output_tokens or 0
-        reservation = self._budget.admit(key, estimate_cost_micro(model, prompt_estimate, output))
+        reservation = self._budget.admit(key, self._budget.worst_case(model, prompt_estimate, output))
         try:
             admission = self._limiter.admit(key, prompt_estimate)
         except APIError:

@@ -17,8 +17,7 @@ from gunicorn.http.errors import NoMoreData, ParseException
 
 from gateway.connection import BodyTimeoutError, TimedSocket
 from gateway.contracts.errors import (
-    APIError,
-    OpenAIError,
+    bad_http_request,
     from_decode_error,
     from_validation_error,
     invalid_request,
@@ -62,9 +61,7 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
         raise request_timeout(str(ex)) from ex
     except (ParseException, NoMoreData) as ex:  # a malformed chunk, or a body cut short
         _abandon(req)
-        raise APIError(400, OpenAIError(
-            f"Bad request: the body is malformed or ended early ({ex}).", "invalid_request_error", None,
-            "invalid_http_request")) from ex
+        raise bad_http_request(f"Bad request: the body is malformed or ended early ({ex}).") from ex
     if len(data) > limit:
         _abandon(req)
         raise request_too_large(limit)

@@ -14,7 +14,7 @@ A metered key's balance, as each gateway process sees it, is
   the events up to it drop out when the record arrives: a paused or dead ledger only
   makes this list longer (coarsened past `MAX_ENTRIES` per key, so memory stays bounded).
 - `held`: at admission a request adds its worst-case cost (prompt estimate plus its
-  output limit) to the JetStream counter `holds.<key>.<window>` (atomic on the server,
+  output limit, priced by the same `Pricer` as its bill and rounded up) to the JetStream counter `holds.<key>.<window>` (atomic on the server,
   so every process sees every other's holds) and reads the previous window's. It gives
   the hold back once its usage event is on the stream (seen by this process's follower),
   or a grace period (`release_grace_s`) after the end when none comes. A window outlives a request's
@@ -51,6 +51,7 @@ from gateway.runtime import natsbus
 from gateway.bus_client import Bridge
 from gateway.contracts.bus import (
     BALANCE_DECODER,
+    BALANCES_BUCKET,
     CREDIT_DECODER,
     CREDIT_SUBJECT,
     HOLDS_STREAM,
@@ -65,6 +66,7 @@ from gateway.contracts.config import GatewaySettings, ModelConfig
 from gateway.contracts.errors import insufficient_quota
 from gateway.contracts.log import Logger
 from gateway.limits import INCR_HEADER
+from gateway.runtime.kvmirror import KVMirror
 from gateway.runtime.pricing import Pricer
 
 HOLD_TIMEOUT_S = 2.0
@@ -74,11 +76,6 @@ SEEN_IDS = 20_000  # recent request ids of credited keys seen on USAGE
 PREVIOUS_TTL_S = 1.0
 SWEEP_S = 1.0
 DIRECT_GET = f"$JS.API.DIRECT.GET.{HOLDS_STREAM}"
-
-
-def estimate_cost_micro(model: ModelConfig, prompt_tokens: int, output_tokens: int) -> int:
-    """Micro-dollars a request may cost: prices are USD per 1M tokens = micro-USD per token."""
-    return int(prompt_tokens * model.price.input + output_tokens * model.price.output + 0.999999)
 
 
 def release_grace_s(settings: GatewaySettings) -> float:
@@ -163,6 +160,7 @@ class Budget:
         self._previous_seen: dict[str, tuple[int, float]] = {}  # subject -> (holds, read at)
         self._monotonic = time.monotonic
         self._sweeper: gevent.Greenlet[[], None] | None = None
+        self._mirror = KVMirror(BALANCES_BUCKET, self._apply, log)
 
     # ------------------------------------------------------------------ loop side
 
@@ -170,25 +168,7 @@ class Budget:
         """(asyncio) Load the balances, then follow them and USAGE from the applied floor."""
         js = nc.jetstream()
         await natsbus.ensure_holds_stream(js, self._window_s)
-        kv = await natsbus.balances_bucket(js)
-        watcher = await kv.watchall()
-        initial = asyncio.Event()
-
-        async def follow() -> None:
-            async for entry in watcher:
-                if entry is None:
-                    initial.set()
-                    continue
-                if entry.value:
-                    try:
-                        self.on_record(BALANCE_DECODER.decode(entry.value))
-                    except msgspec.DecodeError:
-                        self._log.error("bad_balance_record", key=entry.key)
-                if entry.delta == 0:
-                    initial.set()
-
-        asyncio.ensure_future(follow())
-        await asyncio.wait_for(initial.wait(), 30)
+        await self._mirror.start(await natsbus.balances_bucket(js))
         # Everything up to the highest floor any record names is in the records already.
         floor = max((r.through_seq for r in self._records.values()), default=0)
         await natsbus.ensure_usage_stream(js)
@@ -201,6 +181,14 @@ class Budget:
 
         await js.subscribe(USAGE_METERED_SUBJECT, stream=USAGE_STREAM, cb=on_msg, ordered_consumer=True,
                            config=config)
+
+    def _apply(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            return  # NOTE: the ledger never deletes a balance; a purge leaves the last figure
+        try:
+            self.on_record(BALANCE_DECODER.decode(value))
+        except msgspec.DecodeError:
+            self._log.error("bad_balance_record", key=key)
 
     def on_record(self, record: BalanceRecord) -> None:
         """A balance the ledger published: its events up to `through_seq` drop out."""
@@ -298,6 +286,10 @@ class Budget:
         return int(value.val)
 
     # ------------------------------------------------------------------ request side
+
+    def worst_case(self, model: ModelConfig, prompt_tokens: int, output_tokens: int) -> int:
+        """Micro-dollars a request may cost, by the ledger's own formula (runtime/pricing)."""
+        return self._pricer.worst_case(model, prompt_tokens, output_tokens)
 
     def available(self, key_id: str) -> int | None:
         """Credit minus applied and unapplied spend; None when nothing is known yet."""

@@ -15,7 +15,6 @@ it again at once.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import msgspec
 from nats.aio.client import Client
 
 from gateway.runtime import natsbus
+from gateway.runtime.kvmirror import KVMirror
 from gateway.contracts.bus import COOLDOWN_DECODER, COOLDOWNS_BUCKET, CooldownRecord, cooldown_key
 from gateway.contracts.config import RoutingSettings
 from gateway.contracts.log import Logger
@@ -51,29 +51,17 @@ class Cooldowns:
         self._log = log
         self._clock = clock
         self._states: dict[str, _State] = {}
+        self._mirror = KVMirror(COOLDOWNS_BUCKET, self._apply, log)
 
     # ------------------------------------------------------------------ loop side
 
     async def watch(self, nc: Client) -> None:
         """(asyncio) Load the current cooldowns, then follow the bucket in the background."""
-        kv = await natsbus.cooldowns_bucket(nc.jetstream())
-        watcher = await kv.watchall()
-        initial_done = asyncio.Event()
+        await self._mirror.start(await natsbus.cooldowns_bucket(nc.jetstream()))
 
-        async def follow() -> None:
-            async for entry in watcher:
-                if entry is None:
-                    initial_done.set()
-                    continue
-                if entry.value and entry.operation not in ("DEL", "PURGE"):
-                    self._apply(entry.key, entry.value)
-                if entry.delta == 0:
-                    initial_done.set()
-
-        asyncio.ensure_future(follow())
-        await asyncio.wait_for(initial_done.wait(), 30)
-
-    def _apply(self, key: str, value: bytes) -> None:
+    def _apply(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            return  # a deleted entry: cooldowns end by time, not by deletion
         try:
             record = COOLDOWN_DECODER.decode(value)
         except msgspec.DecodeError:

@@ -14,7 +14,7 @@ import falcon
 
 from gateway.contracts.errors import (
     APIError,
-    OpenAIError,
+    http_error,
     internal_error,
     method_not_allowed,
     not_found,
@@ -73,8 +73,7 @@ def _from_falcon(ex: falcon.HTTPError) -> APIError:
     if ex.status_code == 413:
         return request_too_large(0)
     message = ex.description or ex.title or "Request failed."
-    kind = "invalid_request_error" if ex.status_code < 500 else "server_error"
-    return APIError(ex.status_code, OpenAIError(str(message), kind, None, None))
+    return http_error(ex.status_code, str(message))
 
 
 class ErrorHandlers:

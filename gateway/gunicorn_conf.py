@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.contracts import config as _configuration
+from gateway.contracts.environment import environment
 
-bind = f"{os.environ.get('GATEWAY_HOST', '127.0.0.1')}:{os.environ.get('GATEWAY_PORT', '8080')}"
+_env = environment()
+
+bind = f"{_env.gateway_host}:{_env.gateway_port}"
 # gevent's worker with connection caps, read deadlines and OpenAI-shaped server errors;
 # it takes its limits from the config's [gateway] section (gateway/server.py).
 worker_class = "gateway.server.GatewayWorker"
-workers = int(os.environ.get("GATEWAY_WORKERS", "1"))
+workers = _env.gateway_workers
 # Streams can be long; the gevent worker does not use this for requests in flight.
 timeout = 120
 # SIGTERM: the gateway's own grace (gateway/shutdown.py) runs first; gunicorn kills only after it.
@@ -27,12 +30,11 @@ graceful_timeout = int(_grace_s) + 15
 keepalive = 75
 accesslog = None  # the app writes one JSON access line per request
 errorlog = "-"
-loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "warning")
+loglevel = _env.gateway_log_level
 preload_app = False  # NOTE: each worker process must build its own bridge thread after fork
 
-_data = Path(os.environ.get("GATEWAY_DATA_DIR") or "var")
-_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-                    or _data / "metrics" / f"gateway-{os.environ.get('GATEWAY_PORT', '8080')}")
+_metrics_dir = Path(_env.multiproc_dir or _env.data_dir / "metrics" / f"gateway-{_env.gateway_port}")
+# NOTE: written back for prometheus_client and the app, which read it from the environment
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 

@@ -8,18 +8,17 @@ keys never turns into a flood of KV reads.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
 import msgspec
 from nats.aio.client import Client
-from nats.js.kv import KeyValue
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from gateway.contracts.bus import KEY_DECODER, KeyRecord
+from gateway.contracts.bus import KEY_DECODER, KEYS_BUCKET, KeyRecord
 from gateway.contracts.log import Logger
 from gateway.runtime.keys import open_keys_bucket
+from gateway.runtime.kvmirror import KVMirror
 
 
 class KeyCache:
@@ -36,30 +35,17 @@ class KeyCache:
         self._last_refill = clock()
         self._clock = clock
         self.loaded = False  # True once the bucket's initial contents are in memory
+        self._mirror = KVMirror(KEYS_BUCKET, self._apply, log)
 
     # ------------------------------------------------------------------ loop side
 
     async def watch(self, nc: Client) -> None:
         """(asyncio) Load every key, then follow changes in a background task."""
-        kv = await open_keys_bucket(nc)
-        watcher = await kv.watchall()
-        initial_done = asyncio.Event()
-
-        async def follow() -> None:
-            async for entry in watcher:
-                if entry is None:  # end of the initial values
-                    initial_done.set()
-                    continue
-                self._apply(entry.key, entry.value, entry.operation)
-                if entry.delta == 0:
-                    initial_done.set()
-
-        asyncio.ensure_future(follow())
-        await asyncio.wait_for(initial_done.wait(), 30)
+        await self._mirror.start(await open_keys_bucket(nc))
         self.loaded = True
 
-    def _apply(self, key: str, value: bytes | None, operation: str | None) -> None:
-        if operation in ("DEL", "PURGE") or not value:
+    def _apply(self, key: str, value: bytes | None) -> None:
+        if value is None:
             self._keys.pop(key, None)
             return
         try:

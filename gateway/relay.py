@@ -55,27 +55,16 @@ from gateway.contracts.bus import (
 from gateway.contracts.config import GatewaySettings
 from gateway.contracts.errors import (
     APIError,
-    OpenAIError,
     bus_unavailable,
+    client_closed,
     no_worker,
+    relayed,
+    request_too_large_for_bus,
     shutting_down,
+    upstream_error,
     upstream_timeout,
     worker_lost,
 )
-
-
-def request_too_large_for_bus(limit: int) -> APIError:
-    """413: the request does not fit one message of the bus (its server's max_payload)."""
-    return APIError(
-        413,
-        OpenAIError(
-            f"The request is larger than the message bus accepts ({limit} bytes); "
-            "the operator can raise max_payload on the NATS server.",
-            "invalid_request_error",
-            None,
-            "request_too_large",
-        ),
-    )
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
 from gateway.runtime.estimate import prompt_from_bytes, tokens_from_chars
@@ -86,10 +75,6 @@ OnEnd = Callable[[Usage | None], None]
 KEEPALIVE = b": keep-alive\n\n"
 _CANCEL = msgspec.msgpack.Encoder()
 PROBE_INTERVAL_S = 1.0
-CLIENT_GONE = OpenAIError("The client closed the request.", "invalid_request_error", None, "client_closed_request")
-EMPTY_ANSWER = OpenAIError(
-    "The worker ended the request without an answer.", "upstream_error", None, "upstream_error"
-)
 LOST_AFTER_HEARTBEATS = 2.5  # two heartbeats and half of one for scheduling jitter
 MIN_LOST_AFTER_S = 1.0
 
@@ -206,7 +191,7 @@ class Relay:
         """Cancel the job and stop waiting once the client has hung up."""
         if client_gone is not None and client_gone():
             self._cancel(job)
-            raise APIError(499, CLIENT_GONE)
+            raise client_closed()
 
     def _first_output(self, reply: Reply, job: Job, client_gone: Probe | None) -> Chunk | Result:
         parts: list[bytes] = []
@@ -232,9 +217,9 @@ class Relay:
                 case Chunk() | Result():
                     return frame
                 case Error(status=status, error=error, retry_after=retry_after):
-                    raise APIError(status, error, retry_after)
+                    raise relayed(status, error, retry_after)
                 case Done():
-                    raise APIError(502, EMPTY_ANSWER)
+                    raise upstream_error("The worker ended the request without an answer.")
 
     def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd,
                 client_gone: Probe | None = None, framing: Framing | None = None) -> Iterator[bytes]:
@@ -275,7 +260,7 @@ class Relay:
                         flowing = False
                     case Error(status=status, error=error):
                         finished = True  # NOTE: the worker ended the job itself; no cancel
-                        yield framing.error(APIError(status, error))
+                        yield framing.error(relayed(status, error))
                         return
                     case Done(usage=usage):
                         finished = True

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import re
 import sys
 from collections import Counter
@@ -49,6 +48,7 @@ import sqlite_utils
 from msgspec import UNSET, Struct, UnsetType
 
 from gateway.contracts import config as configuration
+from gateway.contracts.environment import environment
 from ledger.balances import KeyBalance, read_balances
 from ledger.store import BUSY_TIMEOUT_MS, database_path
 
@@ -233,7 +233,7 @@ def warnings(db: sqlite_utils.Database) -> list[str]:
 def caller_path(path: Path) -> Path:
     """A relative `--database` is relative to where the caller ran the script (the bash
     wrapper changes to the repo root and passes the caller's directory on)."""
-    return Path(os.environ.get("BILLING_REPORT_CWD") or ".") / path
+    return environment().billing_report_cwd / path
 
 
 def open_database(path: Path) -> sqlite_utils.Database:

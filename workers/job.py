@@ -7,8 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 
 from gateway.contracts.bus import Job
-from gateway.contracts.config import GeminiModelFlags, ProviderConfig
-from gateway.contracts.errors import APIError, OpenAIError, upstream_error
+from gateway.contracts.config import ProviderConfig
+from gateway.contracts.errors import upstream_config_error, upstream_error
 from gateway.contracts.openai import Usage
 from gateway.contracts.redact import Redactor
 from gateway.runtime.estimate import tokens_from_chars
@@ -92,25 +92,14 @@ def resolve(routes: dict[str, Route], job: Job) -> tuple[Route, Target]:
         raise upstream_error(f"this worker does not serve provider '{job.provider}'")
     api_key = route.config.api_key()
     if route.config.api_key_env and api_key is None:
-        raise APIError(
-            502,
-            OpenAIError(
-                f"provider '{route.name}' has no API key: the gateway's operator must set "
-                f"{route.config.api_key_env}",
-                "upstream_error",
-                None,
-                "upstream_config_error",
-            ),
-        )
+        raise upstream_config_error(f"provider '{route.name}' has no API key: the gateway's operator must set "
+                                    f"{route.config.api_key_env}")
     target = Target(
         base_url=route.config.base_url,
         api_key=api_key,
         upstream_model=job.upstream_model,
         public_model=job.model,
-        max_output_tokens=job.max_output_tokens,
-        gemini=job.gemini or GeminiModelFlags(),
-        thinking=job.thinking,
-        prompt_cache=job.prompt_cache,
+        options=job.options,
     )
     return route, target
 

@@ -7,7 +7,6 @@ protocol errors (the upstream dropping the connection) -> 502.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,16 +15,16 @@ import httpx
 
 from gateway.runtime import tracing
 from gateway.contracts.config import ProviderConfig
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.environment import environment
+from gateway.contracts.errors import upstream_error, upstream_timeout, upstream_unreachable
 from workers.http1 import Http1Transport
 from workers.providers.base import LocalUpstream, UpstreamError, UpstreamRequest
 
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def _proxy_configured() -> bool:
     """Proxies need httpx's own transport (ours speaks straight to the upstream)."""
-    return any(os.environ.get(name) for name in PROXY_VARIABLES)
+    return environment().proxy_configured
 
 
 @dataclass(slots=True)
@@ -42,24 +41,11 @@ class OpenResponse:
 
 
 def _unreachable(provider: str, ex: Exception) -> UpstreamError:
-    return UpstreamError(
-        502,
-        OpenAIError(
-            f"{provider} upstream unreachable: {type(ex).__name__}: {ex}",
-            "upstream_error",
-            None,
-            "upstream_unreachable",
-        ),
-    )
+    return UpstreamError.of(upstream_unreachable(f"{provider} upstream unreachable: {type(ex).__name__}: {ex}"))
 
 
 def _timed_out(provider: str, ex: Exception) -> UpstreamError:
-    return UpstreamError(
-        504,
-        OpenAIError(
-            f"{provider} upstream timed out: {type(ex).__name__}", "timeout_error", None, "upstream_timeout"
-        ),
-    )
+    return UpstreamError.of(upstream_timeout(f"{provider} upstream timed out: {type(ex).__name__}"))
 
 
 def map_httpx_error(provider: str, ex: httpx.HTTPError) -> UpstreamError:
@@ -68,15 +54,7 @@ def map_httpx_error(provider: str, ex: httpx.HTTPError) -> UpstreamError:
         return _unreachable(provider, ex)
     if isinstance(ex, httpx.TimeoutException):
         return _timed_out(provider, ex)
-    return UpstreamError(
-        502,
-        OpenAIError(
-            f"{provider} upstream connection failed: {type(ex).__name__}: {ex}",
-            "upstream_error",
-            None,
-            "upstream_error",
-        ),
-    )
+    return UpstreamError.of(upstream_error(f"{provider} upstream connection failed: {type(ex).__name__}: {ex}"))
 
 
 class Upstream:

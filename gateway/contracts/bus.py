@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from gateway.contracts.config import GeminiModelFlags
+from gateway.contracts.config import ModelOptions
 from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import Usage
 
@@ -123,11 +123,8 @@ class Job(Struct, kw_only=True):
     stream: bool = False
     include_usage: bool = False
     deadline: float  # unix time after which nobody waits for this job
-    max_output_tokens: int | None = None
-    gemini: GeminiModelFlags | None = None  # the model entry's Gemini flags, if any
-    # Claude capability flags of the model entry (ModelConfig.thinking / prompt_cache).
-    thinking: str = "budget"
-    prompt_cache: str = "off"
+    # The model entry's options for its provider (ModelConfig.options()), carried whole.
+    options: ModelOptions = msgspec.field(default_factory=ModelOptions)
     # The inbound dialect the gateway served (its route): "chat", "messages" or
     # "responses"; workers convert through `workers/dialects/<dialect>/` when not "chat".
     dialect: str = "chat"

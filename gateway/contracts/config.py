@@ -7,7 +7,6 @@ check that they can load it.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,7 +14,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-DEFAULT_CONFIG_FILE = "gateway.toml"
+from gateway.contracts.environment import DEFAULT_CONFIG_FILE, environment
+
 KINDS_NEEDING_MAX_OUTPUT = ("anthropic",)
 
 
@@ -99,7 +99,7 @@ class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
         """The provider's secret from the environment, or None when unset."""
         if not self.api_key_env:
             return None
-        return os.environ.get(self.api_key_env) or None
+        return environment().secret(self.api_key_env)
 
 
 class Price(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -127,6 +127,24 @@ class GeminiModelFlags(Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     # True where function calling combines with a JSON response (Gemini 3); Gemini 2.x
     # rejects `tools` with `response_format` JSON, so the gateway refuses the pair (400).
     tools_with_json_response: bool = False
+
+
+# ---------------------------------------------------------------- per-model options
+# What a provider needs to know of its model entry, built from the `[[models]]` entry
+# (ModelConfig.options()) and carried whole in the Job and the worker's Target, so an
+# option added here reaches every provider without crossing more files.
+
+ThinkingFlag = Literal["budget", "adaptive", "none"]
+PromptCacheFlag = Literal["off", "auto"]
+
+
+class ModelOptions(Struct, kw_only=True, frozen=True):
+    """A model entry's options for its provider (README's `[[models]]` example)."""
+
+    max_output_tokens: int | None = None
+    gemini: GeminiModelFlags = msgspec.field(default_factory=GeminiModelFlags)  # defaults if unset
+    thinking: ThinkingFlag = "budget"  # Claude: how reasoning_effort is expressed
+    prompt_cache: PromptCacheFlag = "off"  # Claude: "auto" places cache breakpoints
 
 
 # ---------------------------------------------------------------- routing (issue 16)
@@ -202,15 +220,20 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     # budget_tokens} (Claude 4.5 and older), "adaptive" = thinking {type: adaptive} plus
     # output_config.effort (Claude 4.6+, the only form newer models take), "none" = the
     # model cannot think, so reasoning_effort is a 400.
-    thinking: Literal["budget", "adaptive", "none"] = "budget"
+    thinking: ThinkingFlag = "budget"
     # "auto": the gateway places cache breakpoints on the tools, the system prompt and the
     # last user turn; "off": only the caller's own `cache_control` marks are sent.
-    prompt_cache: Literal["off", "auto"] = "off"
+    prompt_cache: PromptCacheFlag = "off"
     # -- end of Claude flags ---------------------------------------------------------------
 
     # -- routing (issue 16): several deployments, and how one is picked ------------------
     deployments: list[Deployment] = []
     routing: Literal["weighted", "least_busy", "latency"] = "weighted"
+
+    def options(self) -> ModelOptions:
+        """What this model's provider needs of its entry, as the Job carries it."""
+        return ModelOptions(max_output_tokens=self.max_output_tokens, gemini=self.gemini or GeminiModelFlags(),
+                            thinking=self.thinking, prompt_cache=self.prompt_cache)
 
     def upstream_id(self) -> str:
         """The upstream's model id (the public id when none is configured)."""
@@ -295,7 +318,7 @@ def parse(text: str) -> Config:
 
 def config_path() -> Path:
     """The config file named by `GATEWAY_CONFIG`, else `gateway.toml` in the working dir."""
-    return Path(os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG_FILE)
+    return environment().config_path
 
 
 def load(path: Path | None = None) -> Config:
@@ -310,11 +333,12 @@ def load(path: Path | None = None) -> Config:
 
 def nats_url() -> str:
     """`NATS_URL`, else the embedded server on `NATS_PORT` (default 4222)."""
-    return os.environ.get("NATS_URL") or f"nats://127.0.0.1:{os.environ.get('NATS_PORT', '4222')}"
+    env = environment()
+    return env.nats_url or f"nats://127.0.0.1:{env.nats_port}"
 
 
 def data_dir() -> Path:
     """`GATEWAY_DATA_DIR` (default `var/`), created if missing."""
-    path = Path(os.environ.get("GATEWAY_DATA_DIR") or "var")
+    path = environment().data_dir
     path.mkdir(parents=True, exist_ok=True)
     return path

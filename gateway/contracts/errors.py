@@ -1,8 +1,9 @@
 """The public error contract: one body shape and the status/type/code table.
 
 Every error any process produces ends up as `{"error": {message, type, param, code}}`
-with one of the statuses below. Gateway and workers build errors only through
-`APIError` and its constructors, so the table lives in one place.
+with one of the statuses below. Gateway and workers build errors only through the
+constructors below (tests/contracts/test_errors.py fails on an `APIError(...)` or
+`OpenAIError(...)` written anywhere else), so the table lives in one place.
 
     400 invalid_request_error          (param names the offending field; code null,
                                         invalid_json or content_filter)
@@ -145,15 +146,64 @@ def method_not_allowed(message: str) -> APIError:
 
 def request_too_large(limit: int) -> APIError:
     """413: the body is over the configured limit."""
-    return APIError(
-        413,
-        OpenAIError(
-            f"Request body is larger than the limit of {limit} bytes.",
-            "invalid_request_error",
-            None,
-            "request_too_large",
-        ),
-    )
+    return too_large(f"Request body is larger than the limit of {limit} bytes.")
+
+
+def request_too_large_for_bus(limit: int) -> APIError:
+    """413: the request does not fit one message of the bus (its server's max_payload)."""
+    return too_large(f"The request is larger than the message bus accepts ({limit} bytes); "
+                     "the operator can raise max_payload on the NATS server.")
+
+
+def too_large(message: str, param: str | None = None) -> APIError:
+    """413 request_too_large (ours, or the upstream's refusal of the caller's request)."""
+    return APIError(413, OpenAIError(message, "invalid_request_error", param, "request_too_large"))
+
+
+def bad_http_request(message: str) -> APIError:
+    """400 invalid_http_request: the HTTP message itself is broken (a malformed body)."""
+    return APIError(400, OpenAIError(message, "invalid_request_error", None, "invalid_http_request"))
+
+
+def http_error(status: int, message: str) -> APIError:
+    """Any other status the HTTP framework raised, with its own words and no code."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return APIError(status, OpenAIError(message, kind, None, None))
+
+
+def client_closed() -> APIError:
+    """499: the caller hung up (the access log's status; nobody receives it)."""
+    return APIError(499, OpenAIError("The client closed the request.", "invalid_request_error", None,
+                                     "client_closed_request"))
+
+
+def relayed(status: int, error: OpenAIError, retry_after: str | None = None,
+            headers: dict[str, str] | None = None) -> APIError:
+    """An error built by another process (a worker's error frame) or rewritten (redacted),
+    raised again as it is: its body was made by a constructor of this table."""
+    return APIError(status, error, retry_after, headers)
+
+
+def _shown_id(response_id: str) -> str:
+    return response_id if len(response_id) <= 100 else response_id[:100] + "..."
+
+
+def response_not_found(response_id: str) -> APIError:
+    """404 for a response id this key has no stored response under."""
+    return APIError(404, OpenAIError(f"Response with id '{_shown_id(response_id)}' not found.",
+                                     "invalid_request_error", "response_id", "response_not_found"))
+
+
+def previous_response_not_found(response_id: str) -> APIError:
+    """404: no stored response of this key has that id (same words as the gateway's GET)."""
+    return APIError(404, OpenAIError(f"Previous response with id '{_shown_id(response_id)}' not found.",
+                                     "invalid_request_error", "previous_response_id", "previous_response_not_found"))
+
+
+def store_unavailable() -> APIError:
+    """503: a continuation was asked for but this worker has no store (no bus)."""
+    return APIError(503, OpenAIError("Stored responses are not available on this worker.", "service_unavailable",
+                                     "previous_response_id", "store_unavailable"))
 
 
 def rate_limited(message: str, retry_after: str | None = None) -> APIError:
@@ -176,6 +226,21 @@ def internal_error(message: str = "The gateway failed to handle the request.") -
 def upstream_error(message: str, retry_after: str | None = None) -> APIError:
     """502: the upstream failed or refused our configuration; its message is kept."""
     return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_error"), retry_after)
+
+
+def upstream_auth_error(message: str) -> APIError:
+    """502: the upstream refused the gateway's own credentials (never the caller's 401/403)."""
+    return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_auth_error"))
+
+
+def upstream_config_error(message: str) -> APIError:
+    """502: the operator's configuration is incomplete (a missing secret or model setting)."""
+    return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_config_error"))
+
+
+def upstream_unreachable(message: str) -> APIError:
+    """502: the upstream could not be connected to."""
+    return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_unreachable"))
 
 
 def worker_lost(message: str = "The worker serving this request stopped responding (no heartbeat).") -> APIError:

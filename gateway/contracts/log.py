@@ -7,7 +7,6 @@ process that holds secrets (a worker: the provider keys) also gives its logger a
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -15,17 +14,16 @@ from typing import Any, TextIO
 
 import msgspec
 
+from gateway.contracts.environment import environment
 from gateway.contracts.redact import Redactor
 
 _ENCODER = msgspec.json.Encoder()
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
-LEVEL_ENV = "LOG_LEVEL"
 
 
 def level_from_env() -> int:
     """`LOG_LEVEL` (debug, info, warning, error; default info) as a number."""
-    name = os.environ.get(LEVEL_ENV, "info").strip().lower()
-    return LEVELS.get(name, LEVELS["info"])
+    return LEVELS.get(environment().log_level, LEVELS["info"])
 
 
 class Logger:

@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from gateway.contracts.errors import APIError, OpenAIError
+import msgspec
+
+from gateway.contracts.errors import APIError, relayed
 
 REDACTED = "[redacted]"
 
@@ -68,10 +70,10 @@ class Redactor:
         """The same error with every caller-visible text scrubbed (message, param, code,
         type, `retry-after` and any headers passed on)."""
         inner = ex.error
-        scrubbed = APIError(
+        scrubbed = relayed(
             ex.status,
-            OpenAIError(self.text(inner.message), self.text(inner.type),
-                        self.optional(inner.param), self.optional(inner.code)),
+            msgspec.structs.replace(inner, message=self.text(inner.message), type=self.text(inner.type),
+                                    param=self.optional(inner.param), code=self.optional(inner.code)),
             self.optional(ex.retry_after),
             {name: self.text(value) for name, value in ex.headers.items()},
         )

@@ -26,6 +26,7 @@ from nats.aio.client import Client
 from gateway.runtime import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import ping_subject
+from gateway.contracts.environment import environment
 from gateway.runtime.keys import all_keys, create_key, open_keys_bucket
 from gateway.ops.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
 
@@ -38,15 +39,16 @@ STARTUP_STOP_GRACE_S = 5.0
 
 def base_url() -> str:
     """The gateway's public base URL."""
-    host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
+    env = environment()
+    host = env.gateway_host
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return f"http://{shown}:{os.environ.get('GATEWAY_PORT', '8080')}/v1"
+    return f"http://{shown}:{env.gateway_port}/v1"
 
 
 def processes() -> list[str]:
     """Procfile entries to start."""
     names = ["gateway", "worker", "ledger"]
-    return names if os.environ.get("NATS_URL") else ["nats", *names]
+    return names if environment().nats_url else ["nats", *names]
 
 
 async def _connect(deadline: float) -> Client:
@@ -149,7 +151,7 @@ def banner(url: str, secret: str, config: configuration.Config) -> str:
 def start_processes(stack: Stack, procfile: Path) -> None:
     """Start what `processes()` names, `WORKER_PROCESSES` copies of the worker."""
     entries = read_procfile(procfile)
-    workers = int(os.environ.get("WORKER_PROCESSES", "1"))
+    workers = environment().worker_processes
     for name in processes():
         copies = workers if name == "worker" else 1
         for number in range(1, copies + 1):
@@ -170,7 +172,7 @@ def main() -> int:
         # NOTE: before any process starts: each reads its role's credentials once, at connect
         natsbus.ensure_credentials(natsbus.credentials_dir())
     try:
-        start_processes(stack, Path(os.environ.get("GATEWAY_PROCFILE", "Procfile")))
+        start_processes(stack, environment().procfile)
         readiness = Readiness(config)
         readiness.start()
         dead = wait_for(readiness.done.is_set, stop, stack)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from gateway.contracts.config import data_dir
+from gateway.contracts.environment import environment
 from gateway.runtime.natsbus import authorization_block, credentials_dir, ensure_credentials
 
 
@@ -79,8 +80,8 @@ def main() -> None:
     """Exec the server."""
     store = data_dir() / "nats"
     store.mkdir(parents=True, exist_ok=True)
-    args = server_args(os.environ.get("NATS_PORT", "4222"), store, credentials_dir(),
-                       os.environ.get("NATS_HOST", "127.0.0.1"))
+    env = environment()
+    args = server_args(env.nats_port, store, credentials_dir(), env.nats_host)
     os.execv(args[0], args)
 
 

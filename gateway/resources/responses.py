@@ -11,27 +11,16 @@ from __future__ import annotations
 import falcon
 import msgspec
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
-from gateway.runtime import natsbus
 from gateway.auth import Authenticator
 from gateway.bus_client import Bridge
-from gateway.contracts.bus import response_store_key
-from gateway.contracts.errors import APIError, OpenAIError
-from gateway.contracts.openai_responses import STORED_DECODER, DeletedResponse, Response
+from gateway.contracts.errors import response_not_found
+from gateway.contracts.openai_responses import DeletedResponse, Response, StoredResponse
 from gateway.openapi import describe
+from gateway.runtime.response_store import StoredResponses
 
 STORE_TIMEOUT_S = 5.0
 _ENCODER = msgspec.json.Encoder()
-
-
-def response_not_found(response_id: str) -> APIError:
-    """404 for a response id this key has no stored response under."""
-    shown = response_id if len(response_id) <= 100 else response_id[:100] + "..."
-    return APIError(404, OpenAIError(
-        f"Response with id '{shown}' not found.", "invalid_request_error", "response_id", "response_not_found",
-    ))
 
 
 class ResponseStore:
@@ -39,46 +28,24 @@ class ResponseStore:
 
     def __init__(self, bridge: Bridge, ttl_s: float) -> None:
         self._bridge = bridge
-        self._ttl_s = ttl_s
-        self._bucket: KeyValue | None = None
-
-    async def _open(self, nc: Client) -> KeyValue:
-        if self._bucket is None:
-            self._bucket = await natsbus.responses_bucket(nc.jetstream(), self._ttl_s)
-        return self._bucket
+        self._stored = StoredResponses(ttl_s)  # the bucket's layout (gateway/runtime/response_store.py)
 
     def get(self, key_id: str, response_id: str) -> bytes | None:
         """The stored response object, or None."""
-        name = response_store_key(key_id, response_id)
-        if name is None:
-            return None
 
-        async def work(nc: Client) -> bytes | None:
-            bucket = await self._open(nc)
-            try:
-                entry = await bucket.get(name)
-            except KeyNotFoundError:
-                return None
-            return entry.value
+        async def work(nc: Client) -> StoredResponse | None:
+            return await self._stored.get(nc.jetstream(), key_id, response_id)
 
-        value = self._bridge.run(work, STORE_TIMEOUT_S)
-        if not value:
-            return None
-        stored = STORED_DECODER.decode(value)
-        return bytes(stored.response) if stored.key_id == key_id else None
+        stored = self._bridge.run(work, STORE_TIMEOUT_S)
+        return bytes(stored.response) if stored is not None else None
 
     def delete(self, key_id: str, response_id: str) -> bool:
         """Delete one stored response; False when there was none."""
-        if self.get(key_id, response_id) is None:
-            return False
-        name = response_store_key(key_id, response_id)
-        assert name is not None
 
-        async def work(nc: Client) -> None:
-            await (await self._open(nc)).delete(name)
+        async def work(nc: Client) -> bool:
+            return await self._stored.delete(nc.jetstream(), key_id, response_id)
 
-        self._bridge.run(work, STORE_TIMEOUT_S)
-        return True
+        return bool(self._bridge.run(work, STORE_TIMEOUT_S))
 
 
 class StoredResponseResource:

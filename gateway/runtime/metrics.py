@@ -14,7 +14,6 @@ can be many series.
 
 from __future__ import annotations
 
-import os
 import time
 
 from prometheus_client import (
@@ -28,10 +27,9 @@ from prometheus_client import (
     start_http_server,
 )
 
+from gateway.contracts.environment import environment
 from gateway.contracts.log import Logger
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-METRICS_HOST_ENV = "METRICS_HOST"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -82,7 +80,7 @@ class GatewayMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text of this process, or of all gateway processes in multiprocess mode."""
-        if os.environ.get(MULTIPROC_ENV):
+        if environment().multiproc_dir:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
@@ -141,10 +139,11 @@ def serve(env: str, registry: CollectorRegistry, log: Logger) -> int | None:
     Binds `METRICS_HOST` (default 127.0.0.1). A port in use is logged, never fatal: metrics
     must not stop a worker from serving.
     """
-    port = os.environ.get(env)
+    settings = environment()
+    port = settings.get(env)
     if not port:
         return None
-    host = os.environ.get(METRICS_HOST_ENV, "127.0.0.1")
+    host = settings.metrics_host
     try:
         server, _thread = start_http_server(int(port), addr=host, registry=registry)
     except (OSError, ValueError) as ex:

@@ -72,10 +72,10 @@ from gateway.contracts.bus import (
     usage_stream_settings,
 )
 from gateway.contracts.config import data_dir, nats_url
+from gateway.contracts.environment import environment
 from gateway.contracts.log import Logger
 
 ROLES = ("gateway", "worker", "ledger", "operator")
-MAX_REPLICAS = 5  # JetStream's own ceiling
 JOB_REPLY_PREFIX = "_GW"  # the gateway's job-reply inbox: `_GW.<process>.<token>`
 
 
@@ -86,14 +86,7 @@ def servers(url: str) -> list[str]:
 
 def replicas() -> int:
     """`NATS_REPLICAS`: the replica count of every stream and bucket (1..5, default 1)."""
-    text = os.environ.get("NATS_REPLICAS", "").strip() or "1"
-    try:
-        count = int(text)
-    except ValueError as ex:
-        raise ValueError(f"NATS_REPLICAS must be a whole number from 1 to {MAX_REPLICAS}, not {text!r}") from ex
-    if not 1 <= count <= MAX_REPLICAS:
-        raise ValueError(f"NATS_REPLICAS must be from 1 to {MAX_REPLICAS}, not {count}")
-    return count
+    return environment().nats_replicas
 
 
 def inbox_prefix(role: str) -> str:
@@ -215,12 +208,12 @@ def connect_options(role: str, folder: Path | None = None) -> dict[str, Any]:
     """
     if role not in ROLES:
         raise ValueError(f"unknown NATS role '{role}' (one of {', '.join(ROLES)})")
-    prefix = f"NATS_{role.upper()}_"
     options: dict[str, Any] = {"inbox_prefix": inbox_prefix(role)}
-    if os.environ.get(prefix + "CREDS"):
-        return {**options, "user_credentials": os.environ[prefix + "CREDS"]}
-    if os.environ.get(prefix + "USER"):
-        return {**options, "user": os.environ[prefix + "USER"], "password": os.environ.get(prefix + "PASSWORD", "")}
+    creds, user, password = environment().nats_login(role)
+    if creds:
+        return {**options, "user_credentials": creds}
+    if user:
+        return {**options, "user": user, "password": password}
     stored = (folder or credentials_dir()) / f"{role}.json"
     if stored.exists():
         record = json.loads(stored.read_text(encoding="utf-8"))
@@ -371,7 +364,8 @@ def main() -> None:
     """Print the `authorization` block for an operator's own nats-server (passwords from env)."""
     passwords = {}
     for role in ROLES:
-        passwords[role] = os.environ.get(f"NATS_{role.upper()}_PASSWORD", f"<{role} password>")
+        set_password = environment().nats_password(role)
+        passwords[role] = f"<{role} password>" if set_password is None else set_password
     sys.stdout.write(authorization_block(passwords))
 
 

@@ -18,12 +18,17 @@ The price is the model's price in the config the ledger runs with when it proces
 event (reloaded on SIGHUP); the unit prices used are stored beside the cost on each row.
 An unknown model costs 0 and logs `unpriced_usage`: the row is still stored, so the
 tokens are never lost and can be priced by hand.
+
+The gateway's credit holds (gateway/budget.py) price a request's worst case with the same
+formula before it runs: every prompt token at the dearer of `input` and
+`cache_write_input` (a prompt may all be written to the cache), its output limit at
+`output`, rounded up, so a hold is never below the bill of the tokens it holds for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from msgspec import Struct
 
@@ -64,14 +69,28 @@ def unit_prices(price: Price) -> UnitPrices:
                       cache_write_input=exact(written))
 
 
-def cost_micro_usd(prompt: int, cached: int, completion: int, prices: UnitPrices, written: int = 0) -> int:
-    """Micro-dollars for these token counts; `cached` (read) and `written` are part of `prompt`."""
+def _exact_cost(prompt: int, cached: int, completion: int, prices: UnitPrices, written: int) -> Decimal:
     cached = min(max(cached, 0), max(prompt, 0))  # never bill a cache token beyond the prompt
     written = min(max(written, 0), max(prompt, 0) - cached)
     uncached = max(prompt, 0) - cached - written
-    total = (uncached * prices.input + cached * prices.cached_input + written * prices.cache_write_input
-             + max(completion, 0) * prices.output)
+    return (uncached * prices.input + cached * prices.cached_input + written * prices.cache_write_input
+            + max(completion, 0) * prices.output)
+
+
+def cost_micro_usd(prompt: int, cached: int, completion: int, prices: UnitPrices, written: int = 0) -> int:
+    """Micro-dollars for these token counts; `cached` (read) and `written` are part of `prompt`."""
+    total = _exact_cost(prompt, cached, completion, prices, written)
     return int(total.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def worst_case_micro_usd(prompt: int, completion: int, prices: UnitPrices) -> int:
+    """The most `prompt` and `completion` tokens can be billed: the bill's formula with the
+    whole prompt at its dearest (uncached, or all written to the cache), rounded up."""
+    if prices.cache_write_input > prices.input:
+        total = _exact_cost(prompt, 0, completion, prices, written=prompt)
+    else:
+        total = _exact_cost(prompt, 0, completion, prices, written=0)
+    return int(total.to_integral_value(rounding=ROUND_CEILING))
 
 
 def format_price(value: Decimal) -> str:
@@ -85,6 +104,13 @@ class Pricer:
     def __init__(self, models: Iterable[ModelConfig], log: Logger) -> None:
         self._prices = {m.id: unit_prices(m.price) for m in models}
         self._log = log
+
+    def worst_case(self, model: ModelConfig, prompt: int, completion: int) -> int:
+        """Micro-dollars a request to `model` may be billed at most (a credit hold)."""
+        prices = self._prices.get(model.id)
+        if prices is None:  # a model this pricer was not built with: its own prices
+            prices = unit_prices(model.price)
+        return worst_case_micro_usd(prompt, completion, prices)
 
     def cost(self, event: UsageEvent) -> Cost:
         """The cost of `event`; an unknown model costs 0 and logs a warning."""

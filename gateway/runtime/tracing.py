@@ -24,6 +24,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from gateway.contracts.environment import Environment, environment
+
 try:
     from opentelemetry import propagate, trace
     from opentelemetry.trace import SpanKind, StatusCode
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
 
     from gateway.contracts.openai import Usage
 
-_REQUESTING = ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 # gen_ai.provider.name for our provider kinds (semantic conventions' well-known values)
 PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini"}
 OPERATIONS = {"chat": "chat", "embed": "embeddings"}
@@ -52,15 +53,11 @@ _provider: TracerProvider | None = None
 
 def requested(env: Mapping[str, str] = os.environ) -> bool:
     """Whether the standard OTEL_* environment asks for traces."""
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    if env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return False
-    return any(env.get(name) for name in _REQUESTING)
+    return Environment.from_env(env).traces_requested
 
 
 def _exporter() -> SpanExporter:
-    kind = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")[0].strip().lower()
+    kind = environment().traces_exporter
     if kind == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -83,7 +80,7 @@ def setup(process: str, exporter: SpanExporter | None = None) -> bool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": f"llm-gateway-{process}"}
+    attributes = {} if environment().otel_service_name_text else {"service.name": f"llm-gateway-{process}"}
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.add_span_processor(BatchSpanProcessor(exporter or _exporter()))
     _tracer, _provider = provider.get_tracer("llm-gateway"), provider

@@ -137,3 +137,20 @@ def test_invalid_deployments_are_rejected(models: str, message: str) -> None:
     with pytest.raises(ConfigError) as ex:
         parse(TWO + models)
     assert message in str(ex.value)
+
+
+def test_a_models_provider_options_are_one_struct_built_from_its_entry() -> None:
+    import msgspec
+
+    from gateway.contracts.bus import JOB_DECODER, Job
+    from gateway.contracts.config import GeminiModelFlags, ModelOptions
+
+    claude = parse(CLAUDE + 'thinking = "adaptive"\nprompt_cache = "auto"\n').models[0].options()
+    assert claude == ModelOptions(max_output_tokens=8192, thinking="adaptive", prompt_cache="auto")
+    gemini = parse(GEMINI + "gemini = { thinking_can_be_off = false }\n").models[0].options()
+    assert gemini.gemini == GeminiModelFlags(thinking_can_be_off=False) and gemini.max_output_tokens is None
+    assert parse(GEMINI).models[0].options().gemini == GeminiModelFlags()  # defaults when unset
+    # carried whole in the Job, across the bus
+    job = Job(request_id="r", key_id="k", op="chat", model="c", provider="a", upstream_model="u", body=b"{}",
+              deadline=0.0, options=claude)
+    assert JOB_DECODER.decode(msgspec.msgpack.encode(job)).options == claude

@@ -109,6 +109,21 @@ def test_every_status_and_code_the_code_base_sends_is_in_the_readme_error_table(
     assert missing == [], "codes missing from the README's error table (status code)"
 
 
+def test_errors_are_built_only_in_the_error_table() -> None:
+    """`APIError(...)` and `OpenAIError(...)` are written only in gateway/contracts/errors.py:
+    every other module builds an error through one of its constructors."""
+    table = ROOT / "gateway" / "contracts" / "errors.py"
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path == table:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and _name(node.func) in ("APIError", "OpenAIError"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == [], "build these errors through a constructor of gateway/contracts/errors.py"
+
+
 ARTICLE_TYPO = re.compile(r"\ban (?:[bcdfgjklmnpqrstvwxz]|\{)")
 
 

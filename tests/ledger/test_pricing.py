@@ -105,3 +105,23 @@ def test_config_cache_write_price_reaches_the_unit_prices() -> None:
 
     assert unit_prices(Price(input=3.0, output=15.0, cache_write_input=3.75)).cache_write_input == Decimal("3.75")
     assert unit_prices(Price(input=3.0, output=15.0)).cache_write_input == Decimal("3.0")
+
+
+def test_a_credit_hold_is_the_bills_formula_at_its_worst_rounded_up() -> None:
+    from gateway.runtime.pricing import worst_case_micro_usd
+
+    # the gateway's hold (gateway/budget.py) and the ledger's bill share one formula
+    unit = prices("0.35", "0.035", "1")
+    assert worst_case_micro_usd(90, 0, unit) == 32  # exact 31.5: a hold rounds up
+    assert worst_case_micro_usd(150, 0, prices("0.07", "0.07", "0")) == 11  # 10.5 up, the bill's is 10
+    assert worst_case_micro_usd(10, 3, unit) >= cost_micro_usd(10, 9, 3, unit)  # cached reads cost less
+    # a prompt may all be written to the cache: the dearer price holds
+    written = prices("3", "0.3", "15", written="3.75")
+    assert worst_case_micro_usd(1000, 10, written) == 3750 + 150
+    assert worst_case_micro_usd(1000, 10, written) == cost_micro_usd(1000, 0, 10, written, written=1000)
+
+
+def test_the_pricer_holds_a_model_at_its_configured_prices() -> None:
+    model = ModelConfig(id="m", provider="p", price=Price(input=0.15, output=0.6))
+    assert Pricer([model], quiet()).worst_case(model, 1_000_000, 1_000_000) == 750_000
+    assert Pricer([], quiet()).worst_case(model, 3, 1) == 2  # 0.45 + 0.6, rounded up

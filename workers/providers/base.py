@@ -14,8 +14,8 @@ from typing import Protocol
 
 import msgspec
 
-from gateway.contracts.config import GeminiModelFlags
-from gateway.contracts.errors import APIError, OpenAIError
+from gateway.contracts.config import ModelOptions
+from gateway.contracts.errors import APIError, invalid_request
 from gateway.contracts.openai import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -30,7 +30,8 @@ class ConversionError(APIError):
     """The caller's request cannot be expressed upstream: a 400 naming `param`."""
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(400, OpenAIError(message, "invalid_request_error", param, code))
+        error = invalid_request(message, param, code)
+        super().__init__(error.status, error.error)
 
 
 class UpstreamError(APIError):
@@ -41,6 +42,11 @@ class UpstreamError(APIError):
     """
 
     usage: Usage | None = None
+
+    @classmethod
+    def of(cls, error: APIError) -> UpstreamError:
+        """An error of the table (gateway/contracts/errors.py) as the upstream's failure."""
+        return cls(error.status, error.error, error.retry_after, error.headers)
 
     def with_usage(self, usage: Usage) -> UpstreamError:
         """This error, carrying the usage the upstream reported."""
@@ -56,11 +62,7 @@ class Target:
     api_key: str | None
     upstream_model: str
     public_model: str
-    max_output_tokens: int | None = None
-    gemini: GeminiModelFlags = GeminiModelFlags()  # the model's Gemini flags (defaults if unset)
-    # Claude capability flags (gateway/contracts/config.py, ModelConfig).
-    thinking: str = "budget"
-    prompt_cache: str = "off"
+    options: ModelOptions = ModelOptions()  # the model entry's, as the Job carried them
 
 
 @dataclass(slots=True)

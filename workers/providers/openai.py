@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_error
 from gateway.contracts.openai import (
     ChatCompletionChunk,
     ChatRequest,
@@ -174,9 +174,7 @@ class OpenAIStream:
         try:
             peek = _PEEK.decode(raw)
         except msgspec.DecodeError as ex:
-            raise UpstreamError(
-                502, _upstream_error(f"upstream sent a malformed stream chunk: {ex}")
-            ) from ex
+            raise UpstreamError.of(upstream_error(f"upstream sent a malformed stream chunk: {ex}")) from ex
         if peek.error is not None:
             raise _error_from_body(502, {}, raw)
         if peek.usage is not None:
@@ -194,12 +192,8 @@ class OpenAIStream:
     def close(self) -> StreamOutcome:
         """End of stream; one without `[DONE]` was cut off."""
         if not self._done:
-            raise UpstreamError(502, _upstream_error("upstream stream ended before [DONE]"))
+            raise UpstreamError.of(upstream_error("upstream stream ended before [DONE]"))
         return StreamOutcome(usage=self._usage)
-
-
-def _upstream_error(message: str) -> OpenAIError:
-    return OpenAIError(message, "upstream_error", None, "upstream_error")
 
 
 def _error_from_body(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
@@ -258,7 +252,7 @@ class OpenAIProvider:
         try:
             peek = _PEEK.decode(body)
         except msgspec.DecodeError as ex:
-            raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
+            raise UpstreamError.of(upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
         out = body if peek.model == ctx.model else _with_model(body, ctx.model, peek.model)
         return ChatResult(body=msgspec.Raw(out), usage=peek.usage.to_usage() if peek.usage else Usage())
 
@@ -276,7 +270,7 @@ class OpenAIProvider:
         try:
             peek = _EMBED_PEEK.decode(body)
         except msgspec.DecodeError as ex:
-            raise UpstreamError(502, _upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
+            raise UpstreamError.of(upstream_error(f"upstream sent malformed JSON: {ex}")) from ex
         out = body if peek.model == ctx.model else _with_model(body, ctx.model, peek.model)
         tokens = (peek.usage.prompt_tokens if peek.usage else None) or 0
         return EmbedResult(

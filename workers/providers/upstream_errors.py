@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import (
+    invalid_request,
+    rate_limited as rate_limit_exceeded,
+    too_large,
+    upstream_auth_error,
+    upstream_error,
+    upstream_timeout,
+)
 from workers.providers.base import UpstreamError
 
 
@@ -42,23 +49,14 @@ def by_cause(
     retry_after = retry_after_of(headers)
     text = f"{provider} upstream error ({status}): {message}"
     if our_credentials or status in (401, 403):
-        return UpstreamError(
-            502,
-            OpenAIError(
-                f"{provider} upstream refused the gateway's credentials ({status}): {message}",
-                "upstream_error",
-                None,
-                "upstream_auth_error",
-            ),
-        )
+        return UpstreamError.of(
+            upstream_auth_error(f"{provider} upstream refused the gateway's credentials ({status}): {message}"))
     if rate_limited or status == 429:
-        return UpstreamError(
-            429, OpenAIError(text, "rate_limit_error", None, "rate_limit_exceeded"), retry_after
-        )
+        return UpstreamError.of(rate_limit_exceeded(text, retry_after))
     if status == 413:
-        return UpstreamError(413, OpenAIError(text, "invalid_request_error", param, "request_too_large"))
+        return UpstreamError.of(too_large(text, param))
     if caller_input or status in (400, 422):
-        return UpstreamError(400, OpenAIError(text, "invalid_request_error", param, None))
+        return UpstreamError.of(invalid_request(text, param))
     if status in (408, 504):
-        return UpstreamError(504, OpenAIError(text, "timeout_error", None, "upstream_timeout"))
-    return UpstreamError(502, OpenAIError(text, "upstream_error", None, "upstream_error"), retry_after)
+        return UpstreamError.of(upstream_timeout(text))
+    return UpstreamError.of(upstream_error(text, retry_after))

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.contracts.openai import CHAT_REQUEST_DECODER
 from workers.providers.anthropic.request import to_messages_request
+from gateway.contracts.config import ModelOptions
 from workers.providers.base import ConversionError, Target
 from workers.providers.gemini.request import to_generate_content_request
 
@@ -32,7 +33,7 @@ FUNCTION_ROLE_HISTORY = [
 ]
 ALLOWED = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "get_weather"}}]}}
 
-CLAUDE = Target("https://api.anthropic.com", "k", "claude-up", "claude", max_output_tokens=4096)
+CLAUDE = Target("https://api.anthropic.com", "k", "claude-up", "claude", ModelOptions(max_output_tokens=4096))
 
 
 def _claude(body: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from gateway.contracts.bus import Job
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_error
 from gateway.contracts.openai import Usage
 from workers.providers.anthropic.errors import from_error_event
 from workers.providers.anthropic.request import ANTHROPIC_VERSION
@@ -65,7 +65,7 @@ _WHOLE = msgspec.json.Decoder(_Shell)
 
 
 def _broken(message: str) -> UpstreamError:
-    return UpstreamError(502, OpenAIError(message, "upstream_error", None, "upstream_error"))
+    return UpstreamError.of(upstream_error(message))
 
 
 class MessagesPassThrough:

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from gateway.contracts import anthropic_messages as am
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_error
 from gateway.contracts.openai import ChatCompletion, ToolCall, Usage
 from workers.providers.base import UpstreamError
 
@@ -58,8 +58,7 @@ def to_message(body: msgspec.Struct | msgspec.Raw, usage: Usage, msg_id: str, mo
         try:
             completion = _COMPLETION.decode(body)
         except msgspec.DecodeError as ex:
-            raise UpstreamError(502, OpenAIError(f"upstream sent an unreadable completion: {ex}",
-                                                 "upstream_error", None, "upstream_error")) from ex
+            raise UpstreamError.of(upstream_error(f"upstream sent an unreadable completion: {ex}")) from ex
     elif isinstance(body, ChatCompletion):
         completion = body
     else:

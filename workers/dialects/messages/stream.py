@@ -16,7 +16,7 @@ from typing import assert_never
 import msgspec
 
 from gateway.contracts import anthropic_messages as am
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import OpenAIError, upstream_error
 from gateway.contracts.openai import ChatCompletionChunk, ToolCallDelta, Usage
 from workers.dialects.messages.response import to_message, to_message_usage, to_stop_reason
 from workers.providers.base import UpstreamError
@@ -54,8 +54,7 @@ class MessagesOutput:
             try:
                 decoded = _CHUNK.decode(chunk)
             except msgspec.DecodeError as ex:
-                raise UpstreamError(502, OpenAIError(f"upstream sent an unreadable chunk: {ex}",
-                                                     "upstream_error", None, "upstream_error")) from ex
+                raise UpstreamError.of(upstream_error(f"upstream sent an unreadable chunk: {ex}")) from ex
         elif isinstance(chunk, ChatCompletionChunk):
             decoded = chunk
         else:

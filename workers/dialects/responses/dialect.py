@@ -17,7 +17,12 @@ from functools import partial
 import msgspec
 
 from gateway.contracts.bus import Job
-from gateway.contracts.errors import APIError, OpenAIError, from_validation_error, invalid_request
+from gateway.contracts.errors import (
+    from_validation_error,
+    invalid_request,
+    previous_response_not_found,
+    store_unavailable,
+)
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER, ResponsesRequest
 from gateway.runtime.estimate import tokens_from_chars
 from workers.dialects import Converted, Direct
@@ -28,19 +33,6 @@ from workers.dialects.responses.response import response_shell
 from workers.dialects.responses.store import ResponseStore
 from workers.job import Route, new_id
 from workers.providers.base import Target, UpstreamRequest
-
-
-def previous_not_found(response_id: str) -> APIError:
-    """404: no stored response of this key has that id (same words as the gateway's GET)."""
-    shown = response_id if len(response_id) <= 100 else response_id[:100] + "..."
-    return APIError(404, OpenAIError(f"Previous response with id '{shown}' not found.", "invalid_request_error",
-                                     "previous_response_id", "previous_response_not_found"))
-
-
-def store_unavailable() -> APIError:
-    """503: a continuation was asked for but this worker has no store (no bus)."""
-    return APIError(503, OpenAIError("Stored responses are not available on this worker.", "service_unavailable",
-                                     "previous_response_id", "store_unavailable"))
 
 
 class ResponsesDialect:
@@ -87,7 +79,7 @@ class ResponsesDialect:
             raise store_unavailable()
         history = await self._store.history(job.key_id, previous)
         if history is None:
-            raise previous_not_found(previous)
+            raise previous_response_not_found(previous)
         return history
 
     async def _save(self, key_id: str, items: list[msgspec.Raw], response_id: str, response: bytes) -> None:

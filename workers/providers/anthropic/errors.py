@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_error
 from workers.providers.anthropic.schema import ERROR_DECODER, ErrorDetail
 from workers.providers.base import UpstreamError
 from workers.providers.upstream_errors import by_cause
@@ -85,7 +85,4 @@ def from_response(status: int, headers: Mapping[str, str], body: bytes) -> Upstr
 
 def malformed(what: str) -> UpstreamError:
     """502 for an upstream answer we cannot read (never the caller's fault)."""
-    return UpstreamError(
-        502,
-        OpenAIError(f"{PROVIDER_NAME} upstream sent {what}", "upstream_error", None, "upstream_error"),
-    )
+    return UpstreamError.of(upstream_error(f"{PROVIDER_NAME} upstream sent {what}"))

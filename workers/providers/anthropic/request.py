@@ -12,7 +12,7 @@ import hashlib
 
 from msgspec import UNSET, UnsetType
 
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_config_error
 from gateway.contracts.openai import ChatRequest
 from workers.providers.anthropic.cache import check_breakpoints, with_auto_breakpoints
 from workers.providers.anthropic.messages import Conversation, to_conversation
@@ -63,18 +63,11 @@ def _max_tokens(req: ChatRequest, target: Target) -> int:
     limit = req.output_limit()
     if limit is not None:
         return limit
-    if target.max_output_tokens is None:
-        raise UpstreamError(
-            502,
-            OpenAIError(
-                f"The model '{target.public_model}' is misconfigured: Anthropic requires "
-                "max_tokens and the model entry sets no max_output_tokens.",
-                "upstream_error",
-                None,
-                "upstream_config_error",
-            ),
-        )
-    return target.max_output_tokens
+    if target.options.max_output_tokens is None:
+        raise UpstreamError.of(upstream_config_error(
+            f"The model '{target.public_model}' is misconfigured: Anthropic requires "
+            "max_tokens and the model entry sets no max_output_tokens."))
+    return target.options.max_output_tokens
 
 
 def _stop_sequences(req: ChatRequest) -> list[str] | UnsetType:
@@ -180,7 +173,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         output_config=output_config,
         stream=True if stream else UNSET,
     )
-    return with_auto_breakpoints(request) if target.prompt_cache == "auto" else request
+    return with_auto_breakpoints(request) if target.options.prompt_cache == "auto" else request
 
 
 def to_upstream_request(req: ChatRequest, target: Target, stream: bool) -> UpstreamRequest:

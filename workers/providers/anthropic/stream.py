@@ -23,7 +23,7 @@ from typing import assert_never
 
 import msgspec
 
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import upstream_error
 from gateway.contracts.openai import (
     ChatCompletionChunk,
     ChunkChoice,
@@ -107,15 +107,7 @@ class AnthropicStream:
     def close(self) -> StreamOutcome:
         """The end of the upstream body; without `message_stop` the stream was cut."""
         if not self._stopped:
-            raise UpstreamError(
-                502,
-                OpenAIError(
-                    "anthropic upstream stream ended early (no message_stop)",
-                    "upstream_error",
-                    None,
-                    "upstream_error",
-                ),
-            )
+            raise UpstreamError.of(upstream_error("anthropic upstream stream ended early (no message_stop)"))
         return StreamOutcome(usage=self.usage())
 
     # ------------------------------------------------------------ events

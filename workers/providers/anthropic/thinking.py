@@ -56,7 +56,7 @@ def _effort(req: ChatRequest, target: Target) -> str | None:
             f"'reasoning_effort' must be one of none, {', '.join(EFFORT_BUDGETS)}; got {effort!r}.",
             "reasoning_effort",
         )
-    if target.thinking == "none":
+    if target.options.thinking == "none":
         raise ConversionError(
             f"'reasoning_effort' is not supported by the model '{target.public_model}': it has "
             "no thinking. Omit it or send 'none'.",
@@ -103,7 +103,7 @@ def to_thinking(
     effort = _effort(req, target)
     if effort is None:
         return None, UNSET
-    if target.thinking == "adaptive":
+    if target.options.thinking == "adaptive":
         thinking: Thinking = ThinkingAdaptive()
         output: OutputConfig | UnsetType = OutputConfig(effort=EFFORT_LEVELS[effort])
     else:

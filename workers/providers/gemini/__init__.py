@@ -57,7 +57,7 @@ class GeminiProvider:
         self, req: ChatRequest, raw: bytes, target: Target, stream: bool
     ) -> UpstreamRequest:
         """The generateContent (or SSE streamGenerateContent) request."""
-        body = REQUEST_ENCODER.encode(to_generate_content_request(req, raw, target.gemini))
+        body = REQUEST_ENCODER.encode(to_generate_content_request(req, raw, target.options.gemini))
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return UpstreamRequest(
             url=_url(target, method), headers=_headers(target), body=body, stream=stream

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from gateway.contracts.errors import OpenAIError
+from gateway.contracts.errors import invalid_request, upstream_error
 from workers.providers.base import UpstreamError
 from workers.providers.gemini.schema import ERROR_DECODER, ErrorBody, ErrorStatus, PromptFeedback
 from workers.providers.upstream_errors import by_cause, retry_after_of
@@ -81,15 +81,7 @@ def from_status(
     if reasons & _KEY_REASONS or error.status in _KEY_STATUSES:
         return by_cause(PROVIDER_NAME, status, message, headers, our_credentials=True)
     if error.status == "FAILED_PRECONDITION":
-        return UpstreamError(
-            502,
-            OpenAIError(
-                f"{PROVIDER_NAME} upstream error ({status}): {message}",
-                "upstream_error",
-                None,
-                "upstream_error",
-            ),
-        )
+        return UpstreamError.of(upstream_error(f"{PROVIDER_NAME} upstream error ({status}): {message}"))
     if error.status == "RESOURCE_EXHAUSTED":
         return by_cause(PROVIDER_NAME, status, message, headers, rate_limited=True)
     if error.status == "INVALID_ARGUMENT":
@@ -106,19 +98,12 @@ def prompt_blocked(feedback: PromptFeedback) -> UpstreamError:
     message = f"Gemini blocked the prompt (blockReason: {feedback.block_reason})"
     if feedback.block_reason_message:
         message = f"{message}: {feedback.block_reason_message}"
-    return UpstreamError(
-        400, OpenAIError(f"{message}.", "invalid_request_error", None, "content_filter")
-    )
+    return UpstreamError.of(invalid_request(f"{message}.", None, "content_filter"))
 
 
 def malformed(message: str) -> UpstreamError:
     """502 for an upstream answer we cannot read (not JSON, wrong shape, cut short)."""
-    return UpstreamError(
-        502,
-        OpenAIError(
-            f"{PROVIDER_NAME} upstream error: {message}", "upstream_error", None, "upstream_error"
-        ),
-    )
+    return UpstreamError.of(upstream_error(f"{PROVIDER_NAME} upstream error: {message}"))
 
 
 def retry_delay_seconds(error: ErrorStatus) -> str | None:

@@ -15,10 +15,11 @@ import pytest
 from gateway.contracts.openai import CHAT_REQUEST_DECODER
 from workers.providers.anthropic.request import to_messages_request
 from workers.providers.anthropic.schema import ENCODER
+from gateway.contracts.config import ModelOptions
 from workers.providers.base import ConversionError, Target
 
-TARGET = Target("https://api.anthropic.com", "k", "claude-up", "claude", max_output_tokens=4096)
-AUTO = Target("https://api.anthropic.com", "k", "claude-up", "claude", max_output_tokens=4096, prompt_cache="auto")
+TARGET = Target("https://api.anthropic.com", "k", "claude-up", "claude", ModelOptions(max_output_tokens=4096))
+AUTO = Target("https://api.anthropic.com", "k", "claude-up", "claude", ModelOptions(max_output_tokens=4096, prompt_cache="auto"))
 EPHEMERAL = {"type": "ephemeral"}
 HOUR = {"type": "ephemeral", "ttl": "1h"}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}

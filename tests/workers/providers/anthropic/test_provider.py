@@ -10,9 +10,10 @@ from gateway.contracts.openai import CHAT_REQUEST_DECODER, EMBEDDING_REQUEST_DEC
 from workers.providers import load
 from workers.providers.anthropic import PROVIDER
 from workers.providers.anthropic.stream import AnthropicStream
+from gateway.contracts.config import ModelOptions
 from workers.providers.base import ConversionError, ReplyContext, Target
 
-TARGET = Target("https://api.anthropic.com", "sk-ant-test", "claude-haiku-4-5", "haiku", 4096)
+TARGET = Target("https://api.anthropic.com", "sk-ant-test", "claude-haiku-4-5", "haiku", ModelOptions(max_output_tokens=4096))
 
 
 def test_kind_anthropic_loads_this_provider_without_n_or_local_upstream() -> None:

@@ -12,6 +12,7 @@ from gateway.contracts.openai import CHAT_REQUEST_DECODER
 from workers.providers.anthropic.request import to_messages_request, to_upstream_request
 from workers.providers.anthropic.schema import ENCODER, ThinkingBlock
 from workers.providers.anthropic.tools import encode_call_id
+from gateway.contracts.config import ModelOptions
 from workers.providers.base import ConversionError, Target, UpstreamError
 
 TARGET = Target(
@@ -19,7 +20,7 @@ TARGET = Target(
     api_key="sk-ant-test",
     upstream_model="claude-sonnet-4-5-20250929",
     public_model="claude-sonnet",
-    max_output_tokens=8192,
+    options=ModelOptions(max_output_tokens=8192),
 )
 HELLO = [{"role": "user", "content": "Hello"}]
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
@@ -77,7 +78,7 @@ def test_max_completion_tokens_is_an_alias_and_wins(fields: dict[str, Any], expe
 
 
 def test_model_without_configured_maximum_is_a_502_config_error() -> None:
-    target = Target(TARGET.base_url, TARGET.api_key, TARGET.upstream_model, "claude-sonnet", None)
+    target = Target(TARGET.base_url, TARGET.api_key, TARGET.upstream_model, "claude-sonnet", ModelOptions())
     with pytest.raises(UpstreamError) as info:
         _wire(target=target)
     assert info.value.status == 502

@@ -13,6 +13,7 @@ import pytest
 from gateway.contracts.openai import CHAT_REQUEST_DECODER
 from workers.providers.anthropic.request import to_messages_request
 from workers.providers.anthropic.schema import ENCODER
+from gateway.contracts.config import ModelOptions
 from workers.providers.base import ConversionError, Target
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
@@ -29,16 +30,14 @@ ADAPTIVE = Target(
     api_key="sk-ant-test",
     upstream_model="claude-opus-4-7",
     public_model="claude-opus",
-    max_output_tokens=32000,
-    thinking="adaptive",
+    options=ModelOptions(max_output_tokens=32000, thinking="adaptive"),
 )
 NO_THINKING = Target(
     base_url="https://api.anthropic.com/",
     api_key="sk-ant-test",
     upstream_model="claude-3-5-haiku",
     public_model="claude-old",
-    max_output_tokens=8192,
-    thinking="none",
+    options=ModelOptions(max_output_tokens=8192, thinking="none"),
 )
 
 
