@@ -34,7 +34,9 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionStreamOp
 from gateway.contracts.bus import (
     BALANCE_DECODER,
     BALANCES_BUCKET,
+    CREDIT_SUBJECT,
     EVENT_ENCODER,
+    HOLDS_STREAM,
     MSG_ID_HEADER,
     USAGE_STREAM,
     USAGE_SUBJECT,
@@ -173,6 +175,42 @@ class Books:
             return bool(consumer.num_pending == 0 and consumer.num_ack_pending == 0)
         return self.stack.run(info)
 
+    def settled(self) -> bool:
+        """Caught up, and every message of the stream acknowledged: nothing is left to be
+        delivered again (a message the killed ledger took but never acked counts as
+        pending until it is redelivered and acked)."""
+        async def info(nc: Client) -> bool:
+            js = nc.jetstream()
+            last = (await js.stream_info(USAGE_STREAM)).state.last_seq
+            consumer = await js.consumer_info(USAGE_STREAM, "ledger")
+            return bool(consumer.num_pending == 0 and consumer.num_ack_pending == 0
+                        and consumer.ack_floor is not None and consumer.ack_floor.stream_seq == last)
+        return self.stack.run(info)
+
+    def held(self, key_id: str) -> int:
+        """What the key's requests in flight hold in the shared counter, every window summed."""
+        async def total(nc: Client) -> int:
+            js = nc.jetstream()
+            try:
+                info = await js.stream_info(HOLDS_STREAM, subjects_filter=f"holds.{key_id}.>")
+            except nats.js.errors.NotFoundError:
+                return 0
+            values = [await js.get_last_msg(HOLDS_STREAM, subject, direct=True) for subject in info.state.subjects or {}]
+            return sum(int(json.loads(msg.data or b"{}")["val"]) for msg in values)
+        return self.stack.run(total)
+
+    def gateways_followed_the_last_credit(self) -> bool:
+        """Whether every gateway process's follower of USAGE (an ordered consumer filtered
+        on the credits and metered usage) was delivered the last credit on the stream."""
+        async def info(nc: Client) -> bool:
+            js = nc.jetstream()
+            credit_seq = (await js.get_last_msg(USAGE_STREAM, CREDIT_SUBJECT)).seq
+            followers = [c for c in await js.consumers_info(USAGE_STREAM)
+                         if CREDIT_SUBJECT in (c.config.filter_subjects or [])]
+            assert len(followers) <= 1, "one gateway process in this module"
+            return bool(followers) and all(c.delivered.stream_seq >= credit_seq for c in followers)
+        return self.stack.run(info)
+
 
 @pytest.fixture(scope="module")
 def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
@@ -306,9 +344,11 @@ def test_ledger_killed_while_events_arrive_loses_nothing_and_counts_nothing_twic
     expected_cost = sum(Decimal(usd(cost_micro("echo", *u))) for u in served)
     assert by_model(report) == {"echo": (total, prompt, cached, completion, expected_cost)}
     assert len(books.rows("bill-kill")) == total
-    wait_until(books.caught_up, 10, "ledger caught up")
-    time.sleep(1.5)  # past ack_wait: a redelivery, if any, would have landed by now
+    # every message acked, the killed ledger's unacked ones redelivered and acked too: any
+    # double count would be in the books now
+    wait_until(books.settled, 30, "every usage message acked by the ledger", books.ledger())
     assert books.report("--key", "bill-kill") == report
+    assert len(books.rows("bill-kill")) == total
 
 
 def test_the_whole_stream_delivered_again_changes_nothing(books: Books) -> None:
@@ -410,12 +450,13 @@ def metered_key(books: Books, name: str, credit_micro: int) -> tuple[KeyRecord, 
     client = openai.OpenAI(base_url=books.stack.base_url, api_key=secret, max_retries=0, timeout=20)
     books.clients.append(client)
     wait_until(lambda: balance_record(books, record.id) is not None, 10, "the credit's balance record")
-    time.sleep(0.2)  # the gateways follow the bucket
+    # the gateway knows the credit (before it does, it lets a new key's requests through)
+    wait_until(books.gateways_followed_the_last_credit, 10, "the credit on the gateway's follower")
     return record, client
 
 
 def test_a_spent_balance_is_refused_with_insufficient_quota(books: Books) -> None:
-    _, client = metered_key(books, "bill-metered", 10_000)  # $0.01
+    record, client = metered_key(books, "bill-metered", 10_000)  # $0.01
     successes = 0
     deadline = time.monotonic() + 20
     while True:
@@ -423,7 +464,8 @@ def test_a_spent_balance_is_refused_with_insufficient_quota(books: Books) -> Non
             chat(client, "gpt-pricey", "spend")  # 11 x 100 + 2 x 1000 = 3100 micro-USD each
             successes += 1
             books.wait_for_requests("bill-metered", successes)
-            time.sleep(0.1)  # the new balance reaches the gateway
+            # the gateway gives a hold back once it has counted the request's usage event
+            wait_until(lambda: books.held(record.id) == 0, 10, "the hold given back", books.ledger())
         except openai.RateLimitError as ex:
             assert ex.code == "insufficient_quota"
             assert ex.response.headers["x-should-retry"] == "false"
