@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.faults import chat_body, post, sse_events, started
 from tests.fakes.openai import FakeOpenAI
-from tests.harness.procs import port_open
+from tests.harness.procs import port_open, wait_until
 from tests.harness.stack import Stack
 
 
@@ -41,6 +41,11 @@ def _whole_in_background(stack: Stack, key: str, content: str) -> tuple[threadin
     thread = threading.Thread(target=run)
     thread.start()
     return thread, outcome
+
+
+def _at_upstream(fake: FakeOpenAI, text: str) -> bool:
+    """Whether the fake has received a chat request carrying `text` (it is then in flight)."""
+    return any(text.encode() in r.body for r in fake.requests_to("/chat/completions"))
 
 
 def _cut_stream(stack: Stack, key: str, stop: object) -> tuple[str, list[object], float]:
@@ -75,7 +80,8 @@ def test_sigterm_to_a_gateway_finishes_short_requests_and_cuts_the_rest(tmp_path
         def stop() -> None:
             nonlocal short
             short = _whole_in_background(stack, key, "#scenario slow 1")
-            time.sleep(0.3)  # the short request is in flight before the signal
+            # the short request is in flight (at the upstream) before the signal
+            wait_until(lambda: _at_upstream(fake, "#scenario slow 1"), 10, "the short request at the upstream")
             gateway.signal(signal.SIGTERM)
 
         request_id, rest, seconds = _cut_stream(stack, key, stop)
@@ -106,7 +112,7 @@ def test_sigterm_to_a_worker_finishes_in_flight_jobs_cuts_the_rest_and_bills_all
         def stop() -> None:
             nonlocal short
             short = _whole_in_background(stack, key, "#scenario slow 1")
-            time.sleep(0.3)
+            wait_until(lambda: _at_upstream(fake, "#scenario slow 1"), 10, "the short request at the upstream")
             worker.signal(signal.SIGTERM)
 
         request_id, rest, seconds = _cut_stream(stack, key, stop)
