@@ -481,8 +481,10 @@ def test_a_small_credit_runs_out_on_the_offline_echo_models(books: Books) -> Non
     credit = 30  # micro-USD
     record, client = metered_key(books, "bill-echo", credit)
     spent = client.embeddings.create(model="echo-embed", input="spend money").usage.prompt_tokens  # 1 micro-USD a token
-    assert spent > 0
     books.wait_for_requests("bill-echo", 1)
+    [row] = books.rows("bill-echo")
+    assert (row["model"], row["prompt_tokens"], row["completion_tokens"]) == ("echo-embed", spent, 0)
+    assert row["cost_micro_usd"] == spent >= 1
     requests, last = 1, 0
     deadline = time.monotonic() + 30
     while True:
@@ -559,7 +561,8 @@ def test_a_worker_killed_mid_stream_is_noticed_within_heartbeats_and_billed_an_e
         [row] = books.rows("bill-worker-dies")
         assert (row["status"], row["source"], row["error_code"]) == ("error", "gateway", "worker_lost")
         assert row["estimated"] == 1 and row["completion_tokens"] > 0 and row["prompt_tokens"] > 0
-        assert row["cost_micro_usd"] > 0
+        # an estimate, billed at the model's prices like any other row
+        assert row["cost_micro_usd"] == cost_micro("gpt-test", row["prompt_tokens"], 0, row["completion_tokens"])
         assert row["total_tokens"] == row["prompt_tokens"] + row["completion_tokens"]
     finally:
         worker.popen.wait(10)
@@ -673,7 +676,10 @@ def test_messages_requests_are_in_the_report_once_each_like_chat(books: Books) -
     for model, usages in told.items():
         requests, prompt, _, completion, cost = totals[model]
         assert (requests, prompt, completion) == (2, sum(p for p, _ in usages), sum(c for _, c in usages))
-        assert cost > 0
+        billed = [r for r in books.rows("bill-messages") if r["model"] == model]
+        expected = [cost_micro(model, r["prompt_tokens"], r["cached_tokens"], r["completion_tokens"]) for r in billed]
+        assert [r["cost_micro_usd"] for r in billed] == expected  # each row at the model's prices
+        assert cost == Decimal(usd(sum(expected))) and sum(expected) > 0
     rows = books.rows("bill-messages")
     assert len(rows) == 4 and len({r["request_id"] for r in rows}) == 4
     assert record.name == "bill-messages"

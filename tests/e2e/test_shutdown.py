@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.faults import chat_body, post, sse_events, started
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import port_open, wait_until
 from tests.harness.stack import Stack
 
@@ -99,7 +99,8 @@ def test_sigterm_to_a_gateway_finishes_short_requests_and_cuts_the_rest(tmp_path
         assert (cut.status, cut.error_code, cut.source) == ("cut", "gateway_shutdown", "worker")
         assert cut.completion_tokens > 0 and cut.prompt_tokens > 0 and cut.estimated
         whole = stack.usage_for(str(short[1]["request_id"]))
-        assert whole.status == "ok" and whole.completion_tokens > 0
+        # the fake's fixed prompt count, and its answer "fake: #scenario slow 1" of 4 words
+        assert (whole.status, whole.prompt_tokens, whole.completion_tokens) == ("ok", PROMPT_TOKENS, 4)
         assert [e.request_id for e in stack.usage_events()].count(request_id) == 1
 
 
