@@ -205,10 +205,12 @@ class Books:
         async def info(nc: Client) -> bool:
             js = nc.jetstream()
             credit_seq = (await js.get_last_msg(USAGE_STREAM, CREDIT_SUBJECT)).seq
+            assert credit_seq is not None
             followers = [c for c in await js.consumers_info(USAGE_STREAM)
                          if CREDIT_SUBJECT in (c.config.filter_subjects or [])]
             assert len(followers) <= 1, "one gateway process in this module"
-            return bool(followers) and all(c.delivered.stream_seq >= credit_seq for c in followers)
+            return bool(followers) and all(c.delivered is not None and (c.delivered.stream_seq or 0) >= credit_seq
+                                           for c in followers)
         return self.stack.run(info)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -131,9 +132,9 @@ def test_a_missing_agent_skips_but_fails_under_ci_where_npm_is_present(
     with pytest.raises(pytest.skip.Exception, match="not here"):
         agents.require(missing, "not here")
     monkeypatch.setenv("CI", "true")
-    monkeypatch.setattr(agents.shutil, "which", lambda name: "npm" if name == "npm" else None)
+    monkeypatch.setattr(shutil, "which", lambda name: "npm" if name == "npm" else None)
     with pytest.raises(pytest.fail.Exception, match="npm install failed"):
         agents.require(missing, "not here")
-    monkeypatch.setattr(agents.shutil, "which", lambda name: None)  # no npm: nothing could install it
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no npm: nothing could install it
     with pytest.raises(pytest.skip.Exception, match="not here"):
         agents.require(missing, "not here")

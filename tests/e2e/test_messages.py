@@ -41,9 +41,10 @@ def text_of(message: anthropic.types.Message) -> str:
     return "".join(b.text for b in message.content if b.type == "text")
 
 
-def assert_billed_as_told(stack: Stack, response: httpx.Response, usage: anthropic.types.Usage,
+def assert_billed_as_told(stack: Stack, response: Any, usage: anthropic.types.Usage,
                           model: str) -> UsageEvent:
-    """The usage the client was told is the usage event billed for the request."""
+    """The usage the client was told is the usage event billed for the request (`response`:
+    the SDK's HTTP response, whose headers carry the gateway's request id)."""
     event = stack.usage_for(response.headers["x-request-id"])
     assert (event.model, event.status, event.estimated) == (model, "ok", False)
     told = (usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0),
