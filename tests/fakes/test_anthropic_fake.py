@@ -64,7 +64,12 @@ def test_missing_version_header_is_400(fake: FakeAnthropic) -> None:
 
 
 def test_other_paths_are_404(fake: FakeAnthropic) -> None:
-    assert _post(fake, _minimal(), path="/v1/complete").status_code == 404
+    sent = len(fake.bodies)
+    for response in (_post(fake, _minimal(), path="/v1/complete"),
+                     httpx.get(fake.url + "/v1/messages", headers=HEADERS, timeout=10)):
+        assert response.status_code == 404
+        assert response.json() == {**_error("not_found_error", "Not found"), "request_id": response.headers["request-id"]}
+    assert len(fake.bodies) == sent  # neither was taken for a message
 
 
 # ---------------------------------------------------------------- what the real API rejects
