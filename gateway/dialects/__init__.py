@@ -95,17 +95,23 @@ class ShapedError(APIError):
         return self.shape(self)
 
 
+def reshaped(ex: APIError, shape: ErrorShape | None) -> APIError:
+    """`ex` in `shape` (OpenAI's when None, or when it is shaped already)."""
+    if shape is None or isinstance(ex, ShapedError):
+        return ex
+    return ShapedError(ex, shape)
+
+
 @contextmanager
 def shaped_errors(shape: ErrorShape | None) -> Iterator[None]:
     """Re-raise any APIError of the block in `shape` (OpenAI's when None)."""
     try:
         yield
-    except ShapedError:
-        raise
     except APIError as ex:
-        if shape is None:
+        shaped = reshaped(ex, shape)
+        if shaped is ex:
             raise
-        raise ShapedError(ex, shape) from ex
+        raise shaped from ex
 
 
-__all__ = ["DialectSpec", "ErrorShape", "ExtraRoute", "Services", "ShapedError", "Summary", "shaped_errors"]
+__all__ = ["DialectSpec", "ErrorShape", "ExtraRoute", "Services", "ShapedError", "Summary", "reshaped", "shaped_errors"]
