@@ -127,8 +127,14 @@ class FrameSink:
     async def chunk(self, chunk: Item) -> None:
         """One chunk (or pass-through event): its events in the dialect, each one chunk
         frame, encoded once here."""
-        events = self.output.chunk(chunk)
-        await self.output.settle()
+        output = self.output
+        if output is RELAYED and self.started and self.reply:
+            # PERF: the common case (chat and pass-throughs after their first chunk): as is,
+            # nothing to keep, straight to the bus
+            await self._nc.publish(self.reply, FRAME_ENCODER.encode(Chunk(_JSON.encode(chunk))))
+            return
+        events = output.chunk(chunk)
+        await output.settle()
         for event in events:
             await self._chunk(event)
 
