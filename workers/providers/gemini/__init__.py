@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
 from gateway.contracts.openai import ChatRequest, EmbeddingRequest
 from workers.providers.base import (
     ChatResult,
@@ -57,7 +59,10 @@ class GeminiProvider:
         self, req: ChatRequest, raw: bytes, target: Target, stream: bool
     ) -> UpstreamRequest:
         """The generateContent (or SSE streamGenerateContent) request."""
-        body = REQUEST_ENCODER.encode(to_generate_content_request(req, raw, target.options.gemini))
+        # The model rules' table (with the entry's flags) decides whether thinking can be off.
+        flags = msgspec.structs.replace(target.options.gemini,
+                                        thinking_can_be_off=target.options.rules.thinking_can_be_off)
+        body = REQUEST_ENCODER.encode(to_generate_content_request(req, raw, flags))
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return UpstreamRequest(
             url=_url(target, method), headers=_headers(target), body=body, stream=stream
