@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.contracts.config import ModelOptions
 from gateway.contracts.openai import CHAT_REQUEST_DECODER, JSON_ENCODER, ChatCompletion
 from tests.fakes.anthropic import FakeAnthropic, sign_thinking
 from workers.providers.anthropic import PROVIDER
@@ -232,7 +233,7 @@ CTX = ReplyContext("chatcmpl-rt", 1700000000, "claude", lambda p: f"{p}_1")
 
 
 def _target(fake: FakeAnthropic) -> Target:
-    return Target(fake.url, KEY, "claude-sonnet-4-5", "claude", TARGET_MAX)
+    return Target(fake.url, KEY, "claude-sonnet-4-5", "claude", ModelOptions(max_output_tokens=TARGET_MAX))
 
 
 def _chat(fake: FakeAnthropic, body: dict[str, Any], stream: bool = False) -> dict[str, Any]:
