@@ -159,18 +159,6 @@ def _strip_cache_control(doc: dict[str, Any]) -> None:
                 part.pop("cache_control", None)
 
 
-def _rules_apply(raw: bytes, target: Target) -> bool:
-    """Whether the model's parameter rules may change `raw` (a byte test: a false
-    positive only costs a decode)."""
-    rules = target.options.rules
-    limits = [f for f in param_rules.OUTPUT_LIMIT_FIELDS if f != rules.output_limit_field]  # to rename
-    if target.dialect != "chat" and target.options.max_output_tokens is not None:
-        limits.append(rules.output_limit_field)  # to cap
-    names = [*rules.refuses, *(() if rules.reasons else ("reasoning_effort",)), *limits,
-             *(("developer",) if rules.roles == "system" else ())]
-    return any(f'"{name}"'.encode() in raw for name in names)
-
-
 class OpenAIStream:
     """Passes upstream chunks through; captures (and holds back) the usage chunk."""
 
@@ -250,7 +238,7 @@ class OpenAIProvider:
         dropped: list[str] = []
         # PERF: the byte tests keep the common request on the no-decode path.
         marked = b"cache_control" in raw
-        if stream or target.upstream_model != req.model or marked or _rules_apply(raw, target):
+        if stream or target.upstream_model != req.model or marked or param_rules.may_apply(raw, target):
             doc = _DICT.decode(raw)
             doc["model"] = target.upstream_model
             if marked:

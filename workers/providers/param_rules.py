@@ -69,21 +69,37 @@ def refusal(name: str, value: Any, target: Target) -> ConversionError:
     )
 
 
+def may_apply(raw: bytes, target: Target) -> bool:
+    """Whether the model's rules may change the chat body `raw` (a byte test: a false
+    positive only costs a decode)."""
+    rules = target.options.rules
+    limits = [f for f in OUTPUT_LIMIT_FIELDS if f != rules.output_limit_field]  # to rename
+    if target.dialect != "chat" and target.options.max_output_tokens is not None:
+        limits.append(rules.output_limit_field)  # to cap
+    names = [*rules.refuses, *(() if rules.reasons else ("reasoning_effort",)), *limits,
+             *(("developer",) if rules.roles == "system" else ())]
+    return any(f'"{name}"'.encode() in raw for name in names)
+
+
+def capped(limit: int | None, target: Target) -> int | None:
+    """The output limit, capped at the model's `max_output_tokens` when the request was
+    converted from another dialect (a client naming one model's limit to another, as
+    Claude Code's 32000 or Codex's); a chat caller's own limit goes as sent."""
+    cap = target.options.max_output_tokens
+    if limit is None or cap is None or target.dialect == "chat":
+        return limit
+    return min(limit, cap)
+
+
 def output_limit(doc: dict[str, Any], target: Target) -> None:
     """The output limit in the field the model takes (`max_tokens` or
-    `max_completion_tokens`, renamed from the other), capped at the model's
-    `max_output_tokens` when the request was converted from another dialect (a client
-    naming one model's limit to another)."""
+    `max_completion_tokens`, renamed from the other), `capped`."""
     field = target.options.rules.output_limit_field
     value = next((doc[f] for f in ("max_completion_tokens", "max_tokens") if doc.get(f) is not None), None)
     for name in OUTPUT_LIMIT_FIELDS:
         doc.pop(name, None)
-    if value is None:
-        return
-    cap = target.options.max_output_tokens
-    if target.dialect != "chat" and cap is not None and isinstance(value, int) and value > cap:
-        value = cap
-    doc[field] = value
+    if value is not None:
+        doc[field] = capped(value, target) if isinstance(value, int) else value
 
 
 def system_for_developer(doc: dict[str, Any], target: Target) -> None:

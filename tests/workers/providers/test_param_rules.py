@@ -108,3 +108,28 @@ def test_responses_pass_through_leaves_out_what_the_model_refuses() -> None:
     with pytest.raises(ConversionError) as info:
         without_refused(body, target("gpt-5.5", dialect="responses", drop_params=False))
     assert info.value.error.param == "temperature"
+
+
+def test_gemini_caps_a_converted_limit_and_keeps_a_chat_callers_own() -> None:
+    from workers.providers.gemini import PROVIDER as GEMINI
+
+    raw = json.dumps({"model": "g", "messages": [{"role": "user", "content": "hi"}],
+                      "max_completion_tokens": 100000}).encode()
+    req = CHAT_REQUEST_DECODER.decode(raw)
+
+    def limit(dialect: str) -> int:
+        body = json.loads(GEMINI.chat_request(req, raw, target("gemini-2.5-pro", dialect, cap=65536), False).body)
+        return int(body["generationConfig"]["maxOutputTokens"])
+
+    assert (limit("messages"), limit("chat")) == (65536, 100000)
+
+
+def test_gemini_25_pro_sends_no_budget_for_reasoning_effort_none_by_the_table() -> None:
+    from workers.providers.gemini import PROVIDER as GEMINI
+
+    raw = json.dumps({"model": "g", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "none"}).encode()
+    req = CHAT_REQUEST_DECODER.decode(raw)
+    pro = json.loads(GEMINI.chat_request(req, raw, target("gemini-2.5-pro"), False).body)
+    flash = json.loads(GEMINI.chat_request(req, raw, target("gemini-2.5-flash"), False).body)
+    assert "thinkingConfig" not in pro.get("generationConfig", {})
+    assert flash["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 0}

@@ -34,6 +34,7 @@ from workers.providers.anthropic.tools import (
 )
 from workers.providers.base import ConversionError, Target, UpstreamError, UpstreamRequest
 from workers.providers.openai_only import function_tools
+from workers.providers.param_rules import capped
 
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0
@@ -62,11 +63,9 @@ def _check_unsupported(req: ChatRequest) -> None:
 
 
 def _max_tokens(req: ChatRequest, target: Target) -> int:
-    limit, cap = req.output_limit(), target.options.max_output_tokens
+    limit, cap = capped(req.output_limit(), target), target.options.max_output_tokens
     if limit is not None:
-        # A request converted from another dialect asking more than the model's largest
-        # output (a client naming another model's limit) gets that largest.
-        return limit if cap is None or target.dialect == "chat" else min(limit, cap)
+        return limit
     if cap is None:
         raise UpstreamError.of(upstream_config_error(
             f"The model '{target.public_model}' is misconfigured: Anthropic requires "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import msgspec
+from msgspec import UNSET
 
 from gateway.contracts.openai import ChatRequest, EmbeddingRequest
 from workers.providers.base import (
@@ -28,6 +29,7 @@ from workers.providers.gemini.request import to_generate_content_request
 from workers.providers.gemini.response import to_chat_result
 from workers.providers.gemini.schema import REQUEST_ENCODER
 from workers.providers.gemini.stream import GeminiStream
+from workers.providers.param_rules import capped
 
 __all__ = ["PROVIDER", "GeminiProvider", "GeminiStream"]
 
@@ -62,6 +64,9 @@ class GeminiProvider:
         # The model rules' table (with the entry's flags) decides whether thinking can be off.
         flags = msgspec.structs.replace(target.options.gemini,
                                         thinking_can_be_off=target.options.rules.thinking_can_be_off)
+        limit = req.output_limit()
+        if limit is not None and capped(limit, target) != limit:
+            req = msgspec.structs.replace(req, max_completion_tokens=capped(limit, target), max_tokens=UNSET)
         body = REQUEST_ENCODER.encode(to_generate_content_request(req, raw, flags))
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return UpstreamRequest(
