@@ -221,3 +221,19 @@ def test_drop_params_false_refuses_naming_the_callers_own_field(doc: Doc) -> Non
                                    messages=[{"role": "user", "content": USER}], extra_body={"temperature": 0.7})
     assert messages.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index, call-overload]
     assert "'temperature'" in messages.value.message
+
+
+@pytest.mark.parametrize("route", ["messages", "chat"])
+def test_claude_46_keeps_temperature_and_leaves_out_top_p_beside_it(doc: Doc, route: str) -> None:
+    # The fake Anthropic refuses the pair as Claude 4.x does ("cannot both be specified").
+    if route == "messages":
+        raw: Any = doc.claude.messages.with_raw_response.create(
+            model="claude-sonnet-4-6", system=SYSTEM, messages=[{"role": "user", "content": USER}], max_tokens=1024,
+            extra_body={"temperature": 0.7, "top_p": 0.9})
+    else:
+        raw = doc.oai.chat.completions.with_raw_response.create(
+            model="claude-sonnet-4-6", messages=CURL_BODY["messages"], temperature=0.7, top_p=0.9, max_tokens=1024)
+    raw.parse()
+    assert raw.headers[HEADER] == "top_p"
+    sent = doc.anthropic_fake.bodies[-1]
+    assert sent["temperature"] == 0.7 and "top_p" not in sent and sent["max_tokens"] == 1024

@@ -69,6 +69,19 @@ def refusal(name: str, value: Any, target: Target) -> ConversionError:
     )
 
 
+def top_p_left_out(temperature: Any, top_p: Any, target: Target) -> bool:
+    """Whether `top_p` is left out: both set, on a model that refuses the pair (rule
+    `temperature_with_top_p`: Claude 4.x, which keeps `temperature`); with
+    `drop_params = false` a 400 naming `top_p` instead."""
+    rules = target.options.rules
+    if rules.temperature_with_top_p or temperature is None or top_p is None:
+        return False
+    if not rules.drop_params:
+        raise ConversionError(f"'top_p' cannot be sent together with 'temperature' to the model "
+                              f"'{target.public_model}'; send one of them.", "top_p", "unsupported_parameter")
+    return True
+
+
 def may_apply(raw: bytes, target: Target) -> bool:
     """Whether the model's rules may change the chat body `raw` (a byte test: a false
     positive only costs a decode)."""

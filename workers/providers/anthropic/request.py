@@ -34,7 +34,7 @@ from workers.providers.anthropic.tools import (
 )
 from workers.providers.base import ConversionError, Target, UpstreamError, UpstreamRequest
 from workers.providers.openai_only import function_tools
-from workers.providers.param_rules import capped
+from workers.providers.param_rules import capped, top_p_left_out
 
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0
@@ -118,20 +118,14 @@ def _metadata(req: ChatRequest) -> RequestMetadata | UnsetType:
 
 
 def top_p_dropped(req: ChatRequest, target: Target) -> bool:
-    """Whether `top_p` is left out: `temperature` is set too, on a model that refuses the
-    pair (its rules' `temperature_with_top_p`; 400 naming `top_p` with `drop_params = false`).
+    """Whether `top_p` is left out beside `temperature` (`param_rules.top_p_left_out`).
 
     Newer Claude models (Sonnet 4.5+, Opus 4.1+) refuse the pair ("cannot both be
     specified"), and chat UIs send both by default; temperature is the one every Claude
     model takes (docs/compat-anthropic.md).
     """
-    rules = target.options.rules
-    if not isinstance(req.top_p, float | int) or req.temperature in (UNSET, None) or rules.temperature_with_top_p:
-        return False
-    if not rules.drop_params:
-        raise ConversionError(f"'top_p' cannot be sent together with 'temperature' to the model "
-                              f"'{target.public_model}'; send one of them.", "top_p", "unsupported_parameter")
-    return True
+    temperature = req.temperature if isinstance(req.temperature, float | int) else None
+    return top_p_left_out(temperature, req.top_p if isinstance(req.top_p, float | int) else None, target)
 
 
 def _top_p(req: ChatRequest, target: Target) -> float | UnsetType:
