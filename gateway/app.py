@@ -37,7 +37,7 @@ from gateway.routing import Router
 # Response headers a browser caller may read besides the CORS-safelisted ones.
 CORS_EXPOSED = ("x-request-id", "retry-after", "x-should-retry", "x-ratelimit-limit-requests",
                 "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
-                "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens")
+                "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "x-gateway-dropped-params")
 
 
 def cors(origins: list[str]) -> _Cors:

@@ -64,7 +64,7 @@ def build_job(key: KeyRecord, model: ModelConfig, deployment: Deployment, *, req
         stream=stream,
         include_usage=include_usage,
         deadline=deadline,
-        options=model.options(),
+        options=model.options(deployment.upstream),
         dialect=dialect,
         deployment=deployment.name,
         metered=key.metered,

@@ -13,6 +13,7 @@ from typing import Any
 
 import falcon
 
+from gateway.contracts.bus import DROPPED_PARAMS_HEADER
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
 from gateway.runtime.metrics import GatewayMetrics
@@ -90,6 +91,7 @@ class RequestContext:
         req.context.fallbacks = 0
         req.context.refused = None
         req.context.first_output = None
+        req.context.dropped_params = None
         if self._metrics is not None:
             self._metrics.started()
 
@@ -101,6 +103,8 @@ class RequestContext:
         if request_id is None:
             return
         resp.set_header("x-request-id", request_id)
+        # What the model refuses and the worker left out (gateway/relay.py set the header).
+        req.context.dropped_params = resp.get_header(DROPPED_PARAMS_HEADER)
         status = resp.status_code if hasattr(resp, "status_code") else int(str(resp.status)[:3])
         stream = resp.stream
         if isinstance(stream, Iterator) and resp.content_type == "text/event-stream":
@@ -142,6 +146,7 @@ class RequestContext:
             ms=round(elapsed * 1000, 3),
             ttfb_ms=round((first - ctx.started) * 1000, 3) if first is not None else None,
             fallbacks=ctx.fallbacks,
+            **({"dropped_params": ctx.dropped_params} if ctx.dropped_params else {}),
             **fields,
         )
         if self._metrics is not None:

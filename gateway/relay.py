@@ -39,6 +39,7 @@ from gateway.contracts.bus import (
     MSG_ID_HEADER,
     CANCEL_CLIENT,
     CANCEL_SHUTDOWN,
+    DROPPED_PARAMS_HEADER,
     USAGE_SUBJECT,
     Cancel,
     Chunk,
@@ -138,6 +139,8 @@ class Relay:
         except BaseException:
             reply.close()
             raise
+        if first.dropped_params:
+            resp.set_header(DROPPED_PARAMS_HEADER, ",".join(first.dropped_params))
         if isinstance(first, Result):
             reply.close()
             end(first.usage)
@@ -207,8 +210,8 @@ class Relay:
             match frame:
                 case ResultPart(data=data):
                     parts.append(data)
-                case Result(data=data, usage=usage) if parts:
-                    return Result(b"".join([*parts, data]), usage)
+                case Result(data=data, usage=usage, dropped_params=dropped) if parts:
+                    return Result(b"".join([*parts, data]), usage, dropped)
                 case None:
                     self._cancel(job)
                     self._record_lost(job, "upstream_timeout")

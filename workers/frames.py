@@ -105,6 +105,8 @@ class FrameSink:
         self.started = False  # a chunk or result was sent
         self._on_first_output = on_first_output  # the worker's latency sample (workers/load.py)
         self.output = output  # set by the service once the job's dialect chose it
+        # Parameters the model refuses that the provider left out: sent on the first frame.
+        self.dropped: list[str] | None = None
 
     def _first_output(self) -> None:
         if not self.started and self._on_first_output is not None:
@@ -118,7 +120,7 @@ class FrameSink:
         first = not self.started
         self._first_output()
         self.started = True
-        await self._send(Chunk(_JSON.encode(chunk)))
+        await self._send(Chunk(_JSON.encode(chunk), self.dropped if first else None))
         if first:
             # PERF: let the NATS flusher send the first chunk now, before this task goes
             # on converting the rest of a burst (time to first byte).
@@ -153,7 +155,7 @@ class FrameSink:
         while len(data) > piece:
             await self._send(ResultPart(data[:piece]))
             data = data[piece:]
-        await self._send(Result(data, usage))
+        await self._send(Result(data, usage, self.dropped))
 
     async def error(self, ex: APIError) -> None:
         """An error: a status before output; after it, the dialect's closing events, or an

@@ -42,6 +42,8 @@ class Outcome:
     unreported_chars: int = 0
     # The upstream's HTTP error status (or the code of a failure without one), for metrics.
     upstream_status: str | None = None
+    # Parameters the model refuses, left out by the provider (the caller's names).
+    dropped: tuple[str, ...] = ()
 
     def billable_usage(self) -> tuple[Usage, bool]:
         """The usage to bill and whether it is (partly) an estimate.
@@ -100,6 +102,7 @@ def resolve(routes: dict[str, Route], job: Job) -> tuple[Route, Target]:
         upstream_model=job.upstream_model,
         public_model=job.model,
         options=job.options,
+        dialect=job.dialect,
     )
     return route, target
 

@@ -148,7 +148,8 @@ class JobService:
         self._log.info("job", request_id=job.request_id, key_id=job.key_id, model=job.model, provider=job.provider,
                        op=job.op, stream=job.stream, status=outcome.status, error_code=outcome.error_code,
                        upstream_status=outcome.upstream_status, ms=round(elapsed * 1000, 3),
-                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                       **({"dropped_params": ",".join(outcome.dropped)} if outcome.dropped else {}))
 
     async def _fail(self, sink: FrameSink, outcome: Outcome, ex: APIError) -> None:
         # NOTE: an error ends the job at the gateway (status, or SSE error event + [DONE]).
@@ -164,10 +165,12 @@ class JobService:
         plan = await self._prepare(job, route, target)
         sink.output = plan.output  # the job's answer leaves in its dialect
         if isinstance(plan, Direct):
+            _dropped(plan.request.dropped, sink, outcome)
             await pump.pass_through(route, plan, sink, outcome)
             return
         outcome.prompt_estimate = estimate_chat_prompt(plan.chat)
         request = route.provider.chat_request(plan.chat, plan.body, target, job.stream)
+        _dropped(request.dropped, sink, outcome)
         calls = 1 if route.provider.supports_n else plan.chat.choice_count()
         created = int(self._clock())
         if job.stream:
@@ -229,6 +232,13 @@ class JobService:
                           ctx: ReplyContext, outcome: Outcome) -> EmbedResult:
         body = await pump.whole(route, route.provider.embed_request(req, raw, target), outcome)
         return route.provider.embed_result(body, req, ctx)
+
+
+def _dropped(params: tuple[str, ...], sink: FrameSink, outcome: Outcome) -> None:
+    """What the provider left out of the request: named on the first frame and in the log."""
+    if params:
+        sink.dropped = list(params)
+        outcome.dropped = params
 
 
 class _Heartbeat:

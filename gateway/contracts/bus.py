@@ -50,6 +50,9 @@ CANCEL_PREFIX = "llm.cancel."
 PING_PREFIX = "llm.ping."
 STATUS_PREFIX = "status."
 MSG_ID_HEADER = "Nats-Msg-Id"
+# The response header naming the parameters the model refuses that were left out (the
+# caller's names, comma-separated; gateway/contracts/model_rules.py).
+DROPPED_PARAMS_HEADER = "x-gateway-dropped-params"
 
 
 def usage_stream_settings() -> dict[str, Any]:
@@ -134,10 +137,13 @@ class Job(Struct, kw_only=True):
     metered: bool = False  # the key has credit: its usage goes to USAGE_METERED_SUBJECT
 
 
-class Chunk(Struct, tag="chunk"):
+class Chunk(Struct, tag="chunk", omit_defaults=True):
     """One encoded OpenAI chunk (JSON bytes), ready to write after `data: `."""
 
     data: bytes
+    # On a job's first chunk: the parameters the model refuses that the worker left out
+    # (the caller's names), for the `x-gateway-dropped-params` header.
+    dropped_params: list[str] | None = None
 
 
 class ResultPart(Struct, tag="result_part"):
@@ -146,11 +152,12 @@ class ResultPart(Struct, tag="result_part"):
     data: bytes
 
 
-class Result(Struct, tag="result"):
+class Result(Struct, tag="result", omit_defaults=True):
     """A whole encoded non-stream response body (JSON bytes) and its billed usage."""
 
     data: bytes
     usage: Usage | None = None
+    dropped_params: list[str] | None = None  # as on Chunk
 
 
 class Error(Struct, tag="error"):

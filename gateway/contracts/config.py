@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from gateway.contracts.environment import DEFAULT_CONFIG_FILE, environment, secret
+from gateway.contracts.model_rules import ParamRules, RulesOverride, resolve_rules, unknown_refused
 
 KINDS_NEEDING_MAX_OUTPUT = ("anthropic",)
 
@@ -123,7 +124,9 @@ class GeminiModelFlags(Struct, forbid_unknown_fields=True, kw_only=True, frozen=
 
     # False where thinking cannot be turned off (Gemini 2.5 Pro rejects thinkingBudget 0):
     # `reasoning_effort: "none"` then sends no budget and the model thinks as it must.
-    thinking_can_be_off: bool = True
+    # None: the model rules' table says (gateway/contracts/model_rules.py), where the
+    # resolved value lives (`ModelOptions.rules.thinking_can_be_off`); this key overrides it.
+    thinking_can_be_off: bool | None = None
     # True where function calling combines with a JSON response (Gemini 3); Gemini 2.x
     # rejects `tools` with `response_format` JSON, so the gateway refuses the pair (400).
     tools_with_json_response: bool = False
@@ -145,6 +148,9 @@ class ModelOptions(Struct, kw_only=True, frozen=True):
     gemini: GeminiModelFlags = msgspec.field(default_factory=GeminiModelFlags)  # defaults if unset
     thinking: ThinkingFlag = "budget"  # Claude: how reasoning_effort is expressed
     prompt_cache: PromptCacheFlag = "off"  # Claude: "auto" places cache breakpoints
+    # What the model takes of a request's parameters: the family table's rules with the
+    # entry's `rules` (and legacy flags) applied (gateway/contracts/model_rules.py).
+    rules: ParamRules = msgspec.field(default_factory=ParamRules)
 
 
 # ---------------------------------------------------------------- routing (issue 16)
@@ -214,6 +220,9 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     # Other ids callers may name this model by: exact ids or glob patterns (`claude-*`),
     # e.g. the model ids Claude Code sends on its own (gateway/routing.py resolves them).
     aliases: list[str] = []
+    # Overrides of the model family's parameter rules (gateway/contracts/model_rules.py),
+    # e.g. `rules = { drop_params = false }` to refuse what the model refuses with a 400.
+    rules: RulesOverride | None = None
 
     # -- Claude (anthropic kind) capability flags; docs/compat-anthropic.md --------------
     # How `reasoning_effort` is expressed: "budget" = thinking {type: enabled,
@@ -230,10 +239,14 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     deployments: list[Deployment] = []
     routing: Literal["weighted", "least_busy", "latency"] = "weighted"
 
-    def options(self) -> ModelOptions:
-        """What this model's provider needs of its entry, as the Job carries it."""
+    def options(self, upstream: str | None = None) -> ModelOptions:
+        """What this model's provider needs of its entry, as the Job carries it; the
+        parameter rules are those of `upstream` (a deployment's model id; default the
+        model's own upstream id)."""
+        legacy = RulesOverride(thinking_can_be_off=self.gemini.thinking_can_be_off) if self.gemini else None
+        rules = resolve_rules(upstream or self.upstream_id(), legacy, self.rules)
         return ModelOptions(max_output_tokens=self.max_output_tokens, gemini=self.gemini or GeminiModelFlags(),
-                            thinking=self.thinking, prompt_cache=self.prompt_cache)
+                            thinking=self.thinking, prompt_cache=self.prompt_cache, rules=rules)
 
     def upstream_id(self) -> str:
         """The upstream's model id (the public id when none is configured)."""
@@ -272,6 +285,8 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"model id '{model.id}' is configured twice")
         seen.add(model.id)
         kinds = _deployment_kinds(config, model)
+        if model.rules is not None and (bad := unknown_refused(model.rules)):
+            raise ConfigError(f"model '{model.id}' refuses unknown parameters {bad} (rules.refuses)")
         if model.gemini is not None and "gemini" not in kinds:
             raise ConfigError(f"model '{model.id}' sets gemini flags but none of its providers is gemini")
         needing = [k for k in kinds if k in KINDS_NEEDING_MAX_OUTPUT]

@@ -90,7 +90,19 @@ def test_the_default_claude_models_declare_their_thinking() -> None:
 
     config = load(ROOT / "gateway.toml")
     flags = {m.id: m.thinking for m in config.models if config.providers[m.provider].kind == "anthropic"}
-    assert flags == {"claude-sonnet-4-5": "budget", "claude-haiku-4-5": "budget"}
+    assert flags == {"claude-sonnet-4-5": "budget", "claude-haiku-4-5": "budget", "claude-sonnet-4-6": "adaptive"}
+
+
+def test_the_default_config_has_the_api_documents_models_priced_on_their_providers() -> None:
+    # Issue 20: the document's three SDK calls reach the right provider once its secret is set.
+    from tests.harness.procs import ROOT
+
+    config = load(ROOT / "gateway.toml")
+    models = {m.id: m for m in config.models}
+    for model_id, kind in (("gpt-5.5", "openai"), ("claude-sonnet-4-6", "anthropic"), ("gemini-2.5-pro", "gemini")):
+        model = models[model_id]
+        assert config.providers[model.provider].kind == kind and model.upstream_id() == model_id
+        assert model.price.input > 0 and model.price.output > 0 and model.max_output_tokens
 
 
 def test_aliases_parse_and_may_not_shadow_a_model_id() -> None:

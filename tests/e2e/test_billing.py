@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -47,7 +46,7 @@ from gateway.contracts.bus import (
 from gateway.runtime.keys import create_key
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
-from tests.harness.procs import ROOT, Proc, wait_until
+from tests.harness.procs import ROOT, Proc, shipped_models, wait_until
 from tests.harness.stack import Stack
 
 FAKE_KEY = "sk-fake-upstream"
@@ -115,14 +114,6 @@ provider = "fakeoai"
 kind = "embedding"
 price = {{ input = 0.02, output = 0.0 }}
 """
-
-
-def shipped_models(*ids: str) -> str:
-    """The `[[models]]` entries of the shipped gateway.toml with these ids, as written there."""
-    blocks = (ROOT / "gateway.toml").read_text(encoding="utf-8").split("[[models]]")[1:]
-    chosen = [b for b in blocks if re.search(r'^id = "([^"]+)"', b, re.M).group(1) in ids]  # type: ignore[union-attr]
-    assert len(chosen) == len(ids), f"gateway.toml lacks one of {ids}"
-    return "".join("\n[[models]]" + b.split("\n\n")[0] + "\n" for b in chosen)
 
 
 class Books:

@@ -25,6 +25,11 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - echo_headers  500 whose message echoes the request headers (`server.header_echo`);
                 (stream) two chunks, then an SSE error event with that message
 
+Whatever the message says, a model refuses what today's OpenAI models refuse
+(`model_refusal`, issue 20): a GPT-5-family or o-series model answers `max_tokens`,
+`temperature` other than 1, `top_p`, penalties and log probabilities with OpenAI's 400
+(`unsupported_parameter` / `unsupported_value`), a GPT-4-class model `reasoning_effort`.
+
 Per instance, whatever the message says (several fakes as several accounts, issue 16):
 `fail_next(status, headers, times)` answers the next chat requests with that error (429
 gets OpenAI's rate-limit body, others a server_error body); `delay_s` waits before
@@ -65,6 +70,37 @@ def _last_user_text(body: dict[str, Any]) -> str:
 
 def _error(status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+# Per model family, what today's OpenAI models refuse (issue 20), worded as OpenAI does.
+REASONING_MODELS = ("gpt-5", "o1", "o3", "o4")  # prefixes: GPT-5 family and o-series
+CHAT_MODELS = ("gpt-4", "gpt-3.5", "chatgpt-")  # no reasoning_effort
+_UNSUPPORTED = "Unsupported parameter: '{}' is not supported with this model."
+
+
+def _unsupported(param: str, hint: str = "") -> dict[str, Any]:
+    return _error(400, _UNSUPPORTED.format(param) + hint, "invalid_request_error", param, "unsupported_parameter")
+
+
+def model_refusal(body: dict[str, Any], limit_fields: tuple[str, ...] = ("max_tokens",),
+                  reasoning: str = "reasoning_effort") -> dict[str, Any] | None:
+    """OpenAI's 400 body for the first parameter `body`'s model refuses, or None."""
+    model = str(body.get("model", ""))
+    if model.startswith(CHAT_MODELS) and body.get(reasoning) is not None:
+        return _unsupported(reasoning)
+    if not model.startswith(REASONING_MODELS):
+        return None
+    if "max_tokens" in limit_fields and body.get("max_tokens") is not None:
+        return _unsupported("max_tokens", " Use 'max_completion_tokens' instead.")
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return _error(400, f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+                      "Only the default (1) value is supported.", "invalid_request_error", "temperature",
+                      "unsupported_value")
+    for param in ("top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs"):
+        if body.get(param) is not None:
+            return _unsupported(param)
+    return None
 
 
 class FakeOpenAI(FakeServer):
@@ -115,6 +151,10 @@ class FakeOpenAI(FakeServer):
             payload = (_error(429, "Rate limit reached for requests.", "requests", None, "rate_limit_exceeded")
                        if status == 429 else _error(status, "The server had an error.", "server_error"))
             ex.send_json(status, payload, headers)
+            return
+        refusal = model_refusal(body)
+        if refusal is not None:
+            ex.send_json(400, refusal)
             return
         text = _last_user_text(body)
         directive = _DIRECTIVE.search(text)

@@ -25,7 +25,7 @@ import json
 import secrets
 from typing import Any
 
-from tests.fakes.openai import CREATED, FakeOpenAI, _error
+from tests.fakes.openai import CREATED, FakeOpenAI, _error, model_refusal
 from tests.fakes.server import Exchange
 
 RESPONSES_INPUT_TOKENS = 17
@@ -63,6 +63,10 @@ class FakeOpenAIResponses(FakeOpenAI):
     def _responses(self, ex: Exchange, body: dict[str, Any]) -> None:
         if body.get("previous_response_id"):
             ex.send_json(400, _error(400, "Previous response not found.", "invalid_request_error", "previous_response_id"))
+            return
+        refusal = model_refusal(body, limit_fields=(), reasoning="reasoning")
+        if refusal is not None:
+            ex.send_json(400, refusal)
             return
         items = body["input"] if isinstance(body["input"], list) else [{"role": "user", "content": body["input"]}]
         text = _last_user_text(items)

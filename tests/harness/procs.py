@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def shipped_models(*ids: str) -> str:
+    """The `[[models]]` entries of the shipped gateway.toml with these ids, as written there."""
+    blocks = (ROOT / "gateway.toml").read_text(encoding="utf-8").split("[[models]]")[1:]
+    chosen = [b for b in blocks if re.search(r'^id = "([^"]+)"', b, re.M).group(1) in ids]  # type: ignore[union-attr]
+    assert len(chosen) == len(ids), f"gateway.toml lacks one of {ids}"
+    return "".join("\n[[models]]" + b.split("\n\n")[0] + "\n" for b in chosen)
 VENV_BIN = Path(sys.executable).parent
 # How late a loaded 2-core CI machine may be. Timed checks keep their lower bounds (a
 # timeout never fires early) and add this to an upper bound, which then only guards

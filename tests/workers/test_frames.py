@@ -39,3 +39,26 @@ def test_a_small_result_is_one_frame() -> None:
     nc = Recorder()
     asyncio.run(FrameSink(nc, "inbox.1").result(msgspec.Raw(b"{}")))
     assert [type(FRAME_DECODER.decode(p)) for p in nc.sent] == [Result]
+
+
+def test_dropped_params_ride_the_first_chunk_and_the_result_only() -> None:
+    # Issue 20: the gateway writes `x-gateway-dropped-params` from the first output frame.
+    nc = Recorder()
+
+    async def stream() -> None:
+        sink = FrameSink(nc, "inbox.1")
+        sink.dropped = ["temperature", "top_p"]
+        await sink.chunk(msgspec.Raw(b'{"n":1}'))
+        await sink.chunk(msgspec.Raw(b'{"n":2}'))
+        await sink.done(None)
+
+    asyncio.run(stream())
+    frames = [FRAME_DECODER.decode(p) for p in nc.sent]
+    assert [getattr(f, "dropped_params", None) for f in frames] == [["temperature", "top_p"], None, None]
+    assert b"dropped_params" not in nc.sent[1]  # later chunks carry nothing more
+    whole = Recorder()
+    sink = FrameSink(whole, "inbox.2")
+    sink.dropped = ["temperature"]
+    asyncio.run(sink.result(msgspec.Raw(b"{}")))
+    result = FRAME_DECODER.decode(whole.sent[0])
+    assert isinstance(result, Result) and result.dropped_params == ["temperature"]

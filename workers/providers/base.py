@@ -63,6 +63,7 @@ class Target:
     upstream_model: str
     public_model: str
     options: ModelOptions = ModelOptions()  # the model entry's, as the Job carried them
+    dialect: str = "chat"  # the caller's dialect: refusals name the caller's own fields
 
 
 @dataclass(slots=True)
@@ -85,6 +86,9 @@ class UpstreamRequest:
     body: bytes
     method: str = "POST"
     stream: bool = False
+    # Parameters the model refuses, left out (by the caller's names): the gateway names
+    # them in `x-gateway-dropped-params` (gateway/contracts/model_rules.py).
+    dropped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,11 @@
 """OpenAI and OpenAI-compatible upstreams: the caller's body passes through.
 
-Only three things change on the way: the upstream model id replaces ours, streams
+Only four things change on the way: the upstream model id replaces ours, streams
 always ask for usage (`stream_options.include_usage`) so every stream can be billed
 (the upstream's usage chunk is then held back and the service emits the caller's own,
-only if they asked), and Claude-style `cache_control` marks are removed. Parameters we do not model are forwarded untouched. Responses
+only if they asked), Claude-style `cache_control` marks are removed, and the model's
+parameter rules apply (workers/providers/param_rules.py: the output limit's field, what
+the model refuses, the `developer` role). Parameters we do not model are forwarded untouched. Responses
 pass through as raw bytes unless the upstream names another model than the caller's.
 """
 
@@ -34,6 +36,7 @@ from workers.providers.base import (
     UpstreamError,
     UpstreamRequest,
 )
+from workers.providers import param_rules
 from workers.providers.upstream_errors import by_cause
 
 
@@ -232,9 +235,10 @@ class OpenAIProvider:
     ) -> UpstreamRequest:
         """The caller's body with our upstream model id (and usage asked for streams)."""
         body = raw
-        # PERF: the byte test keeps the common request on the no-decode path.
+        dropped: list[str] = []
+        # PERF: the byte tests keep the common request on the no-decode path.
         marked = b"cache_control" in raw
-        if stream or target.upstream_model != req.model or marked:
+        if stream or target.upstream_model != req.model or marked or param_rules.may_apply(raw, target):
             doc = _DICT.decode(raw)
             doc["model"] = target.upstream_model
             if marked:
@@ -242,10 +246,10 @@ class OpenAIProvider:
             if stream:
                 options = doc.get("stream_options")
                 doc["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            dropped = param_rules.apply_chat(doc, target)
             body = _ENCODER.encode(doc)
-        return UpstreamRequest(
-            url=_url(target, "chat/completions"), headers=_headers(target), body=body, stream=stream
-        )
+        return UpstreamRequest(url=_url(target, "chat/completions"), headers=_headers(target), body=body,
+                               stream=stream, dropped=tuple(dropped))
 
     def chat_result(self, body: bytes, ctx: ReplyContext) -> ChatResult:
         """The upstream body as is (model name set to ours) and its usage."""

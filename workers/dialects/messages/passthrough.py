@@ -1,6 +1,7 @@
 """Messages to an anthropic-kind upstream: forwarded as sent (pure).
 
-The caller's body goes upstream byte for byte except `model` (the route's upstream id):
+The caller's body goes upstream byte for byte except `model` (the route's upstream id)
+and a `top_p` beside `temperature` on a model that refuses the pair (its parameter rules):
 `cache_control`, `thinking`, tools and fields we do not model all reach Anthropic, and the
 caller's `anthropic-beta` header goes with it. The answer comes back as Anthropic wrote
 it, `model` set to the public id the caller routed to (as chat answers do); a stream is
@@ -19,6 +20,7 @@ from workers.providers.anthropic.request import ANTHROPIC_VERSION
 from workers.providers.anthropic.schema import AnthropicUsage, DeltaUsage, ErrorDetail
 from workers.providers.anthropic.usage import UsageTally, to_openai_usage
 from workers.providers.base import SseEvent, Target, UpstreamError, UpstreamRequest
+from workers.providers.param_rules import top_p_left_out
 
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ENCODER = msgspec.json.Encoder()
@@ -29,6 +31,21 @@ def with_model(raw: bytes, model: str) -> bytes:
     members = _MEMBERS.decode(raw)
     members["model"] = msgspec.Raw(_ENCODER.encode(model))
     return _ENCODER.encode(members)
+
+
+def upstream_body(raw: bytes, target: Target) -> tuple[bytes, tuple[str, ...]]:
+    """The caller's body with the upstream model id, and `top_p` left out beside
+    `temperature` where the model refuses the pair (its parameter rules); also the names
+    left out. Every other member's bytes are kept."""
+    members = _MEMBERS.decode(raw)
+    members["model"] = msgspec.Raw(_ENCODER.encode(target.upstream_model))
+    dropped: tuple[str, ...] = ()
+    if "top_p" in members and "temperature" in members:
+        temperature, top_p = (msgspec.json.decode(members[name]) for name in ("temperature", "top_p"))
+        if top_p_left_out(temperature, top_p, target):
+            del members["top_p"]
+            dropped = ("top_p",)
+    return _ENCODER.encode(members), dropped
 
 
 def upstream_request(job: Job, target: Target, path: str, stream: bool) -> UpstreamRequest:
@@ -43,8 +60,8 @@ def upstream_request(job: Job, target: Target, path: str, stream: bool) -> Upstr
     if target.api_key:
         headers["x-api-key"] = target.api_key
     url = f"{target.base_url.rstrip('/')}{path}"
-    return UpstreamRequest(url=url, headers=headers, body=with_model(job.body, target.upstream_model),
-                           stream=stream)
+    body, dropped = upstream_body(job.body, target)
+    return UpstreamRequest(url=url, headers=headers, body=body, stream=stream, dropped=dropped)
 
 
 class _Shell(msgspec.Struct):

@@ -52,7 +52,8 @@ class ResponsesDialect:
         store: Store | None = partial(self._save, job.key_id, items) if self._stores(req) else None
         if route.config.kind == "openai" and route.config.responses:
             body = passthrough.upstream_body(job.body, target.upstream_model, items if history else None)
-            upstream = passthrough.request(target, body, job.stream)
+            body, dropped = passthrough.without_refused(body, target)
+            upstream = passthrough.request(target, body, job.stream, dropped)
             relay = passthrough.ResponsesRelay(target.public_model, req.previous_id(), store)
             # Billed only if the upstream reports nothing: the size of what went up.
             return Direct(upstream, relay, tokens_from_chars(len(body)), passthrough.RelayOutput(relay))

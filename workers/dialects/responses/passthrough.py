@@ -1,9 +1,10 @@
 """Responses to an OpenAI upstream that serves `/responses` (`responses = true`): as sent.
 
-The caller's body goes to `<base_url>/responses` with two changes only: the upstream
-model id replaces ours, and a `previous_response_id` of ours (stored by this gateway) is
+The caller's body goes to `<base_url>/responses` with three changes only: the upstream
+model id replaces ours, a `previous_response_id` of ours (stored by this gateway) is
 inlined as the conversation's items (the upstream never saw it; an id this key has not
-stored is a 404 before this point). Built-in tools, `include`, `store` and every other
+stored is a 404 before this point), and what the model refuses (its parameter rules,
+gateway/contracts/model_rules.py) is left out. Built-in tools, `include`, `store` and every other
 field go untouched. The upstream's events are relayed as they come, in order, with
 their own `type` and `sequence_number`; only the response object inside the lifecycle
 events (`response.created` ... `response.completed`) gets our model name back. Usage is
@@ -23,6 +24,7 @@ from gateway.contracts.openai import CompletionTokensDetails, PromptTokensDetail
 from gateway.runtime.estimate import responses_event_chars
 from workers.dialects.responses.output import Store, framed
 from workers.frames import Item
+from workers.providers import param_rules
 from workers.providers.base import SseEvent, Target, UpstreamRequest
 
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -101,12 +103,34 @@ def _event_with_public_model(data: bytes, model: str, previous_id: str | None) -
     return _ENCODER.encode(doc)
 
 
-def request(target: Target, body: bytes, stream: bool) -> UpstreamRequest:
+def without_refused(body: bytes, target: Target) -> tuple[bytes, tuple[str, ...]]:
+    """The body without the parameters the model refuses (its rules, as chat bodies get
+    them: workers/providers/param_rules.py), and their names; with `drop_params = false`
+    the first is a 400 naming it."""
+    rules = target.options.rules
+    names = [*rules.refuses, *(() if rules.reasons else ("reasoning",))]
+    if not any(f'"{name}"'.encode() in body for name in names):  # PERF: no decode when none is sent
+        return body, ()
+    doc = _DOC.decode(body)
+    values = {name: msgspec.json.decode(doc[name]) for name in names if name in doc}
+    refused = param_rules.refused_params(values, rules, reasoning="reasoning")
+    if not refused:
+        return body, ()
+    shown = param_rules.mattered(values, refused)
+    if shown and not rules.drop_params:
+        raise param_rules.refusal(shown[0], values[shown[0]], target)
+    for name in refused:
+        doc.pop(name)
+    return _ENCODER.encode(doc), tuple(shown)
+
+
+def request(target: Target, body: bytes, stream: bool, dropped: tuple[str, ...] = ()) -> UpstreamRequest:
     """The upstream call."""
     headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
     if target.api_key:
         headers["authorization"] = f"Bearer {target.api_key}"
-    return UpstreamRequest(url=f"{target.base_url.rstrip('/')}/responses", headers=headers, body=body, stream=stream)
+    return UpstreamRequest(url=f"{target.base_url.rstrip('/')}/responses", headers=headers, body=body,
+                           stream=stream, dropped=dropped)
 
 
 class ResponsesRelay:

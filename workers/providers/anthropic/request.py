@@ -1,9 +1,11 @@
 """OpenAI ChatRequest -> Anthropic Messages request (pure; `docs/compat-anthropic.md` is the table).
 
 Parameters Claude cannot honour are refused with a 400 naming them, never dropped or
-clamped. Messages are converted by `messages.py`, tools and JSON mode by `tools.py`.
-`max_tokens` is the caller's `max_completion_tokens` (or `max_tokens`), else the model's
-configured `max_output_tokens`; `reasoning_effort` becomes thinking as `thinking.py` says.
+clamped, except where the model's parameter rules say so (`top_p` beside `temperature`,
+gateway/contracts/model_rules.py). Messages are converted by `messages.py`, tools and JSON
+mode by `tools.py`. `max_tokens` is the caller's `max_completion_tokens` (or `max_tokens`; capped at the
+model's configured `max_output_tokens` when converted from another dialect), else that maximum;
+`reasoning_effort` becomes thinking as `thinking.py` says.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from workers.providers.anthropic.tools import (
 )
 from workers.providers.base import ConversionError, Target, UpstreamError, UpstreamRequest
 from workers.providers.openai_only import function_tools
+from workers.providers.param_rules import capped, top_p_left_out
 
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0
@@ -60,14 +63,14 @@ def _check_unsupported(req: ChatRequest) -> None:
 
 
 def _max_tokens(req: ChatRequest, target: Target) -> int:
-    limit = req.output_limit()
+    limit, cap = capped(req.output_limit(), target), target.options.max_output_tokens
     if limit is not None:
         return limit
-    if target.options.max_output_tokens is None:
+    if cap is None:
         raise UpstreamError.of(upstream_config_error(
             f"The model '{target.public_model}' is misconfigured: Anthropic requires "
             "max_tokens and the model entry sets no max_output_tokens."))
-    return target.options.max_output_tokens
+    return cap
 
 
 def _stop_sequences(req: ChatRequest) -> list[str] | UnsetType:
@@ -114,15 +117,21 @@ def _metadata(req: ChatRequest) -> RequestMetadata | UnsetType:
     return UNSET
 
 
-def _top_p(req: ChatRequest) -> float | UnsetType:
-    """`top_p`, unless `temperature` is set too: then temperature alone is sent.
+def top_p_dropped(req: ChatRequest, target: Target) -> bool:
+    """Whether `top_p` is left out beside `temperature` (`param_rules.top_p_left_out`).
 
     Newer Claude models (Sonnet 4.5+, Opus 4.1+) refuse the pair ("cannot both be
     specified"), and chat UIs send both by default; temperature is the one every Claude
     model takes (docs/compat-anthropic.md).
     """
+    temperature = req.temperature if isinstance(req.temperature, float | int) else None
+    return top_p_left_out(temperature, req.top_p if isinstance(req.top_p, float | int) else None, target)
+
+
+def _top_p(req: ChatRequest, target: Target) -> float | UnsetType:
+    """`top_p`, unless it is left out (`top_p_dropped`)."""
     value = req.top_p
-    if not isinstance(value, float | int) or req.temperature not in (UNSET, None):
+    if not isinstance(value, float | int) or top_p_dropped(req, target):
         return UNSET
     return float(value)
 
@@ -164,7 +173,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         messages=conv.messages,
         system=conv.system or UNSET,
         temperature=_temperature(req),
-        top_p=_top_p(req),
+        top_p=_top_p(req, target),
         stop_sequences=_stop_sequences(req),
         metadata=_metadata(req),
         tools=tools or UNSET,
@@ -187,4 +196,5 @@ def to_upstream_request(req: ChatRequest, target: Target, stream: bool) -> Upstr
     if target.api_key:
         headers["x-api-key"] = target.api_key
     url = f"{target.base_url.rstrip('/')}/v1/messages"
-    return UpstreamRequest(url=url, headers=headers, body=body, stream=stream)
+    return UpstreamRequest(url=url, headers=headers, body=body, stream=stream,
+                           dropped=("top_p",) if top_p_dropped(req, target) else ())

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+from msgspec import UNSET
+
 from gateway.contracts.openai import ChatRequest, EmbeddingRequest
 from workers.providers.base import (
     ChatResult,
@@ -26,6 +29,7 @@ from workers.providers.gemini.request import to_generate_content_request
 from workers.providers.gemini.response import to_chat_result
 from workers.providers.gemini.schema import REQUEST_ENCODER
 from workers.providers.gemini.stream import GeminiStream
+from workers.providers.param_rules import capped
 
 __all__ = ["PROVIDER", "GeminiProvider", "GeminiStream"]
 
@@ -57,7 +61,13 @@ class GeminiProvider:
         self, req: ChatRequest, raw: bytes, target: Target, stream: bool
     ) -> UpstreamRequest:
         """The generateContent (or SSE streamGenerateContent) request."""
-        body = REQUEST_ENCODER.encode(to_generate_content_request(req, raw, target.options.gemini))
+        # The model rules' table (with the entry's flags) decides whether thinking can be off.
+        flags = msgspec.structs.replace(target.options.gemini,
+                                        thinking_can_be_off=target.options.rules.thinking_can_be_off)
+        limit = req.output_limit()
+        if limit is not None and capped(limit, target) != limit:
+            req = msgspec.structs.replace(req, max_completion_tokens=capped(limit, target), max_tokens=UNSET)
+        body = REQUEST_ENCODER.encode(to_generate_content_request(req, raw, flags))
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return UpstreamRequest(
             url=_url(target, method), headers=_headers(target), body=body, stream=stream

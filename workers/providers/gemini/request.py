@@ -372,7 +372,7 @@ def _thinking(effort: str | None | UnsetType, flags: GeminiModelFlags) -> Thinki
     if effort not in REASONING_BUDGETS:
         allowed = ", ".join(REASONING_BUDGETS)
         raise _refused("reasoning_effort", f"{effort!r} is not one of {allowed}.")
-    if effort == "none" and not flags.thinking_can_be_off:
+    if effort == "none" and flags.thinking_can_be_off is False:
         # NOTE: models whose thinking is always on (2.5 Pro) reject thinkingBudget 0; the
         # least thinking they allow is their own default (docs/compat-gemini.md).
         return UNSET

@@ -73,3 +73,27 @@ def test_an_error_event_raises_and_a_stream_cut_before_message_stop_is_a_502() -
     with pytest.raises(UpstreamError) as cut:
         MessagesPassThrough("m").close()
     assert cut.value.status == 502
+
+
+def test_top_p_beside_temperature_is_left_out_for_claude_4_and_named() -> None:
+    # Issue 20: Claude 4.x refuses the pair; the model rules keep temperature.
+    from gateway.contracts.config import ModelOptions
+    from gateway.contracts.model_rules import ParamRules, family_rules
+    from workers.providers.base import ConversionError
+
+    both = json.loads(BODY) | {"temperature": 0.7, "top_p": 0.9}
+    sent_job = Job(request_id="r", key_id="k", op="chat", model="m", provider="claude", upstream_model="claude-sonnet-4-6",
+                   body=json.dumps(both).encode(), deadline=0.0, dialect="messages")
+
+    def target(rules: ParamRules) -> Target:
+        return Target("https://upstream/", "k", "claude-sonnet-4-6", "m", ModelOptions(rules=rules), "messages")
+
+    request = upstream_request(sent_job, target(family_rules("claude-sonnet-4-6")), "/v1/messages", False)
+    assert request.dropped == ("top_p",)
+    sent = json.loads(request.body)
+    assert sent["temperature"] == 0.7 and "top_p" not in sent and sent["model"] == "claude-sonnet-4-6"
+    kept = upstream_request(sent_job, target(family_rules("claude-3-5-haiku-20241022")), "/v1/messages", False)
+    assert json.loads(kept.body)["top_p"] == 0.9 and kept.dropped == ()
+    with pytest.raises(ConversionError) as info:
+        upstream_request(sent_job, target(ParamRules(temperature_with_top_p=False, drop_params=False)), "/v1/messages", False)
+    assert (info.value.error.param, info.value.error.code) == ("top_p", "unsupported_parameter")

@@ -13,6 +13,7 @@ from workers.providers.anthropic.request import to_messages_request, to_upstream
 from workers.providers.anthropic.schema import ENCODER, ThinkingBlock
 from workers.providers.anthropic.tools import encode_call_id
 from gateway.contracts.config import ModelOptions
+from gateway.contracts.model_rules import ParamRules, family_rules
 from workers.providers.base import ConversionError, Target, UpstreamError
 
 TARGET = Target(
@@ -20,7 +21,7 @@ TARGET = Target(
     api_key="sk-ant-test",
     upstream_model="claude-sonnet-4-5-20250929",
     public_model="claude-sonnet",
-    options=ModelOptions(max_output_tokens=8192),
+    options=ModelOptions(max_output_tokens=8192, rules=family_rules("claude-sonnet-4-5-20250929")),
 )
 HELLO = [{"role": "user", "content": "Hello"}]
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
@@ -100,6 +101,39 @@ def test_temperature_and_top_p_together_send_temperature_only(top_p: float) -> N
     # Issue 11 item 4: Sonnet 4.5+, Opus 4.1+ refuse the pair; chat UIs send both by default.
     wire = _wire(temperature=0.7, top_p=top_p)
     assert wire["temperature"] == 0.7 and "top_p" not in wire
+
+
+def test_temperature_and_top_p_left_out_is_reported_for_the_dropped_params_header() -> None:
+    req = CHAT_REQUEST_DECODER.decode(json.dumps({"model": "claude-sonnet", "messages": HELLO,
+                                                  "temperature": 0.7, "top_p": 0.9}).encode())
+    assert to_upstream_request(req, TARGET, False).dropped == ("top_p",)
+    alone = CHAT_REQUEST_DECODER.decode(json.dumps({"model": "c", "messages": HELLO, "top_p": 0.9}).encode())
+    assert to_upstream_request(alone, TARGET, False).dropped == ()
+
+
+def test_model_taking_temperature_with_top_p_gets_both() -> None:
+    # Issue 20: the rule is the model family's; Claude 3 models take the pair.
+    claude3 = Target(TARGET.base_url, None, "claude-3-5-haiku-20241022", "old",
+                     ModelOptions(max_output_tokens=8192, rules=family_rules("claude-3-5-haiku-20241022")))
+    wire = _wire(claude3, temperature=0.7, top_p=0.9)
+    assert (wire["temperature"], wire["top_p"]) == (0.7, 0.9)
+
+
+def test_drop_params_false_refuses_top_p_beside_temperature_naming_it() -> None:
+    strict = Target(TARGET.base_url, None, TARGET.upstream_model, "claude-sonnet", ModelOptions(
+        max_output_tokens=8192, rules=ParamRules(temperature_with_top_p=False, drop_params=False)))
+    with pytest.raises(ConversionError) as info:
+        _wire(strict, temperature=0.7, top_p=0.9)
+    assert (info.value.status, info.value.error.param, info.value.error.code) == (400, "top_p", "unsupported_parameter")
+
+
+def test_output_limit_over_the_models_largest_is_capped_when_converted_from_another_dialect() -> None:
+    # Issue 20: a client naming one model's limit to another (Codex's, through Responses) gets the
+    # largest; a chat caller's own limit goes as sent (the upstream answers for it).
+    converted = Target(TARGET.base_url, None, TARGET.upstream_model, "claude-sonnet", TARGET.options, "responses")
+    assert _wire(converted, max_completion_tokens=32000)["max_tokens"] == 8192
+    assert _wire(converted, max_completion_tokens=100)["max_tokens"] == 100
+    assert _wire(max_tokens=32000)["max_tokens"] == 32000
 
 
 def test_null_temperature_keeps_top_p() -> None:
