@@ -7,6 +7,7 @@ Anthropic), an OpenAI-kind route and a Gemini route (converted through the chat 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from typing import Any
@@ -15,6 +16,7 @@ import anthropic
 import httpx
 import pytest
 
+from gateway.runtime.estimate import tokens_from_chars
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.harness.procs import wait_until
@@ -304,6 +306,52 @@ def test_client_disconnect_mid_stream_cancels_the_upstream_and_bills_what_was_sp
     assert time.monotonic() - closed_at < 5
     event = stack.usage_for(request_id)
     assert event.status == "cancelled" and event.prompt_tokens > 0
+    # the words streamed before the cut are billed (Anthropic bills them), as an estimate
+    streamed = sum(len(e["delta"].get("text", "")) for e in events if e["type"] == "content_block_delta")
+    assert event.estimated and event.completion_tokens >= tokens_from_chars(streamed) > 0
+
+
+@pytest.mark.parametrize("scenario", ["drop_midstream", "error_midstream"])
+def test_a_claude_stream_cut_by_the_upstream_bills_its_streamed_output_as_an_estimate(
+    stack: Stack, api_key: str, scenario: str,
+) -> None:
+    # Audit finding 1: the fake streams the whole text block, then drops the connection or
+    # sends an `error` event, with no `message_delta` (the output count) before it.
+    text = "y" * 401
+    body = {"model": "msg-claude", "max_tokens": 500, "stream": True,
+            "messages": [{"role": "user", "content": f"#scenario {scenario}\n{text}"}]}
+    response = httpx.post(f"{stack.base_url}/messages", json=body, timeout=20,
+                          headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"})
+    assert response.status_code == 200 and "event: error" in response.text
+    event = stack.usage_for(response.headers["x-request-id"])
+    assert (event.status, event.estimated) == ("error", True)
+    assert event.prompt_tokens > 0 and event.completion_tokens == tokens_from_chars(len(text)) == 101
+
+
+def test_a_claude_stream_cut_by_a_gateway_shutdown_bills_its_streamed_output(
+    stack: Stack, api_key: str,
+) -> None:
+    config = stack.workdir / "gateway.toml"
+    short_grace = stack.write_config("gateway-term.toml", config.read_text().replace(
+        "[gateway]\n", "[gateway]\nshutdown_grace_s = 0.5\n", 1))
+    gateway = stack.start_gateway(short_grace, name="gateway-term", primary=False)
+    body = {"model": "msg-claude", "max_tokens": 500, "stream": True,
+            "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
+    with httpx.stream("POST", f"http://127.0.0.1:{gateway.port}/v1/messages", json=body, timeout=20,
+                      headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"}) as response:
+        request_id = response.headers["x-request-id"]
+        events: list[dict[str, Any]] = []
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if len(events) == 6:  # the stream runs: the gateway's shutdown cuts it at its grace
+                    gateway.signal(signal.SIGTERM)
+    assert events[-1]["type"] == "error"
+    assert gateway.popen.wait(15) == 0
+    event = stack.usage_for(request_id)
+    assert (event.status, event.error_code, event.estimated) == ("cut", "gateway_shutdown", True)
+    streamed = sum(len(e["delta"].get("text", "")) for e in events if e["type"] == "content_block_delta")
+    assert event.completion_tokens >= tokens_from_chars(streamed) > 0
 
 
 def test_model_errors_are_in_anthropics_shape_for_anthropic_clients(claude: anthropic.Anthropic) -> None:

@@ -4,7 +4,10 @@ The caller's body goes upstream byte for byte except `model` (the route's upstre
 `cache_control`, `thinking`, tools and fields we do not model all reach Anthropic, and the
 caller's `anthropic-beta` header goes with it. The answer comes back as Anthropic wrote
 it, `model` set to the public id the caller routed to (as chat answers do); a stream is
-relayed event by event while its usage events are tallied for billing.
+relayed event by event while its usage events are tallied for billing. Anthropic bills
+every token generated before a cut (client gone, upstream dropped, `error` event), but
+its output count comes only with `message_delta`: until then the text, thinking and tool
+input streamed are counted (gateway/runtime/estimate.py) and billed as an estimate.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import msgspec
 from gateway.contracts.bus import Job
 from gateway.contracts.errors import upstream_error
 from gateway.contracts.openai import Usage
+from gateway.runtime.estimate import messages_event_chars
 from workers.providers.anthropic.errors import from_error_event
 from workers.providers.anthropic.request import ANTHROPIC_VERSION
 from workers.providers.anthropic.schema import AnthropicUsage, DeltaUsage, ErrorDetail
@@ -75,6 +79,8 @@ class MessagesPassThrough:
         self._model = public_model
         self._tally = UsageTally()
         self._stopped = False
+        self._chars = 0  # output streamed that no `message_delta` count covers yet
+        self._counted = False  # a `message_delta` reported the output count
 
     def result(self, body: bytes) -> tuple[msgspec.Raw, Usage]:
         """The whole Message (model set to ours) and its usage."""
@@ -104,6 +110,9 @@ class MessagesPassThrough:
             case "message_delta":
                 if parsed.usage is not None:
                     self._tally.update(parsed.usage)
+                    self._counted = self._counted or parsed.usage.output_tokens is not None
+            case "content_block_start" | "content_block_delta":
+                self._chars += messages_event_chars(data)
             case "message_stop":
                 self._stopped = True
             case "error":
@@ -115,8 +124,8 @@ class MessagesPassThrough:
         return self._tally.to_openai()
 
     def unreported_chars(self) -> int:
-        """Not counted: a cut Anthropic stream is billed as its usage events reported it."""
-        return 0
+        """Output streamed before a cut that no `message_delta` count covers."""
+        return 0 if self._counted else self._chars
 
     def failure(self) -> str | None:
         """None: an upstream `error` event raises (feed) instead."""

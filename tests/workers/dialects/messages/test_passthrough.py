@@ -73,3 +73,37 @@ def test_an_error_event_raises_and_a_stream_cut_before_message_stop_is_a_502() -
     with pytest.raises(UpstreamError) as cut:
         MessagesPassThrough("m").close()
     assert cut.value.status == 502
+
+
+def test_a_stream_cut_before_message_delta_leaves_its_streamed_output_unreported() -> None:
+    # Audit finding 1: a cut stream (client gone, upstream dropped, `error` event) was billed
+    # 0 output tokens, marked exact; the text, thinking and tool input streamed are counted.
+    relay = MessagesPassThrough("m")
+    relay.feed(event("message_start", {"message": {"id": "m", "usage": {"input_tokens": 5000, "output_tokens": 1}}}))
+    relay.feed(event("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}))
+    relay.feed(event("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "t" * 40}}))
+    relay.feed(event("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}))
+    for _ in range(80):
+        relay.feed(event("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "x" * 100}}))
+    relay.feed(event("content_block_start", {"index": 2, "content_block": {"type": "tool_use", "id": "t",
+                                                                          "name": "Read", "input": {}}}))
+    relay.feed(event("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta",
+                                                                  "partial_json": '{"a":1}'}}))
+    assert relay.usage().completion_tokens == 0
+    assert relay.unreported_chars() == 40 + 8000 + len("Read") + 7
+    with pytest.raises(UpstreamError):
+        relay.feed(event("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    assert relay.unreported_chars() == 40 + 8000 + len("Read") + 7
+
+
+def test_the_upstreams_output_count_replaces_the_estimate() -> None:
+    relay = MessagesPassThrough("m")
+    relay.feed(event("message_start", {"message": {"id": "m", "usage": {"input_tokens": 5, "output_tokens": 1}}}))
+    relay.feed(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "x" * 100}}))
+    relay.feed(event("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 30}}))
+    assert (relay.unreported_chars(), relay.usage().completion_tokens) == (0, 30)
+    # a message_delta without an output count (never seen, but the field is optional) replaces nothing
+    other = MessagesPassThrough("m")
+    other.feed(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "abcd"}}))
+    other.feed(event("message_delta", {"delta": {"stop_reason": None}, "usage": {"input_tokens": 3}}))
+    assert other.unreported_chars() == 4
