@@ -1,10 +1,14 @@
 """Anthropic Messages wire schema: the inbound `/v1/messages` dialect (issue 13).
 
-The gateway validates a caller's body with `MESSAGES_REQUEST_DECODER` (a violation is a
-400 naming the field, in Anthropic's error shape); workers decode it again to convert it
-(`workers/dialects/messages/`). Unknown fields are accepted and ignored, as in
-`openai.py`: a Claude route forwards the caller's bytes, so new API fields still reach
-Anthropic. The response and stream-event Structs are what non-Claude routes answer with.
+The gateway validates a caller's body with `MESSAGES_ENVELOPE_DECODER` (a violation is a
+400 naming the field, in Anthropic's error shape): the fields every route reads, with
+blocks, tools and options left as the caller wrote them, because a Claude route forwards
+the caller's bytes and Anthropic accepts more (and newer) block and tool types than any
+schema of ours lists. Workers converting for another provider decode the body again with
+`MESSAGES_REQUEST_DECODER` (`workers/dialects/messages/`), which knows every block it
+converts and refuses the rest naming its path. Unknown fields are accepted and ignored,
+as in `openai.py`. The response and stream-event Structs are what non-Claude routes
+answer with.
 """
 
 from __future__ import annotations
@@ -94,7 +98,15 @@ class ToolUseBlock(Struct, tag_field="type", tag="tool_use", kw_only=True):
     cache_control: CacheControl | None | UnsetType = UNSET
 
 
-ToolResultPart = TextBlock | ImageBlock | DocumentBlock
+class SearchResultBlock(Struct, tag_field="type", tag="search_result"):
+    """A search result with citations (in a turn or a tool result; Claude routes only)."""
+
+
+class ToolReferenceBlock(Struct, tag_field="type", tag="tool_reference"):
+    """A deferred tool made available by a tool search (in a tool result; Claude routes only)."""
+
+
+ToolResultPart = TextBlock | ImageBlock | DocumentBlock | SearchResultBlock | ToolReferenceBlock
 
 
 class ToolResultBlock(Struct, tag_field="type", tag="tool_result", kw_only=True):
@@ -147,8 +159,20 @@ class McpToolResultBlock(Struct, tag_field="type", tag="mcp_tool_result"):
     """The result of an MCP server's tool."""
 
 
-class SearchResultBlock(Struct, tag_field="type", tag="search_result"):
-    """A search result with citations."""
+class BashCodeExecutionResultBlock(Struct, tag_field="type", tag="bash_code_execution_tool_result"):
+    """A bash code execution result."""
+
+
+class TextEditorCodeExecutionResultBlock(Struct, tag_field="type", tag="text_editor_code_execution_tool_result"):
+    """A text editor code execution result."""
+
+
+class ToolSearchResultBlock(Struct, tag_field="type", tag="tool_search_tool_result"):
+    """A tool search result."""
+
+
+class CompactionBlock(Struct, tag_field="type", tag="compaction"):
+    """A summary of earlier turns written by Anthropic's context compaction."""
 
 
 class ContainerUploadBlock(Struct, tag_field="type", tag="container_upload"):
@@ -158,6 +182,8 @@ class ContainerUploadBlock(Struct, tag_field="type", tag="container_upload"):
 ClaudeOnlyBlock = (
     ServerToolUseBlock | WebSearchResultBlock | WebFetchResultBlock | CodeExecutionResultBlock
     | McpToolUseBlock | McpToolResultBlock | SearchResultBlock | ContainerUploadBlock
+    | BashCodeExecutionResultBlock | TextEditorCodeExecutionResultBlock | ToolSearchResultBlock
+    | CompactionBlock | ToolReferenceBlock
 )
 
 Block = (
@@ -177,9 +203,10 @@ class InputMessage(Struct, kw_only=True):
 
 
 class ToolDefinition(Struct, kw_only=True):
-    """A tool: a client tool (`input_schema`) or a typed server/built-in tool."""
+    """A tool: a client tool (`input_schema`) or a typed server/built-in tool (toolsets
+    such as `mcp_toolset` have no name)."""
 
-    name: str
+    name: str | UnsetType = UNSET
     type: str | None | UnsetType = UNSET  # absent or "custom": a client tool
     description: str | UnsetType = UNSET
     input_schema: dict[str, Any] | UnsetType = UNSET
@@ -280,6 +307,46 @@ class CountTokensRequest(Struct, kw_only=True):
     tools: list[ToolDefinition] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
     thinking: Thinking | UnsetType = UNSET
+
+
+# ---------------------------------------------------------------- request: what the gateway reads
+
+
+class EnvelopeMessage(Struct, kw_only=True):
+    """A turn as the gateway checks it: its role, and content as text or a list of blocks."""
+
+    role: Literal["user", "assistant", "system"]
+    content: str | list[dict[str, Any]]
+
+
+class MessagesEnvelope(Struct, kw_only=True):
+    """`POST /v1/messages` as the gateway validates it for every route: what it reads
+    (model, stream, `max_tokens`) and the bounds no model accepts past; blocks, tools
+    and options are checked by the worker that converts them."""
+
+    model: str
+    messages: Annotated[list[EnvelopeMessage], Meta(min_length=1)]
+    max_tokens: Annotated[int, Meta(ge=1, le=INT32_MAX)]
+    system: str | list[dict[str, Any]] | UnsetType = UNSET
+    temperature: Annotated[float, Meta(ge=0, le=1)] | UnsetType = UNSET
+    top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType = UNSET
+    top_k: Annotated[int, Meta(ge=0, le=INT32_MAX)] | UnsetType = UNSET
+    stop_sequences: list[str] | UnsetType = UNSET
+    stream: bool | UnsetType = UNSET
+    tools: list[dict[str, Any]] | UnsetType = UNSET
+
+    def is_stream(self) -> bool:
+        """True when the caller asked for SSE."""
+        return self.stream is True
+
+
+class CountTokensEnvelope(Struct, kw_only=True):
+    """`POST /v1/messages/count_tokens` as the gateway validates it."""
+
+    model: str
+    messages: Annotated[list[EnvelopeMessage], Meta(min_length=1)]
+    system: str | list[dict[str, Any]] | UnsetType = UNSET
+    tools: list[dict[str, Any]] | UnsetType = UNSET
 
 
 class CountTokensResponse(Struct):
@@ -460,6 +527,8 @@ def error_body(status: int, message: str, code: str | None) -> bytes:
 
 MESSAGES_REQUEST_DECODER = msgspec.json.Decoder(MessagesRequest)
 COUNT_TOKENS_DECODER = msgspec.json.Decoder(CountTokensRequest)
+MESSAGES_ENVELOPE_DECODER = msgspec.json.Decoder(MessagesEnvelope)
+COUNT_TOKENS_ENVELOPE_DECODER = msgspec.json.Decoder(CountTokensEnvelope)
 ENCODER = msgspec.json.Encoder()
 
 

@@ -16,7 +16,11 @@ import falcon
 
 from gateway.body import decode, read_body
 from gateway.contracts import anthropic_messages
-from gateway.contracts.anthropic_messages import COUNT_TOKENS_DECODER, MESSAGES_REQUEST_DECODER, MessagesRequest
+from gateway.contracts.anthropic_messages import (
+    COUNT_TOKENS_ENVELOPE_DECODER,
+    MESSAGES_ENVELOPE_DECODER,
+    MessagesEnvelope,
+)
 from gateway.contracts.errors import APIError
 from gateway.dialects import DialectSpec, ExtraRoute, Services, Summary, shaped_errors
 from gateway.openapi import describe
@@ -29,8 +33,14 @@ def speaks_anthropic(req: falcon.Request) -> bool:
 
 
 def anthropic_error(ex: APIError) -> bytes:
-    """`{"type": "error", "error": {"type", "message"}}` (same status as the OpenAI table's)."""
-    return anthropic_messages.error_body(ex.status, ex.error.message, ex.error.code)
+    """`{"type": "error", "error": {"type", "message"}}` (same status as the OpenAI table's).
+
+    Anthropic's error has no `param`: the message names the field, as Anthropic's own
+    messages do (`messages.1.content.0.type: ...`)."""
+    message, param = ex.error.message, ex.error.param
+    if param and param not in message:
+        message = f"{param}: {message}"
+    return anthropic_messages.error_body(ex.status, message, ex.error.code)
 
 
 def job_fields(req: falcon.Request) -> dict[str, Any]:
@@ -38,7 +48,7 @@ def job_fields(req: falcon.Request) -> dict[str, Any]:
     return {"anthropic_beta": req.get_header("anthropic-beta") or ""}
 
 
-def summary(body: MessagesRequest, req: falcon.Request, fields: Mapping[str, str]) -> Summary:
+def summary(body: MessagesEnvelope, req: falcon.Request, fields: Mapping[str, str]) -> Summary:
     """The model, stream and `max_tokens` (required by Anthropic) of a Messages request."""
     return Summary(body.model, body.is_stream(), body.max_tokens)
 
@@ -57,7 +67,7 @@ class CountTokensResource:
         with shaped_errors(MESSAGES.error_shape):
             req.context.key = services.auth.authenticate(req, MESSAGES.keys)
             raw = read_body(req, services.config.gateway.max_body_bytes)
-            body = decode(COUNT_TOKENS_DECODER, raw)
+            body = decode(COUNT_TOKENS_ENVELOPE_DECODER, raw)
             req.context.model = body.model
             model = services.router.resolve(req.context.key, body.model, "chat")
             # NOTE: a count is free and never retried: the model's first deployment answers it
@@ -69,7 +79,7 @@ def extras(services: Services) -> Iterable[ExtraRoute]:
     return [("/v1/messages/count_tokens", CountTokensResource(services), None)]
 
 
-MESSAGES = DialectSpec(name="messages", routes=("/v1/messages",), decoder=MESSAGES_REQUEST_DECODER,
+MESSAGES = DialectSpec(name="messages", routes=("/v1/messages",), decoder=MESSAGES_ENVELOPE_DECODER,
                        summary=summary, error_shape=anthropic_error, framing=MessagesFraming(),
                        job_fields=job_fields, extras=extras)
 

@@ -361,3 +361,25 @@ def test_model_errors_are_in_anthropics_shape_for_anthropic_clients(claude: anth
     with pytest.raises(anthropic.NotFoundError) as counted:
         claude.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
     assert isinstance(counted.value.body, dict) and counted.value.body["type"] == "error"
+
+
+def test_blocks_and_tools_only_claude_serves_pass_through_to_claude_and_are_named_elsewhere(
+    stack: Stack, api_key: str, fake_anthropic: FakeAnthropic,
+) -> None:
+    # Audit finding 5: valid Anthropic input the gateway used to refuse on every route.
+    from tests.contracts.test_anthropic_messages import CLAUDE_ONLY
+    headers = {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
+    body = {**CLAUDE_ONLY, "model": "msg-claude"}
+    response = httpx.post(f"{stack.base_url}/messages", json=body, headers=headers, timeout=20)
+    assert response.status_code == 200, response.text
+    assert fake_anthropic.bodies[-1] == {**CLAUDE_ONLY, "model": "claude-opus-4-6"}  # as sent
+    converted = httpx.post(f"{stack.base_url}/messages", json={**body, "model": "msg-openai"}, headers=headers,
+                           timeout=20)
+    assert converted.status_code == 400
+    error = converted.json()["error"]  # Anthropic's error has no `param`: the message names it
+    assert error["type"] == "invalid_request_error" and error["message"].startswith("tools[1].type: ")
+    no_toolsets = {**body, "model": "msg-openai", "tools": CLAUDE_ONLY["tools"][:1]}
+    blocks = httpx.post(f"{stack.base_url}/messages", json=no_toolsets, headers=headers, timeout=20)
+    assert blocks.status_code == 400
+    assert blocks.json()["error"]["message"] == (
+        "messages[1].content[0].type: 'compaction' blocks are served by Claude models only.")

@@ -75,8 +75,10 @@ def _tool_result_text(block: am.ToolResultBlock, where: str) -> tuple[str, list[
                 texts.append(part.text)
             elif isinstance(part, am.ImageBlock):
                 extra.append(_image(part, f"{where}.content[{j}]"))
-            else:
+            elif isinstance(part, am.DocumentBlock):
                 extra.append(_document(part, f"{where}.content[{j}]"))
+            else:
+                raise _not_here(part, f"{where}.content[{j}]", "a tool result")
         text = "\n".join(texts)
     if block.is_error is True:
         # NOTE: chat has no error flag on a tool result; the model reads it from the text.
@@ -84,7 +86,7 @@ def _tool_result_text(block: am.ToolResultBlock, where: str) -> tuple[str, list[
     return text, extra
 
 
-def _not_here(block: am.Block, where: str, turn: str) -> ConversionError:
+def _not_here(block: am.Block | am.ToolResultPart, where: str, turn: str) -> ConversionError:
     """400 for a block this turn cannot hold off Claude (server-tool blocks among them)."""
     kind = _block_type(block)
     if isinstance(block, am.ClaudeOnlyBlock):
@@ -92,7 +94,7 @@ def _not_here(block: am.Block, where: str, turn: str) -> ConversionError:
     return ConversionError(f"{turn.capitalize()} cannot hold a '{kind}' block.", f"{where}.type")
 
 
-def _block_type(block: am.Block) -> str:
+def _block_type(block: am.Block | am.ToolResultPart) -> str:
     """The wire `type` of a block (its Struct tag)."""
     return str(type(block).__struct_config__.tag)
 
@@ -192,6 +194,8 @@ def to_chat_tools(tools: list[am.ToolDefinition] | UnsetType) -> list[oa.AnyTool
                 f"The tool type '{tool.type}' is an Anthropic server tool, served by Claude models only.",
                 f"tools[{i}].type",
             )
+        if not isinstance(tool.name, str):
+            raise ConversionError("A client tool needs a name.", f"tools[{i}].name")
         schema: dict[str, Any] = tool.input_schema if isinstance(tool.input_schema, dict) else {"type": "object"}
         function = oa.FunctionDefinition(name=tool.name, description=tool.description, parameters=schema)
         out.append(oa.Tool(function=function, cache_control=_cache(tool.cache_control)))

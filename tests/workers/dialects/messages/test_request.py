@@ -128,3 +128,26 @@ def test_output_config_sets_the_effort_of_thinking_and_the_json_schema_format() 
     assert req.response_format == oa.JsonSchemaFormat(oa.JsonSchemaSpec(name="output", schema=schema, strict=True))
     # effort alone does not turn thinking on
     assert convert(thinking={"type": "disabled"}, output_config={"effort": "high"}).reasoning_effort is UNSET
+
+
+def refused(**body: object) -> ConversionError:
+    with pytest.raises(ConversionError) as caught:
+        convert(**body)
+    return caught.value
+
+
+def test_claude_only_blocks_inside_tool_results_and_nameless_tools_are_refused_naming_their_path() -> None:
+    # Audit finding 5: valid for Claude (they pass through there), not convertible here.
+    call = {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}]}
+    for kind in ("search_result", "tool_reference"):
+        error = refused(messages=[{"role": "user", "content": "go"}, call, {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "a"},
+                                                                          {"type": kind}]}]}])
+        assert error.error.param == "messages[2].content[0].content[1].type" and "Claude" in error.error.message
+    compaction = refused(messages=[{"role": "user", "content": "go"},
+                                   {"role": "assistant", "content": [{"type": "compaction", "content": "s"}]}])
+    assert compaction.error.param == "messages[1].content[0].type" and "'compaction'" in compaction.error.message
+    nameless = refused(tools=[{"input_schema": {"type": "object"}}])
+    assert nameless.error.param == "tools[0].name"
+    toolset = refused(tools=[{"type": "mcp_toolset", "mcp_server_name": "docs"}])
+    assert toolset.error.param == "tools[0].type"
