@@ -383,3 +383,17 @@ def test_blocks_and_tools_only_claude_serves_pass_through_to_claude_and_are_name
     assert blocks.status_code == 400
     assert blocks.json()["error"]["message"] == (
         "messages[1].content[0].type: 'compaction' blocks are served by Claude models only.")
+
+
+def test_a_pdf_read_by_a_tool_reaches_an_openai_route_with_a_filename(
+    claude: anthropic.Anthropic, fake_openai: FakeOpenAI,
+) -> None:
+    # Audit finding 6: Claude Code's Read answers a PDF with an untitled base64 document.
+    call: Any = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}}
+    message = claude.messages.create(model="msg-openai", max_tokens=50, tools=[WEATHER_TOOL], messages=[
+        {"role": "user", "content": "#scenario tools"},
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": [{"type": "text", "text": "a pdf"}, pdf]}]}])
+    assert message.stop_reason == "end_turn" and text_of(message).startswith("fake: ")

@@ -25,6 +25,9 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - echo_headers  500 whose message echoes the request headers (`server.header_echo`);
                 (stream) two chunks, then an SSE error event with that message
 
+A `file` part with `file_data` and no `filename` is a 400 naming `...file.file_id`, as
+OpenAI answers it.
+
 Per instance, whatever the message says (several fakes as several accounts, issue 16):
 `fail_next(status, headers, times)` answers the next chat requests with that error (429
 gets OpenAI's rate-limit body, others a server_error body); `delay_s` waits before
@@ -61,6 +64,17 @@ def _last_user_text(body: dict[str, Any]) -> str:
             if isinstance(content, list):
                 return "".join(p.get("text", "") for p in content if p.get("type") == "text")
     return ""
+
+
+def _file_problem(body: dict[str, Any]) -> str | None:
+    """The path OpenAI names for a `file` part with `file_data` but no `filename`."""
+    for i, message in enumerate(body.get("messages") or []):
+        content = message.get("content")
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            file = part.get("file") if isinstance(part, dict) and part.get("type") == "file" else None
+            if isinstance(file, dict) and "file_data" in file and not file.get("filename"):
+                return f"messages[{i}].content[{j}].file.file_id"
+    return None
 
 
 def _error(status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -114,6 +128,11 @@ class FakeOpenAI(FakeServer):
             payload = (_error(429, "Rate limit reached for requests.", "requests", None, "rate_limit_exceeded")
                        if status == 429 else _error(status, "The server had an error.", "server_error"))
             ex.send_json(status, payload, headers)
+            return
+        problem = _file_problem(body)
+        if problem is not None:
+            ex.send_json(400, _error(400, f"Missing required parameter: '{problem}'.", "invalid_request_error",
+                                     problem, "missing_required_parameter"))
             return
         text = _last_user_text(body)
         directive = _DIRECTIVE.search(text)

@@ -21,6 +21,7 @@ from workers.providers.base import ConversionError
 LOW_BUDGET = 4096
 HIGH_BUDGET = 16384
 MAX_STOP = 4  # OpenAI's limit on `stop`
+DEFAULT_FILENAME = "document.pdf"  # base64 documents are PDFs (Anthropic's only base64 document type)
 
 
 def _cache(mark: am.CacheControl | None | UnsetType) -> oa.CacheControl | UnsetType:
@@ -45,7 +46,9 @@ def _image(block: am.ImageBlock, where: str) -> oa.ImagePart:
 def _document(block: am.DocumentBlock, where: str) -> oa.UserPart:
     source = block.source
     if isinstance(source, am.Base64Source):
-        name = block.title if isinstance(block.title, str) else UNSET
+        # NOTE: OpenAI refuses `file_data` without a `filename`; Claude Code's Read sends
+        # PDFs untitled (audit finding 6).
+        name = block.title if isinstance(block.title, str) and block.title else DEFAULT_FILENAME
         return oa.FilePart(oa.FileRef(file_data=_data_url(source), filename=name))
     if isinstance(source, am.TextSource):
         return oa.TextPart(source.data, cache_control=_cache(block.cache_control))

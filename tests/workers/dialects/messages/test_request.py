@@ -60,6 +60,7 @@ def test_images_and_pdfs_become_data_urls() -> None:
     assert parts[0] == oa.ImagePart(oa.ImageURL("data:image/png;base64,iVBO"))
     assert parts[1] == oa.ImagePart(oa.ImageURL("https://example.com/a.png"))
     assert isinstance(parts[2], oa.FilePart) and parts[2].file.file_data == "data:application/pdf;base64,JVBE"
+    assert parts[2].file.filename == "document.pdf"  # OpenAI requires one with file_data (audit finding 6)
     assert parts[3] == oa.TextPart("plain")
 
 
