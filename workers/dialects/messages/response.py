@@ -73,6 +73,9 @@ def to_message(body: msgspec.Struct | msgspec.Raw, usage: Usage, msg_id: str, mo
             content.append(am.OutThinking(thinking=message.reasoning_content))
         if message.content:
             content.append(am.OutText(text=message.content))
+        if message.refusal:  # Anthropic writes a refusal as text, ended by stop_reason "refusal"
+            content.append(am.OutText(text=message.refusal))
+            finish = "content_filter"
         if isinstance(message.tool_calls, list):
             for call in message.tool_calls:
                 if isinstance(call, ToolCall):

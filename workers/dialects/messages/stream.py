@@ -70,6 +70,7 @@ class MessagesOutput:
         self._blocks = 0
         self._finish: str | None = None
         self._calls: dict[int, _Call] = {}  # by chat index
+        self._refused = False
 
     def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage) -> msgspec.Struct:
         """A whole completion -> a Message."""
@@ -95,6 +96,11 @@ class MessagesOutput:
             if isinstance(delta.content, str) and delta.content:
                 events += self._to("text")
                 events.append(self._delta(am.TextDelta(delta.content)))
+            if isinstance(delta.refusal, str) and delta.refusal:
+                # Anthropic writes a refusal as text, ended by stop_reason "refusal"
+                self._refused = True
+                events += self._to("text")
+                events.append(self._delta(am.TextDelta(delta.refusal)))
             if isinstance(delta.tool_calls, list):
                 for call in delta.tool_calls:
                     events += self._tool_call(call)
@@ -107,7 +113,7 @@ class MessagesOutput:
         events = self._start() + self._close()
         for index in sorted(i for i, c in self._calls.items() if c.state == "waiting"):
             events += self._open_call(index) + self._close()
-        stop = am.StopDelta(stop_reason=to_stop_reason(self._finish))
+        stop = am.StopDelta(stop_reason=to_stop_reason("content_filter" if self._refused else self._finish))
         events.append(am.MessageDelta(delta=stop, usage=to_message_usage(usage)))
         events.append(am.MessageStop())
         return events

@@ -167,3 +167,18 @@ def test_calls_in_turn_still_stream_live_and_text_after_a_pending_call_keeps_it_
     events += out.done(USAGE)
     got = [(getattr(b, "name", "text"), text) for b, text in blocks_of(events)]
     assert sorted(got) == sorted([("f", '{"a":1}'), ("g", '{"b":2}'), ("text", "done")])
+
+
+def test_a_refusal_is_text_with_stop_reason_refusal_whole_and_streamed() -> None:
+    # Audit finding 12: the refusal text was dropped and the reply was an empty end_turn.
+    completion = ChatCompletion(id="c", created=1, model="m", choices=[Choice(
+        index=0, finish_reason="stop", message=ResponseMessage(content=None, refusal="I can't help with that."))])
+    message = MessagesOutput("msg_1", "m").result(completion, USAGE)
+    assert isinstance(message, am.Message)
+    assert (message.content, message.stop_reason) == ([am.OutText(text="I can't help with that.")], "refusal")
+    out = MessagesOutput("msg_2", "m")
+    events = out.chunk(chunk(Delta(refusal="I can't"))) + out.chunk(chunk(Delta(refusal=" help."), "stop"))
+    events += out.done(USAGE)
+    assert [text for _, text in blocks_of(events)] == ["I can't help."]
+    last = [e for e in events if isinstance(e, am.MessageDelta)][0]
+    assert last.delta.stop_reason == "refusal"
