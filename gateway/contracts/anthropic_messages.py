@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from gateway.contracts.errors import overflow_headline
 from gateway.contracts.openai import INT32_MAX
 
 # ---------------------------------------------------------------- request: blocks
@@ -505,11 +506,12 @@ class ErrorBody(Struct, tag_field="type", tag="error"):
 
 # Our statuses (gateway/contracts/errors.py's table) kept as they are, typed as Anthropic
 # types them; 502/503 are failures behind us (api_error), as Anthropic's own 500 is.
+OVERLOADED_STATUS = 529
 _TYPES_BY_STATUS = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
     404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
     429: "rate_limit_error", 500: "api_error", 502: "api_error", 503: "overloaded_error",
-    504: "timeout_error",
+    504: "timeout_error", OVERLOADED_STATUS: "overloaded_error",
 }
 
 
@@ -517,12 +519,32 @@ def error_type(status: int, code: str | None) -> str:
     """Anthropic's error type for one of our statuses (and OpenAI codes)."""
     if code == "insufficient_quota":
         return "billing_error"
+    if code == "upstream_overloaded":
+        return "overloaded_error"
     return _TYPES_BY_STATUS.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
-def error_body(status: int, message: str, code: str | None) -> bytes:
+def error_status(status: int, code: str | None) -> int:
+    """The HTTP status on /v1/messages: ours, but an overloaded upstream stays Anthropic's
+    529 (Claude Code's overload handling keys on it)."""
+    return OVERLOADED_STATUS if code == "upstream_overloaded" else status
+
+
+def error_message(message: str, param: str | None, code: str | None) -> str:
+    """The message on /v1/messages. Anthropic's error has no `param`: the message names the
+    field first, as Anthropic's own do (`messages.1.content.0.type: ...`); an overflow is
+    worded exactly as Anthropic words it ("prompt is too long: N tokens > M maximum"),
+    which Claude Code parses to compact."""
+    if code == "context_length_exceeded":
+        return overflow_headline(message)
+    if param and param not in message:
+        return f"{param}: {message}"
+    return message
+
+
+def error_body(status: int, message: str, code: str | None, param: str | None = None) -> bytes:
     """The encoded Anthropic error body for one of our errors."""
-    return ENCODER.encode(ErrorBody(ErrorDetail(error_type(status, code), message)))
+    return ENCODER.encode(ErrorBody(ErrorDetail(error_type(status, code), error_message(message, param, code))))
 
 
 MESSAGES_REQUEST_DECODER = msgspec.json.Decoder(MessagesRequest)

@@ -33,14 +33,13 @@ def speaks_anthropic(req: falcon.Request) -> bool:
 
 
 def anthropic_error(ex: APIError) -> bytes:
-    """`{"type": "error", "error": {"type", "message"}}` (same status as the OpenAI table's).
+    """`{"type": "error", "error": {"type", "message"}}`, the field named in the message."""
+    return anthropic_messages.error_body(ex.status, ex.error.message, ex.error.code, ex.error.param)
 
-    Anthropic's error has no `param`: the message names the field, as Anthropic's own
-    messages do (`messages.1.content.0.type: ...`)."""
-    message, param = ex.error.message, ex.error.param
-    if param and param not in message:
-        message = f"{param}: {message}"
-    return anthropic_messages.error_body(ex.status, message, ex.error.code)
+
+def anthropic_status(ex: APIError) -> int:
+    """The OpenAI table's status, but Anthropic's 529 for an overloaded upstream."""
+    return anthropic_messages.error_status(ex.status, ex.error.code)
 
 
 def job_fields(req: falcon.Request) -> dict[str, Any]:
@@ -64,7 +63,7 @@ class CountTokensResource:
         estimate elsewhere (workers decide by the provider's kind). Free: nothing is
         admitted against limits or billed, as Anthropic does not bill it either."""
         services = self._services
-        with shaped_errors(MESSAGES.error_shape):
+        with shaped_errors(MESSAGES.error_shape, MESSAGES.error_status):
             req.context.key = services.auth.authenticate(req, MESSAGES.keys)
             raw = read_body(req, services.config.gateway.max_body_bytes)
             body = decode(COUNT_TOKENS_ENVELOPE_DECODER, raw)
@@ -80,7 +79,7 @@ def extras(services: Services) -> Iterable[ExtraRoute]:
 
 
 MESSAGES = DialectSpec(name="messages", routes=("/v1/messages",), decoder=MESSAGES_ENVELOPE_DECODER,
-                       summary=summary, error_shape=anthropic_error, framing=MessagesFraming(),
+                       summary=summary, error_shape=anthropic_error, error_status=anthropic_status, framing=MessagesFraming(),
                        job_fields=job_fields, extras=extras)
 
 describe("POST", "/v1/messages", "Create a message (Anthropic's Messages API; SSE events with `stream: true`)",

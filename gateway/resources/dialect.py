@@ -25,7 +25,7 @@ class DialectResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, **fields: str) -> None:
         """Authenticate -> decode -> route -> dispatch -> relay, errors in the dialect's shape."""
         spec, services = self.spec, self._services
-        with shaped_errors(spec.error_shape):
+        with shaped_errors(spec.error_shape, spec.error_status):
             req.context.key = services.auth.authenticate(req, spec.keys)
             raw = read_body(req, services.config.gateway.max_body_bytes)
             body = decode(spec.decoder, raw)

@@ -173,10 +173,12 @@ def test_a_failure_mid_stream_raises_the_sdks_error(claude: anthropic.Anthropic,
                                     messages=[{"role": "user", "content": "#scenario stream_error"}]) as s:
             for _ in s:
                 pass
-    # Both upstreams fail with a server-side error after the first text: 502, api_error.
+    # Both upstreams fail after the first text: Anthropic with its own overloaded_error
+    # (Claude Code's overload handling keys on the type), OpenAI with a server error.
     body = caught.value.body
     assert isinstance(body, dict) and body["type"] == "error"
-    assert body["error"]["type"] == "api_error" and body["error"]["message"]
+    expected = "overloaded_error" if model == "msg-claude" else "api_error"
+    assert body["error"]["type"] == expected and body["error"]["message"]
 
 
 @pytest.mark.parametrize("model", ROUTES)
@@ -397,3 +399,42 @@ def test_a_pdf_read_by_a_tool_reaches_an_openai_route_with_a_filename(
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
                                       "content": [{"type": "text", "text": "a pdf"}, pdf]}]}])
     assert message.stop_reason == "end_turn" and text_of(message).startswith("fake: ")
+
+
+@pytest.mark.parametrize(("model", "scenario", "words"), [
+    ("msg-claude", "error_400", "prompt is too long: 250000 tokens > 200000 maximum"),
+    ("msg-openai", "context_overflow", "prompt is too long: 250000 tokens > 128000 maximum"),
+    ("msg-gemini", "context_overflow", "prompt is too long: 1048577 tokens > 1048576 maximum"),
+])
+def test_a_context_overflow_is_worded_as_anthropic_words_it_on_every_route(
+    claude: anthropic.Anthropic, client: Any, model: str, scenario: str, words: str,
+) -> None:
+    # Audit finding 8: Claude Code compacts only on these words (and parses N > M).
+    for stream in (False, True):
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            claude.messages.create(model=model, max_tokens=10, stream=stream,
+                                   messages=[{"role": "user", "content": f"#scenario {scenario}"}])
+        body = caught.value.body
+        assert isinstance(body, dict) and body["error"] == {"type": "invalid_request_error", "message": words}
+    # OpenAI's clients key on the code instead, on chat and Responses alike
+    import openai
+    with pytest.raises(openai.BadRequestError) as chat:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"#scenario {scenario}"}])
+    assert (chat.value.code, chat.value.param) == ("context_length_exceeded", "messages")
+    assert isinstance(chat.value.body, dict) and chat.value.body["message"].startswith(words + " (")
+    with pytest.raises(openai.BadRequestError) as responses:
+        client.responses.create(model=model, input=f"#scenario {scenario}")
+    assert responses.value.code == "context_length_exceeded"
+
+
+def test_an_overloaded_anthropic_stays_529_overloaded_error_on_messages(claude: anthropic.Anthropic) -> None:
+    # Audit finding 13: Claude Code's overload handling keys on 529 or overloaded_error.
+    for stream in (False, True):
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            claude.messages.create(model="msg-claude", max_tokens=10, stream=stream,
+                                   messages=[{"role": "user", "content": "#scenario overloaded"}])
+        assert caught.value.status_code == 529
+        assert caught.value.response.headers["x-should-retry"] == "true"
+        body = caught.value.body
+        assert isinstance(body, dict) and body["error"]["type"] == "overloaded_error"
+        assert "Overloaded" in body["error"]["message"]

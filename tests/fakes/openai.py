@@ -12,6 +12,7 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - error_401     401 (the upstream refusing our key)
 - rate_limited  429 with `retry-after: 7`
 - error_500     500 server_error
+- context_overflow  400 `context_length_exceeded` in OpenAI's words (250000 tokens > 128000)
 - midstream     (stream) two chunks, then the connection drops
 - stream_error  (stream) two chunks, then an SSE `{"error": ...}` event
 - thinking      the answer with `reasoning_content` (streamed first), as reasoning servers send it
@@ -49,6 +50,8 @@ from typing import Any
 from tests.fakes.server import Exchange, FakeServer, header_echo
 
 PROMPT_TOKENS = 11
+OVERFLOW = ("This model's maximum context length is 128000 tokens. However, your messages resulted in 250000 "
+            "tokens. Please reduce the length of the messages.")
 THINKING_TEXT = "Let me think it over."
 # A line of the last user text (its first, or any other: clients add text around it).
 _DIRECTIVE = re.compile(r"(?m)^#scenario[ \t]+(\w+)(?:[ \t]+(\S+))?")
@@ -144,6 +147,7 @@ class FakeOpenAI(FakeServer):
             "error_401": (401, _error(401, "Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key")),
             "rate_limited": (429, _error(429, "Rate limit reached for requests.", "requests", None, "rate_limit_exceeded")),
             "error_500": (500, _error(500, "The server had an error while processing your request.", "server_error")),
+            "context_overflow": (400, _error(400, OVERFLOW, "invalid_request_error", "messages", "context_length_exceeded")),
         }
         if scenario == "echo_headers" and not body.get("stream"):
             failures[scenario] = (500, _error(500, header_echo(ex.request), "server_error"))
