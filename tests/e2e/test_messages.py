@@ -438,3 +438,19 @@ def test_an_overloaded_anthropic_stays_529_overloaded_error_on_messages(claude: 
         body = caught.value.body
         assert isinstance(body, dict) and body["error"]["type"] == "overloaded_error"
         assert "Overloaded" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ROUTES)
+def test_the_end_users_id_reaches_every_upstream(
+    claude: anthropic.Anthropic, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, model: str,
+) -> None:
+    # Audit finding 13: metadata.user_id -> safety_identifier on converted routes.
+    user_id = "user_" + "a" * 64 + "_account__session_0f0e0d0c-0b0a-0908-0706-050403020100"  # Claude Code's shape
+    message = claude.messages.create(model=model, max_tokens=20, metadata={"user_id": user_id},
+                                     messages=[{"role": "user", "content": "who am I"}])
+    assert "who am I" in text_of(message)
+    if model == "msg-claude":
+        assert fake_anthropic.bodies[-1]["metadata"] == {"user_id": user_id}
+    elif model == "msg-openai":
+        sent = fake_openai.received[-1].json()
+        assert len(sent["safety_identifier"]) == 64 and sent["safety_identifier"] != user_id[:64]

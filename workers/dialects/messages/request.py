@@ -7,6 +7,7 @@ sources), never dropped; `thinking` becomes `reasoning_effort` by its budget.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -248,6 +249,18 @@ def to_response_format(output: am.OutputConfig | UnsetType) -> oa.ResponseFormat
     return oa.JsonSchemaFormat(oa.JsonSchemaSpec(name="output", schema=output.format.schema, strict=True))
 
 
+MAX_SAFETY_IDENTIFIER = 64  # OpenAI's limit on `safety_identifier`
+
+
+def to_safety_identifier(metadata: am.Metadata | UnsetType) -> str | UnsetType:
+    """metadata.user_id -> safety_identifier (OpenAI's end-user id, at most 64 characters:
+    a longer id, as Claude Code sends, becomes its SHA-256, stable and as distinct)."""
+    user = metadata.user_id if isinstance(metadata, am.Metadata) else None
+    if not isinstance(user, str) or not user:
+        return UNSET
+    return user if len(user) <= MAX_SAFETY_IDENTIFIER else hashlib.sha256(user.encode()).hexdigest()
+
+
 def to_chat_request(req: am.MessagesRequest) -> oa.ChatRequest:
     """The whole request; `stream` asks for usage so every stream can be billed."""
     if not isinstance(req.top_k, UnsetType):
@@ -276,6 +289,7 @@ def to_chat_request(req: am.MessagesRequest) -> oa.ChatRequest:
         parallel_tool_calls=parallel if not isinstance(tools, UnsetType) else UNSET,
         reasoning_effort=to_reasoning_effort(req.thinking, req.output_config),
         response_format=to_response_format(req.output_config),
+        safety_identifier=to_safety_identifier(req.metadata),
         stream=True if stream else UNSET,
         stream_options=oa.StreamOptions(include_usage=True) if stream else UNSET,
     )

@@ -152,3 +152,14 @@ def test_claude_only_blocks_inside_tool_results_and_nameless_tools_are_refused_n
     assert nameless.error.param == "tools[0].name"
     toolset = refused(tools=[{"type": "mcp_toolset", "mcp_server_name": "docs"}])
     assert toolset.error.param == "tools[0].type"
+
+
+def test_metadata_user_id_becomes_the_safety_identifier_within_openais_64_characters() -> None:
+    # Audit finding 13: the end-user id was dropped on converted routes.
+    assert convert(metadata={"user_id": "user-42"}).safety_identifier == "user-42"
+    # Claude Code's ids are longer than OpenAI's limit: a stable digest of them
+    long_id = "user_" + "a" * 64 + "_account__session_0f0e0d0c-0b0a-0908-0706-050403020100"
+    first, again = convert(metadata={"user_id": long_id}), convert(metadata={"user_id": long_id})
+    assert isinstance(first.safety_identifier, str) and len(first.safety_identifier) == 64
+    assert first.safety_identifier == again.safety_identifier != long_id[:64]
+    assert convert().safety_identifier is UNSET and convert(metadata={}).safety_identifier is UNSET
