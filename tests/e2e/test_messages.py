@@ -454,3 +454,16 @@ def test_the_end_users_id_reaches_every_upstream(
     elif model == "msg-openai":
         sent = fake_openai.received[-1].json()
         assert len(sent["safety_identifier"]) == 64 and sent["safety_identifier"] != user_id[:64]
+
+
+def test_a_session_switched_to_claude_drops_the_other_models_unsigned_thinking(claude: anthropic.Anthropic) -> None:
+    # Audit finding 13: the fake Anthropic refuses a thinking block whose signature it did not issue.
+    first = claude.messages.create(model="msg-openai", max_tokens=100,
+                                   messages=[{"role": "user", "content": "#scenario thinking\nhello"}])
+    assert [b.type for b in first.content] == ["thinking", "text"]
+    assert first.content[0].type == "thinking" and first.content[0].signature == ""
+    history: list[Any] = [{"role": "user", "content": "hello"},
+                          {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+                          {"role": "user", "content": "and now?"}]
+    second = claude.messages.create(model="msg-claude", max_tokens=100, messages=history)
+    assert text_of(second) == "and now?"

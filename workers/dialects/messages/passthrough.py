@@ -1,6 +1,9 @@
 """Messages to an anthropic-kind upstream: forwarded as sent (pure).
 
-The caller's body goes upstream byte for byte except `model` (the route's upstream id):
+The caller's body goes upstream byte for byte except `model` (the route's upstream id)
+and thinking blocks with an empty signature: those are another model's thinking, written
+by a converted route (a session switched to Claude with `/model`), and Anthropic refuses
+them; they are dropped (or become text, where a turn would be left empty).
 `cache_control`, `thinking`, tools and fields we do not model all reach Anthropic, and the
 caller's `anthropic-beta` header goes with it. The answer comes back as Anthropic wrote
 it, `model` set to the public id the caller routed to (as chat answers do); a stream is
@@ -11,6 +14,8 @@ input streamed are counted (gateway/runtime/estimate.py) and billed as an estima
 """
 
 from __future__ import annotations
+
+import re
 
 import msgspec
 
@@ -35,6 +40,54 @@ def with_model(raw: bytes, model: str) -> bytes:
     return _ENCODER.encode(members)
 
 
+class _Block(msgspec.Struct):
+    type: str = ""
+    thinking: str = ""
+    signature: str | None = None
+
+
+class _Turn(msgspec.Struct):
+    content: str | list[msgspec.Raw] = ""
+
+
+_UNSIGNED = re.compile(rb'"signature"\s*:\s*""')  # PERF: only such bodies are decoded block by block
+_TURNS = msgspec.json.Decoder(list[msgspec.Raw])
+_TURN = msgspec.json.Decoder(_Turn)
+_TURN_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_BLOCK = msgspec.json.Decoder(_Block)
+
+
+def _signed_only(raw: msgspec.Raw) -> msgspec.Raw:
+    """One turn without its unsigned thinking blocks; their text if nothing else is left."""
+    turn = _TURN.decode(raw)
+    if isinstance(turn.content, str):
+        return raw
+    blocks = [(_BLOCK.decode(b), b) for b in turn.content]
+    unsigned = [block for block, _ in blocks if block.type == "thinking" and not block.signature]
+    if not unsigned:
+        return raw
+    kept = [b for block, b in blocks if not (block.type == "thinking" and not block.signature)]
+    if not kept:
+        kept = [msgspec.Raw(_ENCODER.encode({"type": "text", "text": block.thinking}))
+                for block in unsigned if block.thinking.strip()] or [b for _, b in blocks]
+    members = _TURN_MEMBERS.decode(raw)
+    members["content"] = msgspec.Raw(_ENCODER.encode(kept))
+    return msgspec.Raw(_ENCODER.encode(members))
+
+
+def without_unsigned_thinking(body: bytes) -> bytes:
+    """`body` without the thinking blocks other models wrote (empty signature); as is if none."""
+    if not _UNSIGNED.search(body):
+        return body
+    try:
+        members = _MEMBERS.decode(body)
+        turns = [_signed_only(t) for t in _TURNS.decode(members["messages"])]
+    except (msgspec.DecodeError, KeyError):
+        return body  # not shaped as the gateway checked it: Anthropic answers it as it is
+    members["messages"] = msgspec.Raw(_ENCODER.encode(turns))
+    return _ENCODER.encode(members)
+
+
 def upstream_request(job: Job, target: Target, path: str, stream: bool) -> UpstreamRequest:
     """`<base_url><path>` with the caller's body (model swapped) and Anthropic's headers."""
     headers = {
@@ -47,8 +100,8 @@ def upstream_request(job: Job, target: Target, path: str, stream: bool) -> Upstr
     if target.api_key:
         headers["x-api-key"] = target.api_key
     url = f"{target.base_url.rstrip('/')}{path}"
-    return UpstreamRequest(url=url, headers=headers, body=with_model(job.body, target.upstream_model),
-                           stream=stream)
+    body = with_model(without_unsigned_thinking(job.body), target.upstream_model)
+    return UpstreamRequest(url=url, headers=headers, body=body, stream=stream)
 
 
 class _Shell(msgspec.Struct):

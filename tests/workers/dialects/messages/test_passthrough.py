@@ -7,7 +7,12 @@ import json
 import pytest
 
 from gateway.contracts.bus import Job
-from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request, with_model
+from workers.dialects.messages.passthrough import (
+    MessagesPassThrough,
+    upstream_request,
+    with_model,
+    without_unsigned_thinking,
+)
 from workers.providers.base import SseEvent, Target, UpstreamError
 
 BODY = (b'{"model":"claude-opus-4-8","max_tokens":10,"thinking":{"type":"enabled","budget_tokens":2000},'
@@ -107,3 +112,32 @@ def test_the_upstreams_output_count_replaces_the_estimate() -> None:
     other.feed(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "abcd"}}))
     other.feed(event("message_delta", {"delta": {"stop_reason": None}, "usage": {"input_tokens": 3}}))
     assert other.unreported_chars() == 4
+
+
+def test_unsigned_thinking_from_another_model_is_dropped_before_claude() -> None:
+    # Audit finding 13: a session switched (/model) from a converted route to Claude sends
+    # back the converted replies' thinking with `signature: ""`, which Anthropic refuses.
+    body = json.dumps({"model": "m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "other model", "signature": ""},
+                                          {"type": "text", "text": "Hello"}]},
+        {"role": "user", "content": "again"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "only this", "signature": ""}]},
+        {"role": "user", "content": "and"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "claude's", "signature": "c2ln"},
+                                          {"type": "text", "text": "Signed"}]},
+        {"role": "user", "content": [{"type": "text", "text": "bye"}]}]}).encode()
+    sent = json.loads(upstream_request(Job(request_id="r", key_id="k", op="chat", model="msg-claude",
+                                           provider="claude", upstream_model="u", body=body, deadline=0.0,
+                                           dialect="messages"), TARGET, "/v1/messages", False).body)
+    turns = sent["messages"]
+    assert turns[1]["content"] == [{"type": "text", "text": "Hello"}]
+    assert turns[3]["content"] == [{"type": "text", "text": "only this"}]  # never an empty turn
+    assert turns[5] == json.loads(body)["messages"][5] and turns[6] == json.loads(body)["messages"][6]
+
+
+def test_a_body_without_unsigned_thinking_goes_byte_for_byte() -> None:
+    request = upstream_request(job(), TARGET, "/v1/messages", False)
+    assert request.body == with_model(BODY, "claude-upstream-1")
+    odd = b'{"model":"m","messages":[{"role":"assistant","content":[{"type":"thinking","thinking":5,"signature":""}]}]}'
+    assert without_unsigned_thinking(odd) == odd  # Anthropic's to judge
