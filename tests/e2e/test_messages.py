@@ -467,3 +467,14 @@ def test_a_session_switched_to_claude_drops_the_other_models_unsigned_thinking(c
                           {"role": "user", "content": "and now?"}]
     second = claude.messages.create(model="msg-claude", max_tokens=100, messages=history)
     assert text_of(second) == "and now?"
+
+
+def test_a_400_names_the_messages_field_the_caller_sent_not_the_chat_parameter(claude: anthropic.Anthropic) -> None:
+    # Audit finding 10: Gemini's conversion refuses chat's `parallel_tool_calls: false`.
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(model="msg-gemini", max_tokens=10, tools=[WEATHER_TOOL],
+                               tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+                               messages=[{"role": "user", "content": "weather?"}])
+    body = caught.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"].startswith("tool_choice.disable_parallel_tool_use: ")

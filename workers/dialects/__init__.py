@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,6 +79,8 @@ class Converted:
     chat: ChatRequest
     body: bytes
     output: Output = RELAYED
+    # The caller's own name for a chat parameter an error names (None: chat's are the caller's).
+    caller_param: Callable[[str], str] | None = None
 
 
 class Dialect(Protocol):
