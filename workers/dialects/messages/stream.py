@@ -25,7 +25,7 @@ import msgspec
 from gateway.contracts import anthropic_messages as am
 from gateway.contracts.errors import OpenAIError, upstream_error
 from gateway.contracts.openai import ChatCompletionChunk, ToolCallDelta, Usage
-from workers.dialects.messages.response import to_message, to_message_usage, to_stop_reason
+from workers.dialects.messages.response import matched_stop, to_message, to_message_usage, to_stop
 from workers.providers.base import UpstreamError
 
 _CHUNK = msgspec.json.Decoder(ChatCompletionChunk)
@@ -71,6 +71,7 @@ class MessagesOutput:
         self._finish: str | None = None
         self._calls: dict[int, _Call] = {}  # by chat index
         self._refused = False
+        self._stop_sequence: str | None = None  # where the upstream names the one that ended it
 
     def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage) -> msgspec.Struct:
         """A whole completion -> a Message."""
@@ -106,6 +107,7 @@ class MessagesOutput:
                     events += self._tool_call(call)
             if choice.finish_reason:
                 self._finish = choice.finish_reason
+                self._stop_sequence = matched_stop(chunk) if isinstance(chunk, msgspec.Raw) else None
         return events
 
     def done(self, usage: Usage) -> list[msgspec.Struct]:
@@ -113,7 +115,7 @@ class MessagesOutput:
         events = self._start() + self._close()
         for index in sorted(i for i, c in self._calls.items() if c.state == "waiting"):
             events += self._open_call(index) + self._close()
-        stop = am.StopDelta(stop_reason=to_stop_reason("content_filter" if self._refused else self._finish))
+        stop = to_stop("content_filter" if self._refused else self._finish, self._stop_sequence)
         events.append(am.MessageDelta(delta=stop, usage=to_message_usage(usage)))
         events.append(am.MessageStop())
         return events

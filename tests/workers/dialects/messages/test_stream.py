@@ -182,3 +182,24 @@ def test_a_refusal_is_text_with_stop_reason_refusal_whole_and_streamed() -> None
     assert [text for _, text in blocks_of(events)] == ["I can't help."]
     last = [e for e in events if isinstance(e, am.MessageDelta)][0]
     assert last.delta.stop_reason == "refusal"
+
+
+def test_a_stop_sequence_the_upstream_names_is_reported_as_anthropic_reports_it() -> None:
+    # Audit finding 13: vLLM-style servers name the stop string that ended the choice
+    # (`stop_reason`); OpenAI itself does not, and the reply stays end_turn there.
+    whole = (b'{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
+             b'"message":{"role":"assistant","content":"1, 2, 3"},"finish_reason":"stop","stop_reason":"\\n\\n"}]}')
+    message = MessagesOutput("msg_1", "m").result(msgspec.Raw(whole), USAGE)
+    assert isinstance(message, am.Message)
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "\n\n")
+    out = MessagesOutput("msg_2", "m")
+    events = out.chunk(msgspec.Raw(b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+                                   b'"choices":[{"index":0,"delta":{"content":"1, 2"},"finish_reason":null}]}'))
+    events += out.chunk(msgspec.Raw(b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+                                    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop","stop_reason":"STOP"}]}'))
+    delta = [e for e in events + out.done(USAGE) if isinstance(e, am.MessageDelta)][0].delta
+    assert (delta.stop_reason, delta.stop_sequence) == ("stop_sequence", "STOP")
+    plain = MessagesOutput("msg_3", "m")
+    plain.chunk(chunk(Delta(content="hi"), "stop"))
+    last = [e for e in plain.done(USAGE) if isinstance(e, am.MessageDelta)][0].delta
+    assert (last.stop_reason, last.stop_sequence) == ("end_turn", None)
