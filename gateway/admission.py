@@ -45,7 +45,9 @@ class Gate:
         # The hold is the worst case the request can be held to: its own limit, else the
         # model's configured maximum output.
         output = output_limit or model.max_output_tokens or 0
-        reservation = self._budget.admit(key, self._budget.worst_case(model, prompt_estimate, output))
+        # PERF: Decimal pricing only for metered keys; an unmetered key holds nothing.
+        hold = self._budget.worst_case(model, prompt_estimate, output) if key.metered else 0
+        reservation = self._budget.admit(key, hold)
         try:
             admission = self._limiter.admit(key, prompt_estimate)
         except APIError:

@@ -68,9 +68,10 @@ from gateway.contracts.errors import (
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
 from gateway.runtime.estimate import prompt_from_bytes, tokens_from_chars
-from gateway.sse_framing import Framing, framing_for
+from gateway.sse_framing import ChatFraming, Framing
 
 OnEnd = Callable[[Usage | None], None]
+_CHAT = ChatFraming()
 
 KEEPALIVE = b": keep-alive\n\n"
 _CANCEL = msgspec.msgpack.Encoder()
@@ -224,7 +225,7 @@ class Relay:
     def _stream(self, reply: Reply, job: Job, first: Chunk | Result, end: OnEnd,
                 client_gone: Probe | None = None, framing: Framing | None = None) -> Iterator[bytes]:
         finished = False
-        framing = framing or framing_for(job.dialect)
+        framing = framing or _CHAT  # a dialect's spec names its own (gateway/dialects/)
         # A chunk went out since the last heartbeat: the upstream is not silent, and a
         # keep-alive comment between flowing frames would only cost bytes (issue 14.7).
         flowing = True

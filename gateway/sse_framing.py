@@ -4,7 +4,7 @@ Chat Completions writes `data: <chunk>` and ends with `data: [DONE]`; Anthropic 
 names every event (`event: <type>`), reports a mid-stream failure as an `error` event in
 its own error shape and has no end marker (`message_stop` is its last event); Responses
 events arrive framed by the worker (`event:` + `data:`, no end marker). Workers send each
-event; the relay frames it by the job's dialect.
+event; the relay frames it as the request's dialect spec says (gateway/dialects/).
 """
 
 from __future__ import annotations
@@ -117,11 +117,3 @@ class ResponsesFraming:
         """The output of the event inside the worker's framing (gateway/runtime/estimate.py)."""
         start = data.find(b"data: ")
         return responses_event_chars(data[start + 6:].strip()) if start >= 0 else 0
-
-
-_FRAMINGS: dict[str, Framing] = {"chat": ChatFraming(), "messages": MessagesFraming(), "responses": ResponsesFraming()}
-
-
-def framing_for(dialect: str) -> Framing:
-    """The framing of a job's dialect (chat's for any dialect without its own)."""
-    return _FRAMINGS.get(dialect) or _FRAMINGS["chat"]

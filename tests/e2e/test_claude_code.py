@@ -1,7 +1,8 @@
 """The real agent: Claude Code (`claude -p`) through the gateway to each kind of upstream.
 
 `scripts/test` installs the pinned `@anthropic-ai/claude-code` into the venv when node and
-npm are present; without them these tests skip, saying why. Claude Code runs offline:
+npm are present; without them these tests skip, saying why (under `CI=true` with npm
+present they fail instead: tests/e2e/agents.py). Claude Code runs offline:
 `ANTHROPIC_BASE_URL` is the gateway, `ANTHROPIC_API_KEY` a gateway key, and a fake
 upstream answers its first turn with a call of its own `Read` tool (the `call` scenario),
 then quotes the tool's result, so a finished turn proves the whole tool loop ran.
@@ -11,25 +12,34 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.e2e import agents
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
+from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
 CLAUDE_CODE_VERSION = "2.1.197"  # the version scripts/test installs
 CLAUDE = Path(sys.prefix) / "claude-code" / "node_modules" / ".bin" / "claude"
 SECRET = "gateway-word-7f3a"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CLAUDE.exists(), reason=(
-        f"Claude Code is not installed at {CLAUDE.parent}: scripts/test installs "
-        f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION} there when node and npm are present")),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def installed() -> Iterator[None]:
+    agents.require(CLAUDE, f"Claude Code is not installed at {CLAUDE.parent}: scripts/test installs "
+                           f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION} there when node and npm are present")
+    yield
 
 
 def run_claude(stack: Stack, key: str, workdir: Path, prompt: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -47,28 +57,84 @@ def run_claude(stack: Stack, key: str, workdir: Path, prompt: str, *args: str) -
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
 
 
+# route -> (the gateway model Claude Code's model id resolves to, what the second upstream
+# turn must carry: the Read tool's result in that upstream's own protocol)
+ROUTES: dict[str, tuple[str, str]] = {
+    "claude": ("msg-claude", '"type": "tool_result"'),
+    "openai": ("msg-openai", '"role": "tool"'),
+    "gemini": ("msg-gemini", '"functionResponse"'),
+}
+
+
 @pytest.mark.parametrize(("route", "args"), [
     ("claude", ()),  # Claude Code's own default model id, an alias of the Claude route
     ("openai", ("--model", "claude-sonnet-4-6")),  # an alias of the OpenAI-kind route
     ("gemini", ("--model", "msg-gemini")),
 ])
 def test_claude_code_finishes_a_turn_that_calls_a_tool(
-    stack: Stack, api_key: str, fake_anthropic: FakeAnthropic, tmp_path: Path, route: str, args: tuple[str, ...],
+    installed: None, stack: Stack, fake_anthropic: FakeAnthropic, fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
+    tmp_path: Path, route: str, args: tuple[str, ...],
 ) -> None:
+    key_name = f"claude-code-{route}"
+    key = stack.create_key(key_name)  # its own key: its usage events are this run's alone
     note = tmp_path / "note.txt"
     note.write_text(f"The word is {SECRET}.\n")
     directive = json.dumps({"Read": {"file_path": str(note)}}, separators=(",", ":"))
-    sent_before = len(fake_anthropic.bodies)
-    done = run_claude(stack, api_key, tmp_path, f"Read the note, please.\n#scenario call {directive}", *args)
+    fakes: dict[str, Any] = {"claude": fake_anthropic, "openai": fake_openai, "gemini": fake_gemini}
+    before = {name: len(fake.received) for name, fake in fakes.items()}
+    done = run_claude(stack, key, tmp_path, f"Read the note, please.\n#scenario call {directive}", *args)
     assert done.returncode == 0, f"claude failed:\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["is_error"] is False and result["subtype"] == "success"
     assert result["num_turns"] >= 2  # the tool call, then the answer
     # The fake quotes the tool result: Claude Code read the file through its Read tool.
     assert SECRET in result["result"]
-    bodies = fake_anthropic.bodies[sent_before:]
+
+    # The route's fake served both turns (the note's path is in this run's prompt alone);
+    # no other upstream saw this run.
+    marker = str(note).encode()
+    sent = {name: [json.loads(r.body) for r in fake.received[before[name]:] if marker in r.body]
+            for name, fake in fakes.items()}
+    turns = sent.pop(route)
+    assert len(turns) == 2, f"expected the tool call and the answer upstream, got {len(turns)} calls"
+    assert sent == {name: [] for name in sent}
+    first, second = json.dumps(turns[0]), json.dumps(turns[1])
+    model, tool_result = ROUTES[route]
+    assert SECRET not in first and tool_result not in first
+    assert SECRET in second and tool_result in second  # the tool's result, in the upstream's protocol
     if route == "claude":
         # Pass-through: Claude Code's own body (its tools, system, thinking) reached Anthropic.
-        assert any(len(b.get("tools") or []) > 5 and b["model"] == "claude-opus-4-6" for b in bodies)
-    else:
-        assert not any(SECRET in json.dumps(b) for b in bodies)
+        assert len(turns[0].get("tools") or []) > 5 and turns[0]["model"] == "claude-opus-4-6"
+
+    # One usage event (a ledger row once billed) per turn, with the tokens Claude Code was told.
+    def billed() -> list[Any]:
+        return [e for e in stack.usage_events() if e.key_name == key_name]
+
+    wait_until(lambda: len(billed()) >= 2, 10, "a usage event per turn")
+    events = billed()
+    assert len(events) == 2 and len({e.request_id for e in events}) == 2
+    assert {(e.model, e.status, e.source, e.estimated) for e in events} == {(model, "ok", "worker", False)}
+    told = result["modelUsage"]
+    assert len(told) == 1, told
+    [figures] = told.values()
+    assert sum(e.prompt_tokens for e in events) == (
+        figures["inputTokens"] + figures["cacheReadInputTokens"] + figures["cacheCreationInputTokens"])
+    assert sum(e.completion_tokens for e in events) == figures["outputTokens"]
+    assert all(e.total_tokens == e.prompt_tokens + e.completion_tokens for e in events)
+    if route == "openai":
+        assert [(e.prompt_tokens, e.cached_tokens) for e in events] == [(PROMPT_TOKENS, 3)] * 2  # the fake's fixed usage
+
+
+def test_a_missing_agent_skips_but_fails_under_ci_where_npm_is_present(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = tmp_path / "claude"
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="not here"):
+        agents.require(missing, "not here")
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(shutil, "which", lambda name: "npm" if name == "npm" else None)
+    with pytest.raises(pytest.fail.Exception, match="npm install failed"):
+        agents.require(missing, "not here")
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no npm: nothing could install it
+    with pytest.raises(pytest.skip.Exception, match="not here"):
+        agents.require(missing, "not here")

@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.rawhttp import closed_within, connect, exchange, read_response, request, start_module_gateway
 from tests.fakes.openai import FakeOpenAI
-from tests.harness.procs import wait_until
+from tests.harness.procs import SLACK_S, wait_until
 from tests.harness.stack import Stack
 
 CONNECTIONS_PAST_SELECT = 1100  # select.select() refuses file descriptors >= 1024
@@ -77,7 +77,7 @@ body_timeout_s = 1.5
 keepalive_timeout_s = 1.5
 """
 TIMEOUT = 1.5
-SLACK = 2.5  # a loaded 2-core machine may be late; never early
+SLACK = SLACK_S  # a loaded 2-core machine may be late; never early
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +199,8 @@ def test_connections_over_the_cap_get_503_at_once_and_normal_requests_still_work
                 over.sendall(request("GET", "/health"))
                 refused = read_response(over)
                 assert closed_within(over, 5) is not None
-            assert time.monotonic() - started < 2.0  # at once (it used to wait, unanswered)
+            # at once: answered and closed (it used to wait, unanswered, for the client to give up)
+            assert time.monotonic() - started < SLACK
             assert refused.status == 503
             assert refused.headers["retry-after"] == "1" and refused.headers["x-should-retry"] == "true"
             assert refused.headers["content-type"] == "application/json"

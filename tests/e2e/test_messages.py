@@ -16,9 +16,10 @@ import anthropic
 import httpx
 import pytest
 
+from gateway.contracts.bus import UsageEvent
 from gateway.runtime.estimate import tokens_from_chars
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.anthropic import FakeAnthropic, _tokens
+from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
@@ -42,32 +43,52 @@ def text_of(message: anthropic.types.Message) -> str:
     return "".join(b.text for b in message.content if b.type == "text")
 
 
+def assert_billed_as_told(stack: Stack, response: Any, usage: anthropic.types.Usage,
+                          model: str) -> UsageEvent:
+    """The usage the client was told is the usage event billed for the request (`response`:
+    the SDK's HTTP response, whose headers carry the gateway's request id)."""
+    event = stack.usage_for(response.headers["x-request-id"])
+    assert (event.model, event.status, event.estimated) == (model, "ok", False)
+    told = (usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0),
+            usage.output_tokens)
+    assert told == (event.prompt_tokens, event.completion_tokens)
+    assert (usage.cache_read_input_tokens or 0) == event.cached_tokens
+    if model == "msg-openai":  # the fake OpenAI's fixed usage
+        assert (event.prompt_tokens, event.cached_tokens) == (PROMPT_TOKENS, 3)
+    return event
+
+
 @pytest.mark.parametrize("model", ROUTES)
-def test_create_answers_a_message_with_usage(claude: anthropic.Anthropic, model: str) -> None:
-    message = claude.messages.create(
+def test_create_answers_a_message_with_usage(claude: anthropic.Anthropic, stack: Stack, model: str) -> None:
+    raw = claude.messages.with_raw_response.create(
         model=model, max_tokens=200, system="Be brief.",
         messages=[{"role": "user", "content": "hello there"}],
     )
+    message = raw.parse()
     assert message.type == "message" and message.role == "assistant"
     assert message.model == model
     assert "hello there" in text_of(message)
     assert message.stop_reason == "end_turn"
-    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    event = assert_billed_as_told(stack, raw.http_response, message.usage, model)
+    assert event.prompt_tokens > 0 and event.completion_tokens >= len(text_of(message).split())
 
 
 @pytest.mark.parametrize("model", ROUTES)
-def test_stream_yields_the_event_sequence_and_the_final_message(claude: anthropic.Anthropic, model: str) -> None:
+def test_stream_yields_the_event_sequence_and_the_final_message(
+        claude: anthropic.Anthropic, stack: Stack, model: str) -> None:
     with claude.messages.stream(
         model=model, max_tokens=200, messages=[{"role": "user", "content": "stream me please"}],
     ) as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
+        response = stream.response
     assert kinds[0] == "message_start"
     assert "content_block_start" in kinds and "content_block_stop" in kinds
     assert kinds[-2:] == ["message_delta", "message_stop"]
     assert "stream me please" in text_of(final)
     assert final.stop_reason == "end_turn"
-    assert final.usage.input_tokens > 0 and final.usage.output_tokens > 0
+    event = assert_billed_as_told(stack, response, final.usage, model)
+    assert event.stream and event.completion_tokens >= len(text_of(final).split())
 
 
 @pytest.mark.parametrize("model", ROUTES)
@@ -93,13 +114,23 @@ def test_a_tool_use_loop_with_a_tool_result(claude: anthropic.Anthropic, model: 
     assert "sunny, 21 C" in text_of(second)
 
 
-def test_count_tokens_is_anthropics_own_on_a_claude_route(claude: anthropic.Anthropic) -> None:
+def test_count_tokens_is_anthropics_own_on_a_claude_route(claude: anthropic.Anthropic,
+                                                          fake_anthropic: FakeAnthropic) -> None:
+    before = len(fake_anthropic.requests_to("/v1/messages/count_tokens"))
     count = claude.messages.count_tokens(model="msg-claude", messages=[{"role": "user", "content": "count these words"}])
-    assert count.input_tokens > 0
+    asked = fake_anthropic.requests_to("/v1/messages/count_tokens")[before:]
+    assert len(asked) == 1, "Anthropic's count_tokens was not called"
+    body = asked[0].json()
+    assert (body["model"], body["messages"]) == ("claude-opus-4-6", [{"role": "user", "content": "count these words"}])
+    # the fake's own count of what it was sent, not a local estimate
+    prompt = json.dumps(body.get("system", "")) + json.dumps(body["messages"]) + json.dumps(body.get("tools", []))
+    assert count.input_tokens == _tokens(prompt)
 
 
 @pytest.mark.parametrize("model", ["msg-openai", "msg-gemini"])
-def test_count_tokens_is_an_estimate_elsewhere(claude: anthropic.Anthropic, model: str) -> None:
+def test_count_tokens_is_an_estimate_elsewhere(claude: anthropic.Anthropic, fake_anthropic: FakeAnthropic,
+                                              model: str) -> None:
+    before = len(fake_anthropic.requests_to("/v1/messages/count_tokens"))
     short = claude.messages.count_tokens(model=model, messages=[{"role": "user", "content": "hi"}])
     long = claude.messages.count_tokens(
         model=model, system="x" * 400, tools=[WEATHER_TOOL],
@@ -107,6 +138,7 @@ def test_count_tokens_is_an_estimate_elsewhere(claude: anthropic.Anthropic, mode
     )
     assert short.input_tokens >= 1
     assert long.input_tokens > short.input_tokens + 150
+    assert len(fake_anthropic.requests_to("/v1/messages/count_tokens")) == before  # estimated here, not asked
 
 
 def test_claude_codes_own_ids_map_through_aliases(claude: anthropic.Anthropic) -> None:
@@ -154,8 +186,13 @@ def test_bearer_auth_and_the_models_list_in_anthropics_shape(stack: Stack, api_k
 
 
 def test_head_root_is_answered(stack: Stack) -> None:
-    response = httpx.head(stack.base_url.removesuffix("/v1") + "/")
-    assert response.status_code == 200
+    root = stack.base_url.removesuffix("/v1") + "/"
+    response = httpx.head(root)
+    assert (response.status_code, response.content) == (200, b"")  # a probe: no key, no body
+    assert response.headers["content-type"].startswith("application/json")
+    described = httpx.get(root)  # GET says what is served here
+    assert (described.status_code, described.json()) == (
+        200, {"service": "llm-gateway", "api": ["/v1/chat/completions", "/v1/messages"]})
 
 
 def test_an_upstream_rate_limit_is_a_rate_limit_error(claude: anthropic.Anthropic) -> None:

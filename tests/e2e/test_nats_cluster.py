@@ -1,7 +1,7 @@
 """Issue 14 item 8: the stack on a 3-node NATS cluster with JetStream replicated (R3).
 
 Two gateways and two workers attached to different nodes, the ledger on the third; under
-load one node is killed: no request hangs past the retry budget, every served request is
+load the node leading the USAGE stream is killed: no request hangs past the retry budget, every served request is
 billed exactly once, and service continues through both gateways.
 """
 
@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import nats
+import nats.errors
 import openai
 import pytest
 
@@ -141,13 +143,26 @@ def test_killing_one_node_of_an_r3_cluster_loses_no_request_and_no_bill(
         load = Load([first, stack.base_url], key)
         load.start()
         wait_until(lambda: load.served_by(0, 0) >= 20 and load.served_by(1, 0) >= 20, 30, "load before the kill")
-        node = next(p for p in stack.procs if p.name == "nats-1")
-        node.signal(signal.SIGKILL)  # gateway-1 and worker-1 lose their server
+        # the node that leads the USAGE stream (the money path), whichever it is: its loss
+        # makes the survivors elect a new leader while events are being published
+        leader = stack.run(lambda nc: nc.jetstream().stream_info("USAGE")).cluster.leader
+        assert leader in {"node-1", "node-2", "node-3"}, leader
+        node = next(p for p in stack.procs if p.name == "nats-" + leader.removeprefix("node-"))
+        node.signal(signal.SIGKILL)  # the gateway, worker or ledger attached to it lose their server
         killed = time.monotonic()
         # service continues through both gateways
         wait_until(lambda: load.served_by(0, killed + 1) >= 20 and load.served_by(1, killed + 1) >= 20, 30,
                    "service after the node died")
         load.stop()
+
+        def new_leader() -> bool:
+            try:
+                found = stack.run(lambda nc: nc.jetstream().stream_info("USAGE")).cluster.leader
+            except (nats.errors.Error, TimeoutError):
+                return False  # asked mid-election, or of the dead node: ask again
+            return found is not None and found != leader
+
+        wait_until(new_leader, 30, "a new USAGE leader")  # the survivors took over the money path
 
         assert load.longest < RETRY_BUDGET_S, f"a request took {load.longest:.1f}s"
         assert len(load.failed) <= 5, load.failed[:10]  # the SDK's retries absorb the failover

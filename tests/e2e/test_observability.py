@@ -101,12 +101,22 @@ def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
 def test_a_request_appears_in_the_metrics_of_gateway_worker_and_ledger(observed: Observed) -> None:
     gateway_url = f"http://127.0.0.1:{observed.stack.gateway_port}/metrics"
     chat = {"route": "/v1/chat/completions", "model": "echo", "provider": "echo", "status": "200"}
-    before = value(scrape(gateway_url), "gateway_requests_total", **chat)
+    ledger_url = f"http://127.0.0.1:{observed.ledger_port}/metrics"
+    gateway_before, ledger_before = scrape(gateway_url), scrape(ledger_url)
+    before = value(gateway_before, "gateway_requests_total", **chat)
+    output_before = value(gateway_before, "gateway_tokens_total", model="echo", direction="output")
     reply = observed.client().chat.completions.create(model="echo", messages=[{"role": "user", "content": "count me"}])
     assert reply.choices[0].message.content == "count me"
     chunks = list(observed.client().chat.completions.create(
-        model="echo", messages=[{"role": "user", "content": "stream me please"}], stream=True))
+        model="echo", messages=[{"role": "user", "content": "stream me please"}], stream=True,
+        stream_options={"include_usage": True}))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "stream me please"
+    # what the two requests were told they spent: the figures every process must count
+    usages = [reply.usage, chunks[-1].usage]
+    assert all(u is not None for u in usages)
+    prompt = sum(u.prompt_tokens for u in usages if u)
+    completion = sum(u.completion_tokens for u in usages if u)
+    assert completion >= len("count me stream me please".split())
 
     # a stream is counted when the server closes it, a moment after the client read [DONE]
     wait_until(lambda: value(scrape(gateway_url), "gateway_time_to_first_token_seconds_count", model="echo",
@@ -118,7 +128,7 @@ def test_a_request_appears_in_the_metrics_of_gateway_worker_and_ledger(observed:
         assert value(samples, "gateway_time_to_first_token_seconds_count", model="echo", provider="echo") == 1
         assert value(samples, "gateway_requests_in_flight") == 1  # this scrape itself
         assert value(samples, "gateway_open_streams") == 0
-        assert value(samples, "gateway_tokens_total", model="echo", direction="output") > 0
+        assert value(samples, "gateway_tokens_total", model="echo", direction="output") == output_before + completion
     latency = value(samples, "gateway_request_duration_seconds_count", route="/v1/chat/completions",
                     model="echo", provider="echo")
     assert latency == before + 2
@@ -127,11 +137,17 @@ def test_a_request_appears_in_the_metrics_of_gateway_worker_and_ledger(observed:
     assert value(worker, "worker_jobs_total", provider="echo", op="chat", status="ok") == 2
     assert value(worker, "worker_jobs_in_flight", provider="echo") == 0
 
-    ledger_url = f"http://127.0.0.1:{observed.ledger_port}/metrics"
-    wait_until(lambda: value(scrape(ledger_url), "ledger_events_total", outcome="inserted") >= 2, 10, "ledger billed")
+    inserted = value(ledger_before, "ledger_events_total", outcome="inserted")
+    wait_until(lambda: value(scrape(ledger_url), "ledger_events_total", outcome="inserted") >= inserted + 2, 10,
+               "ledger billed")
     ledger = scrape(ledger_url)
-    assert value(ledger, "ledger_tokens_total", model="echo", direction="input") > 0
-    assert value(ledger, "ledger_cost_usd_total", model="echo") > 0
+    assert value(ledger, "ledger_events_total", outcome="inserted") == inserted + 2
+    for direction, tokens in (("input", prompt), ("output", completion)):
+        assert value(ledger, "ledger_tokens_total", model="echo", direction=direction) == (
+            value(ledger_before, "ledger_tokens_total", model="echo", direction=direction) + tokens)
+    # echo costs $1 / $2 per 1M input / output tokens (CONFIG): micro-dollars, in USD
+    assert value(ledger, "ledger_cost_usd_total", model="echo") == pytest.approx(
+        value(ledger_before, "ledger_cost_usd_total", model="echo") + (prompt * 1 + completion * 2) / 1e6, abs=1e-9)
     assert value(ledger, "ledger_pending_events") == 0
     assert 0 <= value(ledger, "ledger_last_commit_age_seconds") < 60
 
@@ -168,13 +184,16 @@ def test_a_request_is_one_json_line_in_gateway_worker_and_ledger_under_the_clien
     assert access["client_request_id"] == "caller-77" and access["status"] == 200
     assert access["model"] == "echo" and access["provider"] == "echo" and access["key_id"]
     assert access["ms"] > 0 and 0 < access["ttfb_ms"] <= access["ms"]
-    assert access["prompt_tokens"] > 0 and access["completion_tokens"] > 0
+    usage = raw.parse().usage
+    assert usage is not None
+    assert (access["prompt_tokens"], access["completion_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
     job = one("worker", "job")
     assert job["status"] == "ok" and job["model"] == "echo" and job["key_id"] == access["key_id"]
     assert job["completion_tokens"] == access["completion_tokens"]
     billed = one("ledger", "billed")
     assert billed["key_id"] == access["key_id"] and billed["prompt_tokens"] == access["prompt_tokens"]
-    assert float(billed["cost_usd"]) > 0
+    # echo: $1 / $2 per 1M input / output tokens (CONFIG)
+    assert float(billed["cost_usd"]) == pytest.approx((usage.prompt_tokens + 2 * usage.completion_tokens) / 1e6, abs=1e-12)
     for name in ("gateway", "worker", "ledger"):
         text = next(p for p in observed.stack.procs if p.name == name).log_text()
         assert observed.secret not in text

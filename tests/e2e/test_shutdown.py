@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests.e2e.faults import chat_body, post, sse_events, started
-from tests.fakes.openai import FakeOpenAI
-from tests.harness.procs import port_open
+from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
+from tests.harness.procs import port_open, wait_until
 from tests.harness.stack import Stack
 
 
@@ -41,6 +41,11 @@ def _whole_in_background(stack: Stack, key: str, content: str) -> tuple[threadin
     thread = threading.Thread(target=run)
     thread.start()
     return thread, outcome
+
+
+def _at_upstream(fake: FakeOpenAI, text: str) -> bool:
+    """Whether the fake has received a chat request carrying `text` (it is then in flight)."""
+    return any(text.encode() in r.body for r in fake.requests_to("/chat/completions"))
 
 
 def _cut_stream(stack: Stack, key: str, stop: object) -> tuple[str, list[object], float]:
@@ -75,7 +80,8 @@ def test_sigterm_to_a_gateway_finishes_short_requests_and_cuts_the_rest(tmp_path
         def stop() -> None:
             nonlocal short
             short = _whole_in_background(stack, key, "#scenario slow 1")
-            time.sleep(0.3)  # the short request is in flight before the signal
+            # the short request is in flight (at the upstream) before the signal
+            wait_until(lambda: _at_upstream(fake, "#scenario slow 1"), 10, "the short request at the upstream")
             gateway.signal(signal.SIGTERM)
 
         request_id, rest, seconds = _cut_stream(stack, key, stop)
@@ -93,7 +99,8 @@ def test_sigterm_to_a_gateway_finishes_short_requests_and_cuts_the_rest(tmp_path
         assert (cut.status, cut.error_code, cut.source) == ("cut", "gateway_shutdown", "worker")
         assert cut.completion_tokens > 0 and cut.prompt_tokens > 0 and cut.estimated
         whole = stack.usage_for(str(short[1]["request_id"]))
-        assert whole.status == "ok" and whole.completion_tokens > 0
+        # the fake's fixed prompt count, and its answer "fake: #scenario slow 1" of 4 words
+        assert (whole.status, whole.prompt_tokens, whole.completion_tokens) == ("ok", PROMPT_TOKENS, 4)
         assert [e.request_id for e in stack.usage_events()].count(request_id) == 1
 
 
@@ -106,7 +113,7 @@ def test_sigterm_to_a_worker_finishes_in_flight_jobs_cuts_the_rest_and_bills_all
         def stop() -> None:
             nonlocal short
             short = _whole_in_background(stack, key, "#scenario slow 1")
-            time.sleep(0.3)
+            wait_until(lambda: _at_upstream(fake, "#scenario slow 1"), 10, "the short request at the upstream")
             worker.signal(signal.SIGTERM)
 
         request_id, rest, seconds = _cut_stream(stack, key, stop)

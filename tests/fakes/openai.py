@@ -93,6 +93,7 @@ class FakeOpenAI(FakeServer):
         self.disconnects = 0
         self.disconnected = threading.Event()
         self.delay_s = 0.0
+        self.slow_finished = 0  # `#scenario slow` requests whose wait is over (answered or about to be)
         self._forced: list[tuple[int, dict[str, str]]] = []
 
     def fail_next(self, status: int, headers: dict[str, str] | None = None, times: int = 1) -> None:
@@ -142,6 +143,8 @@ class FakeOpenAI(FakeServer):
         scenario, arg = (directive.group(1), directive.group(2) or "") if directive else ("", "")
         if scenario == "slow":
             time.sleep(float(arg or 5))
+            with self._lock:
+                self.slow_finished += 1
         failures = {
             "error_400": (400, _error(400, "Invalid 'messages': bad input from the caller.", "invalid_request_error", "messages")),
             "error_401": (401, _error(401, "Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key")),

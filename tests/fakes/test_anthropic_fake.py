@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.contracts.config import ModelOptions
 from gateway.contracts.openai import CHAT_REQUEST_DECODER, JSON_ENCODER, ChatCompletion
 from tests.fakes.anthropic import FakeAnthropic, sign_thinking
 from workers.providers.anthropic import PROVIDER
@@ -63,7 +64,12 @@ def test_missing_version_header_is_400(fake: FakeAnthropic) -> None:
 
 
 def test_other_paths_are_404(fake: FakeAnthropic) -> None:
-    assert _post(fake, _minimal(), path="/v1/complete").status_code == 404
+    sent = len(fake.bodies)
+    for response in (_post(fake, _minimal(), path="/v1/complete"),
+                     httpx.get(fake.url + "/v1/messages", headers=HEADERS, timeout=10)):
+        assert response.status_code == 404
+        assert response.json() == {**_error("not_found_error", "Not found"), "request_id": response.headers["request-id"]}
+    assert len(fake.bodies) == sent  # neither was taken for a message
 
 
 # ---------------------------------------------------------------- what the real API rejects
@@ -232,7 +238,7 @@ CTX = ReplyContext("chatcmpl-rt", 1700000000, "claude", lambda p: f"{p}_1")
 
 
 def _target(fake: FakeAnthropic) -> Target:
-    return Target(fake.url, KEY, "claude-sonnet-4-5", "claude", TARGET_MAX)
+    return Target(fake.url, KEY, "claude-sonnet-4-5", "claude", ModelOptions(max_output_tokens=TARGET_MAX))
 
 
 def _chat(fake: FakeAnthropic, body: dict[str, Any], stream: bool = False) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from gevent import socket
 
 from gateway.connection import BodyTimeoutError, Phase, TimedSocket
 from gateway.contracts.config import GatewaySettings
+from tests.harness.procs import SLACK_S
 
 SETTINGS = GatewaySettings(header_timeout_s=0.3, body_timeout_s=0.3, keepalive_timeout_s=0.3)
 
@@ -40,8 +41,12 @@ def test_the_header_deadline_covers_all_reads_not_each(pair: tuple[Any, Any]) ->
     received = b""
     while piece := timed.recv(10):
         received += piece
+    elapsed = time.monotonic() - started
+    # causal: the reads ended while the dribbler was still sending (a per-read deadline
+    # would have read all 100 bytes, for 5 s)
+    assert not dribbler.dead and len(received) < 100
     dribbler.kill()
-    assert 0.28 <= time.monotonic() - started < 1.5
+    assert 0.28 <= elapsed < 0.3 + SLACK_S
     assert len(received) >= 2  # bytes arrived until the deadline, then "end of file"
 
 
@@ -57,8 +62,10 @@ def test_a_body_slower_than_its_deadline_raises(pair: tuple[Any, Any]) -> None:
     with pytest.raises(BodyTimeoutError, match="0.3 s"):
         while timed.recv(10):
             pass
+    elapsed = time.monotonic() - started
+    assert not dribbler.dead  # causal: raised while the body was still coming, byte by byte
     dribbler.kill()
-    assert 0.28 <= time.monotonic() - started < 1.5
+    assert 0.28 <= elapsed < 0.3 + SLACK_S
 
 
 def test_an_idle_connection_ends_after_the_keepalive_timeout(pair: tuple[Any, Any]) -> None:
@@ -66,8 +73,8 @@ def test_an_idle_connection_ends_after_the_keepalive_timeout(pair: tuple[Any, An
     timed = TimedSocket(server, SETTINGS)
     timed.awaiting_request()
     started = time.monotonic()
-    assert timed.recv(10) == b""
-    assert 0.28 <= time.monotonic() - started < 1.5
+    assert timed.recv(10) == b""  # ended by the keep-alive timeout: nothing else would end it
+    assert 0.28 <= time.monotonic() - started < 0.3 + SLACK_S
 
 
 def test_a_next_request_starts_a_fresh_header_deadline(pair: tuple[Any, Any]) -> None:

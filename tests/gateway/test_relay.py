@@ -10,6 +10,7 @@ from gateway.contracts.config import GatewaySettings
 from gateway.contracts.log import Logger
 from gateway.contracts.openai import Usage
 from gateway.relay import Relay
+from gateway.sse_framing import ChatFraming, MessagesFraming, ResponsesFraming
 
 
 class ScriptedReply:
@@ -68,7 +69,8 @@ def _stream_of(dialect: str, *frames: object) -> list[bytes]:
     first, *rest = frames
     assert isinstance(first, Chunk)
     ended: list[Usage | None] = []
-    return list(relay._stream(ScriptedReply(*rest), job, first, ended.append))  # type: ignore[arg-type]
+    framing = {"messages": MessagesFraming(), "responses": ResponsesFraming()}.get(dialect, ChatFraming())
+    return list(relay._stream(ScriptedReply(*rest), job, first, ended.append, None, framing))  # type: ignore[arg-type]
 
 
 def test_a_responses_stream_is_written_as_the_worker_framed_it_without_done() -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from gateway.ops.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
 from tests.harness.procs import ROOT
@@ -19,9 +23,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _stack(tmp_path: Path) -> tuple[Stack, io.StringIO]:
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[tuple[Stack, io.StringIO]]:
+    """A supervisor's Stack and its output; whatever a test leaves behind (a failed assert
+    before its stop, a child that ignores SIGTERM) is SIGKILLed by process group, by the
+    pids this Stack started, restarted children included."""
     out = io.StringIO()
-    return Stack(dict(os.environ), tmp_path, out), out
+    stack = Stack(dict(os.environ), tmp_path, out)
+    try:
+        yield stack, out
+    finally:
+        for child in stack.children:
+            try:
+                os.killpg(child.popen.pid, signal.SIGKILL)  # each child leads its own group
+            except ProcessLookupError:
+                pass
+            child.popen.wait(10)
 
 
 def test_the_procfile_is_read_in_order() -> None:
@@ -30,8 +47,8 @@ def test_the_procfile_is_read_in_order() -> None:
     assert entries["worker"] == "python -m workers"
 
 
-def test_output_is_relayed_under_the_process_name_and_a_death_is_reported_with_its_last_lines(tmp_path: Path) -> None:
-    stack, out = _stack(tmp_path)
+def test_output_is_relayed_under_the_process_name_and_a_death_is_reported_with_its_last_lines(supervised: tuple[Stack, io.StringIO]) -> None:
+    stack, out = supervised
     stop = StopRequest()
     stack.start("sleeper", "sleep 30")
     stack.start("dier", "echo first; echo '{\"event\": \"nats_connect_retry\"}'; echo 'why it died' >&2; exit 3")
@@ -49,8 +66,8 @@ def test_output_is_relayed_under_the_process_name_and_a_death_is_reported_with_i
     assert all(child.exit_code is not None for child in stack.children)
 
 
-def test_stop_ends_every_process_group_including_grandchildren(tmp_path: Path) -> None:
-    stack, _ = _stack(tmp_path)
+def test_stop_ends_every_process_group_including_grandchildren(supervised: tuple[Stack, io.StringIO]) -> None:
+    stack, _ = supervised
     child = stack.start("parent", "sh -c 'sleep 60 & echo $!; wait'")
     deadline = time.monotonic() + 10
     while not child.tail and time.monotonic() < deadline:
@@ -64,8 +81,8 @@ def test_stop_ends_every_process_group_including_grandchildren(tmp_path: Path) -
     assert not _alive(grandchild)
 
 
-def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
-    stack, _ = _stack(tmp_path)
+def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(supervised: tuple[Stack, io.StringIO]) -> None:
+    stack, _ = supervised
     child = stack.start("stubborn", "trap '' TERM; echo up; while true; do sleep 0.1; done")
     deadline = time.monotonic() + 10
     while not child.tail and time.monotonic() < deadline:
@@ -76,9 +93,9 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path
     assert time.monotonic() - started < 5
 
 
-def test_processes_named_last_stop_after_the_others(tmp_path: Path) -> None:
+def test_processes_named_last_stop_after_the_others(tmp_path: Path, supervised: tuple[Stack, io.StringIO]) -> None:
     marker = tmp_path / "order"
-    stack, _ = _stack(tmp_path)
+    stack, _ = supervised
     stack.start("bus", f"trap 'echo bus >> {marker}; exit 0' TERM; echo up; while true; do sleep 0.05; done")
     stack.start("app", f"trap 'sleep 0.3; echo app >> {marker}; exit 0' TERM; echo up; while true; do sleep 0.05; done")
     deadline = time.monotonic() + 10
@@ -88,8 +105,8 @@ def test_processes_named_last_stop_after_the_others(tmp_path: Path) -> None:
     assert marker.read_text().split() == ["app", "bus"]
 
 
-def test_a_dead_process_is_restarted_with_growing_delays(tmp_path: Path) -> None:
-    stack, out = _stack(tmp_path)
+def test_a_dead_process_is_restarted_with_growing_delays(supervised: tuple[Stack, io.StringIO]) -> None:
+    stack, out = supervised
     restarts = Restarts(stack, first_delay_s=0.05, max_delay_s=0.4, healthy_after_s=60)
     stack.start("flaky", "echo started; exit 7")
     starts: list[float] = []
@@ -110,8 +127,8 @@ def test_a_dead_process_is_restarted_with_growing_delays(tmp_path: Path) -> None
         stack.stop(5)
 
 
-def test_a_process_that_ran_long_enough_is_restarted_at_once(tmp_path: Path) -> None:
-    stack, out = _stack(tmp_path)
+def test_a_process_that_ran_long_enough_is_restarted_at_once(supervised: tuple[Stack, io.StringIO]) -> None:
+    stack, out = supervised
     restarts = Restarts(stack, first_delay_s=5, max_delay_s=30, healthy_after_s=0.2)
     child = stack.start("steady", "sleep 0.4; exit 1")
     try:

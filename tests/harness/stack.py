@@ -185,15 +185,18 @@ async def _read_usage(nc: Client) -> list[UsageEvent]:
         info = await js.stream_info(USAGE_STREAM)
     except nats.js.errors.NotFoundError:
         return []
-    total = info.state.messages
+    total, last = info.state.messages, info.state.last_seq
     if not total:
         return []
     sub = await js.pull_subscribe(
         USAGE_SUBJECTS[0], stream=USAGE_STREAM, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     )
     events: list[UsageEvent] = []
+    seen = 0
     try:
-        while True:
+        # NOTE: done at the last message the stream held when asked (not after a fetch that
+        # times out: that cost every read half a second)
+        while seen < last:
             try:
                 msgs = await sub.fetch(500, timeout=0.5)
             except asyncio.TimeoutError:  # nats-py raises its own subclass, or asyncio's
@@ -201,6 +204,7 @@ async def _read_usage(nc: Client) -> list[UsageEvent]:
             for msg in msgs:
                 if msg.subject != CREDIT_SUBJECT:  # usage of unmetered and metered keys alike
                     events.append(USAGE_DECODER.decode(msg.data))
+                seen = max(seen, msg.metadata.sequence.stream)
                 await msg.ack()
     finally:
         await sub.unsubscribe()

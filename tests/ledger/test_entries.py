@@ -50,7 +50,9 @@ def test_undecodable_message_is_rejected_with_its_bytes() -> None:
 def test_wrongly_typed_event_is_rejected() -> None:
     data = msgspec.json.encode({"request_id": "r", "key_id": "k", "model": "m", "provider": "p",
                                 "prompt_tokens": "many"})
-    assert isinstance(to_entry(USAGE_SUBJECT, data, 3, LATER, PRICER), Rejected)
+    entry = to_entry(USAGE_SUBJECT, data, 3, LATER, PRICER)
+    assert entry == Rejected(seq=3, subject=USAGE_SUBJECT, data=data,
+                             reason="undecodable: Expected `int`, got `str` - at `$.prompt_tokens`")
 
 
 def test_negative_tokens_are_rejected_not_billed_as_a_refund() -> None:
@@ -59,10 +61,14 @@ def test_negative_tokens_are_rejected_not_billed_as_a_refund() -> None:
 
 
 def test_event_without_a_key_is_rejected() -> None:
-    entry = to_entry(USAGE_SUBJECT, EVENT_ENCODER.encode(usage("r1", key_id="")), 5, LATER, PRICER)
-    assert isinstance(entry, Rejected)
-    credit = CreditEvent(event_id="", key_id="key_a", amount_micro_usd=1)
-    assert isinstance(to_entry(CREDIT_SUBJECT, EVENT_ENCODER.encode(credit), 6, LATER, PRICER), Rejected)
+    data = EVENT_ENCODER.encode(usage("r1", key_id=""))
+    entry = to_entry(USAGE_SUBJECT, data, 5, LATER, PRICER)
+    assert entry == Rejected(seq=5, subject=USAGE_SUBJECT, data=data, reason="missing request_id or key_id")
+    for seq, credit in enumerate([CreditEvent(event_id="", key_id="key_a", amount_micro_usd=1),
+                                  CreditEvent(event_id="c1", key_id="", amount_micro_usd=1)], start=6):
+        data = EVENT_ENCODER.encode(credit)
+        assert to_entry(CREDIT_SUBJECT, data, seq, LATER, PRICER) == Rejected(
+            seq=seq, subject=CREDIT_SUBJECT, data=data, reason="missing event_id or key_id")
 
 
 def test_unknown_subject_is_rejected() -> None:

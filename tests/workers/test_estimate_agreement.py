@@ -10,7 +10,9 @@ import msgspec
 from gateway.contracts.openai import ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta, Usage
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER
 from gateway.runtime.estimate import chunk_chars
-from gateway.sse_framing import framing_for
+from gateway.sse_framing import ChatFraming, Framing, MessagesFraming, ResponsesFraming
+
+FRAMINGS: dict[str, Framing] = {"chat": ChatFraming(), "messages": MessagesFraming(), "responses": ResponsesFraming()}
 from workers.dialects.messages.stream import MessagesOutput
 from workers.dialects.responses.output import ResponsesOutput
 from workers.dialects.responses.response import response_shell
@@ -33,7 +35,7 @@ WORKER_COUNT = sum(chunk_chars(c) for c in STREAM)
 
 
 def relayed(dialect: str, events: list[bytes]) -> int:
-    framing = framing_for(dialect)
+    framing = FRAMINGS[dialect]
     return sum(framing.output_chars(e) for e in events)
 
 

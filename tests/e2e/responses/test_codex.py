@@ -2,25 +2,31 @@
 
 Codex speaks only the Responses API (it refuses `wire_api = "chat"`), streams, sends
 `store: false` and its own tools (function tools, a `namespace` of sub-agent tools and,
-unless disabled, the built-in `web_search`). scripts/test installs it when npm is here.
+unless disabled, the built-in `web_search`). scripts/test installs it when npm is here
+(without npm the test skips; under `CI=true` with npm present it fails: tests/e2e/agents.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e import agents
 from tests.e2e.responses.conftest import ROUTES
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_responses import FakeOpenAIResponses
+from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
 CODEX = Path(sys.prefix) / "node-agents" / "node_modules" / ".bin" / "codex"
@@ -28,9 +34,26 @@ CODEX = Path(sys.prefix) / "node-agents" / "node_modules" / ".bin" / "codex"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: Codex cannot run"),
-    pytest.mark.skipif(not CODEX.exists(), reason=f"Codex is not installed at {CODEX} (scripts/test installs "
-                                                  "@openai/codex when npm is present)"),
+    pytest.mark.usefixtures("installed"),
 ]
+# USD per 1M tokens (input, output) of the routes, as responses/conftest.py's CONFIG says
+# (no cached price there: cached tokens cost the input price)
+PRICES = {"gpt-conv": ("1.0", "2.0"), "gpt-native": ("1.0", "2.0"), "claude-r": ("3.0", "15.0"),
+          "gemini-r": ("0.3", "2.5")}
+
+
+@pytest.fixture
+def installed() -> None:
+    agents.require(CODEX, f"Codex is not installed at {CODEX} (scripts/test installs @openai/codex "
+                          "when npm is present)")
+
+
+def ledger_rows(stack: Stack, key_name: str) -> list[sqlite3.Row]:
+    """The key's rows in the ledger's database."""
+    with sqlite3.connect(stack.workdir / "data" / "ledger.sqlite3") as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM usage WHERE key_name = ? ORDER BY started_at",
+                            (key_name,)).fetchall()
 
 
 def codex_config(base_url: str, model: str) -> str:
@@ -48,9 +71,11 @@ def codex_config(base_url: str, model: str) -> str:
 
 @pytest.mark.parametrize("model", ROUTES)
 def test_codex_exec_completes_a_turn_that_calls_a_tool(
-    responses_stack: Stack, responses_key: str, fake_responses: FakeOpenAIResponses,
+    responses_stack: Stack, fake_responses: FakeOpenAIResponses,
     fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini, tmp_path: Path, model: str,
 ) -> None:
+    key_name = f"codex-{model}"
+    key = responses_stack.create_key(key_name)  # its own key: its ledger rows are this run's alone
     home = tmp_path / "codex-home"
     home.mkdir()
     (home / "config.toml").write_text(codex_config(responses_stack.base_url, model))
@@ -58,7 +83,7 @@ def test_codex_exec_completes_a_turn_that_calls_a_tool(
     work.mkdir()
     marker = f"codex-turn-{model}"
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "CODEX_HOME": str(home),
-           "GATEWAY_API_KEY": responses_key, "NO_COLOR": "1"}
+           "GATEWAY_API_KEY": key, "NO_COLOR": "1"}
     done = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check", f"#scenario tools {marker}"],
                           cwd=work, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -76,3 +101,19 @@ def test_codex_exec_completes_a_turn_that_calls_a_tool(
     if model == "gpt-native":
         assert {"type": "web_search", "external_web_access": False} in turns[0]["tools"]  # passed through
         assert turns[0]["stream"] is True and turns[0]["store"] is False
+
+    # One ledger row per upstream turn, billed at the route's price.
+    wait_until(lambda: len(ledger_rows(responses_stack, key_name)) >= 2, 15, "a ledger row per turn")
+    rows = ledger_rows(responses_stack, key_name)
+    assert len(rows) == 2 and len({r["request_id"] for r in rows}) == 2
+    assert {(r["model"], r["status"], r["source"], r["estimated"]) for r in rows} == {(model, "ok", "worker", 0)}
+    price_in, price_out = (Decimal(p) for p in PRICES[model])
+    for row in rows:
+        assert row["total_tokens"] == row["prompt_tokens"] + row["completion_tokens"], dict(row)
+        cost = (row["prompt_tokens"] * price_in + row["completion_tokens"] * price_out).to_integral_value(
+            rounding=ROUND_HALF_EVEN)
+        assert row["cost_micro_usd"] == int(cost), dict(row)
+    # ...and their tokens are what Codex was told: it prints the uncached tokens of the session
+    told = re.search(r"^tokens used\n([\d,]+)$", done.stdout + done.stderr, re.M)
+    assert told is not None, done.stdout + done.stderr
+    assert int(told.group(1).replace(",", "")) == sum(r["total_tokens"] - r["cached_tokens"] for r in rows)

@@ -16,7 +16,9 @@ from pydantic import BaseModel
 from tests.e2e.responses.conftest import ROUTES
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai_responses import FakeOpenAIResponses
+from tests.fakes.openai import PROMPT_TOKENS
+from tests.fakes.openai_responses import RESPONSES_INPUT_TOKENS, FakeOpenAIResponses
+from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
 PROVIDER = {"gpt-conv": "oai", "claude-r": "claude", "gemini-r": "gemini", "gpt-native": "oai-native"}
@@ -26,6 +28,10 @@ WEATHER = {
                    "additionalProperties": False},
     "strict": True,
 }
+
+
+# (input, cached) tokens the OpenAI fakes report on every answer: chat, and /responses
+FIXED_USAGE = {"gpt-conv": (PROMPT_TOKENS, 3), "gpt-native": (RESPONSES_INPUT_TOKENS, 2)}
 
 
 class Reply(BaseModel):
@@ -52,8 +58,10 @@ def test_create_answers_text_with_usage_billed_once(rclient: openai.OpenAI, resp
     assert "hello there" in response.output_text
     assert response.output[-1].type == "message"
     usage = response.usage
-    assert usage is not None and usage.input_tokens > 0 and usage.output_tokens > 0
+    assert usage is not None and usage.output_tokens >= len(response.output_text.split())
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+    if model in FIXED_USAGE:
+        assert (usage.input_tokens, usage.input_tokens_details.cached_tokens) == FIXED_USAGE[model]
     request_id = raw.headers["x-request-id"]
     event = responses_stack.usage_for(request_id)
     assert (event.model, event.provider, event.status) == (model, PROVIDER[model], "ok")
@@ -64,6 +72,7 @@ def test_create_answers_text_with_usage_billed_once(rclient: openai.OpenAI, resp
 
 @pytest.mark.parametrize("model", ROUTES)
 def test_stream_events_parse_in_order_and_end_completed(rclient: openai.OpenAI, responses_stack: Stack, model: str) -> None:
+    billed_before = {e.request_id for e in responses_stack.usage_events()}
     with rclient.responses.stream(model=model, input="stream me please") as stream:
         events = list(stream)
         final = stream.get_final_response()
@@ -75,8 +84,24 @@ def test_stream_events_parse_in_order_and_end_completed(rclient: openai.OpenAI, 
     assert [e.sequence_number for e in events] == sorted({e.sequence_number for e in events})
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == final.output_text and "stream me please" in deltas
-    assert final.status == "completed" and final.usage is not None and final.usage.output_tokens > 0
+    assert final.status == "completed" and final.usage is not None
     assert events[0].response.id == final.id
+    # the usage the stream ended with is the one billed (this test's is the only new event)
+    usage = final.usage
+    assert usage.output_tokens >= len(deltas.split()) and usage.total_tokens == usage.input_tokens + usage.output_tokens
+    if model in FIXED_USAGE:
+        assert (usage.input_tokens, usage.input_tokens_details.cached_tokens) == FIXED_USAGE[model]
+    new: list[Any] = []
+
+    def billed() -> bool:
+        new[:] = [e for e in responses_stack.usage_events() if e.request_id not in billed_before]
+        return bool(new)
+
+    wait_until(billed, 10, "the stream's usage event")
+    [event] = new
+    assert (event.model, event.status, event.stream, event.estimated) == (model, "ok", True, False)
+    assert (event.prompt_tokens, event.cached_tokens, event.completion_tokens) == (
+        usage.input_tokens, usage.input_tokens_details.cached_tokens, usage.output_tokens)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])

@@ -52,6 +52,8 @@ def test_chat_stream_returns_a_fresh_converter() -> None:
 def test_error_maps_the_upstream_body() -> None:
     err = PROVIDER.error(429, {"retry-after": "12"}, b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}')
     assert (err.status, err.retry_after) == (429, "12")
+    assert (err.error.type, err.error.code, err.error.param) == ("rate_limit_error", "rate_limit_exceeded", None)
+    assert err.error.message == "anthropic upstream error (429): rate_limit_error: slow down"
 
 
 def test_embeddings_are_refused_with_a_400_naming_the_model() -> None:

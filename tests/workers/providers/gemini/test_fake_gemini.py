@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from gateway.contracts.openai import EMBEDDING_REQUEST_DECODER
-from tests.fakes.gemini import FakeGemini, fake_vector
+from tests.fakes.gemini import FAILED_OUTPUT_TOKENS, FAILURE_MESSAGES, FakeGemini, fake_vector, words
 from tests.workers.providers.gemini.conftest import as_json, chat_request, make_ctx
 from workers.providers.base import Target, UpstreamError, UpstreamRequest
 from workers.providers.gemini import PROVIDER
@@ -451,7 +451,16 @@ def test_thinking_and_cached_scenarios_report_their_tokens(fake: FakeGemini) -> 
 
 
 def test_malformed_function_call_scenario_is_502(fake: FakeGemini) -> None:
-    assert chat(fake, said("#scenario malformed_function_call")).status == 502
+    out = chat(fake, said("#scenario malformed_function_call"))
+    assert out.status == 502 and out.error is not None
+    assert (out.error.error.type, out.error.error.code) == ("upstream_error", "upstream_error")
+    assert out.error.error.message == (
+        "gemini upstream error: Gemini produced no output (finishReason MALFORMED_FUNCTION_CALL): "
+        + FAILURE_MESSAGES["malformed_function_call"])
+    # billed as Google reported it: the prompt's words, the failed output's tokens
+    assert out.error.usage is not None
+    assert (out.error.usage.prompt_tokens, out.error.usage.completion_tokens) == (
+        words("#scenario malformed_function_call"), FAILED_OUTPUT_TOKENS)
 
 
 # ---------------------------------------------------------------- embeddings
