@@ -314,10 +314,11 @@ class CountTokensRequest(Struct, kw_only=True):
 
 
 class EnvelopeMessage(Struct, kw_only=True):
-    """A turn as the gateway checks it: its role, and content as text or a list of blocks."""
+    """A turn as the gateway checks it: its role, and content as text or a list of blocks
+    (each kept as its JSON: PERF, the gateway reads none of them)."""
 
     role: Literal["user", "assistant", "system"]
-    content: str | list[dict[str, Any]]
+    content: str | list[msgspec.Raw]
 
 
 class MessagesEnvelope(Struct, kw_only=True):
@@ -328,13 +329,13 @@ class MessagesEnvelope(Struct, kw_only=True):
     model: str
     messages: Annotated[list[EnvelopeMessage], Meta(min_length=1)]
     max_tokens: Annotated[int, Meta(ge=1, le=INT32_MAX)]
-    system: str | list[dict[str, Any]] | UnsetType = UNSET
+    system: str | list[msgspec.Raw] | UnsetType = UNSET
     temperature: Annotated[float, Meta(ge=0, le=1)] | UnsetType = UNSET
     top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType = UNSET
     top_k: Annotated[int, Meta(ge=0, le=INT32_MAX)] | UnsetType = UNSET
     stop_sequences: list[str] | UnsetType = UNSET
     stream: bool | UnsetType = UNSET
-    tools: list[dict[str, Any]] | UnsetType = UNSET
+    tools: list[msgspec.Raw] | UnsetType = UNSET
 
     def is_stream(self) -> bool:
         """True when the caller asked for SSE."""
@@ -346,8 +347,8 @@ class CountTokensEnvelope(Struct, kw_only=True):
 
     model: str
     messages: Annotated[list[EnvelopeMessage], Meta(min_length=1)]
-    system: str | list[dict[str, Any]] | UnsetType = UNSET
-    tools: list[dict[str, Any]] | UnsetType = UNSET
+    system: str | list[msgspec.Raw] | UnsetType = UNSET
+    tools: list[msgspec.Raw] | UnsetType = UNSET
 
 
 class CountTokensResponse(Struct):
