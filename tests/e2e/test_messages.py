@@ -515,3 +515,13 @@ def test_a_400_names_the_messages_field_the_caller_sent_not_the_chat_parameter(c
     body = caught.value.body
     assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error"
     assert body["error"]["message"].startswith("tool_choice.disable_parallel_tool_use: ")
+
+
+def test_interleaved_tool_call_fragments_stream_as_one_block_per_call(claude: anthropic.Anthropic) -> None:
+    # Audit finding 11: fragments of calls 0, 1, 0, 1 made four blocks, two of them nameless.
+    with claude.messages.stream(model="msg-openai", max_tokens=100, tools=[WEATHER_TOOL],
+                                messages=[{"role": "user", "content": "#scenario interleaved_tools"}]) as stream:
+        final = stream.get_final_message()
+    calls = [(b.id, b.name, b.input) for b in final.content if b.type == "tool_use"]
+    assert calls == [("call_fake_0", "get_weather", {"city": "Paris"}), ("call_fake_1", "get_weather", {"city": "London"})]
+    assert final.stop_reason == "tool_use" and len(final.content) == 2

@@ -12,6 +12,8 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - error_401     401 (the upstream refusing our key)
 - rate_limited  429 with `retry-after: 7`
 - error_500     500 server_error
+- interleaved_tools  two `get_weather` calls (Paris, London); streamed with their argument
+                fragments interleaved (call 0, 1, 0, 1), as some compatible servers send them
 - context_overflow  400 `context_length_exceeded` in OpenAI's words (250000 tokens > 128000)
 - midstream     (stream) two chunks, then the connection drops
 - stream_error  (stream) two chunks, then an SSE `{"error": ...}` event
@@ -202,6 +204,11 @@ class FakeOpenAI(FakeServer):
             call = {"id": "call_fake_1", "type": "function",
                     "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})}}
             return {"content": None, "tool_calls": [call]}, "tool_calls"
+        if scenario == "interleaved_tools":
+            calls = [{"id": f"call_fake_{k}", "type": "function",
+                      "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
+                     for k, city in enumerate(("Paris", "London"))]
+            return {"content": None, "tool_calls": calls}, "tool_calls"
         if scenario == "slow_stream":
             return {"content": " ".join(f"w{i}" for i in range(100))}, "stop"
         if scenario == "thinking":
@@ -217,7 +224,17 @@ class FakeOpenAI(FakeServer):
 
         ex.start_sse()
         ex.event(chunk({"role": "assistant", "content": "" if message.get("content") else None, "refusal": None}))
-        if message.get("tool_calls"):
+        if scenario == "interleaved_tools":  # as some OpenAI-compatible servers stream parallel calls
+            calls = message["tool_calls"]
+            for k, call in enumerate(calls):
+                ex.event(chunk({"tool_calls": [{"index": k, "id": call["id"], "type": "function",
+                                                "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+            for half in (0, 1):
+                for k, call in enumerate(calls):
+                    args = call["function"]["arguments"]
+                    part = args[: len(args) // 2] if half == 0 else args[len(args) // 2 :]
+                    ex.event(chunk({"tool_calls": [{"index": k, "function": {"arguments": part}}]}))
+        elif message.get("tool_calls"):
             call = message["tool_calls"][0]
             ex.event(chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
                                             "function": {"name": call["function"]["name"], "arguments": ""}}]}))
