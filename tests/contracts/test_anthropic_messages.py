@@ -15,7 +15,7 @@ from gateway.contracts.anthropic_messages import (
     MESSAGES_REQUEST_DECODER,
 )
 
-# Valid Anthropic input from the audit (finding 5): blocks inside tool results, assistant
+# Valid Anthropic input (issue 21): blocks inside tool results, assistant
 # blocks of server tools and compaction, and tools without a name (toolsets).
 CLAUDE_ONLY: dict[str, Any] = {
     "model": "claude", "max_tokens": 100,

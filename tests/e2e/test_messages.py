@@ -354,7 +354,7 @@ def test_client_disconnect_mid_stream_cancels_the_upstream_and_bills_what_was_sp
 def test_a_claude_stream_cut_by_the_upstream_bills_its_streamed_output_as_an_estimate(
     stack: Stack, api_key: str, scenario: str,
 ) -> None:
-    # Audit finding 1: the fake streams the whole text block, then drops the connection or
+    # Issue 21: the fake streams the whole text block, then drops the connection or
     # sends an `error` event, with no `message_delta` (the output count) before it.
     text = "y" * 401
     body = {"model": "msg-claude", "max_tokens": 500, "stream": True,
@@ -405,7 +405,7 @@ def test_model_errors_are_in_anthropics_shape_for_anthropic_clients(claude: anth
 def test_blocks_and_tools_only_claude_serves_pass_through_to_claude_and_are_named_elsewhere(
     stack: Stack, api_key: str, fake_anthropic: FakeAnthropic,
 ) -> None:
-    # Audit finding 5: valid Anthropic input the gateway used to refuse on every route.
+    # Issue 21: valid Anthropic input the gateway used to refuse on every route.
     from tests.contracts.test_anthropic_messages import CLAUDE_ONLY
     headers = {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
     body = {**CLAUDE_ONLY, "model": "msg-claude"}
@@ -427,7 +427,7 @@ def test_blocks_and_tools_only_claude_serves_pass_through_to_claude_and_are_name
 def test_a_pdf_read_by_a_tool_reaches_an_openai_route_with_a_filename(
     claude: anthropic.Anthropic, fake_openai: FakeOpenAI,
 ) -> None:
-    # Audit finding 6: Claude Code's Read answers a PDF with an untitled base64 document.
+    # Issue 21: Claude Code's Read answers a PDF with an untitled base64 document.
     call: Any = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
     pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}}
     message = claude.messages.create(model="msg-openai", max_tokens=50, tools=[WEATHER_TOOL], messages=[
@@ -446,7 +446,7 @@ def test_a_pdf_read_by_a_tool_reaches_an_openai_route_with_a_filename(
 def test_a_context_overflow_is_worded_as_anthropic_words_it_on_every_route(
     claude: anthropic.Anthropic, client: Any, model: str, scenario: str, words: str,
 ) -> None:
-    # Audit finding 8: Claude Code compacts only on these words (and parses N > M).
+    # Issue 21: Claude Code compacts only on these words (and parses N > M).
     for stream in (False, True):
         with pytest.raises(anthropic.BadRequestError) as caught:
             claude.messages.create(model=model, max_tokens=10, stream=stream,
@@ -465,7 +465,7 @@ def test_a_context_overflow_is_worded_as_anthropic_words_it_on_every_route(
 
 
 def test_an_overloaded_anthropic_stays_529_overloaded_error_on_messages(claude: anthropic.Anthropic) -> None:
-    # Audit finding 13: Claude Code's overload handling keys on 529 or overloaded_error.
+    # Issue 21: Claude Code's overload handling keys on 529 or overloaded_error.
     for stream in (False, True):
         with pytest.raises(anthropic.APIStatusError) as caught:
             claude.messages.create(model="msg-claude", max_tokens=10, stream=stream,
@@ -481,7 +481,7 @@ def test_an_overloaded_anthropic_stays_529_overloaded_error_on_messages(claude: 
 def test_the_end_users_id_reaches_every_upstream(
     claude: anthropic.Anthropic, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, model: str,
 ) -> None:
-    # Audit finding 13: metadata.user_id -> safety_identifier on converted routes.
+    # Issue 21: metadata.user_id -> safety_identifier on converted routes.
     user_id = "user_" + "a" * 64 + "_account__session_0f0e0d0c-0b0a-0908-0706-050403020100"  # Claude Code's shape
     message = claude.messages.create(model=model, max_tokens=20, metadata={"user_id": user_id},
                                      messages=[{"role": "user", "content": "who am I"}])
@@ -494,7 +494,7 @@ def test_the_end_users_id_reaches_every_upstream(
 
 
 def test_a_session_switched_to_claude_drops_the_other_models_unsigned_thinking(claude: anthropic.Anthropic) -> None:
-    # Audit finding 13: the fake Anthropic refuses a thinking block whose signature it did not issue.
+    # Issue 21: the fake Anthropic refuses a thinking block whose signature it did not issue.
     first = claude.messages.create(model="msg-openai", max_tokens=100,
                                    messages=[{"role": "user", "content": "#scenario thinking\nhello"}])
     assert [b.type for b in first.content] == ["thinking", "text"]
@@ -507,7 +507,7 @@ def test_a_session_switched_to_claude_drops_the_other_models_unsigned_thinking(c
 
 
 def test_a_400_names_the_messages_field_the_caller_sent_not_the_chat_parameter(claude: anthropic.Anthropic) -> None:
-    # Audit finding 10: Gemini's conversion refuses chat's `parallel_tool_calls: false`.
+    # Issue 21: Gemini's conversion refuses chat's `parallel_tool_calls: false`.
     with pytest.raises(anthropic.BadRequestError) as caught:
         claude.messages.create(model="msg-gemini", max_tokens=10, tools=[WEATHER_TOOL],
                                tool_choice={"type": "auto", "disable_parallel_tool_use": True},
@@ -518,7 +518,7 @@ def test_a_400_names_the_messages_field_the_caller_sent_not_the_chat_parameter(c
 
 
 def test_interleaved_tool_call_fragments_stream_as_one_block_per_call(claude: anthropic.Anthropic) -> None:
-    # Audit finding 11: fragments of calls 0, 1, 0, 1 made four blocks, two of them nameless.
+    # Issue 21: fragments of calls 0, 1, 0, 1 made four blocks, two of them nameless.
     with claude.messages.stream(model="msg-openai", max_tokens=100, tools=[WEATHER_TOOL],
                                 messages=[{"role": "user", "content": "#scenario interleaved_tools"}]) as stream:
         final = stream.get_final_message()

@@ -1,4 +1,4 @@
-"""Issue 21 (audit finding 13): the retry semantics of errors, in every dialect's shape.
+"""Issue 21: the retry semantics of errors, in every dialect's shape.
 
 `insufficient_quota` (429) carries `x-should-retry: false` (the SDKs and Claude Code
 retry a 429 up to 10 times otherwise); an overloaded Anthropic upstream stays Anthropic's

@@ -1,4 +1,4 @@
-"""Issue 21 (audit finding 1): a pass-through stream cut by a cancel (the client gone, or
+"""Issue 21: a pass-through stream cut by a cancel (the client gone, or
 a gateway or worker shutdown: the service cancels the job either way) leaves what it
 relayed counted for the estimate, for each dialect's reader."""
 

@@ -180,7 +180,7 @@ def test_issue_11_null_counts_and_a_missing_total_are_billed_from_what_was_given
      "type": "BadRequestError", "param": None, "code": 400},
 ])
 def test_a_context_overflow_keeps_its_code_and_counts(body: dict[str, object]) -> None:
-    # Audit finding 8: the code was dropped (null), so no client could recognise it.
+    # Issue 21: the code was dropped (null), so no client could recognise it.
     error = PROVIDER.error(400, {}, json.dumps(body).encode())
     assert (error.status, error.error.code, error.error.param) == (400, "context_length_exceeded", "messages")
     assert error.error.message.startswith("prompt is too long: 250000 tokens > 128000 maximum (")

@@ -48,7 +48,7 @@ def _document(block: am.DocumentBlock, where: str) -> oa.UserPart:
     source = block.source
     if isinstance(source, am.Base64Source):
         # NOTE: OpenAI refuses `file_data` without a `filename`; Claude Code's Read sends
-        # PDFs untitled (audit finding 6).
+        # PDFs untitled (issue 21).
         name = block.title if isinstance(block.title, str) and block.title else DEFAULT_FILENAME
         return oa.FilePart(oa.FileRef(file_data=_data_url(source), filename=name))
     if isinstance(source, am.TextSource):

@@ -1,4 +1,4 @@
-"""Chat parameters an error names -> the Messages fields the caller sent (audit finding 10)."""
+"""Chat parameters an error names -> the Messages fields the caller sent (issue 21)."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_an_error_event_raises_and_a_stream_cut_before_message_stop_is_a_502() -
 
 
 def test_a_stream_cut_before_message_delta_leaves_its_streamed_output_unreported() -> None:
-    # Audit finding 1: a cut stream (client gone, upstream dropped, `error` event) was billed
+    # Issue 21: a cut stream (client gone, upstream dropped, `error` event) was billed
     # 0 output tokens, marked exact; the text, thinking and tool input streamed are counted.
     relay = MessagesPassThrough("m")
     relay.feed(event("message_start", {"message": {"id": "m", "usage": {"input_tokens": 5000, "output_tokens": 1}}}))
@@ -115,7 +115,7 @@ def test_the_upstreams_output_count_replaces_the_estimate() -> None:
 
 
 def test_unsigned_thinking_from_another_model_is_dropped_before_claude() -> None:
-    # Audit finding 13: a session switched (/model) from a converted route to Claude sends
+    # Issue 21: a session switched (/model) from a converted route to Claude sends
     # back the converted replies' thinking with `signature: ""`, which Anthropic refuses.
     body = json.dumps({"model": "m", "max_tokens": 10, "messages": [
         {"role": "user", "content": "hi"},

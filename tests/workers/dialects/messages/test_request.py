@@ -60,7 +60,7 @@ def test_images_and_pdfs_become_data_urls() -> None:
     assert parts[0] == oa.ImagePart(oa.ImageURL("data:image/png;base64,iVBO"))
     assert parts[1] == oa.ImagePart(oa.ImageURL("https://example.com/a.png"))
     assert isinstance(parts[2], oa.FilePart) and parts[2].file.file_data == "data:application/pdf;base64,JVBE"
-    assert parts[2].file.filename == "document.pdf"  # OpenAI requires one with file_data (audit finding 6)
+    assert parts[2].file.filename == "document.pdf"  # OpenAI requires one with file_data (issue 21)
     assert parts[3] == oa.TextPart("plain")
 
 
@@ -138,7 +138,7 @@ def refused(**body: object) -> ConversionError:
 
 
 def test_claude_only_blocks_inside_tool_results_and_nameless_tools_are_refused_naming_their_path() -> None:
-    # Audit finding 5: valid for Claude (they pass through there), not convertible here.
+    # Issue 21: valid for Claude (they pass through there), not convertible here.
     call = {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}]}
     for kind in ("search_result", "tool_reference"):
         error = refused(messages=[{"role": "user", "content": "go"}, call, {"role": "user", "content": [
@@ -155,7 +155,7 @@ def test_claude_only_blocks_inside_tool_results_and_nameless_tools_are_refused_n
 
 
 def test_metadata_user_id_becomes_the_safety_identifier_within_openais_64_characters() -> None:
-    # Audit finding 13: the end-user id was dropped on converted routes.
+    # Issue 21: the end-user id was dropped on converted routes.
     assert convert(metadata={"user_id": "user-42"}).safety_identifier == "user-42"
     # Claude Code's ids are longer than OpenAI's limit: a stable digest of them
     long_id = "user_" + "a" * 64 + "_account__session_0f0e0d0c-0b0a-0908-0706-050403020100"

@@ -142,7 +142,7 @@ def blocks_of(events: list[msgspec.Struct]) -> list[tuple[am.OutBlock, str]]:
 
 
 def test_interleaved_tool_call_fragments_become_one_whole_block_per_call() -> None:
-    # Audit finding 11: fragments of calls 0, 1, 0, 1 made four blocks, two nameless.
+    # Issue 21: fragments of calls 0, 1, 0, 1 made four blocks, two nameless.
     out = MessagesOutput("msg_1", "m")
     events: list[msgspec.Struct] = []
     for delta in [call(0, "", "call_a", "get_weather"), call(1, "", "call_b", "get_time"),
@@ -170,7 +170,7 @@ def test_calls_in_turn_still_stream_live_and_text_after_a_pending_call_keeps_it_
 
 
 def test_a_refusal_is_text_with_stop_reason_refusal_whole_and_streamed() -> None:
-    # Audit finding 12: the refusal text was dropped and the reply was an empty end_turn.
+    # Issue 21: the refusal text was dropped and the reply was an empty end_turn.
     completion = ChatCompletion(id="c", created=1, model="m", choices=[Choice(
         index=0, finish_reason="stop", message=ResponseMessage(content=None, refusal="I can't help with that."))])
     message = MessagesOutput("msg_1", "m").result(completion, USAGE)
@@ -185,7 +185,7 @@ def test_a_refusal_is_text_with_stop_reason_refusal_whole_and_streamed() -> None
 
 
 def test_a_stop_sequence_the_upstream_names_is_reported_as_anthropic_reports_it() -> None:
-    # Audit finding 13: vLLM-style servers name the stop string that ended the choice
+    # Issue 21: vLLM-style servers name the stop string that ended the choice
     # (`stop_reason`); OpenAI itself does not, and the reply stays end_turn there.
     whole = (b'{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
              b'"message":{"role":"assistant","content":"1, 2, 3"},"finish_reason":"stop","stop_reason":"\\n\\n"}]}')

@@ -123,7 +123,7 @@ def test_midstream_overloaded_keeps_type_and_message() -> None:
 
 
 def test_a_prompt_too_long_is_context_length_exceeded_worded_as_anthropic_words_it() -> None:
-    # Audit finding 8: Claude Code compacts on "prompt is too long: N tokens > M maximum".
+    # Issue 21: Claude Code compacts on "prompt is too long: N tokens > M maximum".
     err = from_response(400, {}, _body("invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"))
     assert (err.status, err.error.type, err.error.code) == (400, "invalid_request_error", "context_length_exceeded")
     assert err.error.message.startswith("prompt is too long: 250000 tokens > 200000 maximum (")
