@@ -177,8 +177,7 @@ class JobService:
                 contexts = [reply_context(job, created, i) for i in range(calls)]
                 await fanout.chat_whole(route, request, contexts, sink, outcome)
         except APIError as ex:
-            if plan.caller_param is not None and ex.error.param:  # name the field the caller sent
-                ex.error = msgspec.structs.replace(ex.error, param=plan.caller_param(ex.error.param))
+            plan.in_callers_terms(ex)  # a 400 names the caller's field, not chat's
             raise
 
     async def _prepare(self, job: Job, route: Route, target: Target) -> Direct | Converted:

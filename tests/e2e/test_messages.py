@@ -514,7 +514,9 @@ def test_a_400_names_the_messages_field_the_caller_sent_not_the_chat_parameter(c
                                messages=[{"role": "user", "content": "weather?"}])
     body = caught.value.body
     assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error"
-    assert body["error"]["message"].startswith("tool_choice.disable_parallel_tool_use: ")
+    message = body["error"]["message"]
+    assert message.startswith("'tool_choice.disable_parallel_tool_use': false is not supported by Gemini")
+    assert "parallel_tool_calls" not in message
 
 
 def test_interleaved_tool_call_fragments_stream_as_one_block_per_call(claude: anthropic.Anthropic) -> None:
