@@ -22,7 +22,7 @@ from gateway.contracts.errors import (
 )
 from gateway.contracts.log import Logger
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504, 529})  # 529: Anthropic's overloaded, on /v1/messages
 # Our own upstream configuration is wrong: retrying cannot help (conversion-reference 1.4).
 NOT_RETRYABLE_CODES = frozenset({"upstream_auth_error", "upstream_config_error", "insufficient_quota"})
 

@@ -78,7 +78,7 @@ class MessagesFraming:
 
     def error(self, ex: APIError) -> bytes:
         """An `error` event in Anthropic's shape (the SDK raises APIStatusError on it)."""
-        body = anthropic_messages.error_body(ex.status, ex.error.message, ex.error.code)
+        body = anthropic_messages.error_body(ex.status, ex.error.message, ex.error.code, ex.error.param)
         return b"event: error\ndata: " + body + b"\n\n"
 
     def end(self) -> bytes:

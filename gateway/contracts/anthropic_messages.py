@@ -1,10 +1,14 @@
 """Anthropic Messages wire schema: the inbound `/v1/messages` dialect (issue 13).
 
-The gateway validates a caller's body with `MESSAGES_REQUEST_DECODER` (a violation is a
-400 naming the field, in Anthropic's error shape); workers decode it again to convert it
-(`workers/dialects/messages/`). Unknown fields are accepted and ignored, as in
-`openai.py`: a Claude route forwards the caller's bytes, so new API fields still reach
-Anthropic. The response and stream-event Structs are what non-Claude routes answer with.
+The gateway validates a caller's body with `MESSAGES_ENVELOPE_DECODER` (a violation is a
+400 naming the field, in Anthropic's error shape): the fields every route reads, with
+blocks, tools and options left as the caller wrote them, because a Claude route forwards
+the caller's bytes and Anthropic accepts more (and newer) block and tool types than any
+schema of ours lists. Workers converting for another provider decode the body again with
+`MESSAGES_REQUEST_DECODER` (`workers/dialects/messages/`), which knows every block it
+converts and refuses the rest naming its path. Unknown fields are accepted and ignored,
+as in `openai.py`. The response and stream-event Structs are what non-Claude routes
+answer with.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from gateway.contracts.errors import overflow_headline
 from gateway.contracts.openai import INT32_MAX
 
 # ---------------------------------------------------------------- request: blocks
@@ -94,7 +99,15 @@ class ToolUseBlock(Struct, tag_field="type", tag="tool_use", kw_only=True):
     cache_control: CacheControl | None | UnsetType = UNSET
 
 
-ToolResultPart = TextBlock | ImageBlock | DocumentBlock
+class SearchResultBlock(Struct, tag_field="type", tag="search_result"):
+    """A search result with citations (in a turn or a tool result; Claude routes only)."""
+
+
+class ToolReferenceBlock(Struct, tag_field="type", tag="tool_reference"):
+    """A deferred tool made available by a tool search (in a tool result; Claude routes only)."""
+
+
+ToolResultPart = TextBlock | ImageBlock | DocumentBlock | SearchResultBlock | ToolReferenceBlock
 
 
 class ToolResultBlock(Struct, tag_field="type", tag="tool_result", kw_only=True):
@@ -147,8 +160,20 @@ class McpToolResultBlock(Struct, tag_field="type", tag="mcp_tool_result"):
     """The result of an MCP server's tool."""
 
 
-class SearchResultBlock(Struct, tag_field="type", tag="search_result"):
-    """A search result with citations."""
+class BashCodeExecutionResultBlock(Struct, tag_field="type", tag="bash_code_execution_tool_result"):
+    """A bash code execution result."""
+
+
+class TextEditorCodeExecutionResultBlock(Struct, tag_field="type", tag="text_editor_code_execution_tool_result"):
+    """A text editor code execution result."""
+
+
+class ToolSearchResultBlock(Struct, tag_field="type", tag="tool_search_tool_result"):
+    """A tool search result."""
+
+
+class CompactionBlock(Struct, tag_field="type", tag="compaction"):
+    """A summary of earlier turns written by Anthropic's context compaction."""
 
 
 class ContainerUploadBlock(Struct, tag_field="type", tag="container_upload"):
@@ -158,6 +183,8 @@ class ContainerUploadBlock(Struct, tag_field="type", tag="container_upload"):
 ClaudeOnlyBlock = (
     ServerToolUseBlock | WebSearchResultBlock | WebFetchResultBlock | CodeExecutionResultBlock
     | McpToolUseBlock | McpToolResultBlock | SearchResultBlock | ContainerUploadBlock
+    | BashCodeExecutionResultBlock | TextEditorCodeExecutionResultBlock | ToolSearchResultBlock
+    | CompactionBlock | ToolReferenceBlock
 )
 
 Block = (
@@ -177,9 +204,10 @@ class InputMessage(Struct, kw_only=True):
 
 
 class ToolDefinition(Struct, kw_only=True):
-    """A tool: a client tool (`input_schema`) or a typed server/built-in tool."""
+    """A tool: a client tool (`input_schema`) or a typed server/built-in tool (toolsets
+    such as `mcp_toolset` have no name)."""
 
-    name: str
+    name: str | UnsetType = UNSET
     type: str | None | UnsetType = UNSET  # absent or "custom": a client tool
     description: str | UnsetType = UNSET
     input_schema: dict[str, Any] | UnsetType = UNSET
@@ -280,6 +308,47 @@ class CountTokensRequest(Struct, kw_only=True):
     tools: list[ToolDefinition] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
     thinking: Thinking | UnsetType = UNSET
+
+
+# ---------------------------------------------------------------- request: what the gateway reads
+
+
+class EnvelopeMessage(Struct, kw_only=True):
+    """A turn as the gateway checks it: its role, and content as text or a list of blocks
+    (each kept as its JSON: PERF, the gateway reads none of them)."""
+
+    role: Literal["user", "assistant", "system"]
+    content: str | list[msgspec.Raw]
+
+
+class MessagesEnvelope(Struct, kw_only=True):
+    """`POST /v1/messages` as the gateway validates it for every route: what it reads
+    (model, stream, `max_tokens`) and the bounds no model accepts past; blocks, tools
+    and options are checked by the worker that converts them."""
+
+    model: str
+    messages: Annotated[list[EnvelopeMessage], Meta(min_length=1)]
+    max_tokens: Annotated[int, Meta(ge=1, le=INT32_MAX)]
+    system: str | list[msgspec.Raw] | UnsetType = UNSET
+    temperature: Annotated[float, Meta(ge=0, le=1)] | UnsetType = UNSET
+    top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType = UNSET
+    top_k: Annotated[int, Meta(ge=0, le=INT32_MAX)] | UnsetType = UNSET
+    stop_sequences: list[str] | UnsetType = UNSET
+    stream: bool | UnsetType = UNSET
+    tools: list[msgspec.Raw] | UnsetType = UNSET
+
+    def is_stream(self) -> bool:
+        """True when the caller asked for SSE."""
+        return self.stream is True
+
+
+class CountTokensEnvelope(Struct, kw_only=True):
+    """`POST /v1/messages/count_tokens` as the gateway validates it."""
+
+    model: str
+    messages: Annotated[list[EnvelopeMessage], Meta(min_length=1)]
+    system: str | list[msgspec.Raw] | UnsetType = UNSET
+    tools: list[msgspec.Raw] | UnsetType = UNSET
 
 
 class CountTokensResponse(Struct):
@@ -438,11 +507,12 @@ class ErrorBody(Struct, tag_field="type", tag="error"):
 
 # Our statuses (gateway/contracts/errors.py's table) kept as they are, typed as Anthropic
 # types them; 502/503 are failures behind us (api_error), as Anthropic's own 500 is.
+OVERLOADED_STATUS = 529
 _TYPES_BY_STATUS = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
     404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
     429: "rate_limit_error", 500: "api_error", 502: "api_error", 503: "overloaded_error",
-    504: "timeout_error",
+    504: "timeout_error", OVERLOADED_STATUS: "overloaded_error",
 }
 
 
@@ -450,16 +520,38 @@ def error_type(status: int, code: str | None) -> str:
     """Anthropic's error type for one of our statuses (and OpenAI codes)."""
     if code == "insufficient_quota":
         return "billing_error"
+    if code == "upstream_overloaded":
+        return "overloaded_error"
     return _TYPES_BY_STATUS.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
-def error_body(status: int, message: str, code: str | None) -> bytes:
+def error_status(status: int, code: str | None) -> int:
+    """The HTTP status on /v1/messages: ours, but an overloaded upstream stays Anthropic's
+    529 (Claude Code's overload handling keys on it)."""
+    return OVERLOADED_STATUS if code == "upstream_overloaded" else status
+
+
+def error_message(message: str, param: str | None, code: str | None) -> str:
+    """The message on /v1/messages. Anthropic's error has no `param`: the message names the
+    field first, as Anthropic's own do (`messages.1.content.0.type: ...`); an overflow is
+    worded exactly as Anthropic words it ("prompt is too long: N tokens > M maximum"),
+    which Claude Code parses to compact."""
+    if code == "context_length_exceeded":
+        return overflow_headline(message)
+    if param and param not in message:
+        return f"{param}: {message}"
+    return message
+
+
+def error_body(status: int, message: str, code: str | None, param: str | None = None) -> bytes:
     """The encoded Anthropic error body for one of our errors."""
-    return ENCODER.encode(ErrorBody(ErrorDetail(error_type(status, code), message)))
+    return ENCODER.encode(ErrorBody(ErrorDetail(error_type(status, code), error_message(message, param, code))))
 
 
 MESSAGES_REQUEST_DECODER = msgspec.json.Decoder(MessagesRequest)
 COUNT_TOKENS_DECODER = msgspec.json.Decoder(CountTokensRequest)
+MESSAGES_ENVELOPE_DECODER = msgspec.json.Decoder(MessagesEnvelope)
+COUNT_TOKENS_ENVELOPE_DECODER = msgspec.json.Decoder(CountTokensEnvelope)
 ENCODER = msgspec.json.Encoder()
 
 

@@ -10,6 +10,7 @@ constructors below (tests/contracts/test_errors.py fails on an `APIError(...)` o
     401 invalid_request_error / invalid_api_key
     403 permission_error / model_not_allowed
     400 invalid_request_error / invalid_http_request (a request gunicorn cannot parse)
+    400 invalid_request_error / context_length_exceeded (the prompt overflows the model's window)
     404 invalid_request_error / model_not_found, not_found
     405 invalid_request_error / method_not_allowed
     408 invalid_request_error / request_timeout
@@ -21,7 +22,7 @@ constructors below (tests/contracts/test_errors.py fails on an `APIError(...)` o
     499 invalid_request_error / client_closed_request (access log only: nobody receives it)
     500 server_error / internal_error
     502 upstream_error / upstream_error, upstream_auth_error, upstream_unreachable,
-                         upstream_config_error, worker_lost
+                         upstream_config_error, upstream_overloaded, worker_lost
     501 invalid_request_error / not_implemented (a transfer coding gunicorn does not take)
     503 service_unavailable / no_worker_available, too_many_connections, bus_unavailable, worker_busy,
                               shutting_down
@@ -226,6 +227,33 @@ def internal_error(message: str = "The gateway failed to handle the request.") -
 def upstream_error(message: str, retry_after: str | None = None) -> APIError:
     """502: the upstream failed or refused our configuration; its message is kept."""
     return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_error"), retry_after)
+
+
+def upstream_overloaded(message: str, retry_after: str | None = None) -> APIError:
+    """502: the upstream is overloaded (Anthropic's 529); /v1/messages answers it as
+    Anthropic's own 529 `overloaded_error` (gateway/dialects/messages.py)."""
+    return APIError(502, OpenAIError(message, "upstream_error", None, "upstream_overloaded"), retry_after)
+
+
+OVERFLOW_HEADLINE = "prompt is too long"
+
+
+def context_length_exceeded(detail: str, tokens: int | None, maximum: int | None,
+                            param: str | None = "messages") -> APIError:
+    """400: the prompt does not fit the model's context window, whoever said so.
+
+    Each client recognises its own form: OpenAI's SDK users and Codex the code, Claude
+    Code the words Anthropic uses ("prompt is too long: N tokens > M maximum", which it
+    parses to compact). So the message starts with those words, then gives the
+    upstream's own (`detail`) in parentheses; `overflow_headline` cuts them off.
+    """
+    head = f"{OVERFLOW_HEADLINE}: {tokens} tokens > {maximum} maximum" if tokens and maximum else OVERFLOW_HEADLINE
+    return APIError(400, OpenAIError(f"{head} ({detail})", "invalid_request_error", param, "context_length_exceeded"))
+
+
+def overflow_headline(message: str) -> str:
+    """The Anthropic-worded start of a `context_length_exceeded` message."""
+    return message.split(" (", 1)[0]
 
 
 def upstream_auth_error(message: str) -> APIError:

@@ -32,6 +32,8 @@ from gateway.sse_framing import ChatFraming, Framing
 B = TypeVar("B")
 # An error body in a dialect's own shape (status, message and code come from the APIError).
 ErrorShape = Callable[[APIError], bytes]
+# The HTTP status of an error in a dialect whose statuses differ (Anthropic's 529).
+ErrorStatus = Callable[[APIError], int]
 # One extra route of a dialect: (URI template, resource, Falcon responder suffix or None).
 ExtraRoute = tuple[str, object, str | None]
 
@@ -74,6 +76,7 @@ class DialectSpec(Generic[B]):
     kind: str = "chat"  # the kind of model the routes serve: "chat" or "embedding"
     keys: KeySource = OPENAI_KEYS
     error_shape: ErrorShape | None = None  # None: OpenAI's `{"error": {...}}`
+    error_status: ErrorStatus | None = None  # None: the OpenAI table's status
     framing: Framing = field(default_factory=ChatFraming)
     job_fields: Callable[[falcon.Request], dict[str, Any]] = _no_fields  # extra Job fields, per request
     extras: Callable[[Services], Iterable[ExtraRoute]] = _no_extras  # other routes of the dialect
@@ -86,8 +89,8 @@ class DialectSpec(Generic[B]):
 class ShapedError(APIError):
     """An APIError written in a dialect's own error shape (same status and headers)."""
 
-    def __init__(self, ex: APIError, shape: ErrorShape) -> None:
-        super().__init__(ex.status, ex.error, ex.retry_after, ex.headers)
+    def __init__(self, ex: APIError, shape: ErrorShape, status: ErrorStatus | None = None) -> None:
+        super().__init__(status(ex) if status else ex.status, ex.error, ex.retry_after, ex.headers)
         self.shape = shape
 
     def body(self) -> bytes:
@@ -95,23 +98,24 @@ class ShapedError(APIError):
         return self.shape(self)
 
 
-def reshaped(ex: APIError, shape: ErrorShape | None) -> APIError:
-    """`ex` in `shape` (OpenAI's when None, or when it is shaped already)."""
+def reshaped(ex: APIError, shape: ErrorShape | None, status: ErrorStatus | None = None) -> APIError:
+    """`ex` in `shape` (OpenAI's when None, or when it is shaped already), with `status`."""
     if shape is None or isinstance(ex, ShapedError):
         return ex
-    return ShapedError(ex, shape)
+    return ShapedError(ex, shape, status)
 
 
 @contextmanager
-def shaped_errors(shape: ErrorShape | None) -> Iterator[None]:
-    """Re-raise any APIError of the block in `shape` (OpenAI's when None)."""
+def shaped_errors(shape: ErrorShape | None, status: ErrorStatus | None = None) -> Iterator[None]:
+    """Re-raise any APIError of the block in `shape` (OpenAI's when None), with `status`."""
     try:
         yield
     except APIError as ex:
-        shaped = reshaped(ex, shape)
+        shaped = reshaped(ex, shape, status)
         if shaped is ex:
             raise
         raise shaped from ex
 
 
-__all__ = ["DialectSpec", "ErrorShape", "ExtraRoute", "Services", "ShapedError", "Summary", "reshaped", "shaped_errors"]
+__all__ = ["DialectSpec", "ErrorShape", "ErrorStatus", "ExtraRoute", "Services", "ShapedError", "Summary", "reshaped",
+           "shaped_errors"]

@@ -16,7 +16,11 @@ import falcon
 
 from gateway.body import decode, read_body
 from gateway.contracts import anthropic_messages
-from gateway.contracts.anthropic_messages import COUNT_TOKENS_DECODER, MESSAGES_REQUEST_DECODER, MessagesRequest
+from gateway.contracts.anthropic_messages import (
+    COUNT_TOKENS_ENVELOPE_DECODER,
+    MESSAGES_ENVELOPE_DECODER,
+    MessagesEnvelope,
+)
 from gateway.contracts.errors import APIError
 from gateway.dialects import DialectSpec, ExtraRoute, Services, Summary, shaped_errors
 from gateway.openapi import describe
@@ -29,8 +33,13 @@ def speaks_anthropic(req: falcon.Request) -> bool:
 
 
 def anthropic_error(ex: APIError) -> bytes:
-    """`{"type": "error", "error": {"type", "message"}}` (same status as the OpenAI table's)."""
-    return anthropic_messages.error_body(ex.status, ex.error.message, ex.error.code)
+    """`{"type": "error", "error": {"type", "message"}}`, the field named in the message."""
+    return anthropic_messages.error_body(ex.status, ex.error.message, ex.error.code, ex.error.param)
+
+
+def anthropic_status(ex: APIError) -> int:
+    """The OpenAI table's status, but Anthropic's 529 for an overloaded upstream."""
+    return anthropic_messages.error_status(ex.status, ex.error.code)
 
 
 def job_fields(req: falcon.Request) -> dict[str, Any]:
@@ -38,7 +47,7 @@ def job_fields(req: falcon.Request) -> dict[str, Any]:
     return {"anthropic_beta": req.get_header("anthropic-beta") or ""}
 
 
-def summary(body: MessagesRequest, req: falcon.Request, fields: Mapping[str, str]) -> Summary:
+def summary(body: MessagesEnvelope, req: falcon.Request, fields: Mapping[str, str]) -> Summary:
     """The model, stream and `max_tokens` (required by Anthropic) of a Messages request."""
     return Summary(body.model, body.is_stream(), body.max_tokens)
 
@@ -54,10 +63,10 @@ class CountTokensResource:
         estimate elsewhere (workers decide by the provider's kind). Free: nothing is
         admitted against limits or billed, as Anthropic does not bill it either."""
         services = self._services
-        with shaped_errors(MESSAGES.error_shape):
+        with shaped_errors(MESSAGES.error_shape, MESSAGES.error_status):
             req.context.key = services.auth.authenticate(req, MESSAGES.keys)
             raw = read_body(req, services.config.gateway.max_body_bytes)
-            body = decode(COUNT_TOKENS_DECODER, raw)
+            body = decode(COUNT_TOKENS_ENVELOPE_DECODER, raw)
             req.context.model = body.model
             model = services.router.resolve(req.context.key, body.model, "chat")
             # NOTE: a count is free and never retried: the model's first deployment answers it
@@ -69,8 +78,8 @@ def extras(services: Services) -> Iterable[ExtraRoute]:
     return [("/v1/messages/count_tokens", CountTokensResource(services), None)]
 
 
-MESSAGES = DialectSpec(name="messages", routes=("/v1/messages",), decoder=MESSAGES_REQUEST_DECODER,
-                       summary=summary, error_shape=anthropic_error, framing=MessagesFraming(),
+MESSAGES = DialectSpec(name="messages", routes=("/v1/messages",), decoder=MESSAGES_ENVELOPE_DECODER,
+                       summary=summary, error_shape=anthropic_error, error_status=anthropic_status, framing=MessagesFraming(),
                        job_fields=job_fields, extras=extras)
 
 describe("POST", "/v1/messages", "Create a message (Anthropic's Messages API; SSE events with `stream: true`)",

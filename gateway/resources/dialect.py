@@ -37,4 +37,4 @@ class DialectResource:
             services.dispatcher.dispatch(req, resp, spec.outbound(req), model, raw, summary)
         except APIError as ex:
             # PERF: the hot path's own try rather than `shaped_errors` (a generator per request)
-            raise reshaped(ex, spec.error_shape) from None
+            raise reshaped(ex, spec.error_shape, spec.error_status) from None

@@ -33,7 +33,7 @@ def to_anthropic_model(model: ModelConfig) -> anthropic_messages.ModelInfo:
 
 def _errors_for(req: falcon.Request) -> AbstractContextManager[None]:
     """Errors in Anthropic's shape for Anthropic's clients, else OpenAI's."""
-    return shaped_errors(MESSAGES.error_shape) if speaks_anthropic(req) else nullcontext()
+    return shaped_errors(MESSAGES.error_shape, MESSAGES.error_status) if speaks_anthropic(req) else nullcontext()
 
 
 class ModelsResource:

@@ -687,7 +687,7 @@ def test_failure_mid_stream_raises_after_the_first_chunks_and_bills_what_was_spe
     body = ex.value.body
     assert isinstance(body, dict) and body["type"] == "upstream_error"
     if scenario == "error_midstream":
-        assert body["code"] == "upstream_error"
+        assert body["code"] == "upstream_overloaded"  # the event is an overloaded_error
         assert "overloaded_error: Overloaded" in ex.value.message
     else:
         assert "ended early" in ex.value.message
@@ -711,7 +711,8 @@ def test_failure_mid_stream_ends_with_an_error_event_then_done(stack: Stack, api
     data = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
     error = json.loads(data[-2])["error"]
-    assert (error["type"], error["code"], error["param"]) == ("upstream_error", "upstream_error", None)
+    code = "upstream_overloaded" if scenario == "error_midstream" else "upstream_error"  # an overloaded_error event
+    assert (error["type"], error["code"], error["param"]) == ("upstream_error", code, None)
     chunks = [json.loads(d) for d in data[:-2]]
     assert chunks and all("error" not in c for c in chunks)
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "Cut short"
@@ -823,7 +824,7 @@ def test_n_2_stream_interleaves_two_choices_and_sums_usage(
     [
         ("bad_key", 502, "upstream_auth_error", "authentication_error: invalid x-api-key"),
         ("low_credit", 502, "upstream_auth_error", "credit balance is too low"),
-        ("overloaded", 502, "upstream_error", "anthropic upstream error (529): overloaded_error: Overloaded"),
+        ("overloaded", 502, "upstream_overloaded", "anthropic upstream error (529): overloaded_error: Overloaded"),
         ("server_error", 502, "upstream_error", "anthropic upstream error (500): api_error: Internal server error"),
         ("not_found", 502, "upstream_error", "not_found_error: model: not found"),
         ("timeout", 504, "upstream_timeout", "timeout_error: Request timed out"),

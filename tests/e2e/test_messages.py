@@ -7,6 +7,7 @@ Anthropic), an OpenAI-kind route and a Gemini route (converted through the chat 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.contracts.bus import UsageEvent
+from gateway.runtime.estimate import tokens_from_chars
 from tests.fakes.anthropic import FakeAnthropic, _tokens
 from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import wait_until
@@ -208,10 +210,12 @@ def test_a_failure_mid_stream_raises_the_sdks_error(claude: anthropic.Anthropic,
                                     messages=[{"role": "user", "content": "#scenario stream_error"}]) as s:
             for _ in s:
                 pass
-    # Both upstreams fail with a server-side error after the first text: 502, api_error.
+    # Both upstreams fail after the first text: Anthropic with its own overloaded_error
+    # (Claude Code's overload handling keys on the type), OpenAI with a server error.
     body = caught.value.body
     assert isinstance(body, dict) and body["type"] == "error"
-    assert body["error"]["type"] == "api_error" and body["error"]["message"]
+    expected = "overloaded_error" if model == "msg-claude" else "api_error"
+    assert body["error"]["type"] == expected and body["error"]["message"]
 
 
 @pytest.mark.parametrize("model", ROUTES)
@@ -341,6 +345,52 @@ def test_client_disconnect_mid_stream_cancels_the_upstream_and_bills_what_was_sp
     assert time.monotonic() - closed_at < 5
     event = stack.usage_for(request_id)
     assert event.status == "cancelled" and event.prompt_tokens > 0
+    # the words streamed before the cut are billed (Anthropic bills them), as an estimate
+    streamed = sum(len(e["delta"].get("text", "")) for e in events if e["type"] == "content_block_delta")
+    assert event.estimated and event.completion_tokens >= tokens_from_chars(streamed) > 0
+
+
+@pytest.mark.parametrize("scenario", ["drop_midstream", "error_midstream"])
+def test_a_claude_stream_cut_by_the_upstream_bills_its_streamed_output_as_an_estimate(
+    stack: Stack, api_key: str, scenario: str,
+) -> None:
+    # Issue 21: the fake streams the whole text block, then drops the connection or
+    # sends an `error` event, with no `message_delta` (the output count) before it.
+    text = "y" * 401
+    body = {"model": "msg-claude", "max_tokens": 500, "stream": True,
+            "messages": [{"role": "user", "content": f"#scenario {scenario}\n{text}"}]}
+    response = httpx.post(f"{stack.base_url}/messages", json=body, timeout=20,
+                          headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"})
+    assert response.status_code == 200 and "event: error" in response.text
+    event = stack.usage_for(response.headers["x-request-id"])
+    assert (event.status, event.estimated) == ("error", True)
+    assert event.prompt_tokens > 0 and event.completion_tokens == tokens_from_chars(len(text)) == 101
+
+
+def test_a_claude_stream_cut_by_a_gateway_shutdown_bills_its_streamed_output(
+    stack: Stack, api_key: str,
+) -> None:
+    config = stack.workdir / "gateway.toml"
+    short_grace = stack.write_config("gateway-term.toml", config.read_text().replace(
+        "[gateway]\n", "[gateway]\nshutdown_grace_s = 0.5\n", 1))
+    gateway = stack.start_gateway(short_grace, name="gateway-term", primary=False)
+    body = {"model": "msg-claude", "max_tokens": 500, "stream": True,
+            "messages": [{"role": "user", "content": "#scenario slow_stream"}]}
+    with httpx.stream("POST", f"http://127.0.0.1:{gateway.port}/v1/messages", json=body, timeout=20,
+                      headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"}) as response:
+        request_id = response.headers["x-request-id"]
+        events: list[dict[str, Any]] = []
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if len(events) == 6:  # the stream runs: the gateway's shutdown cuts it at its grace
+                    gateway.signal(signal.SIGTERM)
+    assert events[-1]["type"] == "error"
+    assert gateway.popen.wait(15) == 0
+    event = stack.usage_for(request_id)
+    assert (event.status, event.error_code, event.estimated) == ("cut", "gateway_shutdown", True)
+    streamed = sum(len(e["delta"].get("text", "")) for e in events if e["type"] == "content_block_delta")
+    assert event.completion_tokens >= tokens_from_chars(streamed) > 0
 
 
 def test_model_errors_are_in_anthropics_shape_for_anthropic_clients(claude: anthropic.Anthropic) -> None:
@@ -350,3 +400,130 @@ def test_model_errors_are_in_anthropics_shape_for_anthropic_clients(claude: anth
     with pytest.raises(anthropic.NotFoundError) as counted:
         claude.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
     assert isinstance(counted.value.body, dict) and counted.value.body["type"] == "error"
+
+
+def test_blocks_and_tools_only_claude_serves_pass_through_to_claude_and_are_named_elsewhere(
+    stack: Stack, api_key: str, fake_anthropic: FakeAnthropic,
+) -> None:
+    # Issue 21: valid Anthropic input the gateway used to refuse on every route.
+    from tests.contracts.test_anthropic_messages import CLAUDE_ONLY
+    headers = {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
+    body = {**CLAUDE_ONLY, "model": "msg-claude"}
+    response = httpx.post(f"{stack.base_url}/messages", json=body, headers=headers, timeout=20)
+    assert response.status_code == 200, response.text
+    assert fake_anthropic.bodies[-1] == {**CLAUDE_ONLY, "model": "claude-opus-4-6"}  # as sent
+    converted = httpx.post(f"{stack.base_url}/messages", json={**body, "model": "msg-openai"}, headers=headers,
+                           timeout=20)
+    assert converted.status_code == 400
+    error = converted.json()["error"]  # Anthropic's error has no `param`: the message names it
+    assert error["type"] == "invalid_request_error" and error["message"].startswith("tools[1].type: ")
+    no_toolsets = {**body, "model": "msg-openai", "tools": CLAUDE_ONLY["tools"][:1]}
+    blocks = httpx.post(f"{stack.base_url}/messages", json=no_toolsets, headers=headers, timeout=20)
+    assert blocks.status_code == 400
+    assert blocks.json()["error"]["message"] == (
+        "messages[1].content[0].type: 'compaction' blocks are served by Claude models only.")
+
+
+def test_a_pdf_read_by_a_tool_reaches_an_openai_route_with_a_filename(
+    claude: anthropic.Anthropic, fake_openai: FakeOpenAI,
+) -> None:
+    # Issue 21: Claude Code's Read answers a PDF with an untitled base64 document.
+    call: Any = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}}
+    message = claude.messages.create(model="msg-openai", max_tokens=50, tools=[WEATHER_TOOL], messages=[
+        {"role": "user", "content": "#scenario tools"},
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": [{"type": "text", "text": "a pdf"}, pdf]}]}])
+    assert message.stop_reason == "end_turn" and text_of(message).startswith("fake: ")
+
+
+@pytest.mark.parametrize(("model", "scenario", "words"), [
+    ("msg-claude", "error_400", "prompt is too long: 250000 tokens > 200000 maximum"),
+    ("msg-openai", "context_overflow", "prompt is too long: 250000 tokens > 128000 maximum"),
+    ("msg-gemini", "context_overflow", "prompt is too long: 1048577 tokens > 1048576 maximum"),
+])
+def test_a_context_overflow_is_worded_as_anthropic_words_it_on_every_route(
+    claude: anthropic.Anthropic, client: Any, model: str, scenario: str, words: str,
+) -> None:
+    # Issue 21: Claude Code compacts only on these words (and parses N > M).
+    for stream in (False, True):
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            claude.messages.create(model=model, max_tokens=10, stream=stream,
+                                   messages=[{"role": "user", "content": f"#scenario {scenario}"}])
+        body = caught.value.body
+        assert isinstance(body, dict) and body["error"] == {"type": "invalid_request_error", "message": words}
+    # OpenAI's clients key on the code instead, on chat and Responses alike
+    import openai
+    with pytest.raises(openai.BadRequestError) as chat:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"#scenario {scenario}"}])
+    assert (chat.value.code, chat.value.param) == ("context_length_exceeded", "messages")
+    assert isinstance(chat.value.body, dict) and chat.value.body["message"].startswith(words + " (")
+    with pytest.raises(openai.BadRequestError) as responses:
+        client.responses.create(model=model, input=f"#scenario {scenario}")
+    assert responses.value.code == "context_length_exceeded"
+
+
+def test_an_overloaded_anthropic_stays_529_overloaded_error_on_messages(claude: anthropic.Anthropic) -> None:
+    # Issue 21: Claude Code's overload handling keys on 529 or overloaded_error.
+    for stream in (False, True):
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            claude.messages.create(model="msg-claude", max_tokens=10, stream=stream,
+                                   messages=[{"role": "user", "content": "#scenario overloaded"}])
+        assert caught.value.status_code == 529
+        assert caught.value.response.headers["x-should-retry"] == "true"
+        body = caught.value.body
+        assert isinstance(body, dict) and body["error"]["type"] == "overloaded_error"
+        assert "Overloaded" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ROUTES)
+def test_the_end_users_id_reaches_every_upstream(
+    claude: anthropic.Anthropic, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, model: str,
+) -> None:
+    # Issue 21: metadata.user_id -> safety_identifier on converted routes.
+    user_id = "user_" + "a" * 64 + "_account__session_0f0e0d0c-0b0a-0908-0706-050403020100"  # Claude Code's shape
+    message = claude.messages.create(model=model, max_tokens=20, metadata={"user_id": user_id},
+                                     messages=[{"role": "user", "content": "who am I"}])
+    assert "who am I" in text_of(message)
+    if model == "msg-claude":
+        assert fake_anthropic.bodies[-1]["metadata"] == {"user_id": user_id}
+    elif model == "msg-openai":
+        sent = fake_openai.received[-1].json()
+        assert len(sent["safety_identifier"]) == 64 and sent["safety_identifier"] != user_id[:64]
+
+
+def test_a_session_switched_to_claude_drops_the_other_models_unsigned_thinking(claude: anthropic.Anthropic) -> None:
+    # Issue 21: the fake Anthropic refuses a thinking block whose signature it did not issue.
+    first = claude.messages.create(model="msg-openai", max_tokens=100,
+                                   messages=[{"role": "user", "content": "#scenario thinking\nhello"}])
+    assert [b.type for b in first.content] == ["thinking", "text"]
+    assert first.content[0].type == "thinking" and first.content[0].signature == ""
+    history: list[Any] = [{"role": "user", "content": "hello"},
+                          {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+                          {"role": "user", "content": "and now?"}]
+    second = claude.messages.create(model="msg-claude", max_tokens=100, messages=history)
+    assert text_of(second) == "and now?"
+
+
+def test_a_400_names_the_messages_field_the_caller_sent_not_the_chat_parameter(claude: anthropic.Anthropic) -> None:
+    # Issue 21: Gemini's conversion refuses chat's `parallel_tool_calls: false`.
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(model="msg-gemini", max_tokens=10, tools=[WEATHER_TOOL],
+                               tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+                               messages=[{"role": "user", "content": "weather?"}])
+    body = caught.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error"
+    message = body["error"]["message"]
+    assert message.startswith("'tool_choice.disable_parallel_tool_use': false is not supported by Gemini")
+    assert "parallel_tool_calls" not in message
+
+
+def test_interleaved_tool_call_fragments_stream_as_one_block_per_call(claude: anthropic.Anthropic) -> None:
+    # Issue 21: fragments of calls 0, 1, 0, 1 made four blocks, two of them nameless.
+    with claude.messages.stream(model="msg-openai", max_tokens=100, tools=[WEATHER_TOOL],
+                                messages=[{"role": "user", "content": "#scenario interleaved_tools"}]) as stream:
+        final = stream.get_final_message()
+    calls = [(b.id, b.name, b.input) for b in final.content if b.type == "tool_use"]
+    assert calls == [("call_fake_0", "get_weather", {"city": "Paris"}), ("call_fake_1", "get_weather", {"city": "London"})]
+    assert final.stop_reason == "tool_use" and len(final.content) == 2

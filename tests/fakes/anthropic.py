@@ -15,7 +15,7 @@ Checks, answered like the real API:
   and text blocks empty or whitespace-only; first message not `user`; roles not
   alternating; a final assistant turn ending in whitespace; a `tool_result` that does not
   answer a `tool_use` of the previous assistant turn, or that follows other content; a
-  `tool_use` left unanswered; tool blocks without `tools`; bad tool names/schemas,
+  `tool_use` left unanswered; tool blocks without `tools`; bad client tool names/schemas (typed tools and toolsets pass),
   tool_choice, images; thinking budget < 1024 or >= max_tokens, thinking with a forced
   tool or a temperature; adaptive thinking or `output_config.effort` on a model outside
   `ADAPTIVE_MODELS`, budget thinking on one of `ADAPTIVE_ONLY_MODELS`; thinking blocks whose signature this fake did not issue, and a
@@ -434,6 +434,14 @@ TOP_LEVEL = frozenset({
     "stop_sequences", "stream", "metadata", "tools", "tool_choice", "thinking",
     "service_tier", "output_config", "container", "mcp_servers", "context_management",
 })
+# Blocks of Anthropic's server tools and context management, valid in an assistant turn
+# (this fake answers them with text; it runs no server tools).
+SERVER_BLOCKS = frozenset({
+    "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result", "tool_search_tool_result",
+    "mcp_tool_use", "mcp_tool_result", "container_upload", "compaction",
+})
+TOOL_RESULT_PARTS = ("text", "image", "document", "search_result", "tool_reference")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -520,6 +528,8 @@ def _tools_problem(body: dict[str, Any]) -> str | None:
     tools = body.get("tools")
     names = []
     for i, tool in enumerate(tools or []):
+        if tool.get("type") not in (None, "custom"):
+            continue  # a server tool or toolset (typed; toolsets have no name)
         name = tool.get("name", "")
         if not isinstance(name, str) or not TOOL_NAME.match(name):
             return f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
@@ -585,8 +595,8 @@ def _block_problem(block: Any, role: str, where: str) -> str | None:
     if not isinstance(block, dict):
         return f"{where}: Input should be a valid dictionary"
     kind = block.get("type")
-    allowed = ("text", "image", "document", "tool_result") if role == "user" else (
-        "text", "tool_use", "thinking", "redacted_thinking")
+    allowed = ("text", "image", "document", "tool_result", "search_result") if role == "user" else (
+        "text", "tool_use", "thinking", "redacted_thinking", *SERVER_BLOCKS)
     if kind not in allowed:
         return f"{where}: Input tag '{kind}' found using 'type' does not match any of the expected tags for {role} messages"
     if kind == "text":
@@ -609,7 +619,9 @@ def _block_problem(block: Any, role: str, where: str) -> str | None:
     if kind == "thinking" and block.get("signature") != sign_thinking(str(block.get("thinking"))):
         return f"{where}: Invalid `signature` in `thinking` block"
     if kind == "tool_result" and isinstance(block.get("content"), list):
-        for inner in block["content"]:
+        for k, inner in enumerate(block["content"]):
+            if inner.get("type") not in TOOL_RESULT_PARTS:
+                return f"{where}.tool_result.content.{k}: Input tag '{inner.get('type')}' found using 'type' does not match any of the expected tags"
             if inner.get("type") == "text":
                 problem = _text_problem(inner.get("text"), "messages")
                 if problem:

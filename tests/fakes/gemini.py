@@ -53,6 +53,8 @@ Scenarios: put `#scenario <name>` in the last user text.
 - `rate_limited`: 429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo
   (`retryDelay: "7s"`); also for embeddings when an input holds the directive;
 - `overloaded`: 503 UNAVAILABLE "The model is overloaded. Please try again later.";
+- `context_overflow`: 400 INVALID_ARGUMENT "The input token count (1048577) exceeds the
+  maximum number of tokens allowed (1048576).";
 - `slow`: a stream of `slow_chunks` events `slow_delay` seconds apart.
 
 Batch embeddings return one deterministic vector per request, in order: a function of
@@ -316,6 +318,9 @@ class FakeGemini(FakeServer):
             raise GeminiError(
                 503, "UNAVAILABLE", "The model is overloaded. Please try again later."
             )
+        if scenario == "context_overflow":
+            raise GeminiError(400, "INVALID_ARGUMENT", "The input token count (1048577) exceeds the maximum "
+                              "number of tokens allowed (1048576).")
         if scenario in ("error_midstream", "cut_midstream", "echo_headers") and not stream:
             if scenario == "cut_midstream":
                 ex.drop()

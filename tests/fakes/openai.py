@@ -12,6 +12,9 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 - error_401     401 (the upstream refusing our key)
 - rate_limited  429 with `retry-after: 7`
 - error_500     500 server_error
+- interleaved_tools  two `get_weather` calls (Paris, London); streamed with their argument
+                fragments interleaved (call 0, 1, 0, 1), as some compatible servers send them
+- context_overflow  400 `context_length_exceeded` in OpenAI's words (250000 tokens > 128000)
 - midstream     (stream) two chunks, then the connection drops
 - stream_error  (stream) two chunks, then an SSE `{"error": ...}` event
 - thinking      the answer with `reasoning_content` (streamed first), as reasoning servers send it
@@ -29,6 +32,9 @@ Whatever the message says, a model refuses what today's OpenAI models refuse
 (`model_refusal`, issue 20): a GPT-5-family or o-series model answers `max_tokens`,
 `temperature` other than 1, `top_p`, penalties and log probabilities with OpenAI's 400
 (`unsupported_parameter` / `unsupported_value`), a GPT-4-class model `reasoning_effort`.
+
+A `file` part with `file_data` and no `filename` is a 400 naming `...file.file_id`, as
+OpenAI answers it.
 
 Per instance, whatever the message says (several fakes as several accounts, issue 16):
 `fail_next(status, headers, times)` answers the next chat requests with that error (429
@@ -51,6 +57,8 @@ from typing import Any
 from tests.fakes.server import Exchange, FakeServer, header_echo
 
 PROMPT_TOKENS = 11
+OVERFLOW = ("This model's maximum context length is 128000 tokens. However, your messages resulted in 250000 "
+            "tokens. Please reduce the length of the messages.")
 THINKING_TEXT = "Let me think it over."
 # A line of the last user text (its first, or any other: clients add text around it).
 _DIRECTIVE = re.compile(r"(?m)^#scenario[ \t]+(\w+)(?:[ \t]+(\S+))?")
@@ -66,6 +74,17 @@ def _last_user_text(body: dict[str, Any]) -> str:
             if isinstance(content, list):
                 return "".join(p.get("text", "") for p in content if p.get("type") == "text")
     return ""
+
+
+def _file_problem(body: dict[str, Any]) -> str | None:
+    """The path OpenAI names for a `file` part with `file_data` but no `filename`."""
+    for i, message in enumerate(body.get("messages") or []):
+        content = message.get("content")
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            file = part.get("file") if isinstance(part, dict) and part.get("type") == "file" else None
+            if isinstance(file, dict) and "file_data" in file and not file.get("filename"):
+                return f"messages[{i}].content[{j}].file.file_id"
+    return None
 
 
 def _error(status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -156,6 +175,11 @@ class FakeOpenAI(FakeServer):
         if refusal is not None:
             ex.send_json(400, refusal)
             return
+        problem = _file_problem(body)
+        if problem is not None:
+            ex.send_json(400, _error(400, f"Missing required parameter: '{problem}'.", "invalid_request_error",
+                                     problem, "missing_required_parameter"))
+            return
         text = _last_user_text(body)
         directive = _DIRECTIVE.search(text)
         scenario, arg = (directive.group(1), directive.group(2) or "") if directive else ("", "")
@@ -168,6 +192,7 @@ class FakeOpenAI(FakeServer):
             "error_401": (401, _error(401, "Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key")),
             "rate_limited": (429, _error(429, "Rate limit reached for requests.", "requests", None, "rate_limit_exceeded")),
             "error_500": (500, _error(500, "The server had an error while processing your request.", "server_error")),
+            "context_overflow": (400, _error(400, OVERFLOW, "invalid_request_error", "messages", "context_length_exceeded")),
         }
         if scenario == "echo_headers" and not body.get("stream"):
             failures[scenario] = (500, _error(500, header_echo(ex.request), "server_error"))
@@ -219,6 +244,11 @@ class FakeOpenAI(FakeServer):
             call = {"id": "call_fake_1", "type": "function",
                     "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})}}
             return {"content": None, "tool_calls": [call]}, "tool_calls"
+        if scenario == "interleaved_tools":
+            calls = [{"id": f"call_fake_{k}", "type": "function",
+                      "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
+                     for k, city in enumerate(("Paris", "London"))]
+            return {"content": None, "tool_calls": calls}, "tool_calls"
         if scenario == "slow_stream":
             return {"content": " ".join(f"w{i}" for i in range(100))}, "stop"
         if scenario == "thinking":
@@ -234,7 +264,17 @@ class FakeOpenAI(FakeServer):
 
         ex.start_sse()
         ex.event(chunk({"role": "assistant", "content": "" if message.get("content") else None, "refusal": None}))
-        if message.get("tool_calls"):
+        if scenario == "interleaved_tools":  # as some OpenAI-compatible servers stream parallel calls
+            calls = message["tool_calls"]
+            for k, call in enumerate(calls):
+                ex.event(chunk({"tool_calls": [{"index": k, "id": call["id"], "type": "function",
+                                                "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+            for half in (0, 1):
+                for k, call in enumerate(calls):
+                    args = call["function"]["arguments"]
+                    part = args[: len(args) // 2] if half == 0 else args[len(args) // 2 :]
+                    ex.event(chunk({"tool_calls": [{"index": k, "function": {"arguments": part}}]}))
+        elif message.get("tool_calls"):
             call = message["tool_calls"][0]
             ex.event(chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
                                             "function": {"name": call["function"]["name"], "arguments": ""}}]}))

@@ -11,6 +11,7 @@ pass through as raw bytes unless the upstream names another model than the calle
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +38,7 @@ from workers.providers.base import (
     UpstreamRequest,
 )
 from workers.providers import param_rules
-from workers.providers.upstream_errors import by_cause
+from workers.providers.upstream_errors import by_cause, counts
 
 
 class _PromptDetails(Struct):
@@ -199,6 +200,12 @@ class OpenAIStream:
         return StreamOutcome(usage=self._usage)
 
 
+# "This model's maximum context length is 128000 tokens. However, your messages resulted in
+# 250000 tokens." (or "you requested 250000 tokens"): OpenAI's context_length_exceeded.
+_OVERFLOW = re.compile(r"maximum context length is (?P<maximum>\d+) tokens\. However, "
+                       r"(?:your messages resulted in|you requested) (?P<tokens>\d+) tokens")
+
+
 def _error_from_body(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     message = body.decode("utf-8", "replace")[:2000] or f"HTTP {status}"
     param: str | None = None
@@ -213,6 +220,9 @@ def _error_from_body(status: int, headers: Mapping[str, str], body: bytes) -> Up
         kind = inner.type
     elif isinstance(inner, str):
         message = inner
+    overflow = counts(_OVERFLOW, message)  # vLLM-style servers word it alike, without the code
+    if overflow is None and isinstance(inner, _ErrorInner) and inner.code == "context_length_exceeded":
+        overflow = (None, None)
     return by_cause(
         "openai",
         status,
@@ -220,6 +230,7 @@ def _error_from_body(status: int, headers: Mapping[str, str], body: bytes) -> Up
         headers,
         rate_limited=kind in ("rate_limit_exceeded", "requests", "tokens"),
         param=param,
+        overflow=overflow,
     )
 
 

@@ -168,3 +168,19 @@ def test_issue_11_null_counts_and_a_missing_total_are_billed_from_what_was_given
     body = json.dumps({"id": "x", "model": "ours", "choices": [],
                        "usage": {"prompt_tokens": 9, "completion_tokens": None, "total_tokens": None}}).encode()
     assert PROVIDER.chat_result(body, ctx()).usage == Usage(prompt_tokens=9, completion_tokens=0, total_tokens=9)
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"message": "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+                          "250000 tokens. Please reduce the length of the messages.",
+               "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}},
+    # vLLM-style servers word it alike without the code
+    {"object": "error", "message": "This model's maximum context length is 128000 tokens. However, you requested "
+                                   "250000 tokens (249000 in the messages, 1000 in the completion).",
+     "type": "BadRequestError", "param": None, "code": 400},
+])
+def test_a_context_overflow_keeps_its_code_and_counts(body: dict[str, object]) -> None:
+    # Issue 21: the code was dropped (null), so no client could recognise it.
+    error = PROVIDER.error(400, {}, json.dumps(body).encode())
+    assert (error.status, error.error.code, error.error.param) == (400, "context_length_exceeded", "messages")
+    assert error.error.message.startswith("prompt is too long: 250000 tokens > 128000 maximum (")

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 
 from gateway.contracts.anthropic_messages import (
@@ -15,12 +17,14 @@ from gateway.contracts.anthropic_messages import (
     MESSAGES_REQUEST_DECODER,
     CountTokensRequest,
     CountTokensResponse,
+    MessagesRequest,
 )
 from gateway.contracts.bus import Job
 from gateway.contracts.errors import from_validation_error
 from gateway.contracts.openai import ChatRequest, Tool
 from gateway.runtime.estimate import tokens_from_chars
 from workers.dialects import Converted, Direct
+from workers.dialects.messages.params import caller_param
 from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request
 from workers.dialects.messages.request import to_chat_messages, to_chat_request, to_chat_tools
 from workers.dialects.messages.response import message_id
@@ -35,6 +39,14 @@ NATIVE_KIND = "anthropic"
 _CHAT_ENCODER = msgspec.json.Encoder()
 
 
+def _decode(job: Job) -> MessagesRequest:
+    """The Messages body, as far as conversion reads it (a 400 naming the field if not)."""
+    try:
+        return MESSAGES_REQUEST_DECODER.decode(job.body)
+    except msgspec.ValidationError as ex:
+        raise from_validation_error(ex) from ex
+
+
 class MessagesDialect:
     """Conversion rules of the Anthropic Messages dialect."""
 
@@ -43,8 +55,10 @@ class MessagesDialect:
         direct = self.pass_through(route.config.kind, job, target)
         if direct is not None:
             return direct
-        chat = self.to_chat(job, target)
-        return Converted(chat, _CHAT_ENCODER.encode(chat), MessagesOutput(message_id(job.request_id), job.model))
+        req = _decode(job)
+        chat = msgspec.structs.replace(to_chat_request(req), model=job.model)
+        return Converted(chat, _CHAT_ENCODER.encode(chat), MessagesOutput(message_id(job.request_id), job.model),
+                         functools.partial(caller_param, req=req))
 
     def pass_through(self, kind: str, job: Job, target: Target) -> Direct | None:
         """Forward as sent to an anthropic-kind upstream."""
@@ -56,11 +70,7 @@ class MessagesDialect:
 
     def to_chat(self, job: Job, target: Target) -> ChatRequest:
         """The Messages body as a chat request (model: the public id)."""
-        try:
-            req = MESSAGES_REQUEST_DECODER.decode(job.body)
-        except msgspec.ValidationError as ex:
-            raise from_validation_error(ex) from ex
-        return msgspec.structs.replace(to_chat_request(req), model=job.model)
+        return msgspec.structs.replace(to_chat_request(_decode(job)), model=job.model)
 
     def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
         """Anthropic's own `count_tokens` on an anthropic-kind upstream."""

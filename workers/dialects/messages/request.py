@@ -7,6 +7,7 @@ sources), never dropped; `thinking` becomes `reasoning_effort` by its budget.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -21,6 +22,7 @@ from workers.providers.base import ConversionError
 LOW_BUDGET = 4096
 HIGH_BUDGET = 16384
 MAX_STOP = 4  # OpenAI's limit on `stop`
+DEFAULT_FILENAME = "document.pdf"  # base64 documents are PDFs (Anthropic's only base64 document type)
 
 
 def _cache(mark: am.CacheControl | None | UnsetType) -> oa.CacheControl | UnsetType:
@@ -45,7 +47,9 @@ def _image(block: am.ImageBlock, where: str) -> oa.ImagePart:
 def _document(block: am.DocumentBlock, where: str) -> oa.UserPart:
     source = block.source
     if isinstance(source, am.Base64Source):
-        name = block.title if isinstance(block.title, str) else UNSET
+        # NOTE: OpenAI refuses `file_data` without a `filename`; Claude Code's Read sends
+        # PDFs untitled (issue 21).
+        name = block.title if isinstance(block.title, str) and block.title else DEFAULT_FILENAME
         return oa.FilePart(oa.FileRef(file_data=_data_url(source), filename=name))
     if isinstance(source, am.TextSource):
         return oa.TextPart(source.data, cache_control=_cache(block.cache_control))
@@ -75,8 +79,10 @@ def _tool_result_text(block: am.ToolResultBlock, where: str) -> tuple[str, list[
                 texts.append(part.text)
             elif isinstance(part, am.ImageBlock):
                 extra.append(_image(part, f"{where}.content[{j}]"))
-            else:
+            elif isinstance(part, am.DocumentBlock):
                 extra.append(_document(part, f"{where}.content[{j}]"))
+            else:
+                raise _not_here(part, f"{where}.content[{j}]", "a tool result")
         text = "\n".join(texts)
     if block.is_error is True:
         # NOTE: chat has no error flag on a tool result; the model reads it from the text.
@@ -84,7 +90,7 @@ def _tool_result_text(block: am.ToolResultBlock, where: str) -> tuple[str, list[
     return text, extra
 
 
-def _not_here(block: am.Block, where: str, turn: str) -> ConversionError:
+def _not_here(block: am.Block | am.ToolResultPart, where: str, turn: str) -> ConversionError:
     """400 for a block this turn cannot hold off Claude (server-tool blocks among them)."""
     kind = _block_type(block)
     if isinstance(block, am.ClaudeOnlyBlock):
@@ -92,7 +98,7 @@ def _not_here(block: am.Block, where: str, turn: str) -> ConversionError:
     return ConversionError(f"{turn.capitalize()} cannot hold a '{kind}' block.", f"{where}.type")
 
 
-def _block_type(block: am.Block) -> str:
+def _block_type(block: am.Block | am.ToolResultPart) -> str:
     """The wire `type` of a block (its Struct tag)."""
     return str(type(block).__struct_config__.tag)
 
@@ -192,6 +198,8 @@ def to_chat_tools(tools: list[am.ToolDefinition] | UnsetType) -> list[oa.AnyTool
                 f"The tool type '{tool.type}' is an Anthropic server tool, served by Claude models only.",
                 f"tools[{i}].type",
             )
+        if not isinstance(tool.name, str):
+            raise ConversionError("A client tool needs a name.", f"tools[{i}].name")
         schema: dict[str, Any] = tool.input_schema if isinstance(tool.input_schema, dict) else {"type": "object"}
         function = oa.FunctionDefinition(name=tool.name, description=tool.description, parameters=schema)
         out.append(oa.Tool(function=function, cache_control=_cache(tool.cache_control)))
@@ -241,6 +249,18 @@ def to_response_format(output: am.OutputConfig | UnsetType) -> oa.ResponseFormat
     return oa.JsonSchemaFormat(oa.JsonSchemaSpec(name="output", schema=output.format.schema, strict=True))
 
 
+MAX_SAFETY_IDENTIFIER = 64  # OpenAI's limit on `safety_identifier`
+
+
+def to_safety_identifier(metadata: am.Metadata | UnsetType) -> str | UnsetType:
+    """metadata.user_id -> safety_identifier (OpenAI's end-user id, at most 64 characters:
+    a longer id, as Claude Code sends, becomes its SHA-256, stable and as distinct)."""
+    user = metadata.user_id if isinstance(metadata, am.Metadata) else None
+    if not isinstance(user, str) or not user:
+        return UNSET
+    return user if len(user) <= MAX_SAFETY_IDENTIFIER else hashlib.sha256(user.encode()).hexdigest()
+
+
 def to_chat_request(req: am.MessagesRequest) -> oa.ChatRequest:
     """The whole request; `stream` asks for usage so every stream can be billed."""
     if not isinstance(req.top_k, UnsetType):
@@ -269,6 +289,7 @@ def to_chat_request(req: am.MessagesRequest) -> oa.ChatRequest:
         parallel_tool_calls=parallel if not isinstance(tools, UnsetType) else UNSET,
         reasoning_effort=to_reasoning_effort(req.thinking, req.output_config),
         response_format=to_response_format(req.output_config),
+        safety_identifier=to_safety_identifier(req.metadata),
         stream=True if stream else UNSET,
         stream_options=oa.StreamOptions(include_usage=True) if stream else UNSET,
     )

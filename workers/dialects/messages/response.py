@@ -21,6 +21,38 @@ _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool
 _COMPLETION = msgspec.json.Decoder(ChatCompletion)
 
 
+class _StopChoice(msgspec.Struct):
+    stop_reason: str | int | None = None
+
+
+class _StopPeek(msgspec.Struct):
+    choices: list[_StopChoice] = []
+
+
+_STOP_PEEK = msgspec.json.Decoder(_StopPeek)
+
+
+def matched_stop(raw: msgspec.Raw) -> str | None:
+    """The stop sequence that ended the first choice, where the upstream names it
+    (vLLM-style servers' `stop_reason`; OpenAI itself names none, so its replies stay
+    `end_turn`)."""
+    if b'"stop_reason"' not in bytes(raw):  # PERF: most chunks are not decoded twice
+        return None
+    try:
+        choices = _STOP_PEEK.decode(raw).choices
+    except msgspec.DecodeError:
+        return None
+    reason = choices[0].stop_reason if choices else None
+    return reason if isinstance(reason, str) and reason else None
+
+
+def to_stop(finish_reason: str | None, stop_sequence: str | None) -> am.StopDelta:
+    """How the reply ended: Anthropic's `stop_sequence` with the string when one ended it."""
+    if finish_reason == "stop" and stop_sequence:
+        return am.StopDelta(stop_reason="stop_sequence", stop_sequence=stop_sequence)
+    return am.StopDelta(stop_reason=to_stop_reason(finish_reason))
+
+
 def to_stop_reason(finish_reason: str | None) -> str:
     """OpenAI's finish_reason -> Anthropic's stop_reason (unknown ones end the turn)."""
     return _STOP_REASONS.get(finish_reason or "stop", "end_turn")
@@ -65,6 +97,7 @@ def to_message(body: msgspec.Struct | msgspec.Raw, usage: Usage, msg_id: str, mo
         raise TypeError(f"not a chat completion: {type(body).__name__}")
     content: list[am.OutBlock] = []
     finish: str | None = None
+    matched = matched_stop(body) if isinstance(body, msgspec.Raw) else None
     if completion.choices:
         choice = completion.choices[0]
         finish = choice.finish_reason
@@ -73,10 +106,14 @@ def to_message(body: msgspec.Struct | msgspec.Raw, usage: Usage, msg_id: str, mo
             content.append(am.OutThinking(thinking=message.reasoning_content))
         if message.content:
             content.append(am.OutText(text=message.content))
+        if message.refusal:  # Anthropic writes a refusal as text, ended by stop_reason "refusal"
+            content.append(am.OutText(text=message.refusal))
+            finish = "content_filter"
         if isinstance(message.tool_calls, list):
             for call in message.tool_calls:
                 if isinstance(call, ToolCall):
                     content.append(am.OutToolUse(id=call.id, name=call.function.name,
                                                  input=tool_input(call.function.arguments)))
-    return am.Message(id=msg_id, model=model, content=content, stop_reason=to_stop_reason(finish),
-                      usage=to_message_usage(usage))
+    stop = to_stop(finish, matched)
+    return am.Message(id=msg_id, model=model, content=content, stop_reason=stop.stop_reason,
+                      stop_sequence=stop.stop_sequence, usage=to_message_usage(usage))

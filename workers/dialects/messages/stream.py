@@ -6,10 +6,17 @@ A stream becomes `message_start`, `ping`, then one content block per run of reas
 then `message_delta` (stop reason, usage) and `message_stop`. Usage arrives with the
 stream's end (the sink's `done`), so `message_start` reports zero tokens and
 `message_delta` the final counts, input included, as newer Anthropic streams do.
+
+Anthropic streams one block at a time, but a chat stream may interleave the argument
+fragments of parallel tool calls (indices 0, 1, 0, 1). A call streams live while it is
+the open block; another call's fragments wait until the open call's arguments are whole
+JSON (or another kind of block is open), then its block opens with what it gathered;
+calls still waiting at the end are sent whole then.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -18,7 +25,7 @@ import msgspec
 from gateway.contracts import anthropic_messages as am
 from gateway.contracts.errors import OpenAIError, upstream_error
 from gateway.contracts.openai import ChatCompletionChunk, ToolCallDelta, Usage
-from workers.dialects.messages.response import to_message, to_message_usage, to_stop_reason
+from workers.dialects.messages.response import matched_stop, to_message, to_message_usage, to_stop
 from workers.providers.base import UpstreamError
 
 _CHUNK = msgspec.json.Decoder(ChatCompletionChunk)
@@ -33,6 +40,25 @@ class _Open:
     call: int = -1
 
 
+@dataclass(slots=True)
+class _Call:
+    """One chat tool call: its id, name and arguments so far, and whether its block is
+    not yet opened ("waiting"), open, or stopped ("closed")."""
+
+    id: str
+    name: str
+    arguments: str = ""
+    state: str = "waiting"
+
+
+def _whole_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 class MessagesOutput:
     """Converts one job's chat output (a completion, or a stream of chunks)."""
 
@@ -43,6 +69,9 @@ class MessagesOutput:
         self._open: _Open | None = None
         self._blocks = 0
         self._finish: str | None = None
+        self._calls: dict[int, _Call] = {}  # by chat index
+        self._refused = False
+        self._stop_sequence: str | None = None  # where the upstream names the one that ended it
 
     def result(self, body: msgspec.Struct | msgspec.Raw, usage: Usage) -> msgspec.Struct:
         """A whole completion -> a Message."""
@@ -68,17 +97,25 @@ class MessagesOutput:
             if isinstance(delta.content, str) and delta.content:
                 events += self._to("text")
                 events.append(self._delta(am.TextDelta(delta.content)))
+            if isinstance(delta.refusal, str) and delta.refusal:
+                # Anthropic writes a refusal as text, ended by stop_reason "refusal"
+                self._refused = True
+                events += self._to("text")
+                events.append(self._delta(am.TextDelta(delta.refusal)))
             if isinstance(delta.tool_calls, list):
                 for call in delta.tool_calls:
                     events += self._tool_call(call)
             if choice.finish_reason:
                 self._finish = choice.finish_reason
+                self._stop_sequence = matched_stop(chunk) if isinstance(chunk, msgspec.Raw) else None
         return events
 
     def done(self, usage: Usage) -> list[msgspec.Struct]:
-        """Close the open block, then `message_delta` and `message_stop`."""
+        """Close the open block, send the calls still waiting, then `message_delta` and `message_stop`."""
         events = self._start() + self._close()
-        stop = am.StopDelta(stop_reason=to_stop_reason(self._finish))
+        for index in sorted(i for i, c in self._calls.items() if c.state == "waiting"):
+            events += self._open_call(index) + self._close()
+        stop = to_stop("content_filter" if self._refused else self._finish, self._stop_sequence)
         events.append(am.MessageDelta(delta=stop, usage=to_message_usage(usage)))
         events.append(am.MessageStop())
         return events
@@ -103,6 +140,8 @@ class MessagesOutput:
     def _close(self) -> list[msgspec.Struct]:
         if self._open is None:
             return []
+        if self._open.kind == "tool_use":
+            self._calls[self._open.call].state = "closed"
         index, self._open = self._open.index, None
         return [am.ContentBlockStop(index)]
 
@@ -134,13 +173,35 @@ class MessagesOutput:
         assert self._open is not None
         return am.ContentBlockDelta(self._open.index, delta)
 
-    def _tool_call(self, call: ToolCallDelta) -> list[msgspec.Struct]:
-        events: list[msgspec.Struct] = []
-        function = call.function if isinstance(call.function, msgspec.Struct) else None
-        if self._open is None or self._open.kind != "tool_use" or self._open.call != call.index:
-            call_id = call.id if isinstance(call.id, str) else f"toolu_{self._id}_{call.index}"
+    def _tool_call(self, delta: ToolCallDelta) -> list[msgspec.Struct]:
+        function = delta.function if isinstance(delta.function, msgspec.Struct) else None
+        fragment = function.arguments if function is not None and isinstance(function.arguments, str) else ""
+        call = self._calls.get(delta.index)
+        if call is None:
+            call_id = delta.id if isinstance(delta.id, str) else f"toolu_{self._id}_{delta.index}"
             name = function.name if function is not None and isinstance(function.name, str) else ""
-            events += self._open_block(am.OutToolUse(id=call_id, name=name, input={}), call.index)
-        if function is not None and isinstance(function.arguments, str) and function.arguments:
-            events.append(self._delta(am.InputJsonDelta(function.arguments)))
+            call = self._calls[delta.index] = _Call(call_id, name)
+        elif not call.name and function is not None and isinstance(function.name, str):
+            call.name = function.name  # a name in a later fragment, before the block opened
+        if call.state == "open":
+            call.arguments += fragment
+            return [self._delta(am.InputJsonDelta(fragment))] if fragment else []
+        if call.state == "closed":
+            if fragment.strip():
+                raise UpstreamError.of(upstream_error(
+                    f"upstream sent more arguments for tool call {delta.index} after its arguments were complete."))
+            return []
+        call.arguments += fragment
+        open_ = self._open
+        if open_ is None or open_.kind != "tool_use" or _whole_json(self._calls[open_.call].arguments):
+            return self._open_call(delta.index)
+        return []  # the open call is not finished: this one waits
+
+    def _open_call(self, index: int) -> list[msgspec.Struct]:
+        """Open the block of a waiting call, with the arguments it gathered so far."""
+        call = self._calls[index]
+        events = self._open_block(am.OutToolUse(id=call.id, name=call.name, input={}), index)
+        call.state = "open"
+        if call.arguments:
+            events.append(self._delta(am.InputJsonDelta(call.arguments)))
         return events

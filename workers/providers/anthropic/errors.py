@@ -10,12 +10,15 @@ type documents, so a mid-stream error maps exactly like the same error before th
     rate_limit_error 429                       -> 429, retry-after passed on
     invalid_request_error 400 -> 400, request_too_large 413 -> 413, upstream message kept
     not_found_error 404 (our configured model), api_error 500,
-    overloaded_error 529, other 5xx            -> 502
+    invalid_request_error "prompt is too long" -> 400 context_length_exceeded
+    overloaded_error 529                       -> 502 upstream_overloaded (529 again on /v1/messages)
+    other 5xx                                  -> 502
     timeout_error 504                          -> 504
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import msgspec
@@ -23,7 +26,7 @@ import msgspec
 from gateway.contracts.errors import upstream_error
 from workers.providers.anthropic.schema import ERROR_DECODER, ErrorDetail
 from workers.providers.base import UpstreamError
-from workers.providers.upstream_errors import by_cause
+from workers.providers.upstream_errors import by_cause, counts
 
 PROVIDER_NAME = "anthropic"
 
@@ -42,6 +45,8 @@ STATUS_OF_TYPE: dict[str, int] = {
 
 _ACCOUNT_TYPES = frozenset({"authentication_error", "permission_error", "billing_error"})
 _MAX_MESSAGE = 2000
+# "prompt is too long: 250000 tokens > 200000 maximum"
+_OVERFLOW = re.compile(r"prompt is too long(?::\s*(?P<tokens>\d+) tokens > (?P<maximum>\d+) maximum)?", re.I)
 
 
 def _is_our_account(kind: str | None, message: str) -> bool:
@@ -62,6 +67,8 @@ def from_error_detail(
         our_credentials=_is_our_account(detail.type, detail.message),
         rate_limited=detail.type == "rate_limit_error",
         caller_input=detail.type in ("invalid_request_error", "request_too_large"),
+        overflow=counts(_OVERFLOW, detail.message) if detail.type == "invalid_request_error" else None,
+        overloaded=detail.type == "overloaded_error" or status == 529,
     )
 
 

@@ -8,7 +8,9 @@ decides our status, through the shared `by_cause`:
   UNAUTHENTICATED) -> 502, never the caller's 401/403;
 - FAILED_PRECONDITION (billing, unsupported region: our account) -> 502;
 - RESOURCE_EXHAUSTED -> 429, RetryInfo.retryDelay passed on as `retry-after` seconds;
-- INVALID_ARGUMENT (the request we built from the caller's input) -> 400;
+- INVALID_ARGUMENT (the request we built from the caller's input) -> 400; "The input
+  token count (N) exceeds the maximum number of tokens allowed (M)" -> 400
+  context_length_exceeded;
 - DEADLINE_EXCEEDED -> 504; everything else (NOT_FOUND model, INTERNAL, UNAVAILABLE) -> 502.
 Google's message is always kept.
 """
@@ -16,6 +18,7 @@ Google's message is always kept.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import msgspec
@@ -23,9 +26,11 @@ import msgspec
 from gateway.contracts.errors import invalid_request, upstream_error
 from workers.providers.base import UpstreamError
 from workers.providers.gemini.schema import ERROR_DECODER, ErrorBody, ErrorStatus, PromptFeedback
-from workers.providers.upstream_errors import by_cause, retry_after_of
+from workers.providers.upstream_errors import by_cause, counts, retry_after_of
 
 PROVIDER_NAME = "gemini"
+_OVERFLOW = re.compile(r"input token count \(?(?P<tokens>\d+)\)? exceeds the maximum number of tokens"
+                       r"(?: allowed \(?(?P<maximum>\d+)\)?)?", re.I)
 
 # ErrorInfo reasons that mean Google refused the gateway's own key or project.
 _KEY_REASONS = frozenset(
@@ -85,7 +90,8 @@ def from_status(
     if error.status == "RESOURCE_EXHAUSTED":
         return by_cause(PROVIDER_NAME, status, message, headers, rate_limited=True)
     if error.status == "INVALID_ARGUMENT":
-        return by_cause(PROVIDER_NAME, 400, message, headers, caller_input=True)
+        return by_cause(PROVIDER_NAME, 400, message, headers, caller_input=True,
+                        overflow=counts(_OVERFLOW, error.message))
     if error.status == "DEADLINE_EXCEEDED":
         return by_cause(PROVIDER_NAME, 504, message, headers)
     # NOTE: by_cause makes NOT_FOUND (the configured upstream model) a 502: the caller's

@@ -7,7 +7,12 @@ import json
 import pytest
 
 from gateway.contracts.bus import Job
-from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request, with_model
+from workers.dialects.messages.passthrough import (
+    MessagesPassThrough,
+    upstream_request,
+    with_model,
+    without_unsigned_thinking,
+)
 from workers.providers.base import SseEvent, Target, UpstreamError
 
 BODY = (b'{"model":"claude-opus-4-8","max_tokens":10,"thinking":{"type":"enabled","budget_tokens":2000},'
@@ -97,3 +102,66 @@ def test_top_p_beside_temperature_is_left_out_for_claude_4_and_named() -> None:
     with pytest.raises(ConversionError) as info:
         upstream_request(sent_job, target(ParamRules(temperature_with_top_p=False, drop_params=False)), "/v1/messages", False)
     assert (info.value.error.param, info.value.error.code) == ("top_p", "unsupported_parameter")
+
+
+def test_a_stream_cut_before_message_delta_leaves_its_streamed_output_unreported() -> None:
+    # Issue 21: a cut stream (client gone, upstream dropped, `error` event) was billed
+    # 0 output tokens, marked exact; the text, thinking and tool input streamed are counted.
+    relay = MessagesPassThrough("m")
+    relay.feed(event("message_start", {"message": {"id": "m", "usage": {"input_tokens": 5000, "output_tokens": 1}}}))
+    relay.feed(event("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}))
+    relay.feed(event("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "t" * 40}}))
+    relay.feed(event("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}))
+    for _ in range(80):
+        relay.feed(event("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "x" * 100}}))
+    relay.feed(event("content_block_start", {"index": 2, "content_block": {"type": "tool_use", "id": "t",
+                                                                          "name": "Read", "input": {}}}))
+    relay.feed(event("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta",
+                                                                  "partial_json": '{"a":1}'}}))
+    assert relay.usage().completion_tokens == 0
+    assert relay.unreported_chars() == 40 + 8000 + len("Read") + 7
+    with pytest.raises(UpstreamError):
+        relay.feed(event("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    assert relay.unreported_chars() == 40 + 8000 + len("Read") + 7
+
+
+def test_the_upstreams_output_count_replaces_the_estimate() -> None:
+    relay = MessagesPassThrough("m")
+    relay.feed(event("message_start", {"message": {"id": "m", "usage": {"input_tokens": 5, "output_tokens": 1}}}))
+    relay.feed(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "x" * 100}}))
+    relay.feed(event("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 30}}))
+    assert (relay.unreported_chars(), relay.usage().completion_tokens) == (0, 30)
+    # a message_delta without an output count (never seen, but the field is optional) replaces nothing
+    other = MessagesPassThrough("m")
+    other.feed(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "abcd"}}))
+    other.feed(event("message_delta", {"delta": {"stop_reason": None}, "usage": {"input_tokens": 3}}))
+    assert other.unreported_chars() == 4
+
+
+def test_unsigned_thinking_from_another_model_is_dropped_before_claude() -> None:
+    # Issue 21: a session switched (/model) from a converted route to Claude sends
+    # back the converted replies' thinking with `signature: ""`, which Anthropic refuses.
+    body = json.dumps({"model": "m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "other model", "signature": ""},
+                                          {"type": "text", "text": "Hello"}]},
+        {"role": "user", "content": "again"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "only this", "signature": ""}]},
+        {"role": "user", "content": "and"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "claude's", "signature": "c2ln"},
+                                          {"type": "text", "text": "Signed"}]},
+        {"role": "user", "content": [{"type": "text", "text": "bye"}]}]}).encode()
+    sent = json.loads(upstream_request(Job(request_id="r", key_id="k", op="chat", model="msg-claude",
+                                           provider="claude", upstream_model="u", body=body, deadline=0.0,
+                                           dialect="messages"), TARGET, "/v1/messages", False).body)
+    turns = sent["messages"]
+    assert turns[1]["content"] == [{"type": "text", "text": "Hello"}]
+    assert turns[3]["content"] == [{"type": "text", "text": "only this"}]  # never an empty turn
+    assert turns[5] == json.loads(body)["messages"][5] and turns[6] == json.loads(body)["messages"][6]
+
+
+def test_a_body_without_unsigned_thinking_goes_byte_for_byte() -> None:
+    request = upstream_request(job(), TARGET, "/v1/messages", False)
+    assert request.body == with_model(BODY, "claude-upstream-1")
+    odd = b'{"model":"m","messages":[{"role":"assistant","content":[{"type":"thinking","thinking":5,"signature":""}]}]}'
+    assert without_unsigned_thinking(odd) == odd  # Anthropic's to judge

@@ -60,6 +60,7 @@ def test_images_and_pdfs_become_data_urls() -> None:
     assert parts[0] == oa.ImagePart(oa.ImageURL("data:image/png;base64,iVBO"))
     assert parts[1] == oa.ImagePart(oa.ImageURL("https://example.com/a.png"))
     assert isinstance(parts[2], oa.FilePart) and parts[2].file.file_data == "data:application/pdf;base64,JVBE"
+    assert parts[2].file.filename == "document.pdf"  # OpenAI requires one with file_data (issue 21)
     assert parts[3] == oa.TextPart("plain")
 
 
@@ -128,3 +129,37 @@ def test_output_config_sets_the_effort_of_thinking_and_the_json_schema_format() 
     assert req.response_format == oa.JsonSchemaFormat(oa.JsonSchemaSpec(name="output", schema=schema, strict=True))
     # effort alone does not turn thinking on
     assert convert(thinking={"type": "disabled"}, output_config={"effort": "high"}).reasoning_effort is UNSET
+
+
+def refused(**body: object) -> ConversionError:
+    with pytest.raises(ConversionError) as caught:
+        convert(**body)
+    return caught.value
+
+
+def test_claude_only_blocks_inside_tool_results_and_nameless_tools_are_refused_naming_their_path() -> None:
+    # Issue 21: valid for Claude (they pass through there), not convertible here.
+    call = {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}]}
+    for kind in ("search_result", "tool_reference"):
+        error = refused(messages=[{"role": "user", "content": "go"}, call, {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "a"},
+                                                                          {"type": kind}]}]}])
+        assert error.error.param == "messages[2].content[0].content[1].type" and "Claude" in error.error.message
+    compaction = refused(messages=[{"role": "user", "content": "go"},
+                                   {"role": "assistant", "content": [{"type": "compaction", "content": "s"}]}])
+    assert compaction.error.param == "messages[1].content[0].type" and "'compaction'" in compaction.error.message
+    nameless = refused(tools=[{"input_schema": {"type": "object"}}])
+    assert nameless.error.param == "tools[0].name"
+    toolset = refused(tools=[{"type": "mcp_toolset", "mcp_server_name": "docs"}])
+    assert toolset.error.param == "tools[0].type"
+
+
+def test_metadata_user_id_becomes_the_safety_identifier_within_openais_64_characters() -> None:
+    # Issue 21: the end-user id was dropped on converted routes.
+    assert convert(metadata={"user_id": "user-42"}).safety_identifier == "user-42"
+    # Claude Code's ids are longer than OpenAI's limit: a stable digest of them
+    long_id = "user_" + "a" * 64 + "_account__session_0f0e0d0c-0b0a-0908-0706-050403020100"
+    first, again = convert(metadata={"user_id": long_id}), convert(metadata={"user_id": long_id})
+    assert isinstance(first.safety_identifier, str) and len(first.safety_identifier) == 64
+    assert first.safety_identifier == again.safety_identifier != long_id[:64]
+    assert convert().safety_identifier is UNSET and convert(metadata={}).safety_identifier is UNSET

@@ -59,8 +59,9 @@ def test_invalid_request_is_400_keeping_the_upstream_message() -> None:
     err = from_response(400, {}, _body("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"))
     assert err.status == 400
     assert err.error.type == "invalid_request_error"
-    assert err.error.message == (
-        "anthropic upstream error (400): invalid_request_error: prompt is too long: 210000 tokens > 200000 maximum"
+    assert err.error.message == (  # an overflow: worded first as Anthropic words it (finding 8)
+        "prompt is too long: 210000 tokens > 200000 maximum (anthropic upstream error (400): "
+        "invalid_request_error: prompt is too long: 210000 tokens > 200000 maximum)"
     )
 
 
@@ -71,16 +72,17 @@ def test_request_too_large_is_a_413_for_the_caller() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "kind", "message"),
+    ("status", "kind", "message", "code"),
     [
-        (529, "overloaded_error", "Overloaded"),
-        (500, "api_error", "Internal server error"),
-        (404, "not_found_error", "model: claude-nonexistent"),
+        (529, "overloaded_error", "Overloaded", "upstream_overloaded"),
+        (500, "api_error", "Internal server error", "upstream_error"),
+        (404, "not_found_error", "model: claude-nonexistent", "upstream_error"),
     ],
 )
-def test_overload_server_errors_and_unknown_upstream_model_are_502(status: int, kind: str, message: str) -> None:
+def test_overload_server_errors_and_unknown_upstream_model_are_502(status: int, kind: str, message: str,
+                                                                  code: str) -> None:
     err = from_response(status, {"retry-after": "3"}, _body(kind, message))
-    assert (err.status, err.error.code) == (502, "upstream_error")
+    assert (err.status, err.error.code) == (502, code)
     assert err.error.message == f"anthropic upstream error ({status}): {kind}: {message}"
 
 
@@ -118,3 +120,18 @@ def test_midstream_error_event_maps_like_the_same_error_before_the_stream(kind: 
 def test_midstream_overloaded_keeps_type_and_message() -> None:
     err = from_error_event(ErrorDetail("overloaded_error", "Overloaded"))
     assert err.error.message == "anthropic upstream error (529): overloaded_error: Overloaded"
+
+
+def test_a_prompt_too_long_is_context_length_exceeded_worded_as_anthropic_words_it() -> None:
+    # Issue 21: Claude Code compacts on "prompt is too long: N tokens > M maximum".
+    err = from_response(400, {}, _body("invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"))
+    assert (err.status, err.error.type, err.error.code) == (400, "invalid_request_error", "context_length_exceeded")
+    assert err.error.message.startswith("prompt is too long: 250000 tokens > 200000 maximum (")
+
+
+def test_overloaded_is_a_502_marked_upstream_overloaded_before_and_mid_stream() -> None:
+    # /v1/messages answers it as Anthropic's own 529 overloaded_error (gateway/dialects/messages.py).
+    for err in (from_response(529, {"retry-after": "2"}, _body("overloaded_error", "Overloaded")),
+                from_error_event(ErrorDetail(type="overloaded_error", message="Overloaded"))):
+        assert (err.status, err.error.type, err.error.code) == (502, "upstream_error", "upstream_overloaded")
+        assert "Overloaded" in err.error.message

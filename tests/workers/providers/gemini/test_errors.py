@@ -115,3 +115,12 @@ def test_prompt_blocked_is_400_content_filter_naming_the_reason() -> None:
     assert err.error.message == (
         "Gemini blocked the prompt (blockReason: SAFETY): The prompt may be unsafe."
     )
+
+
+def test_an_input_over_the_context_window_is_context_length_exceeded() -> None:
+    # Issue 21: Gemini's own words, mapped to the form the callers' clients recognise.
+    body = (b'{"error": {"code": 400, "message": "The input token count (1048577) exceeds the maximum number of '
+            b'tokens allowed (1048576).", "status": "INVALID_ARGUMENT"}}')
+    err = from_response(400, {}, body)
+    assert (err.status, err.error.code, err.error.param) == (400, "context_length_exceeded", "messages")
+    assert err.error.message.startswith("prompt is too long: 1048577 tokens > 1048576 maximum (")
