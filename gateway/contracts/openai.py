@@ -321,6 +321,12 @@ class ChatRequest(Struct, kw_only=True):
     logit_bias: dict[str, float] | None | UnsetType = UNSET
     reasoning_effort: str | None | UnsetType = UNSET
     metadata: dict[str, str] | None | UnsetType = UNSET
+    # OpenAI-only hints (the Responses dialect maps its own to them, issue 21); other
+    # provider kinds have no equivalent and never read them.
+    prompt_cache_key: str | None | UnsetType = UNSET
+    prompt_cache_retention: str | None | UnsetType = UNSET
+    service_tier: str | None | UnsetType = UNSET
+    verbosity: str | None | UnsetType = UNSET
 
     def is_stream(self) -> bool:
         """True when the caller asked for SSE."""

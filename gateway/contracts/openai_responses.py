@@ -213,6 +213,12 @@ class ResponsesRequest(Struct, kw_only=True):
     background: bool | None | UnsetType = UNSET
     conversation: Any = UNSET
     truncation: str | None | UnsetType = UNSET
+    # Sent on as chat's own fields to OpenAI-kind converted routes (request.py says which).
+    prompt_cache_key: str | None | UnsetType = UNSET
+    prompt_cache_retention: str | None | UnsetType = UNSET
+    service_tier: str | None | UnsetType = UNSET
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None | UnsetType = UNSET
+    max_tool_calls: PositiveInt | None | UnsetType = UNSET
 
     def is_stream(self) -> bool:
         """True when the caller asked for SSE."""

@@ -1,9 +1,13 @@
 """Responses to an OpenAI upstream that serves `/responses` (`responses = true`): as sent.
 
-The caller's body goes to `<base_url>/responses` with two changes only: the upstream
-model id replaces ours, and a `previous_response_id` of ours (stored by this gateway) is
+The caller's body goes to `<base_url>/responses` with three changes only: the upstream
+model id replaces ours; a `previous_response_id` of ours (stored by this gateway) is
 inlined as the conversation's items (the upstream never saw it; an id this key has not
-stored is a 404 before this point). Built-in tools, `include`, `store` and every other
+stored is a 404 before this point); and items a converted route made (ids `<prefix>_gw_`,
+response.py `MINTED`), which no upstream stored, lose their `id`, or go altogether for a
+`reasoning` item without `encrypted_content` (OpenAI looks such ids up: "Item with id
+'rs_...' not found"). So a chain, or a Codex session, may move from any provider to a
+pass-through route. Built-in tools, `include`, `store` and every other
 field go untouched. The upstream's events are relayed as they come, in order, with
 their own `type` and `sequence_number`; only the response object inside the lifecycle
 events (`response.created` ... `response.completed`) gets our model name back. Usage is
@@ -22,12 +26,16 @@ from gateway.contracts.errors import OpenAIError, upstream_error
 from gateway.contracts.openai import CompletionTokensDetails, PromptTokensDetails, Usage
 from gateway.runtime.estimate import responses_event_chars
 from workers.dialects.responses.output import Store, framed
+from workers.dialects.responses.response import MINTED, is_minted
 from workers.frames import Item
 from workers.providers.base import SseEvent, Target, UpstreamRequest
 
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 _DOC = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_ITEM = msgspec.json.Decoder(dict[str, Any])
+_MARK = f"_{MINTED}_".encode()  # PERF: only bodies holding it are decoded item by item
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -76,13 +84,31 @@ _RESPONSE = msgspec.json.Decoder(_ResponsePeek)
 
 def upstream_body(raw: bytes, upstream_model: str, items: list[msgspec.Raw] | None) -> bytes:
     """The caller's body for the upstream: model swapped; `items` (history inlined) replace
-    `input` and drop `previous_response_id` when given."""
+    `input` and drop `previous_response_id` when given; converted routes' items made portable."""
     doc = _DOC.decode(raw)
     doc["model"] = msgspec.Raw(_ENCODER.encode(upstream_model))
     if items is not None:
-        doc["input"] = msgspec.Raw(_ENCODER.encode(items))
+        doc["input"] = msgspec.Raw(_ENCODER.encode(portable(items)))
         doc.pop("previous_response_id", None)
+    elif _MARK in raw and bytes(doc.get("input", b"")).lstrip().startswith(b"["):
+        doc["input"] = msgspec.Raw(_ENCODER.encode(portable(_ITEMS.decode(doc["input"]))))
     return _ENCODER.encode(doc)
+
+
+def portable(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
+    """`items` without the ids converted routes made up (see the module doc)."""
+    out: list[msgspec.Raw] = []
+    for raw in items:
+        if _MARK not in bytes(raw):
+            out.append(raw)
+            continue
+        item = _ITEM.decode(raw)
+        if not is_minted(item.get("id")):
+            out.append(raw)
+        elif item.get("type") != "reasoning" or item.get("encrypted_content"):
+            item.pop("id")
+            out.append(msgspec.Raw(_ENCODER.encode(item)))
+    return out
 
 
 def with_public_model(response: bytes, model: str, previous_id: str | None = None) -> bytes:

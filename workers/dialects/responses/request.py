@@ -2,14 +2,27 @@
 
 Items map to chat messages in order: `instructions` first as a system message; user,
 system and developer messages as themselves; assistant messages, the `function_call`s
-that follow them and a `reasoning` item before them make one assistant turn (reasoning
-as `reasoning_content`, which the Claude provider signs back through the call ids);
-each `function_call_output` is a tool message. Function tools keep their name and
-schema; a `namespace` tool's functions are offered flat, and a call of one comes back
-with its `namespace` (see `namespaces`). Built-in tools (web_search, file_search, ...)
-cannot be converted: a 400 naming the tool (they pass through on `responses = true`
-routes). `text.verbosity` and `reasoning.summary` have no chat equivalent and are not sent;
-an image's `detail: "original"` is chat's `"high"` (its full-resolution level).
+that follow them and a `reasoning` item before them make one assistant turn; each
+`function_call_output` is a tool message. A tool output's images and files (Codex
+`view_image`, MCP image results) cannot sit in a chat tool message (OpenAI: "Image URLs
+are only allowed for messages with role 'user'"), so its text stays in the tool message
+and its other parts follow the run of tool messages as one user message (Claude and
+Gemini then read them in the same user turn as the results). Function tools keep their
+name and schema; a `namespace` tool's functions are offered flat, and a call of one
+comes back with its `namespace` (see `namespaces`). Built-in tools (web_search,
+file_search, ...) cannot be converted: a 400 naming the tool (they pass through on
+`responses = true` routes). An image's `detail: "original"` is chat's `"high"`.
+
+Per route kind (`to_chat_request`'s `kind`):
+- openai: `prompt_cache_key`, `prompt_cache_retention`, `service_tier` and
+  `text.verbosity` (as `verbosity`) go on as chat's own fields. Reasoning items are not
+  sent back (`reasoning_content` is no chat field; strict servers refuse it).
+- anthropic, gemini: those hints have no equivalent and are not sent. Reasoning goes
+  back as `reasoning_content`, which those providers never send upstream (Claude's
+  thinking returns signed through its call ids).
+- every kind: `metadata` is echoed, not sent (chat takes it only with upstream `store`);
+  `truncation`, `max_tool_calls`, `top_logprobs` and `reasoning.summary` have no chat
+  equivalent and are not sent.
 """
 
 from __future__ import annotations
@@ -95,15 +108,17 @@ def request_items(req: ResponsesRequest) -> list[msgspec.Raw]:
     return []
 
 
-def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool) -> Converted:
-    """The chat request for `req` whose whole input (history first) is `items`.
+def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool, kind: str) -> Converted:
+    """The chat request for `req` whose whole input (history first) is `items`, for a
+    provider of `kind` (see the module doc).
 
     `items[offset:]` is where the caller's own items start, for `param` in errors.
     """
     messages: list[Message] = []
     if isinstance(req.instructions, str) and req.instructions:
         messages.append(SystemMessage(content=req.instructions))
-    _Turns(messages).add_all(items, len(items) - len(request_items(req)))
+    openai = kind == "openai"
+    _Turns(messages, reasoning=not openai).add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
     tools, namespaces = _tools(req)
@@ -122,18 +137,29 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         user=req.user,
         safety_identifier=req.safety_identifier,
     )
+    if openai:
+        verbosity = req.text.verbosity if req.text and not isinstance(req.text, UnsetType) else UNSET
+        chat = msgspec.structs.replace(
+            chat, prompt_cache_key=req.prompt_cache_key, prompt_cache_retention=req.prompt_cache_retention,
+            service_tier=req.service_tier, verbosity=verbosity)
     return Converted(chat, namespaces)
 
 
 class _Turns:
     """Builds chat messages from items, merging an assistant turn's pieces."""
 
-    def __init__(self, messages: list[Message]) -> None:
+    def __init__(self, messages: list[Message], reasoning: bool) -> None:
         self._messages = messages
+        self._keep_reasoning = reasoning
         self._reasoning: list[str] = []
         self._open: AssistantMessage | None = None  # the assistant turn calls may join
+        self._attached: list[UserPart] = []  # tool outputs' images, after the run of tool messages
 
     def add_all(self, items: list[msgspec.Raw], offset: int) -> None:
+        self._add_items(items, offset)
+        self._attach()
+
+    def _add_items(self, items: list[msgspec.Raw], offset: int) -> None:
         for i, raw in enumerate(items):
             where = f"input[{i - offset}]" if i >= offset else "previous_response_id"
             try:
@@ -149,6 +175,8 @@ class _Turns:
             self._add(item, where)
 
     def _add(self, item: MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem, where: str) -> None:
+        if not isinstance(item, FunctionCallOutputItem):
+            self._attach()
         match item:
             case ReasoningItem():
                 texts = [p.text for p in item.content] if isinstance(item.content, list) and item.content else []
@@ -168,13 +196,21 @@ class _Turns:
                 self._open = turn
             case FunctionCallOutputItem():
                 self._open = None
-                self._messages.append(ToolMessage(content=_tool_output(item.output, where), tool_call_id=item.call_id))
+                text, attached = _tool_output(item.output, where)
+                self._messages.append(ToolMessage(content=text, tool_call_id=item.call_id))
+                self._attached += attached
+
+    def _attach(self) -> None:
+        """The images and files of the tool outputs just added, as one user message."""
+        if self._attached:
+            self._messages.append(UserMessage(content=self._attached))
+            self._attached = []
 
     def _assistant(self, content: str | list[AssistantPart] | None) -> AssistantMessage:
         message = AssistantMessage(content=content)
-        if self._reasoning:
+        if self._reasoning and self._keep_reasoning:
             message.reasoning_content = "\n\n".join(self._reasoning)
-            self._reasoning = []
+        self._reasoning = []
         self._messages.append(message)
         return message
 
@@ -232,10 +268,19 @@ def _user_part(part: ContentPart, where: str) -> UserPart:
     raise ConversionError("Unsupported content part.", where)  # pragma: no cover - exhaustive above
 
 
-def _tool_output(output: str | list[ContentPart], where: str) -> str | list[TextPart]:
+def _tool_output(output: str | list[ContentPart], where: str) -> tuple[str | list[TextPart], list[UserPart]]:
+    """A tool output's text for the tool message, and its other parts (images, files)."""
     if isinstance(output, str):
-        return output
-    return [_text_part(p, f"{where}.output[{j}]") for j, p in enumerate(output)]
+        return output, []
+    texts: list[TextPart] = []
+    attached: list[UserPart] = []
+    for j, part in enumerate(output):
+        converted = _user_part(part, f"{where}.output[{j}]")
+        if isinstance(converted, TextPart):
+            texts.append(converted)
+        else:
+            attached.append(converted)
+    return (texts if texts or not attached else ""), attached
 
 
 def _function(spec: FunctionTool) -> Tool:

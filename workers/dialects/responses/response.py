@@ -32,6 +32,20 @@ from gateway.contracts.openai_responses import (
 )
 
 NewId = Callable[[str], str]
+# The ids of output items made on converted routes carry this after their prefix
+# (`rs_gw_...`): no upstream ever stored them, so passthrough.py takes them out of input
+# an OpenAI upstream would look them up in (`previous_response_id` across providers).
+MINTED = "gw"
+
+
+def minting(new_id: NewId) -> NewId:
+    """`new_id` for output items of converted routes: `<prefix>_gw_<unique>`."""
+    return lambda prefix: new_id(f"{prefix}_{MINTED}")
+
+
+def is_minted(item_id: object) -> bool:
+    """True for an id a converted route made (see MINTED)."""
+    return isinstance(item_id, str) and item_id.partition("_")[2].startswith(f"{MINTED}_")
 
 
 def response_shell(req: ResponsesRequest, response_id: str, created: int, model: str) -> Response:
