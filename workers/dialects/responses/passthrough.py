@@ -148,6 +148,7 @@ class ResponsesRelay:
         self._failure: str | None = None
         self._final: tuple[str, bytes] | None = None  # (id, response JSON) to store
         self._sequence = 0  # the next sequence number after the upstream's events
+        self._relayed = False
 
     # ------------------------------------------------------------ reading (PassThrough)
 
@@ -167,6 +168,7 @@ class ResponsesRelay:
             return []
         payload = data.encode()
         peek = _EVENT.decode(payload)
+        self._relayed = True
         self._chars += responses_event_chars(payload)
         if peek.response is not None:
             payload = _event_with_public_model(payload, self._model, self._previous_id)
@@ -189,6 +191,10 @@ class ResponsesRelay:
             self._failure = "upstream_failed"
         elif response.id:
             self._final = (response.id, bytes(_DOC.decode(payload)["response"]))
+
+    def relayed(self) -> bool:
+        """True once an upstream event was relayed."""
+        return self._relayed
 
     def usage(self) -> Usage:
         """The final response's counts (none before it)."""
@@ -239,9 +245,9 @@ class RelayOutput:
         """The upstream's final event went out already."""
         return []
 
-    def failed(self, error: OpenAIError) -> Sequence[Item]:
-        """After the upstream's events: an `error` event of ours."""
-        return [self._relay.error_event(error)]
+    def failed(self, error: OpenAIError) -> Sequence[Item] | None:
+        """After the upstream's events: an `error` event of ours; before them, None (an HTTP error)."""
+        return [self._relay.error_event(error)] if self._relay.relayed() else None
 
     async def settle(self) -> None:
         """The final response stored before it leaves."""

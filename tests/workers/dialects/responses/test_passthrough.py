@@ -107,3 +107,11 @@ def test_items_a_converted_route_made_lose_the_ids_no_upstream_stored() -> None:
     raw = json.dumps({"model": "m", "input": MADE_HERE}).encode()  # a client resending them (Codex)
     assert json.loads(upstream_body(raw, "theirs", None))["input"] == PORTABLE
 
+
+def test_an_error_before_any_upstream_event_is_an_http_error() -> None:
+    relay = ResponsesRelay("m", None, None)
+    output = RelayOutput(relay)
+    broke = OpenAIError("broke", "upstream_error", None, "upstream_error")
+    assert output.failed(broke) is None
+    relay.feed(SseEvent(json.dumps({"type": "response.created", "sequence_number": 0, "response": {"id": "r"}})))
+    assert output.failed(broke) is not None
