@@ -21,8 +21,8 @@ A `reasoning` input item without `encrypted_content` whose id this fake never is
 answered 404 "Item with id ... not found", as OpenAI answers ids it has not stored.
 
 Chat completions are checked as strictly as OpenAI checks them: an image part in a
-non-user message and a field OpenAI does not define on a message (`reasoning_content`)
-are a 400 in OpenAI's words.
+non-user message, a field OpenAI does not define on a message (`reasoning_content`) and
+a tool call id over 40 characters are a 400 in OpenAI's words.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def _strict_chat(body: dict[str, Any]) -> dict[str, Any] | None:
             return _error(400, f"Invalid 'messages[{i}]'. Image URLs are only allowed for messages with role "
                                f"'user', but this message with role '{role}' contains an image URL.",
                           "invalid_request_error", f"messages[{i}]")
+        for j, call in enumerate(message.get("tool_calls") or []):
+            if len(call.get("id", "")) > 40:
+                return _error(400, f"Invalid 'messages[{i}].tool_calls[{j}].id': string too long. Expected a "
+                                   f"string with maximum length 40, but got a string with length "
+                                   f"{len(call['id'])} instead.", "invalid_request_error",
+                              f"messages[{i}].tool_calls[{j}].id", "string_above_max_length")
         for name in sorted(set(message) - _MESSAGE_FIELDS):
             return _error(400, f"Unknown parameter: 'messages[{i}].{name}'.", "invalid_request_error",
                           f"messages[{i}].{name}", "unknown_parameter")

@@ -17,7 +17,8 @@ and tool came from is kept (`Converted.places`, params.py) so a 400 names the ca
 Per route kind (`to_chat_request`'s `kind`):
 - openai: `prompt_cache_key`, `prompt_cache_retention`, `service_tier` and
   `text.verbosity` (as `verbosity`) go on as chat's own fields. Reasoning items are not
-  sent back (`reasoning_content` is no chat field; strict servers refuse it).
+  sent back (`reasoning_content` is no chat field; strict servers refuse it). Call ids
+  over OpenAI's 40 characters (other providers' packed ids) become a digest.
 - anthropic, gemini: those hints have no equivalent and are not sent. Reasoning goes
   back as `reasoning_content`, which those providers never send upstream (Claude's
   thinking returns signed through its call ids).
@@ -28,6 +29,7 @@ Per route kind (`to_chat_request`'s `kind`):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import msgspec
@@ -75,6 +77,7 @@ from workers.dialects.responses.parts import assistant_content, caller_message, 
 from workers.providers.base import ConversionError
 
 _ENCODER = msgspec.json.Encoder()
+MAX_CALL_ID = 40  # OpenAI's limit on a tool call id
 
 
 @dataclass(slots=True)
@@ -111,7 +114,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         messages.append(SystemMessage(content=req.instructions))
         places.message("instructions")
     openai = kind == "openai"
-    _Turns(messages, places, reasoning=not openai).add_all(items, len(items) - len(request_items(req)))
+    _Turns(messages, places, reasoning=not openai, short_ids=openai).add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
     tools, namespaces = _tools(req, places)
@@ -141,9 +144,10 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
 class _Turns:
     """Builds chat messages from items, merging an assistant turn's pieces."""
 
-    def __init__(self, messages: list[Message], places: Places, reasoning: bool) -> None:
+    def __init__(self, messages: list[Message], places: Places, reasoning: bool, short_ids: bool) -> None:
         self._messages = messages
         self._places = places
+        self._id = _short_id if short_ids else str
         self._keep_reasoning = reasoning
         self._reasoning: list[str] = []
         self._open: AssistantMessage | None = None  # the assistant turn calls may join
@@ -183,7 +187,7 @@ class _Turns:
                 self._open = None
                 self._push(caller_message(item, where), where)
             case FunctionCallItem():
-                call = ToolCall(id=item.call_id, function=FunctionCall(item.name, item.arguments))
+                call = ToolCall(id=self._id(item.call_id), function=FunctionCall(item.name, item.arguments))
                 turn = self._open or self._assistant(None, where)
                 calls = turn.tool_calls if isinstance(turn.tool_calls, list) else []
                 turn.tool_calls = [*calls, call]
@@ -192,7 +196,7 @@ class _Turns:
             case FunctionCallOutputItem():
                 self._open = None
                 text, attached = tool_output(item.output, where)
-                self._push(ToolMessage(content=text, tool_call_id=item.call_id), where, tool_output=True)
+                self._push(ToolMessage(content=text, tool_call_id=self._id(item.call_id)), where, tool_output=True)
                 self._attached += attached
 
     def _push(self, message: Message, where: str, tool_output: bool = False) -> None:
@@ -213,6 +217,18 @@ class _Turns:
         self._reasoning = []
         self._push(message, where)
         return message
+
+
+def _short_id(call_id: str) -> str:
+    """`call_id` as OpenAI takes it: at most 40 characters ("string_above_max_length").
+
+    The Claude and Gemini providers pack thinking and signatures into their call ids; a
+    session moving to an OpenAI-kind route gets a digest instead, the same for the call
+    and its output, so they still pair.
+    """
+    if len(call_id) <= MAX_CALL_ID:
+        return call_id
+    return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[:32]
 
 
 def _function(spec: FunctionTool) -> Tool:

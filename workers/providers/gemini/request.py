@@ -7,7 +7,8 @@ Messages:
   conversation that starts with the model (a trimmed agent history beginning with a tool
   call) gets a user turn "." before it;
 - assistant `tool_calls` -> `functionCall` parts after its text; the thought signature a
-  caller echoes in `extra_content.google.thought_signature` goes back on its part, and a
+  caller echoes in `extra_content.google.thought_signature` (or that the call's id
+  carries, signatures.py) goes back on its part, and a
   turn whose calls carry none gets Google's documented placeholder on its first call
   (https://ai.google.dev/gemini-api/docs/thought-signatures), so history from other
   providers or clients that drop unknown fields still validates on Gemini 3;
@@ -65,6 +66,7 @@ from workers.providers.gemini.schema import (
     Part,
     ThinkingConfig,
 )
+from workers.providers.gemini.signatures import call_signature
 from workers.providers.gemini.tool_schema import OutsideSubsetError, to_gemini_schema
 from workers.providers.gemini.tools import to_gemini_tool_config, to_gemini_tools
 from workers.providers.tool_args import parse_arguments
@@ -156,20 +158,26 @@ def to_contents(
 
 
 def thought_signatures(req: ChatRequest, raw: bytes) -> dict[tuple[int, int], str]:
-    """(message index, tool call index) -> the signature echoed in `extra_content`.
+    """(message index, tool call index) -> the signature echoed in `extra_content`, else
+    the one its id carries (signatures.py).
 
     Keyed by position, not id: some clients reuse ids such as `call_0` across turns.
     """
     if not any(isinstance(m, AssistantMessage) and m.tool_calls for m in req.messages):
         return {}
+    found: dict[tuple[int, int], str] = {}
+    for i, message in enumerate(req.messages):
+        calls = message.tool_calls if isinstance(message, AssistantMessage) else None
+        for j, call in enumerate(calls if isinstance(calls, list) else []):
+            if signature := call_signature(call.id):
+                found[(i, j)] = signature
     try:
         body = RAW_CHAT_DECODER.decode(raw)
     except msgspec.DecodeError:
-        return {}
-    found: dict[tuple[int, int], str] = {}
-    for i, message in enumerate(body.messages):
-        for j, call in enumerate(message.tool_calls or []):
-            google = call.extra_content.google if call.extra_content else None
+        return found
+    for i, raw_message in enumerate(body.messages):
+        for j, raw_call in enumerate(raw_message.tool_calls or []):
+            google = raw_call.extra_content.google if raw_call.extra_content else None
             if google is not None and google.thought_signature:
                 found[(i, j)] = google.thought_signature
     return found
