@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import msgspec
+from msgspec import UNSET
 
 from gateway.contracts.anthropic_messages import (
     COUNT_TOKENS_DECODER,
@@ -18,7 +19,7 @@ from gateway.contracts.anthropic_messages import (
 )
 from gateway.contracts.bus import Job
 from gateway.contracts.errors import from_validation_error
-from gateway.contracts.openai import ChatRequest, Tool
+from gateway.contracts.openai import AssistantMessage, ChatRequest, Tool
 from gateway.runtime.estimate import tokens_from_chars
 from workers.dialects import Converted, Direct
 from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request
@@ -30,6 +31,19 @@ from workers.providers.base import Target, UpstreamRequest
 from workers.providers.token_estimate import estimate_chat_prompt, estimate_text_tokens
 
 NATIVE_KIND = "anthropic"
+
+
+def without_reasoning(chat: ChatRequest) -> ChatRequest:
+    """`chat` without the thinking of earlier turns, for an OpenAI-kind upstream.
+
+    NOTE: `reasoning_content` is no Chat Completions field and strict OpenAI-compatible
+    servers refuse it (audit 2026-12-03, finding 7); only Claude takes thinking back, and
+    it is passed through there.
+    """
+    for message in chat.messages:
+        if isinstance(message, AssistantMessage):
+            message.reasoning_content = UNSET
+    return chat
 
 
 _CHAT_ENCODER = msgspec.json.Encoder()
@@ -44,6 +58,8 @@ class MessagesDialect:
         if direct is not None:
             return direct
         chat = self.to_chat(job, target)
+        if route.config.kind == "openai":
+            chat = without_reasoning(chat)
         return Converted(chat, _CHAT_ENCODER.encode(chat), MessagesOutput(message_id(job.request_id), job.model))
 
     def pass_through(self, kind: str, job: Job, target: Target) -> Direct | None:
