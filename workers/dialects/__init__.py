@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
 
 from gateway.contracts.bus import Job
-from gateway.contracts.errors import APIError
 from gateway.contracts.openai import ChatRequest, Usage
 from workers.frames import RELAYED, Output
 from workers.job import Route
@@ -75,26 +73,11 @@ class Direct:
 
 @dataclass(frozen=True, slots=True)
 class Converted:
-    """A request converted to chat (`body`: its JSON), and the Output of its chat answer.
-
-    `caller_param` names a chat parameter as the caller's dialect spells it, so a 400
-    from the provider's conversion or the upstream names the caller's own field.
-    """
+    """A request converted to chat (`body`: its JSON), and the Output of its chat answer."""
 
     chat: ChatRequest
     body: bytes
     output: Output = RELAYED
-    caller_param: Callable[[str], str] | None = None
-
-    def in_callers_terms(self, ex: APIError) -> APIError:
-        """`ex` with its `param` (and that name quoted in its message) as the caller's."""
-        error = ex.error
-        if self.caller_param is not None and error.param:
-            param = self.caller_param(error.param)
-            if param != error.param:
-                error.message = error.message.replace(f"'{error.param}'", f"'{param}'")
-                error.param = param
-        return ex
 
 
 class Dialect(Protocol):

@@ -58,8 +58,8 @@ class ResponsesDialect:
             return Direct(upstream, relay, tokens_from_chars(len(body)), passthrough.RelayOutput(relay))
         converted = to_chat_request(req, items, job.stream, route.config.kind)
         shell = response_shell(req, new_id("resp"), created, job.model)
-        output = ResponsesOutput(shell, minting(new_id), converted.namespaces, store, job.stream)
-        return Converted(converted.chat, converted.body(), output, converted.places.caller)
+        output = ResponsesOutput(shell, minting(new_id), converted.namespaces, store, job.stream, converted.places)
+        return Converted(converted.chat, converted.body(), output)
 
     def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
         """No native count is relayed for this dialect."""

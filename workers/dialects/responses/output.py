@@ -24,6 +24,7 @@ import msgspec
 from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import ChatCompletion, ChatCompletionChunk, Usage
 from gateway.contracts.openai_responses import Response, StreamEvent
+from workers.dialects.responses.params import Places
 from workers.dialects.responses.response import NewId, from_completion
 from workers.dialects.responses.stream import EventStream
 from workers.frames import Item
@@ -48,9 +49,9 @@ class ResponsesOutput:
     """One job's chat output as the response `shell` filled in (see the module doc)."""
 
     def __init__(self, shell: Response, new_id: NewId, namespaces: dict[str, str], store: Store | None,
-                 stream: bool) -> None:
+                 stream: bool, places: Places | None = None) -> None:
         self._shell, self._new_id, self._namespaces, self._store = shell, new_id, namespaces, store
-        self._stream = stream
+        self._stream, self._places = stream, places
         self._events = EventStream(shell, new_id, namespaces)
         self._finished: Response | None = None  # to store before it leaves
 
@@ -78,7 +79,10 @@ class ResponsesOutput:
 
     def failed(self, error: OpenAIError) -> Sequence[Item] | None:
         """After output (or a stream's context overflow): `error` + `response.failed`;
-        None (an HTTP error) otherwise."""
+        None (an HTTP error) otherwise. Either way `error` names the caller's own fields
+        first (a provider or upstream refusal names chat's: params.py)."""
+        if self._places is not None:
+            self._places.rename(error)
         if not self._events.started and not (self._stream and error.code == CONTEXT_LENGTH_EXCEEDED):
             return None
         return _framed_all(self._events.fail(error))

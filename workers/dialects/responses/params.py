@@ -4,7 +4,8 @@ A provider refuses the chat request by naming chat's parameters (`response_forma
 `messages[4].tool_calls[0]`), and an OpenAI-kind upstream answers a 400 the same way;
 a Responses caller sent neither. The conversion (request.py) records where each chat
 message, tool call, attached image and tool came from, and `Places.caller` names that
-place in the caller's own terms: `messages[4].tool_calls[0]` -> `input[6]` (the
+place in the caller's own terms (ResponsesOutput renames every error of a converted job
+on its way out): `messages[4].tool_calls[0]` -> `input[6]` (the
 `function_call` item), `response_format` -> `text.format`, `max_completion_tokens` ->
 `max_output_tokens`. History loaded by `previous_response_id` is named by that field.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from gateway.contracts.errors import OpenAIError
 
 _MESSAGE = re.compile(r"^messages\[(\d+)\](.*)$")
 _INDEXED = re.compile(r"^(?:\.(tool_calls|content)\[(\d+)\])(.*)$")
@@ -60,6 +63,14 @@ class Places:
     def attached(self, parts: list[str]) -> None:
         """The next chat message is the user message holding these tool-output parts."""
         self.messages.append(_Origin(parts[0], parts=parts))
+
+    def rename(self, error: OpenAIError) -> None:
+        """`error`'s param, and that name quoted in its message, as the caller's."""
+        if error.param:
+            param = self.caller(error.param)
+            if param != error.param:
+                error.message = error.message.replace(f"'{error.param}'", f"'{param}'")
+                error.param = param
 
     def caller(self, param: str) -> str:
         """`param` of the chat request, named as the Responses caller sent it."""

@@ -1,18 +1,20 @@
 """Responses to an OpenAI upstream that serves `/responses` (`responses = true`): as sent.
 
-The caller's body goes to `<base_url>/responses` with three changes only: the upstream
-model id replaces ours; a `previous_response_id` of ours (stored by this gateway) is
+The caller's body goes to `<base_url>/responses` with two changes only: the upstream
+model id replaces ours, and a `previous_response_id` of ours (stored by this gateway) is
 inlined as the conversation's items (the upstream never saw it; an id this key has not
-stored is a 404 before this point); and items a converted route made (ids `<prefix>_gw_`,
-response.py `MINTED`), which no upstream stored, lose their `id`, or go altogether for a
-`reasoning` item without `encrypted_content` (OpenAI looks such ids up: "Item with id
-'rs_...' not found"). So a chain, or a Codex session, may move from any provider to a
-pass-through route. Built-in tools, `include`, `store` and every other
+stored is a 404 before this point). Built-in tools, `include`, `store` and every other
 field go untouched. The upstream's events are relayed as they come, in order, with
 their own `type` and `sequence_number`; only the response object inside the lifecycle
 events (`response.created` ... `response.completed`) gets our model name back. Usage is
 billed from the final response's own counts; a stream cut before them is estimated. An
 upstream `error` event ends the stream as its final event would.
+
+Items a converted route made (ids `<prefix>_gw_`, response.py `MINTED`), which no
+upstream stored, lose their `id` on the way up, or go altogether for a `reasoning` item
+without `encrypted_content` (OpenAI looks such ids up: "Item with id 'rs_...' not
+found"), in inlined history and in the caller's own input alike. So a chain, or a Codex
+session, may move from any provider to a pass-through route.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.contracts.errors import invalid_request
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER
-from workers.dialects import Converted
+from workers.dialects.responses.params import Places
 from workers.dialects.responses.request import request_items, to_chat_request
 
 HISTORY = [{"role": "user", "content": "earlier"}]
@@ -75,9 +75,10 @@ def test_chat_params_name_the_callers_field(chat: str, responses: str) -> None:
 
 
 def test_an_error_is_renamed_in_its_param_and_its_message() -> None:
-    plan = Converted(msgspec.Struct(), b"", caller_param=caller())  # type: ignore[arg-type]
-    ex = invalid_request("'response_format' (JSON) cannot be combined with 'tools' on this model.",
-                         "response_format")
-    plan.in_callers_terms(ex)
-    assert ex.error.param == "text.format"
-    assert ex.error.message == "'text.format' (JSON) cannot be combined with 'tools' on this model."
+    places = Places()
+    places.message("input[0]")
+    error = invalid_request("'response_format' (JSON) cannot be combined with 'tools' on this model.",
+                            "response_format").error
+    places.rename(error)
+    assert error.param == "text.format"
+    assert error.message == "'text.format' (JSON) cannot be combined with 'tools' on this model."
