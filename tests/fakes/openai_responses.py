@@ -18,7 +18,8 @@ Usage is input=RESPONSES_INPUT_TOKENS (cached 2), output=words of the text. Stre
 each event with its `event:` line and `sequence_number`, and no `[DONE]`, as OpenAI does.
 A body with `previous_response_id` is answered 400: the gateway must inline its history.
 A `reasoning` input item without `encrypted_content` whose id this fake never issued is
-answered 404 "Item with id ... not found", as OpenAI answers ids it has not stored.
+answered 404 "Item with id ... not found", as OpenAI answers ids it has not stored, and
+a `call_id` over 64 characters is OpenAI's 400 `string_above_max_length`.
 
 Chat completions are checked as strictly as OpenAI checks them: an image part in a
 non-user message, a field OpenAI does not define on a message (`reasoning_content`) and
@@ -79,6 +80,17 @@ def _strict_chat(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _too_long_call_id(body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's 400 for an input item whose `call_id` is over 64 characters, or None."""
+    for i, item in enumerate(body.get("input") if isinstance(body.get("input"), list) else []):
+        call_id = item.get("call_id") or ""
+        if len(call_id) > 64:
+            return _error(400, f"Invalid 'input[{i}].call_id': string too long. Expected a string with maximum "
+                               f"length 64, but got a string with length {len(call_id)} instead.",
+                          "invalid_request_error", f"input[{i}].call_id", "string_above_max_length")
+    return None
+
+
 def _unknown_item(body: dict[str, Any], issued: set[str]) -> str | None:
     """The id of a reasoning item OpenAI would look up and not find (store false, or another account)."""
     for item in body.get("input") if isinstance(body.get("input"), list) else []:
@@ -109,6 +121,10 @@ class FakeOpenAIResponses(FakeOpenAI):
         super()._chat(ex, body)
 
     def _responses(self, ex: Exchange, body: dict[str, Any]) -> None:
+        too_long = _too_long_call_id(body)
+        if too_long is not None:
+            ex.send_json(400, too_long)
+            return
         unknown = _unknown_item(body, self.issued)
         if unknown is not None:
             ex.send_json(404, _error(404, f"Item with id '{unknown}' not found. Items are not persisted when "

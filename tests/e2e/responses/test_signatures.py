@@ -3,7 +3,8 @@ moves to an OpenAI-kind route (audit 2026-12-03, note 13).
 
 Codex echoes a call back as `{type, name, arguments, call_id}` only: the signature must
 ride in `call_id` (workers/providers/gemini/signatures.py), and an id that long must be
-shortened for OpenAI, which refuses tool call ids over 40 characters.
+shortened for OpenAI, which refuses tool call ids over 40 characters in chat and `call_id`s
+over 64 in Responses.
 """
 
 from __future__ import annotations
@@ -41,3 +42,10 @@ def test_a_gemini_call_keeps_its_signature_through_codex_and_crosses_to_openai(
     chat = json.loads([r.body for r in fake_responses.received if b"sig-cross" in r.body][-1])
     assistant, tool = chat["messages"][1], chat["messages"][2]
     assert len(assistant["tool_calls"][0]["id"]) <= 40 and tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
+
+    history[0] = {"role": "user", "content": "#scenario tools sig-native weather?"}  # OpenAI's own /responses
+    fourth = rclient.responses.create(model="gpt-native", input=history, tools=[WEATHER], store=False)
+    assert fourth.status == "completed" and "sunny" in fourth.output_text
+    sent = json.loads([r.body for r in fake_responses.received if b"sig-native" in r.body][-1])
+    call_item, output_item = sent["input"][1], sent["input"][2]
+    assert len(call_item["call_id"]) <= 64 and output_item["call_id"] == call_item["call_id"]

@@ -13,12 +13,16 @@ upstream `error` event ends the stream as its final event would.
 Items a converted route made (ids `<prefix>_gw_`, response.py `MINTED`), which no
 upstream stored, lose their `id` on the way up, or go altogether for a `reasoning` item
 without `encrypted_content` (OpenAI looks such ids up: "Item with id 'rs_...' not
-found"), in inlined history and in the caller's own input alike. So a chain, or a Codex
+found"), in inlined history and in the caller's own input alike; and a `call_id` over
+OpenAI's 64 characters (the Claude and Gemini providers pack thinking and signatures into
+theirs) becomes a digest, the same for a call and its output. So a chain, or a Codex
 session, may move from any provider to a pass-through route.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +41,9 @@ FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response
 _DOC = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 _ITEM = msgspec.json.Decoder(dict[str, Any])
-_MARK = f"_{MINTED}_".encode()  # PERF: only bodies holding it are decoded item by item
+_MARK = f"_{MINTED}_".encode()  # PERF: only bodies holding it (or a long call id) are decoded item by item
+MAX_CALL_ID = 64  # OpenAI's limit on a Responses `call_id` ("string_above_max_length")
+_LONG_CALL_ID = re.compile(rb'"call_id"\s*:\s*"[^"]{%d,}"' % (MAX_CALL_ID + 1))
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -92,24 +98,31 @@ def upstream_body(raw: bytes, upstream_model: str, items: list[msgspec.Raw] | No
     if items is not None:
         doc["input"] = msgspec.Raw(_ENCODER.encode(portable(items)))
         doc.pop("previous_response_id", None)
-    elif _MARK in raw and bytes(doc.get("input", b"")).lstrip().startswith(b"["):
+    elif _needs_portable(raw) and bytes(doc.get("input", b"")).lstrip().startswith(b"["):
         doc["input"] = msgspec.Raw(_ENCODER.encode(portable(_ITEMS.decode(doc["input"]))))
     return _ENCODER.encode(doc)
 
 
+def _needs_portable(raw: bytes) -> bool:
+    return _MARK in raw or _LONG_CALL_ID.search(raw) is not None
+
+
 def portable(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
-    """`items` without the ids converted routes made up (see the module doc)."""
+    """`items` without the ids converted routes made up, and with call ids OpenAI takes
+    (see the module doc)."""
     out: list[msgspec.Raw] = []
     for raw in items:
-        if _MARK not in bytes(raw):
+        if not _needs_portable(bytes(raw)):
             out.append(raw)
             continue
         item = _ITEM.decode(raw)
-        if not is_minted(item.get("id")):
-            out.append(raw)
-        elif item.get("type") != "reasoning" or item.get("encrypted_content"):
+        if is_minted(item.get("id")):
+            if item.get("type") == "reasoning" and not item.get("encrypted_content"):
+                continue
             item.pop("id")
-            out.append(msgspec.Raw(_ENCODER.encode(item)))
+        if isinstance(item.get("call_id"), str) and len(item["call_id"]) > MAX_CALL_ID:
+            item["call_id"] = "call_" + hashlib.sha256(item["call_id"].encode()).hexdigest()[:32]
+        out.append(msgspec.Raw(_ENCODER.encode(item)))
     return out
 
 

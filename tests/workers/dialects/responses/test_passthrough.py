@@ -115,3 +115,14 @@ def test_an_error_before_any_upstream_event_is_an_http_error() -> None:
     assert output.failed(broke) is None
     relay.feed(SseEvent(json.dumps({"type": "response.created", "sequence_number": 0, "response": {"id": "r"}})))
     assert output.failed(broke) is not None
+
+
+def test_call_ids_over_openais_64_characters_become_one_digest_for_the_call_and_its_output() -> None:
+    long_id = "call_0a1b2c_ts_" + "A" * 80  # a Gemini-signed id (workers/providers/gemini/signatures.py)
+    items = [{"type": "function_call", "call_id": long_id, "name": "f", "arguments": "{}"},
+             {"type": "function_call_output", "call_id": long_id, "output": "ok"},
+             {"type": "function_call", "call_id": "call_short", "name": "f", "arguments": "{}"}]
+    raw = json.dumps({"model": "m", "input": items}).encode()
+    call, output, short = json.loads(upstream_body(raw, "theirs", None))["input"]
+    assert len(call["call_id"]) <= 64 and output["call_id"] == call["call_id"] != long_id
+    assert short["call_id"] == "call_short"
