@@ -34,3 +34,10 @@ def test_an_upstream_400_names_the_callers_field(rclient: openai.OpenAI) -> None
     # the fake OpenAI answers "Invalid 'messages': ..." with param `messages`
     error = refusal(rclient, model="gpt-conv", input="#scenario error_400")
     assert error["param"] == "input" and "Invalid 'input'" in error["message"], error
+
+
+def test_a_provider_refusal_names_the_callers_parameter(rclient: openai.OpenAI) -> None:
+    # Claude makes JSON output by forcing a tool: not together with the caller's own tools.
+    error = refusal(rclient, model="claude-r", input="x", tools=[WEATHER], text={"format": {
+        "type": "json_schema", "name": "r", "schema": {"type": "object", "properties": {}}}})
+    assert error["param"] == "text.format" and error["message"].startswith("'text.format' cannot"), error

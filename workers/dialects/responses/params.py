@@ -29,6 +29,8 @@ _FIELDS = {
     "reasoning_effort": "reasoning.effort",
     "verbosity": "text.verbosity",
 }
+# A chat name quoted in an error's message ('messages[1].tool_calls[0]', 'response_format').
+_QUOTED = re.compile(r"'((?:messages|tools)\[\d+\][^'\s]*|" + "|".join(_FIELDS) + r")'")
 # Inside a part, a call or a tool: chat's nesting -> Responses' flat fields (first match).
 _INNER = [(".image_url.url", ".image_url"), (".file", ""), (".function.arguments", ".arguments"),
           (".function.name", ".name"), (".function.parameters", ".parameters"), (".function", ""),
@@ -65,12 +67,10 @@ class Places:
         self.messages.append(_Origin(parts[0], parts=parts))
 
     def rename(self, error: OpenAIError) -> None:
-        """`error`'s param, and that name quoted in its message, as the caller's."""
+        """`error`'s param, and the chat names quoted in its message, as the caller's."""
         if error.param:
-            param = self.caller(error.param)
-            if param != error.param:
-                error.message = error.message.replace(f"'{error.param}'", f"'{param}'")
-                error.param = param
+            error.param = self.caller(error.param)
+        error.message = _QUOTED.sub(lambda found: f"'{self.caller(found.group(1))}'", error.message)
 
     def caller(self, param: str) -> str:
         """`param` of the chat request, named as the Responses caller sent it."""

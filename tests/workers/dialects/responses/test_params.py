@@ -77,8 +77,9 @@ def test_chat_params_name_the_callers_field(chat: str, responses: str) -> None:
 def test_an_error_is_renamed_in_its_param_and_its_message() -> None:
     places = Places()
     places.message("input[0]")
-    error = invalid_request("'response_format' (JSON) cannot be combined with 'tools' on this model.",
-                            "response_format").error
+    error = invalid_request("'response_format' (JSON) cannot be combined with 'tools' or 'reasoning_effort'; "
+                            "see 'messages[0].content' and 'messages'.", "response_format").error
     places.rename(error)
     assert error.param == "text.format"
-    assert error.message == "'text.format' (JSON) cannot be combined with 'tools' on this model."
+    assert error.message == ("'text.format' (JSON) cannot be combined with 'tools' or 'reasoning.effort'; "
+                             "see 'input[0].content' and 'input'.")
