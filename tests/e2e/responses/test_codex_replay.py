@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.e2e.responses.conftest import ROUTES
@@ -39,10 +40,13 @@ def codex_body(model: str, marker: str) -> dict[str, Any]:
             {"type": "message", "role": "developer",
              "content": [{"type": "input_text", "text": "You are Codex, a coding agent. (base prompt)"}]},
             {"type": "message", "role": "user",
-             "content": [{"type": "input_text", "text": "<environment_context>\n  <cwd>/w</cwd>\n</environment_context>"}]},
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"what is in shot.png? {marker}"}]},
+             "content": [{"type": "input_text",
+                          "text": "<environment_context>\n  <cwd>/w</cwd>\n</environment_context>"}]},
+            {"type": "message", "role": "user",
+             "content": [{"type": "input_text", "text": f"what is in shot.png? {marker}"}]},
             {"type": "reasoning", "id": "rs_gw_0a1b2c3d4e5f60718293a4b5", "summary": [
-                {"type": "summary_text", "text": "I should look at the image."}], "content": None, "encrypted_content": None},
+                {"type": "summary_text", "text": "I should look at the image."}],
+             "content": None, "encrypted_content": None},
             {"type": "function_call", "name": "view_image", "arguments": "{\"path\":\"shot.png\"}",
              "call_id": "call_view_1"},
             {"type": "function_call_output", "call_id": "call_view_1",
@@ -76,7 +80,8 @@ def sent_upstream(model: str, fakes: dict[str, Any], marker: str) -> dict[str, A
 
 
 @pytest.fixture
-def fakes(fake_responses: FakeOpenAIResponses, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini) -> dict[str, Any]:
+def fakes(fake_responses: FakeOpenAIResponses, fake_anthropic: FakeAnthropic,
+          fake_gemini: FakeGemini) -> dict[str, Any]:
     return {"openai": fake_responses, "claude-r": fake_anthropic, "gemini-r": fake_gemini}
 
 
@@ -125,10 +130,9 @@ def test_a_chain_from_a_converted_route_continues_on_a_pass_through_route(
     responses_stack: Stack, responses_key: str, fake_responses: FakeOpenAIResponses,
 ) -> None:
     # Finding 13: the README says a chain may cross providers; OpenAI looks up item ids.
-    import openai
-
     client = openai.OpenAI(base_url=responses_stack.base_url, api_key=responses_key, max_retries=0, timeout=20)
-    first = client.responses.create(model="claude-r", input="#scenario thinking chain-cross", reasoning={"effort": "low"})
+    first = client.responses.create(model="claude-r", input="#scenario thinking chain-cross",
+                                    reasoning={"effort": "low"})
     assert [o.type for o in first.output] == ["reasoning", "message"]
     second = client.responses.create(model="gpt-native", input="and now? chain-cross-2", previous_response_id=first.id)
     assert second.status == "completed" and second.previous_response_id == first.id

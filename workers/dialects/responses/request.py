@@ -114,7 +114,8 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         messages.append(SystemMessage(content=req.instructions))
         places.message("instructions")
     openai = kind == "openai"
-    _Turns(messages, places, reasoning=not openai, short_ids=openai).add_all(items, len(items) - len(request_items(req)))
+    turns = _Turns(messages, places, reasoning=not openai, short_ids=openai)
+    turns.add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
     tools, namespaces = _tools(req, places)

@@ -30,7 +30,8 @@ def req(**body: Any) -> ResponsesRequest:
     return RESPONSES_REQUEST_DECODER.decode(json.dumps({"model": "m", **body}))
 
 
-def convert(stream: bool = False, history: list[dict[str, Any]] | None = None, kind: str = "openai", **body: Any) -> Any:
+def convert(stream: bool = False, history: list[dict[str, Any]] | None = None, kind: str = "openai",
+            **body: Any) -> Any:
     request = req(**body)
     items = [msgspec.Raw(json.dumps(h).encode()) for h in history or []] + request_items(request)
     return to_chat_request(request, items, stream, kind)
