@@ -219,6 +219,12 @@ class ResponsesRequest(Struct, kw_only=True):
     service_tier: str | None | UnsetType = UNSET
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None | UnsetType = UNSET
     max_tool_calls: PositiveInt | None | UnsetType = UNSET
+    include: list[str] | None | UnsetType = UNSET
+
+    def wants_logprobs(self) -> bool:
+        """`top_logprobs`, or `include` asking for the output text's logprobs."""
+        return isinstance(self.top_logprobs, int) or (
+            isinstance(self.include, list) and "message.output_text.logprobs" in self.include)
 
     def is_stream(self) -> bool:
         """True when the caller asked for SSE."""

@@ -15,16 +15,18 @@ file_search, ...) cannot be converted: a 400 naming the tool (they pass through 
 and tool came from is kept (`Converted.places`, params.py) so a 400 names the caller's field.
 
 Per route kind (`to_chat_request`'s `kind`):
-- openai: `prompt_cache_key`, `prompt_cache_retention`, `service_tier` and
-  `text.verbosity` (as `verbosity`) go on as chat's own fields. Reasoning items are not
+- openai: `prompt_cache_key`, `prompt_cache_retention`, `service_tier`,
+  `text.verbosity` (as `verbosity`) and `top_logprobs` go on as chat's own fields (with
+  `logprobs: true` for `top_logprobs` or `include: ["message.output_text.logprobs"]`;
+  the answer's logprobs come back on its output text). Reasoning items are not
   sent back (`reasoning_content` is no chat field; strict servers refuse it). Call ids
   over OpenAI's 40 characters (other providers' packed ids) become a digest.
 - anthropic, gemini: those hints have no equivalent and are not sent. Reasoning goes
   back as `reasoning_content`, which those providers never send upstream (Claude's
   thinking returns signed through its call ids).
 - every kind: `metadata` is echoed, not sent (chat takes it only with upstream `store`);
-  `truncation`, `max_tool_calls`, `top_logprobs` and `reasoning.summary` have no chat
-  equivalent and are not sent.
+  `truncation`, `max_tool_calls` and `reasoning.summary` have no chat equivalent and are
+  not sent.
 """
 
 from __future__ import annotations
@@ -138,7 +140,8 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         verbosity = req.text.verbosity if req.text and not isinstance(req.text, UnsetType) else UNSET
         chat = msgspec.structs.replace(
             chat, prompt_cache_key=req.prompt_cache_key, prompt_cache_retention=req.prompt_cache_retention,
-            service_tier=req.service_tier, verbosity=verbosity)
+            service_tier=req.service_tier, verbosity=verbosity, top_logprobs=req.top_logprobs,
+            logprobs=True if req.wants_logprobs() else UNSET)
     return Converted(chat, namespaces, places)
 
 

@@ -118,7 +118,7 @@ def from_completion(completion: ChatCompletion, shell: Response, new_id: NewId,
             output.append(OutputReasoning(id=new_id("rs"), summary=[SummaryText(message.reasoning_content)]))
         parts: list[OutputText | RefusalContent] = []
         if message.content:
-            parts.append(OutputText(text=message.content))
+            parts.append(OutputText(text=message.content, logprobs=token_logprobs(choice.logprobs)))
         if message.refusal:
             parts.append(RefusalContent(message.refusal))
         if parts:
@@ -128,6 +128,13 @@ def from_completion(completion: ChatCompletion, shell: Response, new_id: NewId,
                                              namespaces))
     done = finish(shell, choice.finish_reason if choice else None, usage)
     return msgspec.structs.replace(done, output=output)
+
+
+def token_logprobs(logprobs: Any) -> list[Any]:
+    """A chat choice's `logprobs.content`: per token `{token, logprob, bytes, top_logprobs}`,
+    the very shape of a Responses output text's `logprobs` ([] when the upstream sent none)."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    return content if isinstance(content, list) else []
 
 
 def function_call_item(item_id: str, call_id: str, name: str, arguments: str, namespaces: dict[str, str],

@@ -241,13 +241,17 @@ def test_openai_kind_routes_get_the_chat_fields_responses_hints_map_to() -> None
                                      "safety_identifier", "parallel_tool_calls")} == {
         "prompt_cache_key": "thread-1", "prompt_cache_retention": "24h", "service_tier": "flex",
         "verbosity": "low", "safety_identifier": "sid", "parallel_tool_calls": True}
-    # no chat equivalent (metadata needs upstream `store`; logprobs are not converted back)
-    for absent in ("metadata", "truncation", "top_logprobs", "logprobs", "max_tool_calls", "store"):
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 3)
+    # no chat equivalent (metadata needs upstream `store`)
+    for absent in ("metadata", "truncation", "max_tool_calls", "store"):
         assert absent not in body
+    asked = json.loads(convert(kind="openai", input="x", include=["message.output_text.logprobs"]).body())
+    assert asked["logprobs"] is True and "top_logprobs" not in asked
+    assert "logprobs" not in json.loads(convert(kind="openai", input="x").body())
 
 
 @pytest.mark.parametrize("kind", ["anthropic", "gemini"])
 def test_other_routes_do_not_get_openai_only_hints(kind: str) -> None:
     chat = convert(kind=kind, input="x", **HINTS).chat
-    assert (chat.prompt_cache_key, chat.service_tier, chat.verbosity) == (msgspec.UNSET,) * 3
+    assert (chat.prompt_cache_key, chat.service_tier, chat.verbosity, chat.logprobs) == (msgspec.UNSET,) * 4
     assert chat.safety_identifier == "sid"
