@@ -96,10 +96,10 @@ def check_upstream(model: str, sent: dict[str, Any]) -> None:
         assert sent["prompt_cache_key"] == THREAD  # finding 9
     elif model == "claude-r":
         turn = sent["messages"][-1]
-        assert turn["role"] == "user"
-        assert [b["type"] for b in turn["content"]] == ["tool_result", "image"]
-        assert turn["content"][0]["tool_use_id"] == "call_view_1"
-        assert turn["content"][1]["source"]["data"] == PNG.split(",", 1)[1]
+        assert turn["role"] == "user" and [b["type"] for b in turn["content"]] == ["tool_result"]
+        result = turn["content"][0]
+        assert result["tool_use_id"] == "call_view_1" and [b["type"] for b in result["content"]] == ["image"]
+        assert result["content"][0]["source"]["data"] == PNG.split(",", 1)[1]
     elif model == "gemini-r":
         turn = sent["contents"][-1]
         assert turn["role"] == "user"

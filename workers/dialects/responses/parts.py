@@ -3,8 +3,9 @@
 Text parts stay text; `input_image` becomes an `image_url` part (`detail: "original"` is
 chat's `"high"`, its full-resolution level); `input_file` with `file_data` a `file` part.
 Images by `file_id` and files by `file_url` only reach OpenAI upstreams serving Responses:
-a 400 naming the part here. A tool output's images and files are returned apart, with
-where each came from: chat tool messages take text only (request.py says where they go).
+a 400 naming the part here. A tool output's images and files stay in its tool message
+for Claude and Gemini, or are returned apart, with where each came from, for OpenAI-kind
+routes, whose tool messages take text only (request.py says where they go).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway.contracts.openai import (
     RefusalPart,
     SystemMessage,
     TextPart,
+    ToolPart,
     UserMessage,
     UserPart,
 )
@@ -90,18 +92,19 @@ def _user_part(part: ContentPart, where: str) -> UserPart:
     raise ConversionError("Unsupported content part.", where)  # pragma: no cover - exhaustive above
 
 
-def tool_output(output: str | list[ContentPart],
-                 where: str) -> tuple[str | list[TextPart], list[tuple[UserPart, str]]]:
-    """A tool output's text for the tool message, and its other parts (images, files) with their places."""
+def tool_output(output: str | list[ContentPart], where: str,
+                split: bool) -> tuple[str | list[ToolPart], list[tuple[UserPart, str]]]:
+    """A tool output as the tool message's content; with `split`, its text only, and its
+    other parts (images, files) apart with their places."""
     if isinstance(output, str):
         return output, []
-    texts: list[TextPart] = []
+    kept: list[ToolPart] = []
     attached: list[tuple[UserPart, str]] = []
     for j, part in enumerate(output):
         at = f"{where}.output[{j}]"
         converted = _user_part(part, at)
-        if isinstance(converted, TextPart):
-            texts.append(converted)
+        if isinstance(converted, TextPart) or (not split and isinstance(converted, ImagePart | FilePart)):
+            kept.append(converted)
         else:
             attached.append((converted, at))
-    return (texts if texts or not attached else ""), attached
+    return (kept if kept or not attached else ""), attached

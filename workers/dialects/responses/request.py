@@ -4,10 +4,10 @@ Items map to chat messages in order: `instructions` first as a system message; u
 system and developer messages as themselves; assistant messages, the `function_call`s
 that follow them and a `reasoning` item before them make one assistant turn; each
 `function_call_output` is a tool message. A tool output's images and files (Codex
-`view_image`, MCP image results) cannot sit in a chat tool message (OpenAI: "Image URLs
-are only allowed for messages with role 'user'"), so its text stays in the tool message
-and its other parts follow the run of tool messages as one user message (Claude and
-Gemini then read them in the same user turn as the results). Function tools keep their
+`view_image`, MCP image results) stay in it for Claude (blocks of its `tool_result`) and
+Gemini (parts after its `functionResponse`); an OpenAI-kind tool message takes text only
+("Image URLs are only allowed for messages with role 'user'"), so there its text stays
+and its other parts follow the run of tool messages as one user message. Function tools keep their
 name and schema; a `namespace` tool's functions are offered flat, and a call of one
 comes back with its `namespace` (see `namespaces`). Built-in tools (web_search,
 file_search, ...) cannot be converted: a 400 naming the tool (they pass through on
@@ -116,7 +116,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         messages.append(SystemMessage(content=req.instructions))
         places.message("instructions")
     openai = kind == "openai"
-    turns = _Turns(messages, places, reasoning=not openai, short_ids=openai)
+    turns = _Turns(messages, places, openai)
     turns.add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
@@ -148,11 +148,12 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
 class _Turns:
     """Builds chat messages from items, merging an assistant turn's pieces."""
 
-    def __init__(self, messages: list[Message], places: Places, reasoning: bool, short_ids: bool) -> None:
+    def __init__(self, messages: list[Message], places: Places, openai: bool) -> None:
         self._messages = messages
         self._places = places
-        self._id = _short_id if short_ids else str
-        self._keep_reasoning = reasoning
+        self._split = openai  # a tool output's images follow its tool message as a user message
+        self._id = _short_id if openai else str
+        self._keep_reasoning = not openai
         self._reasoning: list[str] = []
         self._open: AssistantMessage | None = None  # the assistant turn calls may join
         self._attached: list[tuple[UserPart, str]] = []  # tool outputs' images (and where), after the tool messages
@@ -199,7 +200,7 @@ class _Turns:
                 self._open = turn
             case FunctionCallOutputItem():
                 self._open = None
-                text, attached = tool_output(item.output, where)
+                text, attached = tool_output(item.output, where, split=self._split)
                 self._push(ToolMessage(content=text, tool_call_id=self._id(item.call_id)), where, tool_output=True)
                 self._attached += attached
 

@@ -15,6 +15,7 @@ Messages:
 - tool messages answering one assistant message -> one user turn of `functionResponse`
   parts in the order of the calls, whatever order they came in; the name comes from the
   matching call; a JSON-object result is sent as is, any other text as {"result": text};
+  a tool message's images and files follow the responses as parts of that turn;
 - text that is empty or whitespace never becomes a part;
 - images: data URLs -> `inlineData`; Files API and YouTube URLs -> `fileData`; other
   http(s) URLs -> 400 (conversion is pure: the worker does not fetch URLs for Gemini);
@@ -190,6 +191,7 @@ class _Pending:
     message_index: int
     calls: list[ToolCall]
     answers: dict[str, Part] = field(default_factory=dict)
+    attached: list[Part] = field(default_factory=list)  # the answers' images and files, after them
 
 
 @dataclass(slots=True)
@@ -217,8 +219,11 @@ class _Turns:
             raise _refused(param, f"{call_id!r} {problem}")
         if call_id in pending.answers:
             raise _refused(param, f"{call_id!r} answers a tool call a second time.")
-        response = FunctionResponse(name=call.function.name, response=_tool_result(message))
+        texts = message.content if isinstance(message.content, str) else [
+            part for part in message.content if isinstance(part, TextPart)]
+        response = FunctionResponse(name=call.function.name, response=_tool_result(texts))
         pending.answers[call_id] = Part(function_response=response)
+        pending.attached += _attached_parts(message, i)
 
     def close_tool_results(self) -> None:
         pending, self.pending = self.pending, None
@@ -228,7 +233,7 @@ class _Turns:
             if call.id not in pending.answers:
                 param = f"messages[{pending.message_index}].tool_calls[{j}]"
                 raise _refused(param, f"(id {call.id!r}) has no tool message answering it.")
-        self.add("user", [pending.answers[call.id] for call in pending.calls])
+        self.add("user", [*(pending.answers[call.id] for call in pending.calls), *pending.attached])
 
 
 def _refused(param: str, problem: str) -> ConversionError:
@@ -243,8 +248,21 @@ def _text_parts(content: str | list[TextPart]) -> list[Part]:
     return [Part(text=text) for text in _texts(content) if text.strip()]
 
 
-def _tool_result(message: ToolMessage) -> dict[str, Any]:
-    text = "".join(_texts(message.content))
+def _attached_parts(message: ToolMessage, i: int) -> list[Part]:
+    """A tool message's images and files, as parts after the function responses (a
+    `functionResponse` holds JSON only)."""
+    parts: list[Part] = []
+    for j, part in enumerate(message.content if isinstance(message.content, list) else []):
+        match part:
+            case ImagePart(image_url=image):
+                parts.append(_image_part(image.url, f"messages[{i}].content[{j}].image_url.url"))
+            case FilePart(file=file):
+                parts.append(_file_part(file, f"messages[{i}].content[{j}]"))
+    return parts
+
+
+def _tool_result(content: str | list[TextPart]) -> dict[str, Any]:
+    text = "".join(_texts(content))
     try:
         return _OBJECT.decode(text)
     except msgspec.DecodeError:

@@ -30,16 +30,17 @@ TOOLS = [{"type": "function", "name": "f"},
          {"type": "namespace", "name": "ns", "description": "d", "tools": [{"type": "function", "name": "g"}]}]
 
 
-def caller() -> Any:
+def caller(kind: str = "openai") -> Any:
     req = RESPONSES_REQUEST_DECODER.decode(json.dumps({"model": "m", "instructions": "be brief", "input": INPUT,
                                                        "tools": TOOLS}))
     items = [msgspec.Raw(json.dumps(h).encode()) for h in HISTORY] + request_items(req)
-    converted = to_chat_request(req, items, False, "gemini")
+    converted = to_chat_request(req, items, False, kind)
     # chat: [0] system (instructions), [1] history user, [2] developer, [3] user, [4] assistant (2 calls),
-    # [5] tool c1, [6] tool c2, [7] user (c1's image), [8] assistant
-    assert [m.__class__.__name__ for m in converted.chat.messages] == [
-        "SystemMessage", "UserMessage", "DeveloperMessage", "UserMessage", "AssistantMessage", "ToolMessage",
-        "ToolMessage", "UserMessage", "AssistantMessage"]
+    # [5] tool c1, [6] tool c2, [7] user (c1's image: OpenAI-kind only), [8] assistant
+    names = ["SystemMessage", "UserMessage", "DeveloperMessage", "UserMessage", "AssistantMessage", "ToolMessage",
+             "ToolMessage", "UserMessage", "AssistantMessage"]
+    assert [m.__class__.__name__ for m in converted.chat.messages] == (names if kind == "openai" else
+                                                                       names[:7] + names[8:])
     return converted.places.caller
 
 
@@ -72,6 +73,11 @@ def caller() -> Any:
 ])
 def test_chat_params_name_the_callers_field(chat: str, responses: str) -> None:
     assert caller()(chat) == responses
+
+
+def test_a_tool_outputs_image_kept_in_its_tool_message_is_named_in_the_output() -> None:
+    assert caller("anthropic")("messages[5].content[1].image_url.url") == "input[5].output[1].image_url"
+    assert caller("gemini")("messages[7].content[0]") == "input[7].content[0]"
 
 
 def test_an_error_is_renamed_in_its_param_and_its_message() -> None:

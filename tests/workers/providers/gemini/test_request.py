@@ -879,3 +879,22 @@ def test_a_signature_carried_in_the_call_id_goes_back_on_its_part() -> None:
     assert first.thought_signature == signature and isinstance(second.thought_signature, UnsetType)
     for other in ("toolu_01.c2lnbmF0dXJl", "call_Xy_ts_AAAA", "call_0a1f_ts_", "call_0a1f"):
         assert call_signature(other) is None
+
+
+def test_a_tool_messages_images_follow_the_function_responses_in_their_turn() -> None:
+    body = {"model": "g", "messages": [
+        {"role": "user", "content": "look"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "view_image", "arguments": "{}"}},
+            {"id": "c2", "type": "function", "function": {"name": "grab", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "grabbed"}]},
+    ]}
+    raw = json.dumps(body).encode()
+    turn = to_generate_content_request(CHAT_REQUEST_DECODER.decode(raw), raw).contents[-1]
+    assert turn.role == "user"
+    first, second, image = turn.parts
+    assert first.function_response.response == {"result": ""}  # type: ignore[union-attr]
+    assert second.function_response.response == {"result": "grabbed"}  # type: ignore[union-attr]
+    assert image.inline_data.mime_type == "image/png" and image.inline_data.data == PNG  # type: ignore[union-attr]
