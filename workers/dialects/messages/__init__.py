@@ -19,9 +19,10 @@ from gateway.contracts.anthropic_messages import (
 )
 from gateway.contracts.bus import Job
 from gateway.contracts.errors import from_validation_error
-from gateway.contracts.openai import AssistantMessage, ChatRequest, Tool
+from gateway.contracts.openai import AssistantMessage, ChatRequest, Tool, ToolMessage
 from gateway.runtime.estimate import tokens_from_chars
 from workers.dialects import Converted, Direct
+from workers.dialects.call_ids import CHAT_MAX, fitted
 from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request
 from workers.dialects.messages.request import to_chat_messages, to_chat_request, to_chat_tools
 from workers.dialects.messages.response import message_id
@@ -33,16 +34,22 @@ from workers.providers.token_estimate import estimate_chat_prompt, estimate_text
 NATIVE_KIND = "anthropic"
 
 
-def without_reasoning(chat: ChatRequest) -> ChatRequest:
-    """`chat` without the thinking of earlier turns, for an OpenAI-kind upstream.
+def for_openai(chat: ChatRequest) -> ChatRequest:
+    """`chat` for an OpenAI-kind upstream: without the thinking of earlier turns, and with
+    tool-call ids it takes.
 
     NOTE: `reasoning_content` is no Chat Completions field and strict OpenAI-compatible
     servers refuse it (audit 2026-12-03, finding 7); only Claude takes thinking back, and
-    it is passed through there.
+    it is passed through there. Ids another provider packed (a Gemini signature) may be
+    longer than OpenAI's 40 characters (workers/dialects/call_ids.py).
     """
     for message in chat.messages:
         if isinstance(message, AssistantMessage):
             message.reasoning_content = UNSET
+            for call in message.tool_calls if isinstance(message.tool_calls, list) else []:
+                call.id = fitted(call.id, CHAT_MAX)
+        elif isinstance(message, ToolMessage):
+            message.tool_call_id = fitted(message.tool_call_id, CHAT_MAX)
     return chat
 
 
@@ -59,7 +66,7 @@ class MessagesDialect:
             return direct
         chat = self.to_chat(job, target)
         if route.config.kind == "openai":
-            chat = without_reasoning(chat)
+            chat = for_openai(chat)
         return Converted(chat, _CHAT_ENCODER.encode(chat), MessagesOutput(message_id(job.request_id), job.model))
 
     def pass_through(self, kind: str, job: Job, target: Target) -> Direct | None:

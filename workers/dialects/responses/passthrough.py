@@ -15,13 +15,12 @@ upstream stored, lose their `id` on the way up, or go altogether for a `reasonin
 without `encrypted_content` (OpenAI looks such ids up: "Item with id 'rs_...' not
 found"), in inlined history and in the caller's own input alike; and a `call_id` over
 OpenAI's 64 characters (the Claude and Gemini providers pack thinking and signatures into
-theirs) becomes a digest, the same for a call and its output. So a chain, or a Codex
+theirs) becomes a digest, the same for a call and its output (call_ids.py). So a chain, or a Codex
 session, may move from any provider to a pass-through route.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +30,7 @@ import msgspec
 from gateway.contracts.errors import OpenAIError, upstream_error
 from gateway.contracts.openai import CompletionTokensDetails, PromptTokensDetails, Usage
 from gateway.runtime.estimate import responses_event_chars
+from workers.dialects.call_ids import RESPONSES_MAX, fitted
 from workers.dialects.responses.output import Store, framed
 from workers.dialects.responses.response import MINTED, is_minted
 from workers.frames import Item
@@ -42,8 +42,7 @@ _DOC = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 _ITEM = msgspec.json.Decoder(dict[str, Any])
 _MARK = f"_{MINTED}_".encode()  # PERF: only bodies holding it (or a long call id) are decoded item by item
-MAX_CALL_ID = 64  # OpenAI's limit on a Responses `call_id` ("string_above_max_length")
-_LONG_CALL_ID = re.compile(rb'"call_id"\s*:\s*"[^"]{%d,}"' % (MAX_CALL_ID + 1))
+_LONG_CALL_ID = re.compile(rb'"call_id"\s*:\s*"[^"]{%d,}"' % (RESPONSES_MAX + 1))
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -120,8 +119,8 @@ def portable(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
             if item.get("type") == "reasoning" and not item.get("encrypted_content"):
                 continue
             item.pop("id")
-        if isinstance(item.get("call_id"), str) and len(item["call_id"]) > MAX_CALL_ID:
-            item["call_id"] = "call_" + hashlib.sha256(item["call_id"].encode()).hexdigest()[:32]
+        if isinstance(item.get("call_id"), str):
+            item["call_id"] = fitted(item["call_id"], RESPONSES_MAX)
         out.append(msgspec.Raw(_ENCODER.encode(item)))
     return out
 

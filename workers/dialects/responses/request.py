@@ -20,7 +20,7 @@ Per route kind (`to_chat_request`'s `kind`):
   `logprobs: true` for `top_logprobs` or `include: ["message.output_text.logprobs"]`;
   the answer's logprobs come back on its output text). Reasoning items are not
   sent back (`reasoning_content` is no chat field; strict servers refuse it). Call ids
-  over OpenAI's 40 characters (other providers' packed ids) become a digest.
+  over OpenAI's 40 characters (other providers' packed ids) become a digest (call_ids.py).
 - anthropic, gemini: those hints have no equivalent and are not sent. Reasoning goes
   back as `reasoning_content`, which those providers never send upstream (Claude's
   thinking returns signed through its call ids).
@@ -31,8 +31,9 @@ Per route kind (`to_chat_request`'s `kind`):
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -74,12 +75,12 @@ from gateway.contracts.openai_responses import (
     item_type,
     tool,
 )
+from workers.dialects.call_ids import CHAT_MAX, fitted
 from workers.dialects.responses.params import Places
 from workers.dialects.responses.parts import assistant_content, caller_message, tool_output
 from workers.providers.base import ConversionError
 
 _ENCODER = msgspec.json.Encoder()
-MAX_CALL_ID = 40  # OpenAI's limit on a tool call id
 
 
 @dataclass(slots=True)
@@ -152,7 +153,7 @@ class _Turns:
         self._messages = messages
         self._places = places
         self._split = openai  # a tool output's images follow its tool message as a user message
-        self._id = _short_id if openai else str
+        self._id: Callable[[str], str] = partial(fitted, limit=CHAT_MAX) if openai else str
         self._keep_reasoning = not openai
         self._reasoning: list[str] = []
         self._open: AssistantMessage | None = None  # the assistant turn calls may join
@@ -222,18 +223,6 @@ class _Turns:
         self._reasoning = []
         self._push(message, where)
         return message
-
-
-def _short_id(call_id: str) -> str:
-    """`call_id` as OpenAI takes it: at most 40 characters ("string_above_max_length").
-
-    The Claude and Gemini providers pack thinking and signatures into their call ids; a
-    session moving to an OpenAI-kind route gets a digest instead, the same for the call
-    and its output, so they still pair.
-    """
-    if len(call_id) <= MAX_CALL_ID:
-        return call_id
-    return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[:32]
 
 
 def _function(spec: FunctionTool) -> Tool:

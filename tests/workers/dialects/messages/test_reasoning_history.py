@@ -1,5 +1,6 @@
 """Thinking in a Messages history is not sent to OpenAI-kind routes as `reasoning_content`
-(audit 2026-12-03, finding 7: no chat field; strict OpenAI-compatible servers refuse it)."""
+(audit 2026-12-03, finding 7: no chat field; strict OpenAI-compatible servers refuse it),
+and tool-use ids longer than OpenAI takes (a Gemini-signed one) become a digest there."""
 
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ provider = "oai"
 """)
 ROUTES = {name: Route(name, load(config.kind), Upstream(name, config), config)
           for name, config in CONFIG.providers.items()}
-BODY = {"model": "m", "max_tokens": 50, "messages": [
+SIGNED = "call_0a1f_ts_" + "A" * 60  # workers/providers/gemini/signatures.py
+BODY = {"model": "m", "max_tokens": 50, "tools": [{"name": "f", "input_schema": {"type": "object"}}], "messages": [
     {"role": "user", "content": "go"},
     {"role": "assistant", "content": [{"type": "thinking", "thinking": "plan", "signature": "sig"},
-                                      {"type": "text", "text": "ok"}]},
-    {"role": "user", "content": "again"},
+                                      {"type": "text", "text": "ok"},
+                                      {"type": "tool_use", "id": SIGNED, "name": "f", "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": SIGNED, "content": "done"}]},
 ]}
 
 
@@ -51,5 +54,13 @@ def test_thinking_is_not_sent_back_to_an_openai_kind_route() -> None:
     assert assistant["role"] == "assistant" and "reasoning_content" not in assistant
 
 
+def test_a_tool_use_id_longer_than_openai_takes_is_one_digest_for_the_call_and_its_result() -> None:
+    assistant, tool = json.loads(converted("oai").body)["messages"][1:3]
+    call_id = assistant["tool_calls"][0]["id"]
+    assert len(call_id) <= 40 and tool["tool_call_id"] == call_id != SIGNED
+
+
 def test_other_converted_routes_still_get_it() -> None:
-    assert json.loads(converted("gem").body)["messages"][1]["reasoning_content"] == "plan"
+    assistant, tool = json.loads(converted("gem").body)["messages"][1:3]
+    assert assistant["reasoning_content"] == "plan"
+    assert assistant["tool_calls"][0]["id"] == SIGNED == tool["tool_call_id"]
