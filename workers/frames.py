@@ -60,8 +60,10 @@ class Output(Protocol):
         ...
 
     def failed(self, error: OpenAIError) -> Sequence[Item] | None:
-        """The events that end a stream after output on `error`; None: an error frame,
-        which the gateway frames in the dialect (gateway/sse_framing.py)."""
+        """The events that end a stream on `error`; None: an error frame, which the gateway
+        answers as an HTTP error before output and frames in the dialect after it
+        (gateway/sse_framing.py). Asked before output too: a dialect may report an error
+        in-stream as its API does (Responses: a context overflow)."""
         ...
 
     async def settle(self) -> None:
@@ -160,7 +162,7 @@ class FrameSink:
     async def error(self, ex: APIError) -> None:
         """An error: a status before output; after it, the dialect's closing events, or an
         error frame the gateway frames as an SSE error event."""
-        events = self.output.failed(ex.error) if self.started else None
+        events = self.output.failed(ex.error)
         if events is None:
             await self._send(Error(ex.status, ex.error, ex.retry_after))
             return

@@ -85,6 +85,9 @@ class RefusalPart(Struct, tag_field="type", tag="refusal"):
 
 
 UserPart = TextPart | ImagePart | AudioPart | FilePart
+# NOTE: OpenAI takes text only in a tool message; Claude and Gemini take a tool's images
+# and PDFs (the Responses dialect sends them Codex's `view_image` results this way).
+ToolPart = TextPart | ImagePart | FilePart
 AssistantPart = TextPart | RefusalPart
 
 # ---------------------------------------------------------------- request: messages
@@ -157,9 +160,9 @@ class AssistantMessage(Struct, tag_field="role", tag="assistant", kw_only=True):
 
 
 class ToolMessage(Struct, tag_field="role", tag="tool", kw_only=True):
-    """The result of one tool call."""
+    """The result of one tool call (images and files: see ToolPart)."""
 
-    content: str | list[TextPart]
+    content: str | list[ToolPart]
     tool_call_id: str
 
 
@@ -321,6 +324,12 @@ class ChatRequest(Struct, kw_only=True):
     logit_bias: dict[str, float] | None | UnsetType = UNSET
     reasoning_effort: str | None | UnsetType = UNSET
     metadata: dict[str, str] | None | UnsetType = UNSET
+    # OpenAI-only hints (the Responses dialect maps its own to them, issue 21); other
+    # provider kinds have no equivalent and never read them.
+    prompt_cache_key: str | None | UnsetType = UNSET
+    prompt_cache_retention: str | None | UnsetType = UNSET
+    service_tier: str | None | UnsetType = UNSET
+    verbosity: str | None | UnsetType = UNSET
 
     def is_stream(self) -> bool:
         """True when the caller asked for SSE."""

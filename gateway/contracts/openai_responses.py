@@ -213,6 +213,18 @@ class ResponsesRequest(Struct, kw_only=True):
     background: bool | None | UnsetType = UNSET
     conversation: Any = UNSET
     truncation: str | None | UnsetType = UNSET
+    # Sent on as chat's own fields to OpenAI-kind converted routes (request.py says which).
+    prompt_cache_key: str | None | UnsetType = UNSET
+    prompt_cache_retention: str | None | UnsetType = UNSET
+    service_tier: str | None | UnsetType = UNSET
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None | UnsetType = UNSET
+    max_tool_calls: PositiveInt | None | UnsetType = UNSET
+    include: list[str] | None | UnsetType = UNSET
+
+    def wants_logprobs(self) -> bool:
+        """`top_logprobs`, or `include` asking for the output text's logprobs."""
+        return isinstance(self.top_logprobs, int) or (
+            isinstance(self.include, list) and "message.output_text.logprobs" in self.include)
 
     def is_stream(self) -> bool:
         """True when the caller asked for SSE."""

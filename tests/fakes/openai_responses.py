@@ -17,6 +17,13 @@ agent's own tools). On `/responses`:
 Usage is input=RESPONSES_INPUT_TOKENS (cached 2), output=words of the text. Streams send
 each event with its `event:` line and `sequence_number`, and no `[DONE]`, as OpenAI does.
 A body with `previous_response_id` is answered 400: the gateway must inline its history.
+A `reasoning` input item without `encrypted_content` whose id this fake never issued is
+answered 404 "Item with id ... not found", as OpenAI answers ids it has not stored, and
+a `call_id` over 64 characters is OpenAI's 400 `string_above_max_length`.
+
+Chat completions are checked as strictly as OpenAI checks them: an image part in a
+non-user message, a field OpenAI does not define on a message (`reasoning_content`) and
+a tool call id over 40 characters are a 400 in OpenAI's words.
 """
 
 from __future__ import annotations
@@ -50,8 +57,54 @@ def _sample(schema: dict[str, Any] | None) -> dict[str, Any]:
     return args
 
 
+_MESSAGE_FIELDS = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"}
+
+
+def _strict_chat(body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's 400 for a message it refuses, or None."""
+    for i, message in enumerate(body.get("messages") or []):
+        role, content = message.get("role"), message.get("content")
+        if role != "user" and isinstance(content, list) and any(p.get("type") == "image_url" for p in content):
+            return _error(400, f"Invalid 'messages[{i}]'. Image URLs are only allowed for messages with role "
+                               f"'user', but this message with role '{role}' contains an image URL.",
+                          "invalid_request_error", f"messages[{i}]")
+        for j, call in enumerate(message.get("tool_calls") or []):
+            if len(call.get("id", "")) > 40:
+                return _error(400, f"Invalid 'messages[{i}].tool_calls[{j}].id': string too long. Expected a "
+                                   f"string with maximum length 40, but got a string with length "
+                                   f"{len(call['id'])} instead.", "invalid_request_error",
+                              f"messages[{i}].tool_calls[{j}].id", "string_above_max_length")
+        for name in sorted(set(message) - _MESSAGE_FIELDS):
+            return _error(400, f"Unknown parameter: 'messages[{i}].{name}'.", "invalid_request_error",
+                          f"messages[{i}].{name}", "unknown_parameter")
+    return None
+
+
+def _too_long_call_id(body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's 400 for an input item whose `call_id` is over 64 characters, or None."""
+    for i, item in enumerate(body.get("input") if isinstance(body.get("input"), list) else []):
+        call_id = item.get("call_id") or ""
+        if len(call_id) > 64:
+            return _error(400, f"Invalid 'input[{i}].call_id': string too long. Expected a string with maximum "
+                               f"length 64, but got a string with length {len(call_id)} instead.",
+                          "invalid_request_error", f"input[{i}].call_id", "string_above_max_length")
+    return None
+
+
+def _unknown_item(body: dict[str, Any], issued: set[str]) -> str | None:
+    """The id of a reasoning item OpenAI would look up and not find (store false, or another account)."""
+    for item in body.get("input") if isinstance(body.get("input"), list) else []:
+        if item.get("type") == "reasoning" and not item.get("encrypted_content") and item.get("id") not in issued:
+            return str(item.get("id"))
+    return None
+
+
 class FakeOpenAIResponses(FakeOpenAI):
     """See the module docstring."""
+
+    def __init__(self, api_key: str = "sk-fake-upstream") -> None:
+        super().__init__(api_key)
+        self.issued: set[str] = set()  # ids of the items this fake answered with
 
     def handle(self, ex: Exchange) -> None:
         """`/responses` here; everything else as the chat fake."""
@@ -60,7 +113,24 @@ class FakeOpenAIResponses(FakeOpenAI):
             return
         super().handle(ex)
 
+    def _chat(self, ex: Exchange, body: dict[str, Any]) -> None:
+        refusal = _strict_chat(body)
+        if refusal is not None:
+            ex.send_json(400, refusal)
+            return
+        super()._chat(ex, body)
+
     def _responses(self, ex: Exchange, body: dict[str, Any]) -> None:
+        too_long = _too_long_call_id(body)
+        if too_long is not None:
+            ex.send_json(400, too_long)
+            return
+        unknown = _unknown_item(body, self.issued)
+        if unknown is not None:
+            ex.send_json(404, _error(404, f"Item with id '{unknown}' not found. Items are not persisted when "
+                                          "`store` is set to false. Try again with `store` set to true, or "
+                                          "remove this item from your input.", "invalid_request_error", "input"))
+            return
         if body.get("previous_response_id"):
             ex.send_json(400, _error(400, "Previous response not found.", "invalid_request_error", "previous_response_id"))
             return
@@ -75,6 +145,7 @@ class FakeOpenAIResponses(FakeOpenAI):
             return
         response_id = f"resp_fake{secrets.token_hex(8)}"
         output = self._output(body, items, text)
+        self.issued.update(str(item["id"]) for item in output)
         words = sum(len((p.get("text") or "").split()) for o in output for p in o.get("content", []))
         usage = {"input_tokens": RESPONSES_INPUT_TOKENS, "input_tokens_details": {"cached_tokens": 2},
                  "output_tokens": words or 5, "output_tokens_details": {"reasoning_tokens": 0},

@@ -47,7 +47,7 @@ def test_a_messages_stream_counts_the_same_in_both_processes() -> None:
 
 def test_a_responses_stream_counts_the_same_in_both_processes() -> None:
     req = RESPONSES_REQUEST_DECODER.decode(b'{"model": "m", "input": "x"}')
-    output = ResponsesOutput(response_shell(req, "resp_1", 1, "m"), lambda p: f"{p}_1", {}, None)
+    output = ResponsesOutput(response_shell(req, "resp_1", 1, "m"), lambda p: f"{p}_1", {}, None, True)
     events = [e for c in STREAM for e in output.chunk(c)] + list(output.done(Usage()))
     frames = [bytes(e) for e in events if isinstance(e, msgspec.Raw)]
     assert len(frames) == len(events) and json.loads(frames[-1].split(b"data: ", 1)[1])["type"] == "response.completed"

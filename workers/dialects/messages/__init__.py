@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 import msgspec
+from msgspec import UNSET
 
 from gateway.contracts.anthropic_messages import (
     COUNT_TOKENS_DECODER,
@@ -21,10 +22,11 @@ from gateway.contracts.anthropic_messages import (
 )
 from gateway.contracts.bus import Job
 from gateway.contracts.errors import from_validation_error
-from gateway.contracts.openai import ChatRequest, Tool
+from gateway.contracts.openai import AssistantMessage, ChatRequest, Tool, ToolMessage
 from gateway.runtime.estimate import tokens_from_chars
 from workers.dialects import Converted, Direct
 from workers.dialects.messages.params import caller_param
+from workers.dialects.call_ids import CHAT_MAX, fitted
 from workers.dialects.messages.passthrough import MessagesPassThrough, upstream_request
 from workers.dialects.messages.request import to_chat_messages, to_chat_request, to_chat_tools
 from workers.dialects.messages.response import message_id
@@ -34,6 +36,25 @@ from workers.providers.base import Target, UpstreamRequest
 from workers.providers.token_estimate import estimate_chat_prompt, estimate_text_tokens
 
 NATIVE_KIND = "anthropic"
+
+
+def for_openai(chat: ChatRequest) -> ChatRequest:
+    """`chat` for an OpenAI-kind upstream: without the thinking of earlier turns, and with
+    tool-call ids it takes.
+
+    NOTE: `reasoning_content` is no Chat Completions field and strict OpenAI-compatible
+    servers refuse it (audit 2026-12-03, finding 7); only Claude takes thinking back, and
+    it is passed through there. Ids another provider packed (a Gemini signature) may be
+    longer than OpenAI's 40 characters (workers/dialects/call_ids.py).
+    """
+    for message in chat.messages:
+        if isinstance(message, AssistantMessage):
+            message.reasoning_content = UNSET
+            for call in message.tool_calls if isinstance(message.tool_calls, list) else []:
+                call.id = fitted(call.id, CHAT_MAX)
+        elif isinstance(message, ToolMessage):
+            message.tool_call_id = fitted(message.tool_call_id, CHAT_MAX)
+    return chat
 
 
 _CHAT_ENCODER = msgspec.json.Encoder()
@@ -57,6 +78,8 @@ class MessagesDialect:
             return direct
         req = _decode(job)
         chat = msgspec.structs.replace(to_chat_request(req), model=job.model)
+        if route.config.kind == "openai":
+            chat = for_openai(chat)
         return Converted(chat, _CHAT_ENCODER.encode(chat), MessagesOutput(message_id(job.request_id), job.model),
                          functools.partial(caller_param, req=req))
 

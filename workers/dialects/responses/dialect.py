@@ -29,7 +29,7 @@ from workers.dialects import Converted, Direct
 from workers.dialects.responses import passthrough
 from workers.dialects.responses.output import ResponsesOutput, Store
 from workers.dialects.responses.request import request_items, to_chat_request
-from workers.dialects.responses.response import response_shell
+from workers.dialects.responses.response import minting, response_shell
 from workers.dialects.responses.store import ResponseStore
 from workers.job import Route, new_id
 from workers.providers.base import Target, UpstreamRequest
@@ -57,9 +57,10 @@ class ResponsesDialect:
             relay = passthrough.ResponsesRelay(target.public_model, req.previous_id(), store)
             # Billed only if the upstream reports nothing: the size of what went up.
             return Direct(upstream, relay, tokens_from_chars(len(body)), passthrough.RelayOutput(relay))
-        converted = to_chat_request(req, items, job.stream)
+        converted = to_chat_request(req, items, job.stream, route.config.kind)
         shell = response_shell(req, new_id("resp"), created, job.model)
-        return Converted(converted.chat, converted.body(), ResponsesOutput(shell, new_id, converted.namespaces, store))
+        output = ResponsesOutput(shell, minting(new_id), converted.namespaces, store, job.stream, converted.places)
+        return Converted(converted.chat, converted.body(), output)
 
     def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
         """No native count is relayed for this dialect."""

@@ -7,7 +7,10 @@ Output turns them into Responses events (stream.py) or the response object
 
 Nothing is sent before the upstream's first output, so a refusal before it (a 400, an
 upstream 429) is still a plain HTTP error. An error after output becomes `error` +
-`response.failed` events and ends the stream. The finished response is stored
+`response.failed` events and ends the stream. So does a context overflow (code
+`context_length_exceeded`, what the provider packages make of each upstream's) on a
+stream even before output: OpenAI reports it in-stream, and Codex compacts its history
+only on a `response.failed` with that code (an HTTP 400 is an invalid request to it). The finished response is stored
 (`settle`) before the caller sees it complete: a `previous_response_id` sent right
 after `response.completed` finds it.
 """
@@ -21,11 +24,13 @@ import msgspec
 from gateway.contracts.errors import OpenAIError
 from gateway.contracts.openai import ChatCompletion, ChatCompletionChunk, Usage
 from gateway.contracts.openai_responses import Response, StreamEvent
+from workers.dialects.responses.params import Places
 from workers.dialects.responses.response import NewId, from_completion
 from workers.dialects.responses.stream import EventStream
 from workers.frames import Item
 
 Store = Callable[[str, bytes], Awaitable[None]]  # (response id, response JSON) -> stored
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"  # OpenAI's code for an input over the context window
 _JSON = msgspec.json.Encoder()
 _CHUNK = msgspec.json.Decoder(ChatCompletionChunk)
 _COMPLETION = msgspec.json.Decoder(ChatCompletion)
@@ -43,8 +48,10 @@ def _framed_all(events: list[StreamEvent]) -> list[Item]:
 class ResponsesOutput:
     """One job's chat output as the response `shell` filled in (see the module doc)."""
 
-    def __init__(self, shell: Response, new_id: NewId, namespaces: dict[str, str], store: Store | None) -> None:
+    def __init__(self, shell: Response, new_id: NewId, namespaces: dict[str, str], store: Store | None,
+                 stream: bool, places: Places | None = None) -> None:
         self._shell, self._new_id, self._namespaces, self._store = shell, new_id, namespaces, store
+        self._stream, self._places = stream, places
         self._events = EventStream(shell, new_id, namespaces)
         self._finished: Response | None = None  # to store before it leaves
 
@@ -70,8 +77,14 @@ class ResponsesOutput:
         self._finished = from_completion(completion, self._shell, self._new_id, self._namespaces, usage)
         return self._finished
 
-    def failed(self, error: OpenAIError) -> Sequence[Item]:
-        """After output: `error` + `response.failed`."""
+    def failed(self, error: OpenAIError) -> Sequence[Item] | None:
+        """After output (or a stream's context overflow): `error` + `response.failed`;
+        None (an HTTP error) otherwise. Either way `error` names the caller's own fields
+        first (a provider or upstream refusal names chat's: params.py)."""
+        if self._places is not None:
+            self._places.rename(error)
+        if not self._events.started and not (self._stream and error.code == CONTEXT_LENGTH_EXCEEDED):
+            return None
         return _framed_all(self._events.fail(error))
 
     async def settle(self) -> None:

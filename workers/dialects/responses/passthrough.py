@@ -10,10 +10,19 @@ their own `type` and `sequence_number`; only the response object inside the life
 events (`response.created` ... `response.completed`) gets our model name back. Usage is
 billed from the final response's own counts; a stream cut before them is estimated. An
 upstream `error` event ends the stream as its final event would.
+
+Items a converted route made (ids `<prefix>_gw_`, response.py `MINTED`), which no
+upstream stored, lose their `id` on the way up, or go altogether for a `reasoning` item
+without `encrypted_content` (OpenAI looks such ids up: "Item with id 'rs_...' not
+found"), in inlined history and in the caller's own input alike; and a `call_id` over
+OpenAI's 64 characters (the Claude and Gemini providers pack thinking and signatures into
+theirs) becomes a digest, the same for a call and its output (call_ids.py). So a chain, or a Codex
+session, may move from any provider to a pass-through route.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +31,9 @@ import msgspec
 from gateway.contracts.errors import OpenAIError, upstream_error
 from gateway.contracts.openai import CompletionTokensDetails, PromptTokensDetails, Usage
 from gateway.runtime.estimate import responses_event_chars
+from workers.dialects.call_ids import RESPONSES_MAX, fitted
 from workers.dialects.responses.output import Store, framed
+from workers.dialects.responses.response import MINTED, is_minted
 from workers.frames import Item
 from workers.providers import param_rules
 from workers.providers.base import SseEvent, Target, UpstreamRequest
@@ -30,6 +41,10 @@ from workers.providers.base import SseEvent, Target, UpstreamRequest
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 _DOC = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_ITEM = msgspec.json.Decoder(dict[str, Any])
+_MARK = f"_{MINTED}_".encode()  # PERF: only bodies holding it (or a long call id) are decoded item by item
+_LONG_CALL_ID = re.compile(rb'"call_id"\s*:\s*"[^"]{%d,}"' % (RESPONSES_MAX + 1))
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -78,13 +93,38 @@ _RESPONSE = msgspec.json.Decoder(_ResponsePeek)
 
 def upstream_body(raw: bytes, upstream_model: str, items: list[msgspec.Raw] | None) -> bytes:
     """The caller's body for the upstream: model swapped; `items` (history inlined) replace
-    `input` and drop `previous_response_id` when given."""
+    `input` and drop `previous_response_id` when given; converted routes' items made portable."""
     doc = _DOC.decode(raw)
     doc["model"] = msgspec.Raw(_ENCODER.encode(upstream_model))
     if items is not None:
-        doc["input"] = msgspec.Raw(_ENCODER.encode(items))
+        doc["input"] = msgspec.Raw(_ENCODER.encode(portable(items)))
         doc.pop("previous_response_id", None)
+    elif _needs_portable(raw) and bytes(doc.get("input", b"")).lstrip().startswith(b"["):
+        doc["input"] = msgspec.Raw(_ENCODER.encode(portable(_ITEMS.decode(doc["input"]))))
     return _ENCODER.encode(doc)
+
+
+def _needs_portable(raw: bytes) -> bool:
+    return _MARK in raw or _LONG_CALL_ID.search(raw) is not None
+
+
+def portable(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
+    """`items` without the ids converted routes made up, and with call ids OpenAI takes
+    (see the module doc)."""
+    out: list[msgspec.Raw] = []
+    for raw in items:
+        if not _needs_portable(bytes(raw)):
+            out.append(raw)
+            continue
+        item = _ITEM.decode(raw)
+        if is_minted(item.get("id")):
+            if item.get("type") == "reasoning" and not item.get("encrypted_content"):
+                continue
+            item.pop("id")
+        if isinstance(item.get("call_id"), str):
+            item["call_id"] = fitted(item["call_id"], RESPONSES_MAX)
+        out.append(msgspec.Raw(_ENCODER.encode(item)))
+    return out
 
 
 def with_public_model(response: bytes, model: str, previous_id: str | None = None) -> bytes:
@@ -146,6 +186,7 @@ class ResponsesRelay:
         self._failure: str | None = None
         self._final: tuple[str, bytes] | None = None  # (id, response JSON) to store
         self._sequence = 0  # the next sequence number after the upstream's events
+        self._relayed = False
 
     # ------------------------------------------------------------ reading (PassThrough)
 
@@ -165,6 +206,7 @@ class ResponsesRelay:
             return []
         payload = data.encode()
         peek = _EVENT.decode(payload)
+        self._relayed = True
         self._chars += responses_event_chars(payload)
         if peek.response is not None:
             payload = _event_with_public_model(payload, self._model, self._previous_id)
@@ -187,6 +229,10 @@ class ResponsesRelay:
             self._failure = "upstream_failed"
         elif response.id:
             self._final = (response.id, bytes(_DOC.decode(payload)["response"]))
+
+    def relayed(self) -> bool:
+        """True once an upstream event was relayed."""
+        return self._relayed
 
     def usage(self) -> Usage:
         """The final response's counts (none before it)."""
@@ -237,9 +283,9 @@ class RelayOutput:
         """The upstream's final event went out already."""
         return []
 
-    def failed(self, error: OpenAIError) -> Sequence[Item]:
-        """After the upstream's events: an `error` event of ours."""
-        return [self._relay.error_event(error)]
+    def failed(self, error: OpenAIError) -> Sequence[Item] | None:
+        """After the upstream's events: an `error` event of ours; before them, None (an HTTP error)."""
+        return [self._relay.error_event(error)] if self._relay.relayed() else None
 
     async def settle(self) -> None:
         """The final response stored before it leaves."""

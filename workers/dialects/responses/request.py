@@ -2,19 +2,38 @@
 
 Items map to chat messages in order: `instructions` first as a system message; user,
 system and developer messages as themselves; assistant messages, the `function_call`s
-that follow them and a `reasoning` item before them make one assistant turn (reasoning
-as `reasoning_content`, which the Claude provider signs back through the call ids);
-each `function_call_output` is a tool message. Function tools keep their name and
-schema; a `namespace` tool's functions are offered flat, and a call of one comes back
-with its `namespace` (see `namespaces`). Built-in tools (web_search, file_search, ...)
-cannot be converted: a 400 naming the tool (they pass through on `responses = true`
-routes). `text.verbosity` and `reasoning.summary` have no chat equivalent and are not sent;
-an image's `detail: "original"` is chat's `"high"` (its full-resolution level).
+that follow them and a `reasoning` item before them make one assistant turn; each
+`function_call_output` is a tool message. A tool output's images and files (Codex
+`view_image`, MCP image results) stay in it for Claude (blocks of its `tool_result`) and
+Gemini (parts after its `functionResponse`); an OpenAI-kind tool message takes text only
+("Image URLs are only allowed for messages with role 'user'"), so there its text stays
+and its other parts follow the run of tool messages as one user message. Function tools keep their
+name and schema; a `namespace` tool's functions are offered flat, and a call of one
+comes back with its `namespace` (see `namespaces`). Built-in tools (web_search,
+file_search, ...) cannot be converted: a 400 naming the tool (they pass through on
+`responses = true` routes). Content parts convert in parts.py. Where each chat message
+and tool came from is kept (`Converted.places`, params.py) so a 400 names the caller's field.
+
+Per route kind (`to_chat_request`'s `kind`):
+- openai: `prompt_cache_key`, `prompt_cache_retention`, `service_tier`,
+  `text.verbosity` (as `verbosity`) and `top_logprobs` go on as chat's own fields (with
+  `logprobs: true` for `top_logprobs` or `include: ["message.output_text.logprobs"]`;
+  the answer's logprobs come back on its output text). Reasoning items are not
+  sent back (`reasoning_content` is no chat field; strict servers refuse it). Call ids
+  over OpenAI's 40 characters (other providers' packed ids) become a digest (call_ids.py).
+- anthropic, gemini: those hints have no equivalent and are not sent. Reasoning goes
+  back as `reasoning_content`, which those providers never send upstream (Claude's
+  thinking returns signed through its call ids).
+- every kind: `metadata` is echoed, not sent (chat takes it only with upstream `store`);
+  `truncation`, `max_tool_calls` and `reasoning.summary` have no chat equivalent and are
+  not sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -24,22 +43,15 @@ from gateway.contracts.openai import (
     AssistantMessage,
     AssistantPart,
     ChatRequest,
-    DeveloperMessage,
-    FileRef,
-    FilePart,
     FunctionCall,
     FunctionDefinition,
-    ImagePart,
-    ImageURL,
     JsonObjectFormat,
     JsonSchemaFormat,
     JsonSchemaSpec,
     Message,
     NamedToolChoice,
-    RefusalPart,
     ResponseFormat,
     SystemMessage,
-    TextPart,
     Tool,
     ToolCall,
     ToolChoice,
@@ -50,18 +62,12 @@ from gateway.contracts.openai import (
 )
 from gateway.contracts.openai_responses import (
     FUNCTION_CHOICE_DECODER,
-    ContentPart,
     FunctionCallItem,
     FunctionCallOutputItem,
     FunctionTool,
-    InputFile,
-    InputImage,
-    InputText,
     MessageItem,
     NamespaceTool,
-    OutputText,
     ReasoningItem,
-    RefusalContent,
     ResponsesRequest,
     TextFormatJsonObject,
     TextFormatJsonSchema,
@@ -69,6 +75,9 @@ from gateway.contracts.openai_responses import (
     item_type,
     tool,
 )
+from workers.dialects.call_ids import CHAT_MAX, fitted
+from workers.dialects.responses.params import Places
+from workers.dialects.responses.parts import assistant_content, caller_message, tool_output
 from workers.providers.base import ConversionError
 
 _ENCODER = msgspec.json.Encoder()
@@ -80,6 +89,7 @@ class Converted:
 
     chat: ChatRequest
     namespaces: dict[str, str] = field(default_factory=dict)  # function name -> its namespace
+    places: Places = field(default_factory=Places)  # for errors: chat names -> the caller's fields
 
     def body(self) -> bytes:
         """The chat request as JSON (what an openai-kind provider forwards)."""
@@ -95,18 +105,23 @@ def request_items(req: ResponsesRequest) -> list[msgspec.Raw]:
     return []
 
 
-def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool) -> Converted:
-    """The chat request for `req` whose whole input (history first) is `items`.
+def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool, kind: str) -> Converted:
+    """The chat request for `req` whose whole input (history first) is `items`, for a
+    provider of `kind` (see the module doc).
 
     `items[offset:]` is where the caller's own items start, for `param` in errors.
     """
     messages: list[Message] = []
+    places = Places()
     if isinstance(req.instructions, str) and req.instructions:
         messages.append(SystemMessage(content=req.instructions))
-    _Turns(messages).add_all(items, len(items) - len(request_items(req)))
+        places.message("instructions")
+    openai = kind == "openai"
+    turns = _Turns(messages, places, openai)
+    turns.add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
-    tools, namespaces = _tools(req)
+    tools, namespaces = _tools(req, places)
     chat = ChatRequest(
         model=req.model,
         messages=messages,
@@ -122,18 +137,33 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         user=req.user,
         safety_identifier=req.safety_identifier,
     )
-    return Converted(chat, namespaces)
+    if openai:
+        verbosity = req.text.verbosity if req.text and not isinstance(req.text, UnsetType) else UNSET
+        chat = msgspec.structs.replace(
+            chat, prompt_cache_key=req.prompt_cache_key, prompt_cache_retention=req.prompt_cache_retention,
+            service_tier=req.service_tier, verbosity=verbosity, top_logprobs=req.top_logprobs,
+            logprobs=True if req.wants_logprobs() else UNSET)
+    return Converted(chat, namespaces, places)
 
 
 class _Turns:
     """Builds chat messages from items, merging an assistant turn's pieces."""
 
-    def __init__(self, messages: list[Message]) -> None:
+    def __init__(self, messages: list[Message], places: Places, openai: bool) -> None:
         self._messages = messages
+        self._places = places
+        self._split = openai  # a tool output's images follow its tool message as a user message
+        self._id: Callable[[str], str] = partial(fitted, limit=CHAT_MAX) if openai else str
+        self._keep_reasoning = not openai
         self._reasoning: list[str] = []
         self._open: AssistantMessage | None = None  # the assistant turn calls may join
+        self._attached: list[tuple[UserPart, str]] = []  # tool outputs' images (and where), after the tool messages
 
     def add_all(self, items: list[msgspec.Raw], offset: int) -> None:
+        self._add_items(items, offset)
+        self._attach()
+
+    def _add_items(self, items: list[msgspec.Raw], offset: int) -> None:
         for i, raw in enumerate(items):
             where = f"input[{i - offset}]" if i >= offset else "previous_response_id"
             try:
@@ -149,93 +179,50 @@ class _Turns:
             self._add(item, where)
 
     def _add(self, item: MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem, where: str) -> None:
+        if not isinstance(item, FunctionCallOutputItem):
+            self._attach()
         match item:
             case ReasoningItem():
                 texts = [p.text for p in item.content] if isinstance(item.content, list) and item.content else []
                 self._reasoning.extend(texts or [p.text for p in item.summary])
                 self._open = None
             case MessageItem(role="assistant"):
-                content = _assistant_content(item.content, where)
-                self._open = self._assistant(content)
+                content = assistant_content(item.content, where)
+                self._open = self._assistant(content, where)
             case MessageItem():
                 self._open = None
-                self._messages.append(_caller_message(item, where))
+                self._push(caller_message(item, where), where)
             case FunctionCallItem():
-                call = ToolCall(id=item.call_id, function=FunctionCall(item.name, item.arguments))
-                turn = self._open or self._assistant(None)
+                call = ToolCall(id=self._id(item.call_id), function=FunctionCall(item.name, item.arguments))
+                turn = self._open or self._assistant(None, where)
                 calls = turn.tool_calls if isinstance(turn.tool_calls, list) else []
                 turn.tool_calls = [*calls, call]
+                self._places.call(where)
                 self._open = turn
             case FunctionCallOutputItem():
                 self._open = None
-                self._messages.append(ToolMessage(content=_tool_output(item.output, where), tool_call_id=item.call_id))
+                text, attached = tool_output(item.output, where, split=self._split)
+                self._push(ToolMessage(content=text, tool_call_id=self._id(item.call_id)), where, tool_output=True)
+                self._attached += attached
 
-    def _assistant(self, content: str | list[AssistantPart] | None) -> AssistantMessage:
-        message = AssistantMessage(content=content)
-        if self._reasoning:
-            message.reasoning_content = "\n\n".join(self._reasoning)
-            self._reasoning = []
+    def _push(self, message: Message, where: str, tool_output: bool = False) -> None:
         self._messages.append(message)
+        self._places.message(where, tool_output)
+
+    def _attach(self) -> None:
+        """The images and files of the tool outputs just added, as one user message."""
+        if self._attached:
+            self._messages.append(UserMessage(content=[part for part, _ in self._attached]))
+            self._places.attached([where for _, where in self._attached])
+            self._attached = []
+
+    def _assistant(self, content: str | list[AssistantPart] | None, where: str) -> AssistantMessage:
+        message = AssistantMessage(content=content)
+        if self._reasoning and self._keep_reasoning:
+            message.reasoning_content = "\n\n".join(self._reasoning)
+        self._reasoning = []
+        self._push(message, where)
         return message
-
-
-def _assistant_content(content: str | list[ContentPart], where: str) -> str | list[AssistantPart]:
-    if isinstance(content, str):
-        return content
-    parts: list[AssistantPart] = []
-    for j, part in enumerate(content):
-        match part:
-            case OutputText(text=text) | InputText(text=text):
-                parts.append(TextPart(text=text))
-            case RefusalContent(refusal=refusal):
-                parts.append(RefusalPart(refusal=refusal))
-            case _:
-                raise ConversionError(f"An assistant message cannot hold '{type(part).__name__}'.",
-                                      f"{where}.content[{j}]")
-    return parts
-
-
-def _caller_message(item: MessageItem, where: str) -> Message:
-    if item.role == "user":
-        return UserMessage(content=item.content if isinstance(item.content, str) else
-                           [_user_part(p, f"{where}.content[{j}]") for j, p in enumerate(item.content)])
-    text: str | list[TextPart] = item.content if isinstance(item.content, str) else [
-        _text_part(p, f"{where}.content[{j}]") for j, p in enumerate(item.content)
-    ]
-    return SystemMessage(content=text) if item.role == "system" else DeveloperMessage(content=text)
-
-
-def _text_part(part: ContentPart, where: str) -> TextPart:
-    if isinstance(part, InputText | OutputText):
-        return TextPart(text=part.text)
-    raise ConversionError("Only text parts are allowed here.", where)
-
-
-def _user_part(part: ContentPart, where: str) -> UserPart:
-    match part:
-        case InputText(text=text) | OutputText(text=text):
-            return TextPart(text=text)
-        case InputImage(image_url=str(url)):
-            # NOTE: chat has no "original" detail; "high" is its full-resolution level.
-            detail = "high" if part.detail == "original" else part.detail
-            return ImagePart(ImageURL(url=url, detail=UNSET if detail is None else detail))
-        case InputImage():
-            raise ConversionError("An input_image needs an image_url (an https or data URL) on this route.",
-                                  f"{where}.image_url")
-        case InputFile(file_url=str()):
-            raise ConversionError("input_file by file_url is not supported; send file_data.", f"{where}.file_url")
-        case InputFile():
-            file_id = part.file_id if isinstance(part.file_id, str) else UNSET
-            return FilePart(FileRef(file_data=part.file_data, file_id=file_id, filename=part.filename))
-        case RefusalContent():
-            raise ConversionError("A refusal part belongs to an assistant message.", where)
-    raise ConversionError("Unsupported content part.", where)  # pragma: no cover - exhaustive above
-
-
-def _tool_output(output: str | list[ContentPart], where: str) -> str | list[TextPart]:
-    if isinstance(output, str):
-        return output
-    return [_text_part(p, f"{where}.output[{j}]") for j, p in enumerate(output)]
 
 
 def _function(spec: FunctionTool) -> Tool:
@@ -247,7 +234,7 @@ def _function(spec: FunctionTool) -> Tool:
     ))
 
 
-def _tools(req: ResponsesRequest) -> tuple[list[AnyTool] | UnsetType, dict[str, str]]:
+def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | UnsetType, dict[str, str]]:
     if not isinstance(req.tools, list):
         return UNSET, {}
     tools: list[AnyTool] = []
@@ -257,9 +244,11 @@ def _tools(req: ResponsesRequest) -> tuple[list[AnyTool] | UnsetType, dict[str, 
         match spec:
             case FunctionTool():
                 tools.append(_function(spec))
+                places.tools.append(f"tools[{i}]")
             case NamespaceTool():
-                for inner in spec.tools:
+                for u, inner in enumerate(spec.tools):
                     tools.append(_function(inner))
+                    places.tools.append(f"tools[{i}].tools[{u}]")
                     namespaces[inner.name] = spec.name
             case None:
                 raise ConversionError(

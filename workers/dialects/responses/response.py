@@ -32,6 +32,20 @@ from gateway.contracts.openai_responses import (
 )
 
 NewId = Callable[[str], str]
+# The ids of output items made on converted routes carry this after their prefix
+# (`rs_gw_...`): no upstream ever stored them, so passthrough.py takes them out of input
+# an OpenAI upstream would look them up in (`previous_response_id` across providers).
+MINTED = "gw"
+
+
+def minting(new_id: NewId) -> NewId:
+    """`new_id` for output items of converted routes: `<prefix>_gw_<unique>`."""
+    return lambda prefix: new_id(f"{prefix}_{MINTED}")
+
+
+def is_minted(item_id: object) -> bool:
+    """True for an id a converted route made (see MINTED)."""
+    return isinstance(item_id, str) and item_id.partition("_")[2].startswith(f"{MINTED}_")
 
 
 def response_shell(req: ResponsesRequest, response_id: str, created: int, model: str) -> Response:
@@ -104,7 +118,7 @@ def from_completion(completion: ChatCompletion, shell: Response, new_id: NewId,
             output.append(OutputReasoning(id=new_id("rs"), summary=[SummaryText(message.reasoning_content)]))
         parts: list[OutputText | RefusalContent] = []
         if message.content:
-            parts.append(OutputText(text=message.content))
+            parts.append(OutputText(text=message.content, logprobs=token_logprobs(choice.logprobs)))
         if message.refusal:
             parts.append(RefusalContent(message.refusal))
         if parts:
@@ -114,6 +128,13 @@ def from_completion(completion: ChatCompletion, shell: Response, new_id: NewId,
                                              namespaces))
     done = finish(shell, choice.finish_reason if choice else None, usage)
     return msgspec.structs.replace(done, output=output)
+
+
+def token_logprobs(logprobs: Any) -> list[Any]:
+    """A chat choice's `logprobs.content`: per token `{token, logprob, bytes, top_logprobs}`,
+    the very shape of a Responses output text's `logprobs` ([] when the upstream sent none)."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    return content if isinstance(content, list) else []
 
 
 def function_call_item(item_id: str, call_id: str, name: str, arguments: str, namespaces: dict[str, str],

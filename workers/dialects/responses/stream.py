@@ -16,6 +16,7 @@ tool calls stay open until the end, since their argument fragments may interleav
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from msgspec import UnsetType
@@ -43,7 +44,7 @@ from gateway.contracts.openai_responses import (
     TextDeltaEvent,
     TextDoneEvent,
 )
-from workers.dialects.responses.response import NewId, finish, function_call_item
+from workers.dialects.responses.response import NewId, finish, function_call_item, token_logprobs
 
 
 @dataclass(slots=True)
@@ -53,6 +54,7 @@ class _Text:
     id: str
     index: int
     text: list[str] = field(default_factory=list)
+    logprobs: list[Any] = field(default_factory=list)  # a message's tokens, where the upstream gave them
 
 
 @dataclass(slots=True)
@@ -100,7 +102,7 @@ class EventStream:
             if isinstance(delta.reasoning_content, str) and delta.reasoning_content:
                 events += self._reasoning_delta(delta.reasoning_content)
             if isinstance(delta.content, str) and delta.content:
-                events += self._text_delta(delta.content)
+                events += self._text_delta(delta.content, token_logprobs(choice.logprobs))
             if isinstance(delta.refusal, str) and delta.refusal:
                 events += self._text_delta(delta.refusal)
             for call in delta.tool_calls if isinstance(delta.tool_calls, list) else []:
@@ -156,7 +158,7 @@ class EventStream:
             self._done(open_.index, OutputReasoning(id=open_.id, summary=[part])),
         ]
 
-    def _text_delta(self, text: str) -> list[StreamEvent]:
+    def _text_delta(self, text: str, logprobs: list[Any] | None = None) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         if self._message is None:
             events += self._close_reasoning()
@@ -168,8 +170,10 @@ class EventStream:
                                         part=OutputText(text=""))]
         open_ = self._message
         open_.text.append(text)
+        open_.logprobs += logprobs or []
         events.append(TextDeltaEvent(type="response.output_text.delta", sequence_number=self._next(),
-                                     item_id=open_.id, output_index=open_.index, content_index=0, delta=text))
+                                     item_id=open_.id, output_index=open_.index, content_index=0, delta=text,
+                                     logprobs=logprobs or []))
         return events
 
     def _close_message(self) -> list[StreamEvent]:
@@ -177,10 +181,10 @@ class EventStream:
         if open_ is None:
             return []
         text = "".join(open_.text)
-        part = OutputText(text=text)
+        part = OutputText(text=text, logprobs=open_.logprobs)
         return [
             TextDoneEvent(type="response.output_text.done", sequence_number=self._next(), item_id=open_.id,
-                          output_index=open_.index, content_index=0, text=text),
+                          output_index=open_.index, content_index=0, text=text, logprobs=open_.logprobs),
             PartEvent(type="response.content_part.done", sequence_number=self._next(), item_id=open_.id,
                       output_index=open_.index, content_index=0, part=part),
             self._done(open_.index, OutputMessage(id=open_.id, content=[part])),

@@ -165,12 +165,24 @@ def _user_blocks(msg: UserMessage, i: int) -> list[InputBlock]:
     return blocks
 
 
-def _tool_result(msg: ToolMessage) -> ToolResultBlock:
+def _tool_result(msg: ToolMessage, i: int) -> ToolResultBlock:
+    """The tool message as a `tool_result`, its images and PDFs as blocks inside it."""
     tool_use_id, _ = decode_call_id(msg.tool_call_id)
     if isinstance(msg.content, str):
         text = msg.content if msg.content.strip() else None
         return ToolResultBlock(tool_use_id, text) if text else ToolResultBlock(tool_use_id)
-    blocks = _content_text(msg.content)
+    blocks: list[TextBlock | ImageBlock | DocumentBlock] = []
+    for j, part in enumerate(msg.content):
+        param = f"messages[{i}].content[{j}]"
+        match part:
+            case TextPart():
+                blocks += _texts(part.text, to_cache_control(part.cache_control))
+            case ImagePart():
+                blocks.append(_image(part.image_url.url, param))
+            case FilePart():
+                blocks.append(_document(part, param))
+            case _:
+                assert_never(part)
     return ToolResultBlock(tool_use_id, blocks) if blocks else ToolResultBlock(tool_use_id)
 
 
@@ -225,7 +237,7 @@ class _Builder:
 
     def _add_tool(self, msg: ToolMessage, i: int) -> None:
         param = f"messages[{i}].tool_call_id"
-        result = _tool_result(msg)
+        result = _tool_result(msg, i)
         turns = self.turns
         before = turns[:-1] if turns and turns[-1].role == "user" else turns
         if not before or result.tool_use_id not in before[-1].calls:

@@ -79,7 +79,7 @@ class ToolResultBlock(Struct, tag_field="type", tag="tool_result", omit_defaults
     """The result of one tool call, sent in a user turn."""
 
     tool_use_id: str
-    content: str | list[TextBlock] | UnsetType = UNSET
+    content: str | list[TextBlock | ImageBlock | DocumentBlock] | UnsetType = UNSET
     is_error: bool | UnsetType = UNSET
     cache_control: CacheControl | UnsetType = UNSET
 

@@ -7,13 +7,15 @@ Messages:
   conversation that starts with the model (a trimmed agent history beginning with a tool
   call) gets a user turn "." before it;
 - assistant `tool_calls` -> `functionCall` parts after its text; the thought signature a
-  caller echoes in `extra_content.google.thought_signature` goes back on its part, and a
+  caller echoes in `extra_content.google.thought_signature` (or that the call's id
+  carries, signatures.py) goes back on its part, and a
   turn whose calls carry none gets Google's documented placeholder on its first call
   (https://ai.google.dev/gemini-api/docs/thought-signatures), so history from other
   providers or clients that drop unknown fields still validates on Gemini 3;
 - tool messages answering one assistant message -> one user turn of `functionResponse`
   parts in the order of the calls, whatever order they came in; the name comes from the
   matching call; a JSON-object result is sent as is, any other text as {"result": text};
+  a tool message's images and files follow the responses as parts of that turn;
 - text that is empty or whitespace never becomes a part;
 - images: data URLs -> `inlineData`; Files API and YouTube URLs -> `fileData`; other
   http(s) URLs -> 400 (conversion is pure: the worker does not fetch URLs for Gemini);
@@ -65,6 +67,7 @@ from workers.providers.gemini.schema import (
     Part,
     ThinkingConfig,
 )
+from workers.providers.gemini.signatures import call_signature
 from workers.providers.gemini.tool_schema import OutsideSubsetError, to_gemini_schema
 from workers.providers.gemini.tools import to_gemini_tool_config, to_gemini_tools
 from workers.providers.tool_args import parse_arguments
@@ -156,20 +159,26 @@ def to_contents(
 
 
 def thought_signatures(req: ChatRequest, raw: bytes) -> dict[tuple[int, int], str]:
-    """(message index, tool call index) -> the signature echoed in `extra_content`.
+    """(message index, tool call index) -> the signature echoed in `extra_content`, else
+    the one its id carries (signatures.py).
 
     Keyed by position, not id: some clients reuse ids such as `call_0` across turns.
     """
     if not any(isinstance(m, AssistantMessage) and m.tool_calls for m in req.messages):
         return {}
+    found: dict[tuple[int, int], str] = {}
+    for i, message in enumerate(req.messages):
+        calls = message.tool_calls if isinstance(message, AssistantMessage) else None
+        for j, call in enumerate(calls if isinstance(calls, list) else []):
+            if signature := call_signature(call.id):
+                found[(i, j)] = signature
     try:
         body = RAW_CHAT_DECODER.decode(raw)
     except msgspec.DecodeError:
-        return {}
-    found: dict[tuple[int, int], str] = {}
-    for i, message in enumerate(body.messages):
-        for j, call in enumerate(message.tool_calls or []):
-            google = call.extra_content.google if call.extra_content else None
+        return found
+    for i, raw_message in enumerate(body.messages):
+        for j, raw_call in enumerate(raw_message.tool_calls or []):
+            google = raw_call.extra_content.google if raw_call.extra_content else None
             if google is not None and google.thought_signature:
                 found[(i, j)] = google.thought_signature
     return found
@@ -182,6 +191,7 @@ class _Pending:
     message_index: int
     calls: list[ToolCall]
     answers: dict[str, Part] = field(default_factory=dict)
+    attached: list[Part] = field(default_factory=list)  # the answers' images and files, after them
 
 
 @dataclass(slots=True)
@@ -209,8 +219,11 @@ class _Turns:
             raise _refused(param, f"{call_id!r} {problem}")
         if call_id in pending.answers:
             raise _refused(param, f"{call_id!r} answers a tool call a second time.")
-        response = FunctionResponse(name=call.function.name, response=_tool_result(message))
+        texts = message.content if isinstance(message.content, str) else [
+            part for part in message.content if isinstance(part, TextPart)]
+        response = FunctionResponse(name=call.function.name, response=_tool_result(texts))
         pending.answers[call_id] = Part(function_response=response)
+        pending.attached += _attached_parts(message, i)
 
     def close_tool_results(self) -> None:
         pending, self.pending = self.pending, None
@@ -220,7 +233,7 @@ class _Turns:
             if call.id not in pending.answers:
                 param = f"messages[{pending.message_index}].tool_calls[{j}]"
                 raise _refused(param, f"(id {call.id!r}) has no tool message answering it.")
-        self.add("user", [pending.answers[call.id] for call in pending.calls])
+        self.add("user", [*(pending.answers[call.id] for call in pending.calls), *pending.attached])
 
 
 def _refused(param: str, problem: str) -> ConversionError:
@@ -235,8 +248,21 @@ def _text_parts(content: str | list[TextPart]) -> list[Part]:
     return [Part(text=text) for text in _texts(content) if text.strip()]
 
 
-def _tool_result(message: ToolMessage) -> dict[str, Any]:
-    text = "".join(_texts(message.content))
+def _attached_parts(message: ToolMessage, i: int) -> list[Part]:
+    """A tool message's images and files, as parts after the function responses (a
+    `functionResponse` holds JSON only)."""
+    parts: list[Part] = []
+    for j, part in enumerate(message.content if isinstance(message.content, list) else []):
+        match part:
+            case ImagePart(image_url=image):
+                parts.append(_image_part(image.url, f"messages[{i}].content[{j}].image_url.url"))
+            case FilePart(file=file):
+                parts.append(_file_part(file, f"messages[{i}].content[{j}]"))
+    return parts
+
+
+def _tool_result(content: str | list[TextPart]) -> dict[str, Any]:
+    text = "".join(_texts(content))
     try:
         return _OBJECT.decode(text)
     except msgspec.DecodeError:

@@ -5,7 +5,8 @@
   with includeThoughts) -> `reasoning_content`, never `content`;
 - `functionCall` parts -> `tool_calls` with ids from `ctx.new_id("call")` and the
   arguments as JSON; a part's `thoughtSignature` rides along in
-  `extra_content.google.thought_signature` so the caller can echo it back;
+  `extra_content.google.thought_signature` and in the call's id (signatures.py) so the
+  caller can echo it back;
 - `logprobsResult` -> OpenAI `logprobs.content`;
 - no candidates and `promptFeedback.blockReason` -> 400 `content_filter`, not an empty
   success; a candidate that stopped on a failure reason (finish.py: MALFORMED_FUNCTION_CALL,
@@ -36,6 +37,7 @@ from workers.providers.gemini.schema import (
     Part,
     SignedToolCall,
 )
+from workers.providers.gemini.signatures import signed_call_id
 from workers.providers.gemini.usage import to_openai_usage
 
 _ARGS_ENCODER = msgspec.json.Encoder()
@@ -151,7 +153,7 @@ def to_tool_call(part: Part, ctx: ReplyContext) -> SignedToolCall:
     assert not isinstance(call, UnsetType)
     signature = part.thought_signature
     return SignedToolCall(
-        id=ctx.new_id("call"),
+        id=signed_call_id(ctx.new_id("call"), signature if isinstance(signature, str) else None),
         function=FunctionCall(name=call.name, arguments=tool_arguments(call.args)),
         extra_content=(
             ExtraContent(google=GoogleExtra(thought_signature=signature))

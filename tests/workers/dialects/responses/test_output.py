@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from gateway.contracts.bus import FRAME_DECODER, Chunk, Done, Error, Result
-from gateway.contracts.errors import APIError, OpenAIError
+from gateway.contracts.errors import APIError, OpenAIError, invalid_request
 from gateway.contracts.openai import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -29,7 +29,7 @@ from workers.frames import FrameSink
 USAGE = Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
 
 
-def converting(stored: list[str], nc: Recorder) -> FrameSink:
+def converting(stored: list[str], nc: Recorder, stream: bool = True) -> FrameSink:
     req = RESPONSES_REQUEST_DECODER.decode(b'{"model": "m", "input": "x"}')
     counter = itertools.count(1)
 
@@ -37,7 +37,8 @@ def converting(stored: list[str], nc: Recorder) -> FrameSink:
         response = msgspec.json.decode(data, type=Response)
         stored.append(f"{response_id}:{response.status}:{len(nc.sent)}")
 
-    output = ResponsesOutput(response_shell(req, "resp_1", 1, "m"), lambda p: f"{p}_{next(counter)}", {}, on_final)
+    output = ResponsesOutput(response_shell(req, "resp_1", 1, "m"), lambda p: f"{p}_{next(counter)}", {}, on_final,
+                             stream=stream)
     return FrameSink(nc, "inbox.1", output=output)
 
 
@@ -106,3 +107,30 @@ def test_an_error_before_output_is_a_status_and_after_it_error_and_response_fail
     asyncio.run(run())
     assert [t for t, _ in events(nc)][-2:] == ["error", "response.failed"]
     assert isinstance(frames(nc)[-1], Done) and stored == []
+
+
+# What the provider packages make of an upstream's context overflow (OpenAI's own code).
+OVERFLOW = invalid_request("This model's maximum context length is 128000 tokens. However, your messages "
+                           "resulted in 130512 tokens.", "messages", "context_length_exceeded")
+
+
+def test_a_context_overflow_reaches_a_streaming_caller_as_response_failed_with_openais_code() -> None:
+    # Finding 8: Codex starts compaction only on `response.failed` whose error code is
+    # `context_length_exceeded` (codex-rs/codex-api/src/sse/responses.rs); an HTTP 400 is InvalidRequest.
+    nc, stored = Recorder(), []
+    asyncio.run(converting(stored, nc).error(OVERFLOW))
+    got = events(nc)
+    assert [t for t, _ in got] == ["response.created", "response.in_progress", "error", "response.failed"]
+    assert got[2][1]["code"] == "context_length_exceeded" and "maximum context length" in got[2][1]["message"]
+    failed = got[3][1]["response"]
+    assert failed["status"] == "failed" and failed["error"]["code"] == "context_length_exceeded"
+    assert [e["sequence_number"] for _, e in got] == [0, 1, 2, 3]
+    assert isinstance(frames(nc)[-1], Done) and stored == []
+
+
+def test_a_context_overflow_without_stream_is_a_400_with_openais_code() -> None:
+    nc, stored = Recorder(), []
+    asyncio.run(converting(stored, nc, stream=False).error(OVERFLOW))
+    (frame,) = frames(nc)
+    assert isinstance(frame, Error) and frame.status == 400
+    assert frame.error.code == "context_length_exceeded" and frame.error.type == "invalid_request_error"

@@ -80,3 +80,49 @@ def test_the_upstreams_own_failure_is_relayed_and_our_error_is_numbered_after_it
     [event] = RelayOutput(relay).failed(OpenAIError("cut", "upstream_error", None, "upstream_error"))
     head, data = bytes(event).split(b"\n", 1)
     assert head == b"event: error" and json.loads(data.removeprefix(b"data: "))["sequence_number"] == 8
+
+
+MADE_HERE = [  # a converted route's output (ids `<prefix>_gw_...`, response.py MINTED), then OpenAI's own
+    {"type": "reasoning", "id": "rs_gw_1", "summary": [{"type": "summary_text", "text": "t"}]},
+    {"type": "reasoning", "id": "rs_gw_2", "summary": [], "encrypted_content": "opaque"},
+    {"type": "message", "id": "msg_gw_3", "role": "assistant", "content": [{"type": "output_text", "text": "a"}]},
+    {"type": "function_call", "id": "fc_gw_4", "call_id": "call_1", "name": "f", "arguments": "{}"},
+    {"type": "reasoning", "id": "rs_68af4030baa48193", "summary": []},
+    {"type": "message", "id": "msg_gwx", "role": "assistant", "content": "b"},
+]
+PORTABLE = [
+    {"type": "reasoning", "summary": [], "encrypted_content": "opaque"},
+    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "a"}]},
+    {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"},
+    {"type": "reasoning", "id": "rs_68af4030baa48193", "summary": []},
+    {"type": "message", "id": "msg_gwx", "role": "assistant", "content": "b"},
+]
+
+
+def test_items_a_converted_route_made_lose_the_ids_no_upstream_stored() -> None:
+    # Finding 13: OpenAI looks these ids up ("Item with id 'rs_...' not found").
+    history = [msgspec.Raw(json.dumps(item).encode()) for item in MADE_HERE]
+    raw = json.dumps({"model": "m", "input": "next", "previous_response_id": "resp_1"}).encode()
+    assert json.loads(upstream_body(raw, "theirs", history))["input"] == PORTABLE
+    raw = json.dumps({"model": "m", "input": MADE_HERE}).encode()  # a client resending them (Codex)
+    assert json.loads(upstream_body(raw, "theirs", None))["input"] == PORTABLE
+
+
+def test_an_error_before_any_upstream_event_is_an_http_error() -> None:
+    relay = ResponsesRelay("m", None, None)
+    output = RelayOutput(relay)
+    broke = OpenAIError("broke", "upstream_error", None, "upstream_error")
+    assert output.failed(broke) is None
+    relay.feed(SseEvent(json.dumps({"type": "response.created", "sequence_number": 0, "response": {"id": "r"}})))
+    assert output.failed(broke) is not None
+
+
+def test_call_ids_over_openais_64_characters_become_one_digest_for_the_call_and_its_output() -> None:
+    long_id = "call_0a1b2c_ts_" + "A" * 80  # a Gemini-signed id (workers/providers/gemini/signatures.py)
+    items = [{"type": "function_call", "call_id": long_id, "name": "f", "arguments": "{}"},
+             {"type": "function_call_output", "call_id": long_id, "output": "ok"},
+             {"type": "function_call", "call_id": "call_short", "name": "f", "arguments": "{}"}]
+    raw = json.dumps({"model": "m", "input": items}).encode()
+    call, output, short = json.loads(upstream_body(raw, "theirs", None))["input"]
+    assert len(call["call_id"]) <= 64 and output["call_id"] == call["call_id"] != long_id
+    assert short["call_id"] == "call_short"

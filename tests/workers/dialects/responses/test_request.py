@@ -30,10 +30,11 @@ def req(**body: Any) -> ResponsesRequest:
     return RESPONSES_REQUEST_DECODER.decode(json.dumps({"model": "m", **body}))
 
 
-def convert(stream: bool = False, history: list[dict[str, Any]] | None = None, **body: Any) -> Any:
+def convert(stream: bool = False, history: list[dict[str, Any]] | None = None, kind: str = "openai",
+            **body: Any) -> Any:
     request = req(**body)
     items = [msgspec.Raw(json.dumps(h).encode()) for h in history or []] + request_items(request)
-    return to_chat_request(request, items, stream)
+    return to_chat_request(request, items, stream, kind)
 
 
 def test_a_string_input_is_one_user_message_after_the_instructions() -> None:
@@ -60,7 +61,7 @@ def test_message_items_keep_roles_and_parts_and_an_easy_message_needs_no_type() 
 
 
 def test_a_function_call_loop_becomes_an_assistant_turn_and_a_tool_message() -> None:
-    out = convert(input=[
+    out = convert(kind="anthropic", input=[
         {"role": "user", "content": "weather?"},
         {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "think"}]},
         {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
@@ -165,3 +166,106 @@ def test_image_detail_original_is_chats_high() -> None:
     first, second = user.content
     assert isinstance(first, ImagePart) and first.image_url.detail == "high"
     assert isinstance(second, ImagePart) and "detail" not in json.loads(msgspec.json.encode(second.image_url))
+
+
+PNG = "data:image/png;base64,iVBORw0KGgo="
+VIEW_IMAGE_LOOP = [
+    {"role": "user", "content": "what is in shot.png?"},
+    {"type": "function_call", "call_id": "call_v", "name": "view_image", "arguments": "{\"path\":\"shot.png\"}"},
+    {"type": "function_call", "call_id": "call_m", "name": "mcp__shots__grab", "arguments": "{}"},
+    # Codex view_image: the output is only an image (codex-rs view_image.rs, ContentItems)
+    {"type": "function_call_output", "call_id": "call_v", "output": [{"type": "input_image", "image_url": PNG}]},
+    # an MCP image result: text and an image
+    {"type": "function_call_output", "call_id": "call_m", "output": [
+        {"type": "input_text", "text": "grabbed"}, {"type": "input_image", "image_url": PNG, "detail": "original"}]},
+    {"role": "user", "content": "and now?"},
+]
+
+
+def test_images_in_tool_outputs_follow_openai_tool_messages_as_one_user_message() -> None:
+    # Finding 3: these were a 400 ("Only text parts are allowed here.") for every kind.
+    out = convert(kind="openai", input=VIEW_IMAGE_LOOP)
+    roles = [type(m).__name__ for m in out.chat.messages]
+    assert roles == ["UserMessage", "AssistantMessage", "ToolMessage", "ToolMessage", "UserMessage", "UserMessage"]
+    _, _, view, mcp, attached, last = out.chat.messages
+    assert view == ToolMessage(content="", tool_call_id="call_v")
+    assert mcp == ToolMessage(content=[TextPart(text="grabbed")], tool_call_id="call_m")
+    assert isinstance(attached, UserMessage) and isinstance(attached.content, list)
+    assert [(p.image_url.url, p.image_url.detail) for p in attached.content if isinstance(p, ImagePart)] == [
+        (PNG, msgspec.UNSET), (PNG, "high")]
+    assert last == UserMessage(content="and now?")
+    tool_bodies = [m for m in json.loads(out.body())["messages"] if m["role"] == "tool"]
+    assert all("image_url" not in json.dumps(m) for m in tool_bodies)
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+def test_images_in_tool_outputs_stay_in_the_tool_message_where_the_provider_takes_them(kind: str) -> None:
+    out = convert(kind=kind, input=VIEW_IMAGE_LOOP)
+    roles = [type(m).__name__ for m in out.chat.messages]
+    assert roles == ["UserMessage", "AssistantMessage", "ToolMessage", "ToolMessage", "UserMessage"]
+    _, _, view, mcp, last = out.chat.messages
+    assert isinstance(view, ToolMessage) and isinstance(view.content, list) and view.tool_call_id == "call_v"
+    (image,) = view.content
+    assert isinstance(image, ImagePart) and image.image_url.url == PNG
+    assert isinstance(mcp, ToolMessage) and isinstance(mcp.content, list)
+    text, hd = mcp.content
+    assert text == TextPart(text="grabbed") and isinstance(hd, ImagePart) and hd.image_url.detail == "high"
+    assert last == UserMessage(content="and now?")
+
+
+def test_images_of_the_last_tool_outputs_are_sent_too() -> None:
+    out = convert(input=VIEW_IMAGE_LOOP[:4])
+    assert isinstance(out.chat.messages[-1], UserMessage) and isinstance(out.chat.messages[-2], ToolMessage)
+
+
+def test_a_bad_part_in_a_tool_output_is_a_400_naming_it() -> None:
+    with pytest.raises(ConversionError) as caught:
+        convert(input=[*VIEW_IMAGE_LOOP[:3], {"type": "function_call_output", "call_id": "call_v", "output": [
+            {"type": "input_text", "text": "x"}, {"type": "input_image", "file_id": "file_1"}]}])
+    assert caught.value.error.param == "input[3].output[1].image_url"
+
+
+REASONING_LOOP = [
+    {"role": "user", "content": "go"},
+    {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "plan"}]},
+    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+]
+
+
+def test_reasoning_is_not_sent_back_to_openai_kind_routes() -> None:
+    # Finding 7: `reasoning_content` is no chat field; strict OpenAI-compatible servers refuse it.
+    assistant = convert(kind="openai", input=REASONING_LOOP).chat.messages[1]
+    assert isinstance(assistant, AssistantMessage) and isinstance(assistant.tool_calls, list)
+    assert "reasoning_content" not in json.loads(convert(kind="openai", input=REASONING_LOOP).body())["messages"][1]
+    for kind in ("anthropic", "gemini"):
+        kept = convert(kind=kind, input=REASONING_LOOP).chat.messages[1]
+        assert isinstance(kept, AssistantMessage) and kept.reasoning_content == "plan"
+
+
+HINTS = {"prompt_cache_key": "thread-1", "prompt_cache_retention": "24h", "service_tier": "flex",
+         "text": {"verbosity": "low"}, "safety_identifier": "sid", "parallel_tool_calls": True,
+         "metadata": {"k": "v"}, "truncation": "auto", "top_logprobs": 3, "max_tool_calls": 5}
+
+
+def test_openai_kind_routes_get_the_chat_fields_responses_hints_map_to() -> None:
+    # Finding 9: these were dropped; Codex sends prompt_cache_key on every request.
+    body = json.loads(convert(kind="openai", input="x", **HINTS).body())
+    assert {k: body.get(k) for k in ("prompt_cache_key", "prompt_cache_retention", "service_tier", "verbosity",
+                                     "safety_identifier", "parallel_tool_calls")} == {
+        "prompt_cache_key": "thread-1", "prompt_cache_retention": "24h", "service_tier": "flex",
+        "verbosity": "low", "safety_identifier": "sid", "parallel_tool_calls": True}
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 3)
+    # no chat equivalent (metadata needs upstream `store`)
+    for absent in ("metadata", "truncation", "max_tool_calls", "store"):
+        assert absent not in body
+    asked = json.loads(convert(kind="openai", input="x", include=["message.output_text.logprobs"]).body())
+    assert asked["logprobs"] is True and "top_logprobs" not in asked
+    assert "logprobs" not in json.loads(convert(kind="openai", input="x").body())
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+def test_other_routes_do_not_get_openai_only_hints(kind: str) -> None:
+    chat = convert(kind=kind, input="x", **HINTS).chat
+    assert (chat.prompt_cache_key, chat.service_tier, chat.verbosity, chat.logprobs) == (msgspec.UNSET,) * 4
+    assert chat.safety_identifier == "sid"

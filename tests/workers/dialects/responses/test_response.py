@@ -74,3 +74,11 @@ def test_content_filter_is_incomplete_and_a_refusal_is_a_refusal_part() -> None:
     assert out.status == "incomplete" and out.incomplete_details is not None
     assert out.incomplete_details.reason == "content_filter"
     assert json.loads(msgspec.json.encode(out.output[0]))["content"] == [{"type": "refusal", "refusal": "I can't."}]
+
+
+def test_logprobs_of_a_whole_completion_are_the_output_texts() -> None:
+    entry = {"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}
+    whole = completion(ResponseMessage(content="Hi"))
+    whole.choices[0].logprobs = {"content": [entry], "refusal": None}
+    out = json.loads(msgspec.json.encode(from_completion(whole, shell(), ids(), {}, Usage())))
+    assert out["output"][0]["content"][0]["logprobs"] == [entry]

@@ -137,3 +137,26 @@ def test_a_failure_mid_stream_is_an_error_event_then_response_failed() -> None:
     assert out[1]["response"]["status"] == "failed"
     assert out[1]["response"]["error"] == {"code": "upstream_error", "message": "upstream broke"}
     assert out[0]["sequence_number"] + 1 == out[1]["sequence_number"]
+
+
+def lp(token: str) -> dict[str, Any]:
+    """One token's logprobs as Chat Completions streams them (and Responses writes them)."""
+    return {"token": token, "logprob": -0.25, "bytes": list(token.encode()),
+            "top_logprobs": [{"token": token, "logprob": -0.25, "bytes": list(token.encode())}]}
+
+
+def test_logprobs_of_chat_chunks_ride_on_the_text_deltas_and_the_done_part() -> None:
+    # Audit finding 9: top_logprobs reaches OpenAI-kind routes; the answer's logprobs come back.
+    events = stream()
+    out = []
+    for token in ("Hel", "lo"):
+        step = chunk(content=token)
+        step.choices[0].logprobs = {"content": [lp(token)], "refusal": None}
+        out += events.feed(step)
+    out += events.close(None)[0]
+    got = plain(out)
+    assert [e["logprobs"] for e in got if e["type"] == "response.output_text.delta"] == [[lp("Hel")], [lp("lo")]]
+    done = next(e for e in got if e["type"] == "response.output_text.done")
+    assert done["logprobs"] == [lp("Hel"), lp("lo")]
+    final = got[-1]["response"]["output"][0]["content"][0]
+    assert final["text"] == "Hello" and final["logprobs"] == [lp("Hel"), lp("lo")]

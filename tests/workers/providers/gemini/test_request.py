@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
+from msgspec import UnsetType
 
 from gateway.contracts.config import GeminiModelFlags
+from gateway.contracts.openai import CHAT_REQUEST_DECODER
 from tests.workers.providers.gemini.conftest import as_json, chat_request
 from workers.providers.base import ConversionError
+from workers.providers.gemini.signatures import call_signature, signed_call_id
 from workers.providers.gemini.request import (
     DUMMY_THOUGHT_SIGNATURE,
     to_generate_content_request,
@@ -854,3 +858,43 @@ def test_raw_body_that_is_not_json_only_loses_signatures() -> None:
     body = as_json(to_generate_content_request(req, b"not json"))
     assert body["contents"][1]["parts"][0]["thoughtSignature"] == DUMMY_THOUGHT_SIGNATURE
     assert json.dumps(body)  # still a complete request
+
+
+def test_a_signature_carried_in_the_call_id_goes_back_on_its_part() -> None:
+    # Audit 2026-12-03, note 13: the Responses and Messages dialects echo only the call id.
+    signature = base64.b64encode(b"\xfb\xff sig-bytes").decode()  # "+" and "/" in base64
+    call_id = signed_call_id("call_0a1f", signature)
+    assert "+" not in call_id and "/" not in call_id and call_signature(call_id) == signature
+    body = {"model": "g", "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}},
+            {"id": "call_plain", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": call_id, "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_plain", "content": "noon"},
+    ]}
+    raw = json.dumps(body).encode()
+    out = to_generate_content_request(CHAT_REQUEST_DECODER.decode(raw), raw)
+    first, second = out.contents[1].parts
+    assert first.thought_signature == signature and isinstance(second.thought_signature, UnsetType)
+    for other in ("toolu_01.c2lnbmF0dXJl", "call_Xy_ts_AAAA", "call_0a1f_ts_", "call_0a1f"):
+        assert call_signature(other) is None
+
+
+def test_a_tool_messages_images_follow_the_function_responses_in_their_turn() -> None:
+    body = {"model": "g", "messages": [
+        {"role": "user", "content": "look"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "view_image", "arguments": "{}"}},
+            {"id": "c2", "type": "function", "function": {"name": "grab", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "grabbed"}]},
+    ]}
+    raw = json.dumps(body).encode()
+    turn = to_generate_content_request(CHAT_REQUEST_DECODER.decode(raw), raw).contents[-1]
+    assert turn.role == "user"
+    first, second, image = turn.parts
+    assert first.function_response.response == {"result": ""}  # type: ignore[union-attr]
+    assert second.function_response.response == {"result": "grabbed"}  # type: ignore[union-attr]
+    assert image.inline_data.mime_type == "image/png" and image.inline_data.data == PNG  # type: ignore[union-attr]

@@ -59,7 +59,7 @@ def test_parallel_function_calls_become_tool_calls_with_unique_ids(ctx: ReplyCon
         "refusal": None,
         "tool_calls": [
             {
-                "id": "call_1",
+                "id": "call_1_ts_CiQBcsjafFK168IbtVto",  # the signature rides in the id too
                 "type": "function",
                 "function": {"name": "get_weather", "arguments": '{"city":"Tokyo"}'},
                 "extra_content": {"google": {"thought_signature": "CiQBcsjafFK168IbtVto"}},

@@ -103,7 +103,7 @@ def test_parallel_calls_get_indices_unique_ids_and_whole_arguments(ctx: ReplyCon
                 "tool_calls": [
                     {
                         "index": 0,
-                        "id": "call_1",
+                        "id": "call_1_ts_CiQBcsjafFK168IbtVto",  # the signature rides in the id too
                         "type": "function",
                         "function": {"name": "get_weather", "arguments": '{"city":"Tokyo"}'},
                         "extra_content": {"google": {"thought_signature": "CiQBcsjafFK168IbtVto"}},
