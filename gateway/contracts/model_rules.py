@@ -13,6 +13,7 @@ override any rule with `rules = {...}` (gateway/contracts/config.py). The resolv
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Literal
 
 import msgspec
@@ -91,8 +92,12 @@ def family_rules(upstream_model: str) -> ParamRules:
     return ParamRules()
 
 
+@lru_cache(maxsize=4096)
 def resolve_rules(upstream_model: str, *overrides: RulesOverride | None) -> ParamRules:
-    """The table's rules for the model, each override's set fields applied in order."""
+    """The table's rules for the model, each override's set fields applied in order.
+
+    PERF: every Job resolves them (gateway/dispatch.py); the answer depends only on the
+    arguments (frozen, hashable), so it is kept."""
     rules = family_rules(upstream_model)
     for override in overrides:
         if override is None:
