@@ -33,7 +33,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from msgspec import Struct
 
 from gateway.contracts.bus import UsageEvent
-from gateway.contracts.config import ModelConfig, Price
+from gateway.contracts.config import ModelConfig, Price, wildcard_for
 from gateway.contracts.log import Logger
 
 _ZERO = Decimal(0)
@@ -99,22 +99,32 @@ def format_price(value: Decimal) -> str:
 
 
 class Pricer:
-    """Prices events by public model id, from one config's `[[models]]`."""
+    """Prices events by public model id, from one config's `[[models]]`: an exact entry's
+    price, else the first wildcard entry (`claude-*`) matching the id, if it sets one."""
 
     def __init__(self, models: Iterable[ModelConfig], log: Logger) -> None:
-        self._prices = {m.id: unit_prices(m.price) for m in models}
+        entries = list(models)
+        self._prices = {m.id: unit_prices(m.billed_price()) for m in entries if not m.is_wildcard()}
+        self._wildcards = [m for m in entries if m.is_wildcard()]
         self._log = log
+
+    def prices_of(self, model_id: str) -> UnitPrices | None:
+        """The unit prices of a public model id, or None when no price is known."""
+        prices = self._prices.get(model_id)
+        if prices is None and (entry := wildcard_for(self._wildcards, model_id)) and entry.price is not None:
+            prices = unit_prices(entry.price)
+        return prices
 
     def worst_case(self, model: ModelConfig, prompt: int, completion: int) -> int:
         """Micro-dollars a request to `model` may be billed at most (a credit hold)."""
-        prices = self._prices.get(model.id)
+        prices = self.prices_of(model.id)
         if prices is None:  # a model this pricer was not built with: its own prices
-            prices = unit_prices(model.price)
+            prices = unit_prices(model.billed_price())
         return worst_case_micro_usd(prompt, completion, prices)
 
     def cost(self, event: UsageEvent) -> Cost:
         """The cost of `event`; an unknown model costs 0 and logs a warning."""
-        prices = self._prices.get(event.model)
+        prices = self.prices_of(event.model)
         if prices is None:
             self._log.warning("unpriced_usage", request_id=event.request_id, key_id=event.key_id,
                               model=event.model)
