@@ -16,8 +16,11 @@ therefore charged once (PITFALLS 12).
 
 The price is the model's price in the config the ledger runs with when it processes the
 event (reloaded on SIGHUP); the unit prices used are stored beside the cost on each row.
-An unknown model costs 0 and logs `unpriced_usage`: the row is still stored, so the
-tokens are never lost and can be priced by hand.
+An id served by a wildcard entry (`claude-*`, README "Wildcard models") takes that
+entry's price; exact ids come first. An unknown model (or a wildcard entry's id when the
+entry sets no price, which the gateway refuses before it runs) costs 0 and logs
+`unpriced_usage`: the row is still stored, so the tokens are never lost and can be priced
+by hand.
 
 The gateway's credit holds (gateway/budget.py) price a request's worst case with the same
 formula before it runs: every prompt token at the dearer of `input` and
