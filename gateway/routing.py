@@ -65,6 +65,14 @@ class Router:
             )
         return model
 
+    def entry_id(self, model: ModelConfig) -> str:
+        """The configured entry serving `model`: its id, or the wildcard pattern serving the
+        id asked (a metrics label: callers' made-up ids must not grow the series)."""
+        if model.id in self._models:
+            return model.id
+        entry = wildcard_for(self._wildcards, model.id)
+        return entry.id if entry is not None else model.id
+
     def visible_to(self, key: KeyRecord) -> list[ModelConfig]:
         """The models this key may use."""
         return [m for m in self.models if key_allows(key, m.id)]

@@ -118,6 +118,14 @@ class Pricer:
             prices = unit_prices(entry.price)
         return prices
 
+    def entry_id(self, model_id: str) -> str:
+        """The configured entry pricing `model_id`: the id itself, or the wildcard pattern
+        (a metrics label: callers' made-up ids must not grow the series)."""
+        if model_id in self._prices:
+            return model_id
+        entry = wildcard_for(self._wildcards, model_id)
+        return entry.id if entry is not None else model_id
+
     def worst_case(self, model: ModelConfig, prompt: int, completion: int) -> int:
         """Micro-dollars a request to `model` may be billed at most (a credit hold)."""
         prices = self.prices_of(model.id)

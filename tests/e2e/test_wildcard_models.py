@@ -109,6 +109,10 @@ def test_an_id_no_entry_names_is_served_by_claude_star_as_asked_and_billed_at_it
     prompt, output = message.usage.input_tokens, message.usage.output_tokens
     assert (row["model"], row["priced"], Decimal(row["price_input"])) == (NEW_CLAUDE, 1, Decimal("3"))
     assert row["cost_micro_usd"] == prompt * 3 + output * 15 > 0
+    # Metrics name the entry, not each id a caller makes up: the series stay bounded.
+    metrics = httpx.get(f"http://127.0.0.1:{wild.stack.gateway_port}/metrics").text
+    assert NEW_CLAUDE not in metrics
+    assert 'gateway_requests_total{model="claude-*",provider="anthropic",route="/v1/messages",status="200"}' in metrics
 
 
 def test_an_alias_comes_before_the_wildcard(wild: Wild) -> None:

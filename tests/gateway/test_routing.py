@@ -199,6 +199,13 @@ def test_an_id_of_a_wildcard_entry_without_a_price_is_refused_naming_it() -> Non
     assert "'gpt-6'" in ex.value.error.message and "'gpt-*'" in ex.value.error.message
 
 
+def test_the_metrics_label_is_the_configured_entry_an_alias_model_or_a_wildcard_pattern() -> None:
+    router = Router(WILDCARDS)
+    labels = [router.entry_id(router.resolve(key("*"), asked, "chat"))
+              for asked in ("claude-sonnet-4-6", "claude-opus-5", "claude-sonnet-4-7-new", "claude-sx")]
+    assert labels == ["claude-sonnet-4-6", "claude-code-route", "claude-*", "claude-*"]
+
+
 def test_models_lists_concrete_ids_and_wildcard_patterns_and_a_pattern_is_not_served_as_an_id() -> None:
     router = Router(WILDCARDS)
     assert [m.id for m in router.visible_to(key("*"))] == [
