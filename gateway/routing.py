@@ -79,7 +79,8 @@ class Router:
 
     def get(self, key: KeyRecord, model_id: str) -> ModelConfig:
         """One model for `/v1/models/{id}`: 404 if unknown or not visible to the key."""
-        model = self._lookup(model_id)
+        # A wildcard entry's own pattern too: `GET /v1/models` lists it.
+        model = self._lookup(model_id) or next((m for m in self._wildcards if m.id == model_id), None)
         if model is None or not key_allows(key, model.id):
             raise model_not_found(model_id, [m.id for m in self.visible_to(key)])
         return model

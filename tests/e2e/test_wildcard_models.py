@@ -158,3 +158,5 @@ def test_the_allow_list_applies_to_the_id_asked(wild: Wild) -> None:
 def test_models_lists_the_concrete_ids_and_each_wildcard_pattern(wild: Wild) -> None:
     listed = httpx.get(f"{wild.stack.base_url}/models", headers={"authorization": f"Bearer {wild.key}"}).json()
     assert [m["id"] for m in listed["data"]] == ["claude-route", "free-*", "claude-*", "gpt-*"]
+    assert wild.oai.models.retrieve("claude-*").id == "claude-*"
+    assert wild.oai.models.retrieve(NEW_CLAUDE).owned_by == "anthropic"

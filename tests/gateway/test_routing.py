@@ -213,3 +213,5 @@ def test_models_lists_concrete_ids_and_wildcard_patterns_and_a_pattern_is_not_se
     with pytest.raises(APIError) as ex:
         router.resolve(key("*"), "claude-x*", "chat")
     assert ex.value.status == 404
+    # Each listed id can be retrieved, the pattern as itself, a concrete id as served.
+    assert (router.get(key("*"), "claude-*").id, router.get(key("*"), "claude-new").id) == ("claude-*", "claude-new")

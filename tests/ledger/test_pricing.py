@@ -141,6 +141,8 @@ def test_an_id_served_by_a_wildcard_entry_is_priced_from_the_entry_exact_ids_fir
     # A wildcard entry with no price prices nothing: unpriced (and logged), never a $0 "priced" row.
     unpriced = pricer.cost(usage("r3", model="gpt-6", prompt_tokens=1000, completion_tokens=100))
     assert (unpriced.micro_usd, unpriced.priced) == (0, False)
+    # A credit hold for it prices the same way.
+    assert pricer.worst_case(models[1].serving("claude-sonnet-4-7-new"), 1000, 100) == 1000 + 200
     # Its metrics label: the entry, so made-up ids do not grow the series.
     assert [pricer.entry_id(m) for m in ("claude-sonnet-4-7-new", "claude-sonnet-4-6", "gpt-6", "other")] == [
         "claude-*", "claude-sonnet-4-6", "gpt-*", "other"]
