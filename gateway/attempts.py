@@ -41,6 +41,7 @@ Dispatch = Callable[[ModelConfig, Deployment, str, Callable[[], None]], None]
 # Told of each attempt before it starts: the route (`<model>/<deployment>`) and attempt number.
 OnAttempt = Callable[[str, int], None]
 
+ROUTES_CACHED = 1024  # models whose deployments are kept computed (configured ones: a few dozen)
 RETRY = "retry"  # the same deployment may answer next time
 SWITCH = "switch"  # this deployment will not (no worker, our credentials): others only
 _SWITCH_CODES = frozenset({"upstream_auth_error", "upstream_config_error"})
@@ -101,7 +102,10 @@ class Attempts:
         """The model's deployments (computed once per model)."""
         routes = self._routes.get(model.id)
         if routes is None:
-            routes = self._routes[model.id] = model.routes()
+            routes = model.routes()
+            # Bounded: a wildcard entry (`claude-*`) serves any id a caller makes up.
+            if len(self._routes) < ROUTES_CACHED:
+                self._routes[model.id] = routes
         return routes
 
     def _model(self, request_id: str, index: int, model: ModelConfig, dispatch: Dispatch, on_attempt: OnAttempt,

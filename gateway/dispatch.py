@@ -94,6 +94,7 @@ class Dispatcher:
         """Admit, then attempt `model` and its fallbacks until one answers (raises APIError)."""
         key = req.context.key
         req.context.provider = model.provider
+        req.context.model_label = self._router.entry_id(model)
         try:
             ticket = self._gate.admit(key, model, len(raw), summary.output_limit)
         except APIError as ex:

@@ -87,6 +87,7 @@ class RequestContext:
         req.context.key = None
         req.context.model = None
         req.context.provider = None  # set once the model resolved to a configured one
+        req.context.model_label = None  # the metrics label: the configured entry (dispatch sets it)
         req.context.usage = None
         req.context.fallbacks = 0
         req.context.refused = None
@@ -156,10 +157,11 @@ class RequestContext:
                  usage: Usage | None) -> None:
         ctx = req.context
         route = req.uri_template or "unmatched"
-        # NOTE: a model label only for configured models: a caller's made-up model names
-        # must not grow the series without bound.
+        # NOTE: a model label only for configured models, by their entry's id (an alias's
+        # model, a wildcard entry's pattern): a caller's made-up model names must not grow
+        # the series without bound.
         provider = ctx.provider or ""
-        model = ctx.model if ctx.provider is not None and ctx.model else ""
+        model = ctx.model_label if ctx.provider is not None and ctx.model_label else ""
         keyed = [ctx.key.name if ctx.key is not None else ""] if m.key_names else []
         m.active -= 1
         m.in_flight.dec()

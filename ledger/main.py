@@ -114,10 +114,11 @@ class Ledger:
         for entry in applied.billed:
             e = entry.event
             keyed = [e.key_name] if m.key_names else []
-            m.tokens.labels(e.model, "input", *keyed).inc(e.prompt_tokens)
-            m.tokens.labels(e.model, "output", *keyed).inc(e.completion_tokens)
-            m.tokens.labels(e.model, "cached", *keyed).inc(e.cached_tokens)
-            m.cost.labels(e.model, *keyed).inc(entry.cost.micro_usd / 1_000_000)
+            label = self.pricer.entry_id(e.model)  # a wildcard entry's ids under its pattern
+            m.tokens.labels(label, "input", *keyed).inc(e.prompt_tokens)
+            m.tokens.labels(label, "output", *keyed).inc(e.completion_tokens)
+            m.tokens.labels(label, "cached", *keyed).inc(e.cached_tokens)
+            m.cost.labels(label, *keyed).inc(entry.cost.micro_usd / 1_000_000)
             self.log.info("billed", request_id=e.request_id, key_id=e.key_id, model=e.model, provider=e.provider,
                           status=e.status, prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens,
                           cached_tokens=e.cached_tokens, estimated=e.estimated,

@@ -8,6 +8,8 @@ check that they can load it.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,6 +20,11 @@ from gateway.contracts.environment import DEFAULT_CONFIG_FILE, environment, secr
 from gateway.contracts.model_rules import ParamRules, RulesOverride, resolve_rules, unknown_refused
 
 KINDS_NEEDING_MAX_OUTPUT = ("anthropic",)
+
+
+def is_pattern(text: str) -> bool:
+    """Whether a model id or alias is a glob pattern (`claude-*`)."""
+    return any(ch in text for ch in "*?[")
 
 
 class GatewaySettings(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -205,14 +212,21 @@ class MetricsSettings(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
-    """`[[models]]`: one public model id and where it goes."""
+    """`[[models]]`: one public model id and where it goes.
+
+    An `id` that is a glob (`claude-*`) makes a wildcard entry: it serves every model id
+    that matches and is not configured otherwise, sending that id upstream as asked
+    (`serving`); README "Wildcard models".
+    """
 
     id: str
     provider: str = ""  # one deployment (the short form); else `deployments`
     upstream: str = ""
     owned_by: str = ""
     kind: Literal["chat", "embedding"] = "chat"
-    price: Price = msgspec.field(default_factory=Price)
+    # None: no price set. An exact entry is then free (echo-style models); the ids of a
+    # wildcard entry are refused, never billed $0 (gateway/routing.py).
+    price: Price | None = None
     max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
     fallbacks: list[str] = []
     created: int = 0
@@ -248,6 +262,20 @@ class ModelConfig(Struct, forbid_unknown_fields=True, kw_only=True):
         return ModelOptions(max_output_tokens=self.max_output_tokens, gemini=self.gemini or GeminiModelFlags(),
                             thinking=self.thinking, prompt_cache=self.prompt_cache, rules=rules)
 
+    def billed_price(self) -> Price:
+        """The entry's price (all zero when it sets none)."""
+        return self.price or Price()
+
+    def is_wildcard(self) -> bool:
+        """Whether this entry's id is a glob serving every id it matches."""
+        return is_pattern(self.id)
+
+    def serving(self, model_id: str) -> ModelConfig:
+        """This wildcard entry serving `model_id`: the concrete id, public and upstream alike
+        (each deployment sends it too), with the entry's price, limits and rules resolved for it."""
+        deployments = [msgspec.structs.replace(d, upstream=model_id) for d in self.deployments]
+        return msgspec.structs.replace(self, id=model_id, upstream=model_id, deployments=deployments)
+
     def upstream_id(self) -> str:
         """The upstream's model id (the public id when none is configured)."""
         return self.upstream or self.id
@@ -273,6 +301,11 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     models: list[ModelConfig] = []
 
 
+def wildcard_for(models: Iterable[ModelConfig], model_id: str) -> ModelConfig | None:
+    """The first wildcard entry (config order) whose pattern matches `model_id`."""
+    return next((m for m in models if m.is_wildcard() and fnmatchcase(model_id, m.id)), None)
+
+
 class ConfigError(Exception):
     """The config file is missing or invalid."""
 
@@ -293,17 +326,29 @@ def validate(config: Config) -> Config:
         if needing and model.kind == "chat" and not model.max_output_tokens:
             # Anthropic requires max_tokens; an invented default would silently truncate.
             raise ConfigError(f"model '{model.id}' ({needing[0]}) must set max_output_tokens")
+    wildcards = {m.id for m in config.models if m.is_wildcard()}
     for model in config.models:
+        _check_wildcard(model)
         for alias in model.aliases:
             if alias in seen:
                 raise ConfigError(f"model '{model.id}' has alias '{alias}', which is a model id")
         for fallback in model.fallbacks:
-            if fallback not in seen:
-                raise ConfigError(f"model '{model.id}' falls back to unknown model '{fallback}'")
+            if fallback not in seen or fallback in wildcards:
+                raise ConfigError(f"model '{model.id}' falls back to unknown model '{fallback}' "
+                                  "(a fallback names one configured model, not a wildcard entry)")
     for name, provider in config.providers.items():
         if provider.kind not in ("echo",) and not provider.base_url:
             raise ConfigError(f"provider '{name}' of kind '{provider.kind}' needs a base_url")
     return config
+
+
+def _check_wildcard(model: ModelConfig) -> None:
+    """A wildcard entry sends each id as asked, so it names no upstream id and no aliases."""
+    if not model.is_wildcard():
+        return
+    if model.aliases or model.upstream or any(d.upstream for d in model.deployments):
+        raise ConfigError(f"wildcard model '{model.id}' sends each model id upstream as asked: "
+                          "it takes no `upstream` and no `aliases`")
 
 
 def _deployment_kinds(config: Config, model: ModelConfig) -> list[str]:

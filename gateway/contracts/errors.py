@@ -104,6 +104,21 @@ def model_not_allowed(model: str) -> APIError:
     )
 
 
+def model_unpriced(model: str, entry: str) -> APIError:
+    """400: a model served by a wildcard entry (`claude-*`) that sets no price: it cannot
+    be billed, and is never served at $0 (issue 21)."""
+    return APIError(
+        400,
+        OpenAIError(
+            f"The model '{model}' (served by the wildcard model entry '{entry}') has no price on this gateway, "
+            "so it cannot be billed; the gateway's operator must set the entry's `price`.",
+            "invalid_request_error",
+            "model",
+            "model_unpriced",
+        ),
+    )
+
+
 MODELS_NAMED_IN_404 = 20
 """How many usable models a 404 names; `GET /v1/models` lists them all."""
 

@@ -46,7 +46,10 @@ class ParamRules(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     reasons: bool = True  # `reasoning_effort` accepted (else it is refused like the above)
     thinking_can_be_off: bool = True  # Gemini: False where thinkingBudget 0 is rejected
     temperature_with_top_p: bool = True  # False: Claude 4.x, where `temperature` is kept
-    roles: Roles = "developer"  # "system": `developer` messages are sent as `system`
+    # "system": `developer` messages are sent as `system`. The default for servers the table
+    # does not know: vLLM's stock chat templates, strict OpenAI-compatible servers (audit
+    # dialects-2026-12-03 finding 4) refuse `developer`; every server takes `system`.
+    roles: Roles = "system"
     # A refused parameter is left out (and named in `x-gateway-dropped-params`); False:
     # the request is refused with a 400 naming it.
     drop_params: bool = True
@@ -64,13 +67,15 @@ class RulesOverride(Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tru
     drop_params: bool | None = None
 
 
-_REASONING_OPENAI = ParamRules(output_limit_field="max_completion_tokens", refuses=SAMPLING)
-_CHAT_OPENAI = ParamRules(reasons=False)
+_REASONING_OPENAI = ParamRules(output_limit_field="max_completion_tokens", refuses=SAMPLING, roles="developer")
+_CHAT_OPENAI = ParamRules(reasons=False, roles="developer")
 
 # (patterns, rules), first match wins; a model matching none takes ParamRules().
 FAMILIES: tuple[tuple[tuple[str, ...], ParamRules], ...] = (
     # GPT-5 family and o-series (reasoning models): "Unsupported parameter: 'max_tokens'",
     # and "Only the default (1) value is supported" for temperature and the other samplers.
+    # o1-mini and o1-preview also refuse the `developer` role ("does not support 'developer'").
+    (("o1-mini*", "o1-preview*"), msgspec.structs.replace(_REASONING_OPENAI, roles="system")),
     (("gpt-5*", "o1*", "o3*", "o4*"), _REASONING_OPENAI),
     # GPT-4-class chat models: no reasoning_effort; max_tokens and sampling as sent.
     (("gpt-4*", "gpt-3.5*", "chatgpt-*"), _CHAT_OPENAI),

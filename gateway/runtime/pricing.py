@@ -16,8 +16,11 @@ therefore charged once (PITFALLS 12).
 
 The price is the model's price in the config the ledger runs with when it processes the
 event (reloaded on SIGHUP); the unit prices used are stored beside the cost on each row.
-An unknown model costs 0 and logs `unpriced_usage`: the row is still stored, so the
-tokens are never lost and can be priced by hand.
+An id served by a wildcard entry (`claude-*`, README "Wildcard models") takes that
+entry's price; exact ids come first. An unknown model (or a wildcard entry's id when the
+entry sets no price, which the gateway refuses before it runs) costs 0 and logs
+`unpriced_usage`: the row is still stored, so the tokens are never lost and can be priced
+by hand.
 
 The gateway's credit holds (gateway/budget.py) price a request's worst case with the same
 formula before it runs: every prompt token at the dearer of `input` and
@@ -33,7 +36,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from msgspec import Struct
 
 from gateway.contracts.bus import UsageEvent
-from gateway.contracts.config import ModelConfig, Price
+from gateway.contracts.config import ModelConfig, Price, wildcard_for
 from gateway.contracts.log import Logger
 
 _ZERO = Decimal(0)
@@ -99,22 +102,40 @@ def format_price(value: Decimal) -> str:
 
 
 class Pricer:
-    """Prices events by public model id, from one config's `[[models]]`."""
+    """Prices events by public model id, from one config's `[[models]]`: an exact entry's
+    price, else the first wildcard entry (`claude-*`) matching the id, if it sets one."""
 
     def __init__(self, models: Iterable[ModelConfig], log: Logger) -> None:
-        self._prices = {m.id: unit_prices(m.price) for m in models}
+        entries = list(models)
+        self._prices = {m.id: unit_prices(m.billed_price()) for m in entries if not m.is_wildcard()}
+        self._wildcards = [m for m in entries if m.is_wildcard()]
         self._log = log
+
+    def prices_of(self, model_id: str) -> UnitPrices | None:
+        """The unit prices of a public model id, or None when no price is known."""
+        prices = self._prices.get(model_id)
+        if prices is None and (entry := wildcard_for(self._wildcards, model_id)) and entry.price is not None:
+            prices = unit_prices(entry.price)
+        return prices
+
+    def entry_id(self, model_id: str) -> str:
+        """The configured entry pricing `model_id`: the id itself, or the wildcard pattern
+        (a metrics label: callers' made-up ids must not grow the series)."""
+        if model_id in self._prices:
+            return model_id
+        entry = wildcard_for(self._wildcards, model_id)
+        return entry.id if entry is not None else model_id
 
     def worst_case(self, model: ModelConfig, prompt: int, completion: int) -> int:
         """Micro-dollars a request to `model` may be billed at most (a credit hold)."""
-        prices = self._prices.get(model.id)
+        prices = self.prices_of(model.id)
         if prices is None:  # a model this pricer was not built with: its own prices
-            prices = unit_prices(model.price)
+            prices = unit_prices(model.billed_price())
         return worst_case_micro_usd(prompt, completion, prices)
 
     def cost(self, event: UsageEvent) -> Cost:
         """The cost of `event`; an unknown model costs 0 and logs a warning."""
-        prices = self._prices.get(event.model)
+        prices = self.prices_of(event.model)
         if prices is None:
             self._log.warning("unpriced_usage", request_id=event.request_id, key_id=event.key_id,
                               model=event.model)

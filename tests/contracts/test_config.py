@@ -90,7 +90,8 @@ def test_the_default_claude_models_declare_their_thinking() -> None:
 
     config = load(ROOT / "gateway.toml")
     flags = {m.id: m.thinking for m in config.models if config.providers[m.provider].kind == "anthropic"}
-    assert flags == {"claude-sonnet-4-5": "budget", "claude-haiku-4-5": "budget", "claude-sonnet-4-6": "adaptive"}
+    assert flags == {"claude-sonnet-4-5": "budget", "claude-haiku-4-5": "budget", "claude-sonnet-4-6": "adaptive",
+                     "claude-*": "adaptive"}
 
 
 def test_the_default_config_has_the_api_documents_models_priced_on_their_providers() -> None:
@@ -102,7 +103,33 @@ def test_the_default_config_has_the_api_documents_models_priced_on_their_provide
     for model_id, kind in (("gpt-5.5", "openai"), ("claude-sonnet-4-6", "anthropic"), ("gemini-2.5-pro", "gemini")):
         model = models[model_id]
         assert config.providers[model.provider].kind == kind and model.upstream_id() == model_id
-        assert model.price.input > 0 and model.price.output > 0 and model.max_output_tokens
+        assert model.price is not None and model.price.input > 0 and model.price.output > 0
+        assert model.max_output_tokens
+
+
+def test_the_default_config_ends_with_priced_wildcard_entries_for_each_family() -> None:
+    # Issue 21: any other Claude, GPT or Gemini id is served as asked, never billed $0.
+    from tests.harness.procs import ROOT
+
+    config = load(ROOT / "gateway.toml")
+    wild = [m for m in config.models if m.is_wildcard()]
+    assert [(m.id, config.providers[m.provider].kind) for m in wild] == [
+        ("claude-*", "anthropic"), ("gpt-*", "openai"), ("gemini-*", "gemini")]
+    assert all(m.price is not None and m.price.input > 0 and m.price.output > 0 for m in wild)
+    assert config.models[-len(wild):] == wild  # after every exact entry
+    gpt4o = next(m for m in config.models if m.id == "gpt-4o-mini")
+    assert gpt4o.max_output_tokens == 16384  # the cap for Claude Code's 32000 (issue 21 item 2)
+
+
+WILD = '[providers.echo]\nkind = "echo"\n[[models]]\nid = "e*"\nprovider = "echo"\n'
+
+
+@pytest.mark.parametrize("extra", ['upstream = "x"\n', 'aliases = ["y"]\n'])
+def test_a_wildcard_entry_takes_no_upstream_nor_aliases_and_is_no_fallback(extra: str) -> None:
+    with pytest.raises(ConfigError, match="wildcard model 'e\\*'"):
+        parse(WILD + extra)
+    with pytest.raises(ConfigError, match="unknown model 'e\\*'"):
+        parse(WILD + '[[models]]\nid = "x"\nprovider = "echo"\nfallbacks = ["e*"]\n')
 
 
 def test_aliases_parse_and_may_not_shadow_a_model_id() -> None:

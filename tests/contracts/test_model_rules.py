@@ -29,6 +29,16 @@ def test_openai_compatible_servers_and_other_families_get_everything_through() -
     assert ParamRules().output_limit_field == "max_tokens" and ParamRules().drop_params
 
 
+@pytest.mark.parametrize(("upstream", "roles"), [
+    ("gpt-5.5", "developer"), ("o3", "developer"), ("o1-2024-12-17", "developer"), ("gpt-4o", "developer"),
+    ("o1-mini", "system"), ("o1-preview-2024-09-12", "system"),  # OpenAI: "does not support 'developer'"
+    ("Qwen/Qwen3-Coder-30B-A3B-Instruct", "system"), ("meta-llama/Llama-3.1-8B-Instruct", "system"),
+])
+def test_developer_goes_as_system_to_o1_mini_o1_preview_and_unknown_servers(upstream: str, roles: str) -> None:
+    # Issue 21 item 4: vLLM templates and strict servers refuse `developer`; all take `system`.
+    assert family_rules(upstream).roles == roles
+
+
 def test_claude_4_refuses_temperature_with_top_p_and_gemini_25_pro_always_thinks() -> None:
     assert not family_rules("claude-sonnet-4-6").temperature_with_top_p
     assert family_rules("claude-3-5-haiku-20241022").temperature_with_top_p

@@ -228,6 +228,15 @@ provider = "gemini"
 upstream = "gemini-upstream-flash"
 max_output_tokens = 8192
 aliases = ["claude-gemini-*"]
+
+# A non-reasoning OpenAI model with its real output limit (issue 21 item 2): the fake
+# refuses reasoning_effort and any limit above 16384 for it, as OpenAI does.
+[[models]]
+id = "gpt-4o-mini"
+provider = "fakeoai"
+upstream = "gpt-4o-mini"
+max_output_tokens = 16384
+price = {{ input = 0.15, output = 0.60 }}
 """
 
 GATEWAY_MODELS = """

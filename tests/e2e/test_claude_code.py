@@ -57,25 +57,28 @@ def run_claude(stack: Stack, key: str, workdir: Path, prompt: str, *args: str) -
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
 
 
-# route -> (the gateway model Claude Code's model id resolves to, what the second upstream
-# turn must carry: the Read tool's result in that upstream's own protocol)
-ROUTES: dict[str, tuple[str, str]] = {
-    "claude": ("msg-claude", '"type": "tool_result"'),
-    "openai": ("msg-openai", '"role": "tool"'),
-    "gemini": ("msg-gemini", '"functionResponse"'),
+# route (the upstream's fake) -> what the second upstream turn must carry: the Read
+# tool's result in that upstream's own protocol
+ROUTES: dict[str, str] = {
+    "claude": '"type": "tool_result"',
+    "openai": '"role": "tool"',
+    "gemini": '"functionResponse"',
 }
 
 
-@pytest.mark.parametrize(("route", "args"), [
-    ("claude", ()),  # Claude Code's own default model id, an alias of the Claude route
-    ("openai", ("--model", "claude-sonnet-4-6")),  # an alias of the OpenAI-kind route
-    ("gemini", ("--model", "msg-gemini")),
+@pytest.mark.parametrize(("route", "model", "args"), [
+    ("claude", "msg-claude", ()),  # Claude Code's own default model id, an alias of the Claude route
+    ("openai", "msg-openai", ("--model", "claude-sonnet-4-6")),  # an alias of the OpenAI-kind route
+    ("gemini", "msg-gemini", ("--model", "msg-gemini")),
+    # The README's `claude --model gpt-4o-mini` (issue 21 item 2): the fake refuses the
+    # reasoning_effort and the 32000 output limit Claude Code would bring, as OpenAI does.
+    ("openai", "gpt-4o-mini", ("--model", "gpt-4o-mini")),
 ])
 def test_claude_code_finishes_a_turn_that_calls_a_tool(
     installed: None, stack: Stack, fake_anthropic: FakeAnthropic, fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
-    tmp_path: Path, route: str, args: tuple[str, ...],
+    tmp_path: Path, route: str, model: str, args: tuple[str, ...],
 ) -> None:
-    key_name = f"claude-code-{route}"
+    key_name = f"claude-code-{model}"
     key = stack.create_key(key_name)  # its own key: its usage events are this run's alone
     note = tmp_path / "note.txt"
     note.write_text(f"The word is {SECRET}.\n")
@@ -99,7 +102,7 @@ def test_claude_code_finishes_a_turn_that_calls_a_tool(
     assert len(turns) == 2, f"expected the tool call and the answer upstream, got {len(turns)} calls"
     assert sent == {name: [] for name in sent}
     first, second = json.dumps(turns[0]), json.dumps(turns[1])
-    model, tool_result = ROUTES[route]
+    tool_result = ROUTES[route]
     assert SECRET not in first and tool_result not in first
     assert SECRET in second and tool_result in second  # the tool's result, in the upstream's protocol
     if route == "claude":
@@ -123,6 +126,9 @@ def test_claude_code_finishes_a_turn_that_calls_a_tool(
     assert all(e.total_tokens == e.prompt_tokens + e.completion_tokens for e in events)
     if route == "openai":
         assert [(e.prompt_tokens, e.cached_tokens) for e in events] == [(PROMPT_TOKENS, 3)] * 2  # the fake's fixed usage
+    if model == "gpt-4o-mini":
+        assert all(t["model"] == "gpt-4o-mini" and t["max_tokens"] <= 16384 and "reasoning_effort" not in t
+                   for t in turns)
 
 
 def test_a_missing_agent_skips_but_fails_under_ci_where_npm_is_present(

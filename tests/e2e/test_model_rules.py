@@ -84,6 +84,23 @@ id = "gpt-5.5-unruled"
 provider = "openai"
 upstream = "gpt-5.5"
 rules = {{ output_limit_field = "max_tokens", refuses = [] }}
+
+# An OpenAI-compatible server (vLLM serving Qwen) and o1-mini: neither takes `developer`.
+[[models]]
+id = "qwen-coder"
+provider = "openai"
+upstream = "Qwen/Qwen3-Coder-30B-A3B-Instruct"
+
+[[models]]
+id = "o1-mini"
+provider = "openai"
+
+# The same server, the rule overridden: the upstream's own refusal shows.
+[[models]]
+id = "qwen-unruled"
+provider = "openai"
+upstream = "Qwen/Qwen3-Coder-30B-A3B-Instruct"
+rules = {{ roles = "developer" }}
 """
 
 
@@ -109,7 +126,7 @@ def doc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doc]:
     stack = Stack(tmp_path_factory.mktemp("model-rules"))
     try:
         text = CONFIG.format(openai=fakes[0].url, anthropic=fakes[1].url, gemini=fakes[2].url)
-        config = stack.write_config("gateway.toml", text + shipped_models(*DOCUMENT_MODELS))
+        config = stack.write_config("gateway.toml", text + shipped_models(*DOCUMENT_MODELS, "gpt-4o-mini"))
         stack.start_nats()
         stack.start_worker(config, providers=["openai", "openai-native", "anthropic", "gemini"],
                            OPENAI_API_KEY=OPENAI_KEY, ANTHROPIC_API_KEY=ANTHROPIC_KEY, GEMINI_API_KEY=GEMINI_KEY)
@@ -237,3 +254,70 @@ def test_claude_46_keeps_temperature_and_leaves_out_top_p_beside_it(doc: Doc, ro
     assert raw.headers[HEADER] == "top_p"
     sent = doc.anthropic_fake.bodies[-1]
     assert sent["temperature"] == 0.7 and "top_p" not in sent and sent["max_tokens"] == 1024
+
+
+# What Claude Code 2.1.197 sends for a model id it does not know (audit finding 2): its
+# default `max_tokens` 32000, thinking on, `output_config` and `context_management`.
+CLAUDE_CODE_BODY: dict[str, Any] = {
+    "model": "gpt-4o-mini", "max_tokens": 32000, "stream": True,
+    "thinking": {"type": "enabled", "budget_tokens": 31999},
+    "system": [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.",
+                "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": [{"type": "text", "text": USER, "cache_control": {"type": "ephemeral"}}]}],
+    "tools": [{"name": "Read", "description": "Reads a file.", "input_schema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}}, "required": ["file_path"]}}],
+    "metadata": {"user_id": "user_0123_account__session_4567"},
+    "output_config": {"effort": "high"}, "context_management": {"edits": [{"type": "clear_thinking_20251015",
+                                                                          "keep": "all"}]},
+}
+
+
+def test_claude_codes_body_passes_on_gpt_4o_mini_with_thinking_left_out_and_the_limit_capped(doc: Doc) -> None:
+    # Issue 21 item 2: gpt-4o-mini refuses `reasoning_effort` and any limit above 16384.
+    response = httpx.post(f"{doc.stack.base_url.removesuffix('/v1')}/v1/messages", json=CLAUDE_CODE_BODY, timeout=20,
+                          headers={"x-api-key": doc.key, "anthropic-version": "2023-06-01"})
+    assert response.status_code == 200, response.text
+    assert response.headers[HEADER] == "thinking"
+    assert f"fake: {USER}" in "".join(json.loads(line[6:]).get("delta", {}).get("text", "")
+                                        for line in response.text.splitlines() if line.startswith("data: "))
+    sent = doc.last_openai_body("/chat/completions")
+    assert sent["model"] == "gpt-4o-mini" and sent["max_tokens"] == 16384
+    assert "reasoning_effort" not in sent and "max_completion_tokens" not in sent
+
+
+def test_gpt_4o_mini_refuses_claude_codes_limit_as_openai_words_it(doc: Doc) -> None:
+    # The fake's own refusal, which the cap above avoids: a chat caller's limit goes as sent.
+    with pytest.raises(openai.BadRequestError) as info:
+        doc.oai.chat.completions.create(model="gpt-4o-mini", messages=CURL_BODY["messages"], max_tokens=32000)
+    error = info.value.body
+    assert isinstance(error, dict) and error["param"] == "max_tokens"
+    assert error["message"].endswith("max_tokens is too large: 32000. This model supports at most 16384 completion "
+                                     "tokens, whereas you provided 32000.")
+
+
+CODEX_INPUT: list[Any] = [
+    {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": SYSTEM}]},
+    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": USER}]},
+]
+
+
+@pytest.mark.parametrize("model", ["qwen-coder", "o1-mini"])
+def test_codexs_developer_instructions_go_as_system_to_a_model_without_the_developer_role(doc: Doc, model: str) -> None:
+    # Issue 21 item 4: Codex sends its instructions as a `developer` item; a vLLM-served
+    # Qwen model ("Unexpected message role.") and o1-mini refuse that role.
+    response = doc.oai.responses.create(model=model, input=CODEX_INPUT, stream=False)
+    assert response.status == "completed" and USER in response.output_text
+    sent = doc.last_openai_body("/chat/completions")
+    assert [m["role"] for m in sent["messages"]] == ["system", "user"]
+
+
+def test_openais_own_models_keep_the_developer_role(doc: Doc) -> None:
+    doc.oai.responses.create(model="gpt-5.5", input=CODEX_INPUT)
+    assert [m["role"] for m in doc.last_openai_body("/chat/completions")["messages"]] == ["developer", "user"]
+
+
+def test_without_the_rule_vllm_refuses_the_developer_role(doc: Doc) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        doc.oai.chat.completions.create(model="qwen-unruled", messages=[{"role": "developer", "content": SYSTEM},
+                                                                        {"role": "user", "content": USER}])
+    assert "Unexpected message role." in info.value.message

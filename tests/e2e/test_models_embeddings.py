@@ -15,7 +15,8 @@ from workers.providers.echo import echo_vector
 def test_models_list_shows_only_what_the_key_may_use(stack: Stack) -> None:
     secret = stack.create_key("e2e-gpt-only", models=["gpt-*"])
     client = openai.OpenAI(base_url=stack.base_url, api_key=secret, max_retries=0)
-    assert sorted(m.id for m in client.models.list()) == ["gpt-patient", "gpt-same", "gpt-test", "gpt-with-fallback"]
+    assert sorted(m.id for m in client.models.list()) == ["gpt-4o-mini", "gpt-patient", "gpt-same", "gpt-test",
+                                                          "gpt-with-fallback"]
     model = client.models.retrieve("gpt-test")
     assert (model.id, model.object, model.owned_by) == ("gpt-test", "model", "openai")
     with pytest.raises(openai.NotFoundError) as ex:

@@ -31,7 +31,10 @@ chosen by a directive line in the last user message, `#scenario <name> [arg]`:
 Whatever the message says, a model refuses what today's OpenAI models refuse
 (`model_refusal`, issue 20): a GPT-5-family or o-series model answers `max_tokens`,
 `temperature` other than 1, `top_p`, penalties and log probabilities with OpenAI's 400
-(`unsupported_parameter` / `unsupported_value`), a GPT-4-class model `reasoning_effort`.
+(`unsupported_parameter` / `unsupported_value`), a GPT-4-class model `reasoning_effort`,
+gpt-4o* an output limit above 16384 (`invalid_value`), o1-mini/o1-preview a `developer`
+message, and a model id containing `qwen` (a vLLM server's) a `developer` message with
+vLLM's "Unexpected message role." (issue 21).
 
 A `file` part with `file_data` and no `filename` is a 400 naming `...file.file_id`, as
 OpenAI answers it.
@@ -94,11 +97,40 @@ def _error(status: int, message: str, kind: str, param: str | None = None, code:
 # Per model family, what today's OpenAI models refuse (issue 20), worded as OpenAI does.
 REASONING_MODELS = ("gpt-5", "o1", "o3", "o4")  # prefixes: GPT-5 family and o-series
 CHAT_MODELS = ("gpt-4", "gpt-3.5", "chatgpt-")  # no reasoning_effort
+OUTPUT_LIMITS = {"gpt-4o": 16384}  # prefix -> largest output (gpt-4o and gpt-4o-mini)
+SYSTEM_ONLY_MODELS = ("o1-mini", "o1-preview")  # no `developer` role
 _UNSUPPORTED = "Unsupported parameter: '{}' is not supported with this model."
 
 
 def _unsupported(param: str, hint: str = "") -> dict[str, Any]:
     return _error(400, _UNSUPPORTED.format(param) + hint, "invalid_request_error", param, "unsupported_parameter")
+
+
+def _too_large(body: dict[str, Any], model: str) -> dict[str, Any] | None:
+    """OpenAI's 400 for an output limit above the model's largest (issue 21, item 2)."""
+    limit = next((v for m, v in OUTPUT_LIMITS.items() if model.startswith(m)), None)
+    for field in ("max_tokens", "max_completion_tokens"):
+        asked = body.get(field)
+        if limit is not None and isinstance(asked, int) and asked > limit:
+            return _error(400, f"{field} is too large: {asked}. This model supports at most {limit} completion "
+                          f"tokens, whereas you provided {asked}.", "invalid_request_error", field, "invalid_value")
+    return None
+
+
+def _role_refusal(body: dict[str, Any], model: str) -> dict[str, Any] | None:
+    """A refused `developer` message: o1-mini/o1-preview as OpenAI words it, a vLLM-served
+    Qwen model as vLLM relays its chat template's error (issue 21, item 4)."""
+    roles = [m.get("role") for m in body.get("messages") or [] if isinstance(m, dict)]
+    if "developer" not in roles:
+        return None
+    if model.startswith(SYSTEM_ONLY_MODELS):
+        index = roles.index("developer")
+        return _error(400, f"Unsupported value: 'messages[{index}].role' does not support 'developer' with this "
+                      "model.", "invalid_request_error", f"messages[{index}].role", "unsupported_value")
+    if "qwen" in model.lower():
+        return {"error": {"message": "Unexpected message role.", "type": "BadRequestError", "param": None,
+                          "code": 400}}
+    return None
 
 
 def model_refusal(body: dict[str, Any], limit_fields: tuple[str, ...] = ("max_tokens",),
@@ -107,6 +139,9 @@ def model_refusal(body: dict[str, Any], limit_fields: tuple[str, ...] = ("max_to
     model = str(body.get("model", ""))
     if model.startswith(CHAT_MODELS) and body.get(reasoning) is not None:
         return _unsupported(reasoning)
+    refused = _too_large(body, model) or _role_refusal(body, model)
+    if refused is not None:
+        return refused
     if not model.startswith(REASONING_MODELS):
         return None
     if "max_tokens" in limit_fields and body.get("max_tokens") is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.attempts import Attempts, attempt_id, failure_kind
+from gateway.attempts import ROUTES_CACHED, Attempts, attempt_id, failure_kind
 from gateway.balancer import LoadBoard
 from gateway.contracts.bus import COOLDOWN_DECODER, cooldown_key
 from gateway.contracts.config import Deployment, ModelConfig, RoutingSettings, parse
@@ -258,3 +258,13 @@ def test_attempts_count_in_flight_until_the_response_ends() -> None:
         end()
         end()  # once only
     assert board.in_flight(a) == 0 and board.in_flight(b) == 0
+
+
+def test_the_routes_cache_is_bounded_as_wildcard_entries_serve_made_up_ids() -> None:
+    # Issue 21: `claude-*` serves any id a caller sends; each is a model of its own.
+    attempts, _, _ = make()
+    wildcard = ModelConfig(id="made-up-*", provider="a")
+    for n in range(ROUTES_CACHED + 50):
+        [route] = attempts.routes(wildcard.serving(f"made-up-{n}"))
+        assert (route.provider, route.upstream) == ("a", f"made-up-{n}")
+    assert len(attempts._routes) == ROUTES_CACHED

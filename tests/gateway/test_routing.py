@@ -132,3 +132,86 @@ def test_an_unmatched_id_is_still_404() -> None:
     with pytest.raises(APIError) as ex:
         Router(ALIASED).resolve(key("*"), "gpt-4o", "chat")
     assert ex.value.status == 404
+
+
+WILDCARDS = parse("""
+[providers.a]
+kind = "openai"
+base_url = "http://a"
+[[models]]
+id = "claude-sonnet-4-6"
+provider = "a"
+upstream = "claude-sonnet-4-6-20261101"
+price = { input = 3.0, output = 15.0 }
+[[models]]
+id = "claude-code-route"
+provider = "a"
+aliases = ["claude-opus-4-8", "claude-opus-*"]
+price = { input = 5.0, output = 25.0 }
+[[models]]
+id = "claude-*"
+provider = "a"
+price = { input = 1.0, output = 2.0 }
+max_output_tokens = 32000
+[[models]]
+id = "claude-s*"
+provider = "a"
+price = { input = 9.0, output = 9.0 }
+[[models]]
+id = "gpt-*"
+provider = "a"
+""")
+
+
+@pytest.mark.parametrize(("asked", "served", "upstream"), [
+    ("claude-sonnet-4-6", "claude-sonnet-4-6", "claude-sonnet-4-6-20261101"),  # exact id first
+    ("claude-opus-4-8", "claude-code-route", "claude-code-route"),  # then an exact alias
+    ("claude-opus-5", "claude-code-route", "claude-code-route"),  # then a glob alias
+    ("claude-sonnet-4-7-new", "claude-sonnet-4-7-new", "claude-sonnet-4-7-new"),  # then wildcards, in order
+])
+def test_exact_ids_then_aliases_then_wildcard_entries_serving_the_id_as_asked(
+        asked: str, served: str, upstream: str) -> None:
+    model = Router(WILDCARDS).resolve(key("*"), asked, "chat")
+    assert (model.id, model.routes()[0].upstream) == (served, upstream)
+    if served == asked == "claude-sonnet-4-7-new":
+        # The first matching entry (`claude-*`, not `claude-s*`): its price and limit, and the
+        # model rules of the concrete id (Claude 4.x: no temperature with top_p).
+        assert model.price is not None and (model.price.input, model.max_output_tokens) == (1.0, 32000)
+        assert not model.options(upstream).rules.temperature_with_top_p
+
+
+def test_the_allow_list_applies_to_the_id_asked_of_a_wildcard_and_the_configured_id_of_an_alias() -> None:
+    router = Router(WILDCARDS)
+    assert router.resolve(key("claude-sonnet-4-7*"), "claude-sonnet-4-7-new", "chat").id == "claude-sonnet-4-7-new"
+    with pytest.raises(APIError) as ex:
+        router.resolve(key("claude-sonnet-4-7*"), "claude-haiku-5", "chat")
+    assert (ex.value.status, ex.value.error.code) == (403, "model_not_allowed")
+    with pytest.raises(APIError) as alias:
+        router.resolve(key("claude-opus-*"), "claude-opus-4-8", "chat")  # the alias's model is claude-code-route
+    assert alias.value.status == 403
+    assert router.resolve(key("claude-code-route"), "claude-opus-4-8", "chat").id == "claude-code-route"
+
+
+def test_an_id_of_a_wildcard_entry_without_a_price_is_refused_naming_it() -> None:
+    with pytest.raises(APIError) as ex:
+        Router(WILDCARDS).resolve(key("*"), "gpt-6", "chat")
+    assert (ex.value.status, ex.value.error.code, ex.value.error.param) == (400, "model_unpriced", "model")
+    assert "'gpt-6'" in ex.value.error.message and "'gpt-*'" in ex.value.error.message
+
+
+def test_the_metrics_label_is_the_configured_entry_an_alias_model_or_a_wildcard_pattern() -> None:
+    router = Router(WILDCARDS)
+    labels = [router.entry_id(router.resolve(key("*"), asked, "chat"))
+              for asked in ("claude-sonnet-4-6", "claude-opus-5", "claude-sonnet-4-7-new", "claude-sx")]
+    assert labels == ["claude-sonnet-4-6", "claude-code-route", "claude-*", "claude-*"]
+
+
+def test_models_lists_concrete_ids_and_wildcard_patterns_and_a_pattern_is_not_served_as_an_id() -> None:
+    router = Router(WILDCARDS)
+    assert [m.id for m in router.visible_to(key("*"))] == [
+        "claude-sonnet-4-6", "claude-code-route", "claude-*", "claude-s*", "gpt-*"]
+    with pytest.raises(APIError) as ex:
+        router.resolve(key("*"), "claude-x*", "chat")
+    assert ex.value.status == 404
+    # Each listed id can be retrieved, the pattern as itself, a concrete id as served.
+    assert (router.get(key("*"), "claude-*").id, router.get(key("*"), "claude-new").id) == ("claude-*", "claude-new")

@@ -125,3 +125,24 @@ def test_the_pricer_holds_a_model_at_its_configured_prices() -> None:
     model = ModelConfig(id="m", provider="p", price=Price(input=0.15, output=0.6))
     assert Pricer([model], quiet()).worst_case(model, 1_000_000, 1_000_000) == 750_000
     assert Pricer([], quiet()).worst_case(model, 3, 1) == 2  # 0.45 + 0.6, rounded up
+
+
+def test_an_id_served_by_a_wildcard_entry_is_priced_from_the_entry_exact_ids_first() -> None:
+    # Issue 21: `claude-*` serves claude-sonnet-4-7-new; the ledger prices that concrete id.
+    models = [ModelConfig(id="claude-sonnet-4-6", provider="p", price=Price(input=3.0, output=15.0)),
+              ModelConfig(id="claude-*", provider="p", price=Price(input=1.0, output=2.0)),
+              ModelConfig(id="claude-s*", provider="p", price=Price(input=9.0, output=9.0)),
+              ModelConfig(id="gpt-*", provider="p")]
+    pricer = Pricer(models, quiet())
+    wild = pricer.cost(usage("r1", model="claude-sonnet-4-7-new", prompt_tokens=1000, completion_tokens=100))
+    assert (wild.micro_usd, wild.priced) == (1000 + 200, True)
+    exact_id = pricer.cost(usage("r2", model="claude-sonnet-4-6", prompt_tokens=1000, completion_tokens=100))
+    assert exact_id.micro_usd == 3000 + 1500
+    # A wildcard entry with no price prices nothing: unpriced (and logged), never a $0 "priced" row.
+    unpriced = pricer.cost(usage("r3", model="gpt-6", prompt_tokens=1000, completion_tokens=100))
+    assert (unpriced.micro_usd, unpriced.priced) == (0, False)
+    # A credit hold for it prices the same way.
+    assert pricer.worst_case(models[1].serving("claude-sonnet-4-7-new"), 1000, 100) == 1000 + 200
+    # Its metrics label: the entry, so made-up ids do not grow the series.
+    assert [pricer.entry_id(m) for m in ("claude-sonnet-4-7-new", "claude-sonnet-4-6", "gpt-6", "other")] == [
+        "claude-*", "claude-sonnet-4-6", "gpt-*", "other"]

@@ -66,6 +66,13 @@ provider = "oai"
 upstream = "gpt-upstream"
 price = {{ input = 1.0, output = 2.0 }}
 
+# A vLLM-served Qwen model (issue 21 item 4): the fake refuses `developer` for it.
+[[models]]
+id = "qwen-r"
+provider = "oai"
+upstream = "Qwen/Qwen3-Coder-30B-A3B-Instruct"
+price = {{ input = 1.0, output = 2.0 }}
+
 [[models]]
 id = "gpt-native"
 provider = "oai-native"

@@ -38,7 +38,7 @@ pytestmark = [
 ]
 # USD per 1M tokens (input, output) of the routes, as responses/conftest.py's CONFIG says
 # (no cached price there: cached tokens cost the input price)
-PRICES = {"gpt-conv": ("1.0", "2.0"), "gpt-native": ("1.0", "2.0"), "claude-r": ("3.0", "15.0"),
+PRICES = {"gpt-conv": ("1.0", "2.0"), "qwen-r": ("1.0", "2.0"), "gpt-native": ("1.0", "2.0"), "claude-r": ("3.0", "15.0"),
           "gemini-r": ("0.3", "2.5")}
 
 
@@ -69,7 +69,9 @@ def codex_config(base_url: str, model: str) -> str:
             'wire_api = "responses"\n')
 
 
-@pytest.mark.parametrize("model", ROUTES)
+# qwen-r: a vLLM-served model that refuses the `developer` role Codex sends its
+# instructions in (issue 21 item 4): they go as `system`.
+@pytest.mark.parametrize("model", [*ROUTES, "qwen-r"])
 def test_codex_exec_completes_a_turn_that_calls_a_tool(
     responses_stack: Stack, fake_responses: FakeOpenAIResponses,
     fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini, tmp_path: Path, model: str,
@@ -94,10 +96,13 @@ def test_codex_exec_completes_a_turn_that_calls_a_tool(
     last = json.dumps(turns[1])
     # the second call carries the tool's result back, in the upstream's own protocol
     assert {"claude-r": '"tool_result"', "gemini-r": '"functionResponse"', "gpt-conv": '"role": "tool"',
-            "gpt-native": '"function_call_output"'}[model] in last
+            "qwen-r": '"role": "tool"', "gpt-native": '"function_call_output"'}[model] in last
     final = {"claude-r": "Tool results", "gemini-r": "Tool results", "gpt-conv": "The weather is",
-             "gpt-native": "Tool said"}[model]
+             "qwen-r": "The weather is", "gpt-native": "Tool said"}[model]
     assert final in done.stdout, done.stdout + done.stderr
+    if model == "qwen-r":
+        assert all("developer" not in {m["role"] for m in turn["messages"]} for turn in turns)
+        assert turns[0]["messages"][0]["role"] == "system"
     if model == "gpt-native":
         assert {"type": "web_search", "external_web_access": False} in turns[0]["tools"]  # passed through
         assert turns[0]["stream"] is True and turns[0]["store"] is False
