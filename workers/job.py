@@ -10,7 +10,7 @@ from gateway.contracts.bus import Job
 from gateway.contracts.config import ProviderConfig
 from gateway.contracts.errors import upstream_config_error, upstream_error
 from gateway.contracts.openai import Usage
-from gateway.contracts.redact import Redactor
+from gateway.contracts.redact import MIN_SECRET_CHARS, Redactor
 from gateway.runtime.estimate import tokens_from_chars
 from workers.providers.base import Provider, ReplyContext, Target
 from workers.upstream import Upstream
@@ -82,6 +82,17 @@ def new_id(prefix: str) -> str:
 def provider_redactor(routes: dict[str, Route]) -> Redactor:
     """A redactor of every provider key this worker holds (read from the environment)."""
     return Redactor(route.config.api_key() for route in routes.values())
+
+
+def placeholder_keys(routes: dict[str, Route]) -> list[tuple[str, str]]:
+    """(provider, variable) of each provider whose key is too short to be a secret
+    (gateway/contracts/redact.py MIN_SECRET_CHARS): it is not scrubbed from text."""
+    short = []
+    for route in routes.values():
+        key = route.config.api_key()
+        if key is not None and len(key.strip()) < MIN_SECRET_CHARS:
+            short.append((route.name, route.config.api_key_env))
+    return short
 
 
 def resolve(routes: dict[str, Route], job: Job) -> tuple[Route, Target]:

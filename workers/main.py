@@ -41,11 +41,12 @@ from gateway.contracts.bus import (
     worker_queue,
 )
 from gateway.contracts.log import Logger
+from gateway.contracts.redact import MIN_SECRET_CHARS
 from workers.dialects.responses.store import ResponseStore
 from workers.load import LoadTracker, report_load
 from gateway.runtime.metrics import WorkerMetrics, serve
 from gateway.runtime.status import Identity, answer_status
-from workers.job import Route, provider_redactor
+from workers.job import Route, placeholder_keys, provider_redactor
 from workers.providers import load
 from workers.service import JobService
 from workers.upstream import Upstream
@@ -207,6 +208,9 @@ async def main() -> None:
     routes = build_routes(config)
     redactor = provider_redactor(routes)
     log = Logger("worker", redactor=redactor)
+    for provider, variable in placeholder_keys(routes):
+        log.warning("provider_key_not_secret", provider=provider, variable=variable,
+                    note=f"shorter than {MIN_SECRET_CHARS} characters: taken as a placeholder, not scrubbed from text")
     if tracing.setup("worker"):
         log.info("tracing_on")
     stop = asyncio.Event()

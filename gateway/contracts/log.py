@@ -18,6 +18,11 @@ from gateway.contracts.environment import environment
 from gateway.contracts.redact import Redactor
 
 _ENCODER = msgspec.json.Encoder()
+# Names, ids and codes the processes write themselves: never scrubbed, so a provider named
+# like its placeholder key stays readable (issue 22, item 3). Free text (errors, messages
+# an upstream wrote) is scrubbed.
+STRUCTURED_FIELDS = frozenset({"provider", "model", "upstream_model", "deployment", "type", "code", "error_code",
+                               "op", "status", "request_id", "key_id", "key_name", "dialect", "variable"})
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
@@ -42,7 +47,8 @@ class Logger:
         record = {"ts": round(time.time(), 6), "level": level, "process": self.process, "event": event}
         redactor = self.redactor
         if redactor is not None:
-            fields = {k: redactor.text(v) if isinstance(v, str) else v for k, v in fields.items()}
+            fields = {k: redactor.text(v) if isinstance(v, str) and k not in STRUCTURED_FIELDS else v
+                      for k, v in fields.items()}
         record.update(fields)
         line = _ENCODER.encode(record).decode("utf-8", "replace")
         out = self.stream or sys.stderr

@@ -69,12 +69,14 @@ def test_ordinary_error_text_is_left_alone(text: str) -> None:
 
 def test_an_error_is_scrubbed_in_every_caller_visible_field() -> None:
     redactor = Redactor([KEY])
-    ex = APIError(502, OpenAIError(f"echo {KEY}", f"t{KEY}", f"p{KEY}", f"c{KEY}"), f"7 {KEY}",
+    # `type` and `code` are the error table's own names, never upstream text (issue 22,
+    # item 3: they are not rewritten); every text an upstream can write is scrubbed.
+    ex = APIError(502, OpenAIError(f"echo {KEY}", "upstream_error", f"p.{KEY}", "upstream_error"), f"7 {KEY}",
                   {"x-echo": f"Bearer {KEY}"})
     out = redactor.error(ex)
     assert out.status == 502
     assert (out.error.message, out.error.type, out.error.param, out.error.code) == (
-        f"echo {REDACTED}", f"t{REDACTED}", f"p{REDACTED}", f"c{REDACTED}")
+        f"echo {REDACTED}", "upstream_error", f"p.{REDACTED}", "upstream_error")
     assert out.retry_after == f"7 {REDACTED}"
     assert out.headers == {"x-echo": f"Bearer {REDACTED}"}
     assert KEY not in out.body().decode()
@@ -93,3 +95,35 @@ def test_a_logger_with_a_redactor_writes_no_secret() -> None:
     assert KEY not in out.getvalue()
     assert record["error"] == f"ValueError: upstream said {REDACTED}"
     assert (record["request_id"], record["count"]) == ("req_1", 3)
+
+
+# Issue 22, item 3: short provider "secrets" garbled every message and log line.
+
+
+def test_a_key_shorter_than_eight_characters_is_no_secret() -> None:
+    redactor = Redactor(["e", "ollama", "1234567"])
+    text = '{"code":"upstream_error","provider":"ollama","message":"key 1234567 refused"}'
+    assert redactor.text(text) == text
+
+
+def test_a_key_is_replaced_only_as_a_whole_token() -> None:
+    redactor = Redactor([KEY])
+    assert redactor.text(f"x{KEY} {KEY}_2 ({KEY}).") == f"x{KEY} {KEY}_2 ({REDACTED})."
+    assert redactor.text(f'"key":"{KEY}"') == f'"key":"{REDACTED}"'
+
+
+def test_an_errors_type_and_code_are_never_rewritten() -> None:
+    word = "upstream_error"  # a key that happens to equal the code itself
+    error = APIError(502, OpenAIError(f"refused: {word} bad", "upstream_error", None, "upstream_error"))
+    scrubbed = Redactor([word]).error(error)
+    assert (scrubbed.error.type, scrubbed.error.code) == ("upstream_error", "upstream_error")
+    assert scrubbed.error.message == f"refused: {REDACTED} bad"
+
+
+def test_structured_log_fields_are_never_rewritten() -> None:
+    out = io.StringIO()
+    secret = "provider-named-like-its-key"
+    Logger("worker", stream=out, redactor=Redactor([secret])).warning(
+        "x", provider=secret, error=f"upstream said {secret}")
+    record = json.loads(out.getvalue())
+    assert record["provider"] == secret and record["error"] == f"upstream said {REDACTED}"
