@@ -1,6 +1,6 @@
 """The real agent: Claude Code (`claude -p`) through the gateway to each kind of upstream.
 
-`scripts/test` installs the pinned `@anthropic-ai/claude-code` into the venv when node and
+`scripts/test` installs the pinned `@anthropic-ai/claude-code` (scripts/_agents.sh) into the venv when node and
 npm are present; without them these tests skip, saying why (under `CI=true` with npm
 present they fail instead: tests/e2e/agents.py). Claude Code runs offline:
 `ANTHROPIC_BASE_URL` is the gateway, `ANTHROPIC_API_KEY` a gateway key, and a fake
@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
-CLAUDE_CODE_VERSION = "2.1.197"  # the version scripts/test installs
-CLAUDE = Path(sys.prefix) / "claude-code" / "node_modules" / ".bin" / "claude"
+CLAUDE = agents.binary("claude")  # the venv's, or TEST_CLAUDE_CODE_PREFIX's (scripts/compat)
 SECRET = "gateway-word-7f3a"
 
 pytestmark = pytest.mark.slow
@@ -37,8 +35,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def installed() -> Iterator[None]:
-    agents.require(CLAUDE, f"Claude Code is not installed at {CLAUDE.parent}: scripts/test installs "
-                           f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION} there when node and npm are present")
+    agents.require_pinned("claude")
     yield
 
 
