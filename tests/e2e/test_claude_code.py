@@ -1,8 +1,9 @@
 """The real agent: Claude Code (`claude -p`) through the gateway to each kind of upstream.
 
-`scripts/test` installs the pinned `@anthropic-ai/claude-code` (scripts/_agents.sh) into the venv when node and
-npm are present; without them these tests skip, saying why (under `CI=true` with npm
-present they fail instead: tests/e2e/agents.py). Claude Code runs offline:
+`scripts/test` installs the pinned `@anthropic-ai/claude-code` (scripts/_agents.sh) into the
+venv when node and npm are present; without them these tests skip, saying why (under
+`CI=true` with npm present they fail instead: tests/e2e/agents.py); `scripts/compat` points
+them at other versions. Claude Code runs offline:
 `ANTHROPIC_BASE_URL` is the gateway, `ANTHROPIC_API_KEY` a gateway key, and a fake
 upstream answers its first turn with a call of its own `Read` tool (the `call` scenario),
 then quotes the tool's result, so a finished turn proves the whole tool loop ran.
