@@ -1,8 +1,9 @@
 """The real agent: Claude Code (`claude -p`) through the gateway to each kind of upstream.
 
-`scripts/test` installs the pinned `@anthropic-ai/claude-code` into the venv when node and
-npm are present; without them these tests skip, saying why (under `CI=true` with npm
-present they fail instead: tests/e2e/agents.py). Claude Code runs offline:
+`scripts/test` installs the pinned `@anthropic-ai/claude-code` (scripts/_agents.sh) into the
+venv when node and npm are present; without them these tests skip, saying why (under
+`CI=true` with npm present they fail instead: tests/e2e/agents.py); `scripts/compat` points
+them at other versions. Claude Code runs offline:
 `ANTHROPIC_BASE_URL` is the gateway, `ANTHROPIC_API_KEY` a gateway key, and a fake
 upstream answers its first turn with a call of its own `Read` tool (the `call` scenario),
 then quotes the tool's result, so a finished turn proves the whole tool loop ran.
@@ -14,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,7 @@ from tests.fakes.openai import PROMPT_TOKENS, FakeOpenAI
 from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
-CLAUDE_CODE_VERSION = "2.1.197"  # the version scripts/test installs
-CLAUDE = Path(sys.prefix) / "claude-code" / "node_modules" / ".bin" / "claude"
+CLAUDE = agents.binary("claude")  # the venv's, or TEST_CLAUDE_CODE_PREFIX's (scripts/compat)
 SECRET = "gateway-word-7f3a"
 
 pytestmark = pytest.mark.slow
@@ -37,8 +36,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def installed() -> Iterator[None]:
-    agents.require(CLAUDE, f"Claude Code is not installed at {CLAUDE.parent}: scripts/test installs "
-                           f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION} there when node and npm are present")
+    agents.require_pinned("claude")
     yield
 
 
@@ -129,6 +127,45 @@ def test_claude_code_finishes_a_turn_that_calls_a_tool(
     if model == "gpt-4o-mini":
         assert all(t["model"] == "gpt-4o-mini" and t["max_tokens"] <= 16384 and "reasoning_effort" not in t
                    for t in turns)
+
+
+def tool_names(route: str, body: dict[str, Any]) -> set[str]:
+    """The tools an upstream request declares, in that upstream's own protocol."""
+    if route == "claude":
+        return {t["name"] for t in body.get("tools") or []}
+    if route == "openai":
+        return {t["function"]["name"] for t in body.get("tools") or []}
+    return {f["name"] for t in body.get("tools") or [] for f in t.get("functionDeclarations") or []}
+
+
+# Claude Code 2.1.332 defers most of its tools behind its ToolSearch tool (the
+# `advanced-tool-use` beta): the search's result is a `tool_reference` block and the found
+# tool joins the next request's tools. Anthropic expands the reference, so it passes through
+# to Claude; elsewhere Claude Code itself turns it into text and declares every tool in full.
+@pytest.mark.parametrize(("route", "model"), [("claude", "msg-claude"), ("openai", "msg-openai"),
+                                               ("gemini", "msg-gemini")])
+def test_a_tool_search_turn_finishes_on_every_route(
+    installed: None, stack: Stack, fake_anthropic: FakeAnthropic, fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
+    tmp_path: Path, route: str, model: str,
+) -> None:
+    key = stack.create_key(f"claude-code-search-{model}")
+    marker = f"tool-search-run-{model}"
+    directive = json.dumps({"ToolSearch": {"query": "select:WebFetch", "max_results": 1}}, separators=(",", ":"))
+    fake: Any = {"claude": fake_anthropic, "openai": fake_openai, "gemini": fake_gemini}[route]
+    done = run_claude(stack, key, tmp_path, f"Find the fetch tool ({marker}).\n#scenario call {directive}",
+                      "--model", model, "--allowedTools", "ToolSearch")
+    assert done.returncode == 0, f"claude failed:\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["is_error"] is False and result["num_turns"] >= 2
+    turns = [json.loads(r.body) for r in fake.received if marker.encode() in r.body]
+    assert len(turns) == 2, f"expected the search and the answer upstream, got {len(turns)} calls"
+    assert "ToolSearch" in tool_names(route, turns[0]) and "WebFetch" not in tool_names(route, turns[0])
+    assert "WebFetch" in tool_names(route, turns[1])  # found: declared for the next turn
+    if route == "claude":
+        [block] = turns[1]["messages"][-1]["content"]
+        assert block["type"] == "tool_result" and block["content"] == [{"type": "tool_reference", "tool_name": "WebFetch"}]
+    else:
+        assert "tool_reference" not in json.dumps(turns[1])
 
 
 def test_a_missing_agent_skips_but_fails_under_ci_where_npm_is_present(

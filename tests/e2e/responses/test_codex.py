@@ -14,7 +14,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from tests.fakes.openai_responses import FakeOpenAIResponses
 from tests.harness.procs import wait_until
 from tests.harness.stack import Stack
 
-CODEX = Path(sys.prefix) / "node-agents" / "node_modules" / ".bin" / "codex"
+CODEX = agents.binary("codex")  # the venv's, or TEST_CODEX_PREFIX's (scripts/compat)
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,8 +43,7 @@ PRICES = {"gpt-conv": ("1.0", "2.0"), "qwen-r": ("1.0", "2.0"), "gpt-native": ("
 
 @pytest.fixture
 def installed() -> None:
-    agents.require(CODEX, f"Codex is not installed at {CODEX} (scripts/test installs @openai/codex "
-                          "when npm is present)")
+    agents.require_pinned("codex")
 
 
 def ledger_rows(stack: Stack, key_name: str) -> list[sqlite3.Row]:
