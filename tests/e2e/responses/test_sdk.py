@@ -188,16 +188,41 @@ def test_store_false_keeps_nothing(rclient: openai.OpenAI, model: str) -> None:
 @pytest.mark.parametrize("model", ["gpt-conv", "claude-r", "gemini-r"])
 def test_built_in_tools_are_a_400_on_converted_routes(rclient: openai.OpenAI, model: str) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        rclient.responses.create(model=model, input="search", tools=[WEATHER, {"type": "web_search"}])
+        rclient.responses.create(model=model, input="search", tools=[WEATHER, {"type": "file_search"}])
     assert caught.value.param == "tools[1]" and caught.value.code == "unsupported_tool"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview"])
+def test_web_search_on_an_openai_chat_route_is_left_out_and_named(
+    rclient: openai.OpenAI, fakes: dict[str, Any], search: str, stream: bool,
+) -> None:
+    # Codex's default tool (issue 21): the route has no search, the drop policy leaves it out.
+    marker = f"search {search} {stream}"
+    raw = rclient.responses.with_raw_response.create(
+        model="gpt-conv", input=marker, tools=[WEATHER, {"type": search, "external_web_access": False}],
+        stream=stream, store=False)
+    assert raw.headers.get("x-gateway-dropped-params") == "tools[1]"
+    if stream:
+        events = list(raw.parse())  # type: ignore[call-overload]
+        assert events[-1].type == "response.completed" and events[-1].response.status == "completed"
+    else:
+        assert raw.parse().status == "completed"  # type: ignore[union-attr]
+    sent = json.loads(upstream_bodies("gpt-conv", fakes, marker)[-1])
+    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"]
+    with pytest.raises(openai.BadRequestError) as caught:  # drop_params = false: the clear 400
+        rclient.responses.create(model="gpt-strict", input="x", tools=[WEATHER, {"type": search}])
+    assert caught.value.param == "tools[1]" and caught.value.code == "unsupported_tool"
+    assert search in caught.value.message
 
 
 def test_built_in_tools_pass_through_to_an_upstream_that_serves_responses(
     rclient: openai.OpenAI, fakes: dict[str, Any],
 ) -> None:
-    response = rclient.responses.create(model="gpt-native", input="search natively", tools=[{"type": "web_search"}],
-                                        include=["reasoning.encrypted_content"], store=False)
-    assert response.status == "completed"
+    raw = rclient.responses.with_raw_response.create(
+        model="gpt-native", input="search natively", tools=[{"type": "web_search"}],
+        include=["reasoning.encrypted_content"], store=False)
+    assert raw.parse().status == "completed" and "x-gateway-dropped-params" not in raw.headers
     sent = json.loads(upstream_bodies("gpt-native", fakes, "search natively")[-1])
     assert sent["tools"] == [{"type": "web_search"}] and sent["include"] == ["reasoning.encrypted_content"]
     assert sent["model"] == "gpt-native-upstream" and sent["store"] is False

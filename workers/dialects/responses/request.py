@@ -11,7 +11,9 @@ and its other parts follow the run of tool messages as one user message. Functio
 name and schema; a `namespace` tool's functions are offered flat, and a call of one
 comes back with its `namespace` (see `namespaces`). Built-in tools (web_search,
 file_search, ...) cannot be converted: a 400 naming the tool (they pass through on
-`responses = true` routes). Content parts convert in parts.py. Where each chat message
+`responses = true` routes), except web search (`web_search`, `web_search_preview`),
+which Codex sends by default: left out and named in `x-gateway-dropped-params` unless
+the model's `drop_params = false` makes it that 400. Content parts convert in parts.py. Where each chat message
 and tool came from is kept (`Converted.places`, params.py) so a 400 names the caller's field.
 
 Per route kind (`to_chat_request`'s `kind`):
@@ -90,6 +92,7 @@ class Converted:
     chat: ChatRequest
     namespaces: dict[str, str] = field(default_factory=dict)  # function name -> its namespace
     places: Places = field(default_factory=Places)  # for errors: chat names -> the caller's fields
+    dropped: list[str] = field(default_factory=list)  # caller fields left out (x-gateway-dropped-params)
 
     def body(self) -> bytes:
         """The chat request as JSON (what an openai-kind provider forwards)."""
@@ -105,9 +108,10 @@ def request_items(req: ResponsesRequest) -> list[msgspec.Raw]:
     return []
 
 
-def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool, kind: str) -> Converted:
+def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool, kind: str,
+                    drop: bool = True) -> Converted:
     """The chat request for `req` whose whole input (history first) is `items`, for a
-    provider of `kind` (see the module doc).
+    provider of `kind` (see the module doc); `drop` is the model's `drop_params` rule.
 
     `items[offset:]` is where the caller's own items start, for `param` in errors.
     """
@@ -121,7 +125,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
     turns.add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
-    tools, namespaces = _tools(req, places)
+    tools, namespaces, dropped = _tools(req, places, drop)
     chat = ChatRequest(
         model=req.model,
         messages=messages,
@@ -143,7 +147,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
             chat, prompt_cache_key=req.prompt_cache_key, prompt_cache_retention=req.prompt_cache_retention,
             service_tier=req.service_tier, verbosity=verbosity, top_logprobs=req.top_logprobs,
             logprobs=True if req.wants_logprobs() else UNSET)
-    return Converted(chat, namespaces, places)
+    return Converted(chat, namespaces, places, dropped)
 
 
 class _Turns:
@@ -234,11 +238,19 @@ def _function(spec: FunctionTool) -> Tool:
     ))
 
 
-def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | UnsetType, dict[str, str]]:
+def is_web_search(kind: str) -> bool:
+    """Whether a built-in tool type is OpenAI's web search (`web_search`, the older
+    `web_search_preview`, and their dated versions), which Codex sends unless told not to."""
+    return kind.startswith("web_search") and not kind.endswith("_call")
+
+
+def _tools(req: ResponsesRequest, places: Places, drop: bool) -> tuple[list[AnyTool] | UnsetType, dict[str, str], list[str]]:
+    """The function tools, the namespaces of their names, and the built-in tools left out."""
     if not isinstance(req.tools, list):
-        return UNSET, {}
+        return UNSET, {}, []
     tools: list[AnyTool] = []
     namespaces: dict[str, str] = {}
+    dropped: list[str] = []
     for i, raw in enumerate(req.tools):
         spec = tool(raw)
         match spec:
@@ -250,6 +262,10 @@ def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | Unset
                     tools.append(_function(inner))
                     places.tools.append(f"tools[{i}].tools[{u}]")
                     namespaces[inner.name] = spec.name
+            case None if drop and is_web_search(item_type(raw)):
+                # Issue 21: a route with no search leaves Codex's default tool out (the
+                # model's drop policy, param_rules.py) rather than failing every turn.
+                dropped.append(f"tools[{i}]")
             case None:
                 raise ConversionError(
                     f"tools[{i}] is the built-in tool '{item_type(raw)}', which only OpenAI upstreams "
@@ -258,7 +274,7 @@ def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | Unset
                     f"tools[{i}]",
                     "unsupported_tool",
                 )
-    return (tools or UNSET), namespaces
+    return (tools or UNSET), namespaces, dropped
 
 
 def _tool_choice(req: ResponsesRequest) -> ToolChoice | None | UnsetType:

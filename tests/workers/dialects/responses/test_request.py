@@ -31,10 +31,10 @@ def req(**body: Any) -> ResponsesRequest:
 
 
 def convert(stream: bool = False, history: list[dict[str, Any]] | None = None, kind: str = "openai",
-            **body: Any) -> Any:
+            drop: bool = True, **body: Any) -> Any:
     request = req(**body)
     items = [msgspec.Raw(json.dumps(h).encode()) for h in history or []] + request_items(request)
-    return to_chat_request(request, items, stream, kind)
+    return to_chat_request(request, items, stream, kind, drop)
 
 
 def test_a_string_input_is_one_user_message_after_the_instructions() -> None:
@@ -120,10 +120,24 @@ def test_namespace_tools_are_offered_flat_and_remembered() -> None:
 
 def test_a_built_in_tool_is_a_400_naming_it() -> None:
     with pytest.raises(ConversionError) as caught:
-        convert(input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+        convert(input="x", tools=[{"type": "function", "name": "f"}, {"type": "file_search"}])
     assert caught.value.status == 400
     assert caught.value.error.param == "tools[1]" and caught.value.error.code == "unsupported_tool"
-    assert "web_search" in caught.value.error.message
+    assert "file_search" in caught.value.error.message
+
+
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview", "web_search_2025_08_26"])
+def test_web_search_on_an_openai_kind_route_is_left_out_and_named_by_the_drop_policy(search: str) -> None:
+    # Codex sends `web_search` (or `web_search_preview`) unless told not to (issue 21).
+    out = convert(input="x", tools=[{"type": "function", "name": "f"}, {"type": search, "external_web_access": False}])
+    assert isinstance(out.chat.tools, list) and [t.function.name for t in out.chat.tools] == ["f"]
+    assert out.dropped == ["tools[1]"] and "web_search" not in out.body().decode()
+    alone = convert(input="x", tools=[{"type": search}])
+    assert alone.chat.tools is msgspec.UNSET and alone.dropped == ["tools[0]"]
+    with pytest.raises(ConversionError) as caught:
+        convert(input="x", drop=False, tools=[{"type": "function", "name": "f"}, {"type": search}])
+    assert caught.value.error.param == "tools[1]" and caught.value.error.code == "unsupported_tool"
+    assert search in caught.value.error.message
 
 
 def test_an_item_type_that_does_not_convert_is_a_400_naming_its_type() -> None:
