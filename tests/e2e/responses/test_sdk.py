@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from tests.e2e.responses.conftest import ROUTES
-from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic import SEARCH_INTRO, SEARCH_RESULTS, FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import PROMPT_TOKENS
 from tests.fakes.openai_responses import RESPONSES_INPUT_TOKENS, FakeOpenAIResponses
@@ -214,6 +214,35 @@ def test_web_search_on_an_openai_chat_route_is_left_out_and_named(
         rclient.responses.create(model="gpt-strict", input="x", tools=[WEATHER, {"type": search}])
     assert caught.value.param == "tools[1]" and caught.value.code == "unsupported_tool"
     assert search in caught.value.message
+
+
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview"])
+def test_web_search_on_a_claude_route_is_claudes_server_search_with_its_sources_in_order(
+    rclient: openai.OpenAI, fakes: dict[str, Any], search: str,
+) -> None:
+    marker = f"#scenario web_search\nnews of {search}"
+    tools = [WEATHER, {"type": search, "external_web_access": True}]
+    raw = rclient.responses.with_raw_response.create(model="claude-r", input=marker, tools=tools, store=False)
+    response = raw.parse()
+    assert "x-gateway-dropped-params" not in raw.headers
+    sent = json.loads(upstream_bodies("claude-r", fakes, f"news of {search}")[-1])
+    assert sent["tools"][0] == {"type": "web_search_20250305", "name": "web_search"}
+    assert [t.get("name") for t in sent["tools"]] == ["web_search", "get_weather"]
+    sources = [{"type": "url", "url": r["url"]} for r in SEARCH_RESULTS]
+    call, message = response.output
+    assert call.type == "web_search_call" and call.status == "completed" and call.id.startswith("ws_")
+    assert call.action.model_dump(exclude_none=True) == {"type": "search", "query": f"news of {search}", "sources": sources}
+    assert message.type == "message" and response.output_text == f"{SEARCH_INTRO}Searched: news of {search}"
+    with rclient.responses.stream(model="claude-r", input=marker, tools=tools, store=False) as events:
+        seen = [(e.type, getattr(e, "output_index", None)) for e in events]
+        final = events.get_final_response()
+    assert [t for t, i in seen if i == 1] == [
+        "response.output_item.added", "response.web_search_call.in_progress", "response.web_search_call.searching",
+        "response.web_search_call.completed", "response.output_item.done"]
+    assert [item.type for item in final.output] == ["message", "web_search_call", "message"]
+    streamed = final.output[1]
+    assert streamed.type == "web_search_call" and streamed.action.model_dump(exclude_none=True)["sources"] == sources
+    assert final.output_text == f"{SEARCH_INTRO}Searched: news of {search}"
 
 
 def test_built_in_tools_pass_through_to_an_upstream_that_serves_responses(

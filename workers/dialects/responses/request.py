@@ -12,8 +12,11 @@ name and schema; a `namespace` tool's functions are offered flat, and a call of 
 comes back with its `namespace` (see `namespaces`). Built-in tools (web_search,
 file_search, ...) cannot be converted: a 400 naming the tool (they pass through on
 `responses = true` routes), except web search (`web_search`, `web_search_preview`),
-which Codex sends by default: left out and named in `x-gateway-dropped-params` unless
-the model's `drop_params = false` makes it that 400. Content parts convert in parts.py. Where each chat message
+which Codex sends by default: on a route whose upstream searches itself (`SEARCHING`) it
+becomes chat's `web_search_options`, which the provider turns into its own search tool;
+elsewhere it is left out and named in `x-gateway-dropped-params` unless the model's
+`drop_params = false` makes it that 400. Earlier `web_search_call` items in the input are
+not sent (the search happened; the answer after it carries what it found). Content parts convert in parts.py. Where each chat message
 and tool came from is kept (`Converted.places`, params.py) so a 400 names the caller's field.
 
 Per route kind (`to_chat_request`'s `kind`):
@@ -83,6 +86,7 @@ from workers.dialects.responses.parts import assistant_content, caller_message, 
 from workers.providers.base import ConversionError
 
 _ENCODER = msgspec.json.Encoder()
+SEARCHING = ("anthropic",)  # route kinds whose upstream runs a web search itself
 
 
 @dataclass(slots=True)
@@ -125,7 +129,8 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
     turns.add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
-    tools, namespaces, dropped = _tools(req, places, drop)
+    searches = kind in SEARCHING
+    tools, namespaces, dropped, search = _tools(req, places, drop, searches)
     chat = ChatRequest(
         model=req.model,
         messages=messages,
@@ -140,6 +145,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         reasoning_effort=req.reasoning.effort if req.reasoning and not isinstance(req.reasoning, UnsetType) else UNSET,
         user=req.user,
         safety_identifier=req.safety_identifier,
+        web_search_options={} if search and searches else UNSET,
     )
     if openai:
         verbosity = req.text.verbosity if req.text and not isinstance(req.text, UnsetType) else UNSET
@@ -170,6 +176,8 @@ class _Turns:
     def _add_items(self, items: list[msgspec.Raw], offset: int) -> None:
         for i, raw in enumerate(items):
             where = f"input[{i - offset}]" if i >= offset else "previous_response_id"
+            if item_type(raw) == "web_search_call":
+                continue  # see the module doc
             try:
                 item = input_item(raw)
             except msgspec.ValidationError as ex:
@@ -244,13 +252,18 @@ def is_web_search(kind: str) -> bool:
     return kind.startswith("web_search") and not kind.endswith("_call")
 
 
-def _tools(req: ResponsesRequest, places: Places, drop: bool) -> tuple[list[AnyTool] | UnsetType, dict[str, str], list[str]]:
-    """The function tools, the namespaces of their names, and the built-in tools left out."""
+_Tools = tuple[list[AnyTool] | UnsetType, dict[str, str], list[str], bool]
+
+
+def _tools(req: ResponsesRequest, places: Places, drop: bool, searching: bool) -> _Tools:
+    """The function tools, the namespaces of their names, the web search tools left out
+    (when `drop` on a route not `searching`), and whether a web search tool was offered."""
     if not isinstance(req.tools, list):
-        return UNSET, {}, []
+        return UNSET, {}, [], False
     tools: list[AnyTool] = []
     namespaces: dict[str, str] = {}
     dropped: list[str] = []
+    search = False
     for i, raw in enumerate(req.tools):
         spec = tool(raw)
         match spec:
@@ -262,10 +275,11 @@ def _tools(req: ResponsesRequest, places: Places, drop: bool) -> tuple[list[AnyT
                     tools.append(_function(inner))
                     places.tools.append(f"tools[{i}].tools[{u}]")
                     namespaces[inner.name] = spec.name
-            case None if drop and is_web_search(item_type(raw)):
+            case None if is_web_search(item_type(raw)) and (drop or searching):
                 # Issue 21: a route with no search leaves Codex's default tool out (the
                 # model's drop policy, param_rules.py) rather than failing every turn.
-                dropped.append(f"tools[{i}]")
+                search = True
+                dropped += [] if searching else [f"tools[{i}]"]
             case None:
                 raise ConversionError(
                     f"tools[{i}] is the built-in tool '{item_type(raw)}', which only OpenAI upstreams "
@@ -274,7 +288,7 @@ def _tools(req: ResponsesRequest, places: Places, drop: bool) -> tuple[list[AnyT
                     f"tools[{i}]",
                     "unsupported_tool",
                 )
-    return (tools or UNSET), namespaces, dropped
+    return (tools or UNSET), namespaces, dropped, search
 
 
 def _tool_choice(req: ResponsesRequest) -> ToolChoice | None | UnsetType:

@@ -22,7 +22,7 @@ import msgspec
 from msgspec import UnsetType
 
 from gateway.contracts.errors import OpenAIError
-from gateway.contracts.openai import ChatCompletionChunk, Usage
+from gateway.contracts.openai import ChatCompletionChunk, Usage, WebSearch
 from gateway.contracts.openai_responses import (
     ArgumentsDeltaEvent,
     ArgumentsDoneEvent,
@@ -43,8 +43,9 @@ from gateway.contracts.openai_responses import (
     SummaryText,
     TextDeltaEvent,
     TextDoneEvent,
+    WebSearchEvent,
 )
-from workers.dialects.responses.response import NewId, finish, function_call_item, token_logprobs
+from workers.dialects.responses.response import NewId, finish, function_call_item, token_logprobs, web_search_item
 
 
 @dataclass(slots=True)
@@ -101,6 +102,8 @@ class EventStream:
             delta = choice.delta
             if isinstance(delta.reasoning_content, str) and delta.reasoning_content:
                 events += self._reasoning_delta(delta.reasoning_content)
+            for search in delta.web_searches if isinstance(delta.web_searches, list) else []:
+                events += self._web_search(search)
             if isinstance(delta.content, str) and delta.content:
                 events += self._text_delta(delta.content, token_logprobs(choice.logprobs))
             if isinstance(delta.refusal, str) and delta.refusal:
@@ -189,6 +192,18 @@ class EventStream:
                       output_index=open_.index, content_index=0, part=part),
             self._done(open_.index, OutputMessage(id=open_.id, content=[part])),
         ]
+
+    def _web_search(self, search: WebSearch) -> list[StreamEvent]:
+        """A finished search: its whole `web_search_call` item, in the order it came
+        (the text before it is its own message)."""
+        events = self._close_reasoning() + self._close_message()
+        item = web_search_item(self._new_id("ws"), search)
+        index, added = self._open(msgspec.structs.replace(item, status="in_progress"))
+        events.append(added)
+        for step in ("in_progress", "searching", "completed"):
+            events.append(WebSearchEvent(type=f"response.web_search_call.{step}", sequence_number=self._next(),
+                                         output_index=index, item_id=item.id))
+        return [*events, self._done(index, item)]
 
     def _call_delta(self, tool_index: int, call_id: str, name: str, arguments: str) -> list[StreamEvent]:
         events: list[StreamEvent] = []

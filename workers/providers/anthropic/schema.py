@@ -20,6 +20,8 @@ from typing import Any, Literal, get_args
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from workers.providers.anthropic.web_search import ServerToolUseBlock, WebSearchTool, WebSearchToolResultBlock
+
 # ---------------------------------------------------------------- content blocks (both ways)
 
 
@@ -106,7 +108,9 @@ InputBlock = (
     | ThinkingBlock
     | RedactedThinkingBlock
 )
-ReplyBlock = TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock
+ReplyBlock = (
+    TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock | ServerToolUseBlock | WebSearchToolResultBlock
+)
 ThinkingPart = ThinkingBlock | RedactedThinkingBlock
 
 # ---------------------------------------------------------------- request
@@ -190,7 +194,7 @@ class MessagesRequest(Struct, kw_only=True, omit_defaults=True):
     top_p: float | UnsetType = UNSET
     stop_sequences: list[str] | UnsetType = UNSET
     metadata: RequestMetadata | UnsetType = UNSET
-    tools: list[ToolSpec] | UnsetType = UNSET
+    tools: list[ToolSpec | WebSearchTool] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
     thinking: Thinking | UnsetType = UNSET
     output_config: OutputConfig | UnsetType = UNSET

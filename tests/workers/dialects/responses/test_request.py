@@ -152,8 +152,27 @@ def test_history_items_come_first_and_errors_in_them_name_previous_response_id()
                   input="second")
     assert [type(m).__name__ for m in out.chat.messages] == ["UserMessage", "AssistantMessage", "UserMessage"]
     with pytest.raises(ConversionError) as caught:
-        convert(history=[{"type": "web_search_call", "id": "ws"}], input="x")
+        convert(history=[{"type": "item_reference", "id": "ws"}], input="x")
     assert caught.value.error.param == "previous_response_id.type"
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
+def test_earlier_web_search_calls_are_not_sent(kind: str) -> None:
+    # Codex sends its earlier turns' web_search_call items back; the answer after them holds what they found.
+    search = {"type": "web_search_call", "id": "ws_1", "status": "completed",
+              "action": {"type": "search", "query": "q", "sources": [{"type": "url", "url": "https://example.com/"}]}}
+    out = convert(kind=kind, input=[{"role": "user", "content": "a"}, search,
+                                    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "b"}]},
+                                    {"role": "user", "content": "c"}])
+    assert [type(m).__name__ for m in out.chat.messages] == ["UserMessage", "AssistantMessage", "UserMessage"]
+
+
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview"])
+def test_web_search_on_a_claude_route_asks_chat_for_the_upstreams_own_search(search: str) -> None:
+    out = convert(kind="anthropic", drop=False, input="x", tools=[{"type": "function", "name": "f"}, {"type": search}])
+    assert out.chat.web_search_options == {} and out.dropped == []
+    assert isinstance(out.chat.tools, list) and [t.function.name for t in out.chat.tools] == ["f"]
+    assert convert(kind="anthropic", input="x").chat.web_search_options is msgspec.UNSET
 
 
 def test_image_by_file_id_and_file_by_url_are_400s_on_converted_routes() -> None:

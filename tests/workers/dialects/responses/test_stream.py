@@ -18,6 +18,8 @@ from gateway.contracts.openai import (
     PromptTokensDetails,
     ToolCallDelta,
     Usage,
+    WebSearch,
+    WebSource,
 )
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER
 from workers.dialects.responses.response import response_shell
@@ -160,3 +162,26 @@ def test_logprobs_of_chat_chunks_ride_on_the_text_deltas_and_the_done_part() -> 
     assert done["logprobs"] == [lp("Hel"), lp("lo")]
     final = got[-1]["response"]["output"][0]["content"][0]
     assert final["text"] == "Hello" and final["logprobs"] == [lp("Hel"), lp("lo")]
+
+
+def test_a_web_search_is_a_whole_web_search_call_item_in_its_place() -> None:
+    s = stream()
+    search = WebSearch(id="srvtoolu_1", query="q", sources=[WebSource("https://example.com/a", "A")])
+    events = s.feed(chunk(role="assistant", content="Let me search."))
+    events += s.feed(chunk(web_searches=[search]))
+    events += s.feed(chunk(content="Found it.", finish="stop"))
+    closing, response = s.close(USAGE)
+    out = plain(events + closing)
+    assert [e["type"] for e in out][2:] == [
+        "response.output_item.added", "response.content_part.added", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.output_item.added", "response.web_search_call.in_progress", "response.web_search_call.searching",
+        "response.web_search_call.completed", "response.output_item.done",
+        "response.output_item.added", "response.content_part.added", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed"]
+    added, done = out[8], out[12]
+    assert added["item"] == {"type": "web_search_call", "id": "ws_2", "status": "in_progress",
+                             "action": {"type": "search", "query": "q", "sources": [{"type": "url", "url": "https://example.com/a"}]}}
+    assert done["item"]["status"] == "completed" and done["output_index"] == 1 and out[10]["item_id"] == "ws_2"
+    assert [type(item).__name__ for item in response.output] == ["OutputMessage", "OutputWebSearch", "OutputMessage"]
