@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from tests.e2e.responses.conftest import ROUTES
 from tests.fakes.anthropic import SEARCH_INTRO, SEARCH_RESULTS, FakeAnthropic
-from tests.fakes.gemini import FakeGemini
+from tests.fakes.gemini import GROUNDING_PAGES, FakeGemini
 from tests.fakes.openai import PROMPT_TOKENS
 from tests.fakes.openai_responses import RESPONSES_INPUT_TOKENS, FakeOpenAIResponses
 from tests.harness.procs import wait_until
@@ -243,6 +243,35 @@ def test_web_search_on_a_claude_route_is_claudes_server_search_with_its_sources_
     streamed = final.output[1]
     assert streamed.type == "web_search_call" and streamed.action.model_dump(exclude_none=True)["sources"] == sources
     assert final.output_text == f"{SEARCH_INTRO}Searched: news of {search}"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_web_search_on_a_gemini_route_is_google_search_grounding_unless_functions_come_with_it(
+    rclient: openai.OpenAI, fakes: dict[str, Any], stream: bool,
+) -> None:
+    query = f"grounded news {stream}"
+    if stream:
+        with rclient.responses.stream(model="gemini-r", input=query, tools=[{"type": "web_search"}], store=False) as events:
+            seen = [(e.type, getattr(e, "output_index", None)) for e in events]
+            response = events.get_final_response()
+        assert [t for t, i in seen if i == 1] == [
+            "response.output_item.added", "response.web_search_call.in_progress",
+            "response.web_search_call.searching", "response.web_search_call.completed", "response.output_item.done"]
+        message, call = response.output
+    else:
+        response = rclient.responses.create(model="gemini-r", input=query, tools=[{"type": "web_search"}], store=False)
+        call, message = response.output
+    assert json.loads(upstream_bodies("gemini-r", fakes, query)[-1])["tools"] == [{"googleSearch": {}}]
+    assert message.type == "message" and response.output_text == query
+    assert call.type == "web_search_call" and call.status == "completed"
+    assert call.action.model_dump(exclude_none=True) == {
+        "type": "search", "query": query, "sources": [{"type": "url", "url": url} for url, _ in GROUNDING_PAGES]}
+    # Codex sends function tools too, which generateContent refuses beside googleSearch: the drop policy decides.
+    raw = rclient.responses.with_raw_response.create(
+        model="gemini-r", input=f"with functions {stream}", tools=[WEATHER, {"type": "web_search"}], store=False)
+    assert raw.headers.get("x-gateway-dropped-params") == "tools[1]" and raw.parse().status == "completed"
+    sent = json.loads(upstream_bodies("gemini-r", fakes, f"with functions {stream}")[-1])
+    assert [list(t) for t in sent["tools"]] == [["functionDeclarations"]]
 
 
 def test_built_in_tools_pass_through_to_an_upstream_that_serves_responses(

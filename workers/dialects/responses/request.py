@@ -11,12 +11,10 @@ and its other parts follow the run of tool messages as one user message. Functio
 name and schema; a `namespace` tool's functions are offered flat, and a call of one
 comes back with its `namespace` (see `namespaces`). Built-in tools (web_search,
 file_search, ...) cannot be converted: a 400 naming the tool (they pass through on
-`responses = true` routes), except web search (`web_search`, `web_search_preview`),
-which Codex sends by default: on a route whose upstream searches itself (`SEARCHING`) it
-becomes chat's `web_search_options`, which the provider turns into its own search tool;
-elsewhere it is left out and named in `x-gateway-dropped-params` unless the model's
-`drop_params = false` makes it that 400. Earlier `web_search_call` items in the input are
-not sent (the search happened; the answer after it carries what it found). Content parts convert in parts.py. Where each chat message
+`responses = true` routes), except web search, which Codex sends by default: chat's
+`web_search_options` where the upstream searches itself, else left out by the drop
+policy (web_search.py). Earlier `web_search_call` items in the input are not sent (the
+search happened; the answer after it carries what it found). Content parts convert in parts.py. Where each chat message
 and tool came from is kept (`Converted.places`, params.py) so a 400 names the caller's field.
 
 Per route kind (`to_chat_request`'s `kind`):
@@ -83,10 +81,10 @@ from gateway.contracts.openai_responses import (
 from workers.dialects.call_ids import CHAT_MAX, fitted
 from workers.dialects.responses.params import Places
 from workers.dialects.responses.parts import assistant_content, caller_message, tool_output
+from workers.dialects.responses.web_search import built_in_refusal, is_web_search, searched
 from workers.providers.base import ConversionError
 
 _ENCODER = msgspec.json.Encoder()
-SEARCHING = ("anthropic",)  # route kinds whose upstream runs a web search itself
 
 
 @dataclass(slots=True)
@@ -129,8 +127,8 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
     turns.add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
-    searches = kind in SEARCHING
-    tools, namespaces, dropped, search = _tools(req, places, drop, searches)
+    tools, namespaces, web = _tools(req, places)
+    search, dropped = searched(web, kind, bool(tools), drop)
     chat = ChatRequest(
         model=req.model,
         messages=messages,
@@ -145,7 +143,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         reasoning_effort=req.reasoning.effort if req.reasoning and not isinstance(req.reasoning, UnsetType) else UNSET,
         user=req.user,
         safety_identifier=req.safety_identifier,
-        web_search_options={} if search and searches else UNSET,
+        web_search_options={} if search else UNSET,
     )
     if openai:
         verbosity = req.text.verbosity if req.text and not isinstance(req.text, UnsetType) else UNSET
@@ -246,24 +244,13 @@ def _function(spec: FunctionTool) -> Tool:
     ))
 
 
-def is_web_search(kind: str) -> bool:
-    """Whether a built-in tool type is OpenAI's web search (`web_search`, the older
-    `web_search_preview`, and their dated versions), which Codex sends unless told not to."""
-    return kind.startswith("web_search") and not kind.endswith("_call")
-
-
-_Tools = tuple[list[AnyTool] | UnsetType, dict[str, str], list[str], bool]
-
-
-def _tools(req: ResponsesRequest, places: Places, drop: bool, searching: bool) -> _Tools:
-    """The function tools, the namespaces of their names, the web search tools left out
-    (when `drop` on a route not `searching`), and whether a web search tool was offered."""
+def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | UnsetType, dict[str, str], list[tuple[int, str]]]:
+    """The function tools, the namespaces of their names, and the web search tools ((index, type))."""
     if not isinstance(req.tools, list):
-        return UNSET, {}, [], False
+        return UNSET, {}, []
     tools: list[AnyTool] = []
     namespaces: dict[str, str] = {}
-    dropped: list[str] = []
-    search = False
+    web: list[tuple[int, str]] = []
     for i, raw in enumerate(req.tools):
         spec = tool(raw)
         match spec:
@@ -275,20 +262,11 @@ def _tools(req: ResponsesRequest, places: Places, drop: bool, searching: bool) -
                     tools.append(_function(inner))
                     places.tools.append(f"tools[{i}].tools[{u}]")
                     namespaces[inner.name] = spec.name
-            case None if is_web_search(item_type(raw)) and (drop or searching):
-                # Issue 21: a route with no search leaves Codex's default tool out (the
-                # model's drop policy, param_rules.py) rather than failing every turn.
-                search = True
-                dropped += [] if searching else [f"tools[{i}]"]
+            case None if is_web_search(item_type(raw)):
+                web.append((i, item_type(raw)))
             case None:
-                raise ConversionError(
-                    f"tools[{i}] is the built-in tool '{item_type(raw)}', which only OpenAI upstreams "
-                    "serving /responses (a provider with `responses = true`) run; this model's route "
-                    "takes function tools.",
-                    f"tools[{i}]",
-                    "unsupported_tool",
-                )
-    return (tools or UNSET), namespaces, dropped, search
+                raise built_in_refusal(i, item_type(raw))
+    return (tools or UNSET), namespaces, web
 
 
 def _tool_choice(req: ResponsesRequest) -> ToolChoice | None | UnsetType:

@@ -302,3 +302,15 @@ def test_other_routes_do_not_get_openai_only_hints(kind: str) -> None:
     chat = convert(kind=kind, input="x", **HINTS).chat
     assert (chat.prompt_cache_key, chat.service_tier, chat.verbosity, chat.logprobs) == (msgspec.UNSET,) * 4
     assert chat.safety_identifier == "sid"
+
+
+def test_web_search_on_a_gemini_route_is_grounding_only_without_function_tools() -> None:
+    alone = convert(kind="gemini", drop=False, input="x", tools=[{"type": "web_search"}])
+    assert alone.chat.web_search_options == {} and alone.dropped == []
+    # generateContent refuses googleSearch beside functionDeclarations: the drop policy decides.
+    both = convert(kind="gemini", input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+    assert both.chat.web_search_options is msgspec.UNSET and both.dropped == ["tools[1]"]
+    with pytest.raises(ConversionError) as caught:
+        convert(kind="gemini", drop=False, input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+    assert caught.value.error.param == "tools[1]" and caught.value.error.code == "unsupported_tool"
+    assert "without function tools" in caught.value.error.message
