@@ -454,6 +454,21 @@ class WebSearch(Struct, omit_defaults=True):
     sources: list[WebSource] = []
 
 
+class UrlCitation(Struct):
+    """Where the answer cites a web page: `[start_index, end_index)` of the message's content."""
+
+    url: str
+    title: str
+    start_index: int
+    end_index: int
+
+
+class UrlCitationAnnotation(Struct, tag_field="type", tag="url_citation"):
+    """A citation in a message's `annotations` (OpenAI's chat field for its search models)."""
+
+    url_citation: UrlCitation
+
+
 class ResponseMessage(Struct, kw_only=True):
     """The assistant message of a choice; `content` is always present (maybe null)."""
 
@@ -463,6 +478,7 @@ class ResponseMessage(Struct, kw_only=True):
     refusal: str | None = None
     reasoning_content: str | UnsetType = UNSET
     web_searches: list[WebSearch] | UnsetType = UNSET  # WebSearch: before the content, in order
+    annotations: list[UrlCitationAnnotation] | UnsetType = UNSET
 
 
 class Choice(Struct, kw_only=True):
@@ -511,6 +527,7 @@ class Delta(Struct, kw_only=True):
     refusal: str | None | UnsetType = UNSET
     reasoning_content: str | UnsetType = UNSET
     web_searches: list[WebSearch] | UnsetType = UNSET  # WebSearch: each once, when it finished
+    annotations: list[UrlCitationAnnotation] | UnsetType = UNSET  # indices in the whole content
 
 
 class ChunkChoice(Struct, kw_only=True):

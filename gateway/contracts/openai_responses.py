@@ -536,6 +536,18 @@ class ErrorEvent(Struct, kw_only=True):
     param: str | None = None
 
 
+class AnnotationEvent(Struct, kw_only=True):
+    """response.output_text.annotation.added: an annotation (a `url_citation`) of an output text."""
+
+    type: str = "response.output_text.annotation.added"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    annotation_index: int
+    annotation: Any
+
+
 class WebSearchEvent(Struct, kw_only=True):
     """response.web_search_call.in_progress / searching / completed."""
 
@@ -548,6 +560,7 @@ class WebSearchEvent(Struct, kw_only=True):
 StreamEvent = (
     ResponseEvent | ItemEvent | PartEvent | TextDeltaEvent | TextDoneEvent | ArgumentsDeltaEvent
     | ArgumentsDoneEvent | SummaryPartEvent | SummaryDeltaEvent | SummaryDoneEvent | ErrorEvent | WebSearchEvent
+    | AnnotationEvent
 )
 
 

@@ -233,6 +233,11 @@ def test_web_search_on_a_claude_route_is_claudes_server_search_with_its_sources_
     assert call.type == "web_search_call" and call.status == "completed" and call.id.startswith("ws_")
     assert call.action.model_dump(exclude_none=True) == {"type": "search", "query": f"news of {search}", "sources": sources}
     assert message.type == "message" and response.output_text == f"{SEARCH_INTRO}Searched: news of {search}"
+    # the cited text block as a url_citation over its place in the text
+    start = len(SEARCH_INTRO)
+    citation = {"type": "url_citation", "url": SEARCH_RESULTS[0]["url"], "title": SEARCH_RESULTS[0]["title"],
+                "start_index": start, "end_index": len(response.output_text)}
+    assert [a.model_dump() for a in message.content[0].annotations] == [citation]  # type: ignore[union-attr]
     with rclient.responses.stream(model="claude-r", input=marker, tools=tools, store=False) as events:
         seen = [(e.type, getattr(e, "output_index", None)) for e in events]
         final = events.get_final_response()
@@ -243,6 +248,10 @@ def test_web_search_on_a_claude_route_is_claudes_server_search_with_its_sources_
     streamed = final.output[1]
     assert streamed.type == "web_search_call" and streamed.action.model_dump(exclude_none=True)["sources"] == sources
     assert final.output_text == f"{SEARCH_INTRO}Searched: news of {search}"
+    cited = final.output[2]
+    assert cited.type == "message" and [a.model_dump() for a in cited.content[0].annotations] == [  # type: ignore[union-attr]
+        {**citation, "start_index": 0, "end_index": len(f"Searched: news of {search}")}]
+    assert ("response.output_text.annotation.added", 2) in seen
 
 
 @pytest.mark.parametrize("stream", [False, True])

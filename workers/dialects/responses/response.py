@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from msgspec import UnsetType
 
-from gateway.contracts.openai import ChatCompletion, Usage, WebSearch
+from gateway.contracts.openai import ChatCompletion, UrlCitationAnnotation, Usage, WebSearch
 from gateway.contracts.openai_responses import (
     IncompleteDetails,
     InputTokensDetails,
@@ -123,7 +123,8 @@ def from_completion(completion: ChatCompletion, shell: Response, new_id: NewId,
         output += [web_search_item(new_id("ws"), search) for search in searches]
         parts: list[OutputText | RefusalContent] = []
         if message.content:
-            parts.append(OutputText(text=message.content, logprobs=token_logprobs(choice.logprobs)))
+            parts.append(OutputText(text=message.content, logprobs=token_logprobs(choice.logprobs),
+                                    annotations=url_citations(message.annotations)))
         if message.refusal:
             parts.append(RefusalContent(message.refusal))
         if parts:
@@ -140,6 +141,13 @@ def token_logprobs(logprobs: Any) -> list[Any]:
     the very shape of a Responses output text's `logprobs` ([] when the upstream sent none)."""
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     return content if isinstance(content, list) else []
+
+
+def url_citations(annotations: list[UrlCitationAnnotation] | UnsetType) -> list[Any]:
+    """Chat's `url_citation` annotations as an output text's (the same fields, flat)."""
+    if isinstance(annotations, UnsetType):
+        return []
+    return [{"type": "url_citation", **msgspec.to_builtins(a.url_citation)} for a in annotations]
 
 
 def web_search_item(item_id: str, search: WebSearch) -> OutputWebSearch:

@@ -24,6 +24,7 @@ from gateway.contracts.openai import (
     FunctionCall,
     ResponseMessage,
     ToolCall,
+    UrlCitationAnnotation,
     WebSearch,
 )
 from workers.providers.anthropic.errors import malformed
@@ -47,6 +48,7 @@ from workers.providers.anthropic.web_search import (
     WebSearchToolResultBlock,
     query_of,
     to_web_search,
+    url_citations,
 )
 from workers.providers.base import ChatResult, ReplyContext
 
@@ -69,9 +71,12 @@ def to_response_message(blocks: list[ReplyBlock]) -> ResponseMessage:
     thinking: list[ThinkingPart] = []
     queries: dict[str, str] = {}  # server tool call id -> its query
     searches: list[WebSearch] = []
+    cited: list[UrlCitationAnnotation] = []
     for block in blocks:
         match block:
             case TextBlock():
+                start = sum(len(t) for t in texts)
+                cited += url_citations(block.citations, start, start + len(block.text))
                 texts.append(block.text)
             case ThinkingBlock():
                 reasoning.append(block.thinking)
@@ -98,6 +103,7 @@ def to_response_message(blocks: list[ReplyBlock]) -> ResponseMessage:
         tool_calls=calls or UNSET,
         reasoning_content="".join(reasoning) or UNSET,
         web_searches=searches or UNSET,
+        annotations=cited or UNSET,
     )
 
 

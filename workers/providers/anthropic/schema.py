@@ -33,10 +33,11 @@ class CacheControl(Struct, omit_defaults=True):
 
 
 class TextBlock(Struct, tag_field="type", tag="text", omit_defaults=True):
-    """A text block (`citations` on replies are not read)."""
+    """A text block (`citations`: on replies, where it cites what a web search found)."""
 
     text: str
     cache_control: CacheControl | UnsetType = UNSET
+    citations: list[Any] | None | UnsetType = UNSET
 
 
 class Base64Source(Struct, tag_field="type", tag="base64"):

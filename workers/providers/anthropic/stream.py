@@ -21,7 +21,7 @@ The usage chunk is not ours to send: the service emits it from `usage()`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Any, assert_never
 
 import msgspec
 
@@ -66,6 +66,7 @@ from workers.providers.anthropic.web_search import (
     WebSearchToolResultBlock,
     query_of,
     to_web_search,
+    url_citations,
 )
 from workers.providers.base import ReplyContext, SseEvent, StreamOutcome, UpstreamError
 
@@ -78,6 +79,8 @@ class _Block:
     tool_index: int = -1
     server_id: str = ""  # a search's server tool call id
     inputs: list[str] = field(default_factory=list)  # a search's input JSON so far
+    start: int = 0  # a text block's place in the content
+    citations: list[Any] = field(default_factory=list)
     sent_input: bool = False
     thinking: list[str] = field(default_factory=list)
     signature: list[str] = field(default_factory=list)
@@ -93,6 +96,7 @@ class AnthropicStream:
         self._thinking: list[ThinkingPart] = []  # complete thinking since the last tool call
         self._tool_count = 0
         self._queries: dict[str, str] = {}  # server tool call id -> its query
+        self._content_len = 0  # characters of content sent (annotations' indices)
         self._started = False
         self._finished = False
         self._stopped = False
@@ -163,7 +167,7 @@ class AnthropicStream:
             case None:
                 self._blocks[event.index] = _Block("other")
             case TextBlock():
-                self._blocks[event.index] = _Block("text")
+                self._blocks[event.index] = _Block("text", start=self._content_len)
                 return self._content(block.text)
             case ThinkingBlock():
                 self._blocks[event.index] = _Block("thinking", thinking=[block.thinking])
@@ -200,7 +204,10 @@ class AnthropicStream:
         state = self._blocks.get(event.index) or _Block("other")
         delta = decode_delta(event.delta)
         match delta:
-            case None | CitationsDelta():
+            case CitationsDelta():
+                state.citations.append(delta.citation)
+                return []
+            case None:
                 return []
             case TextDelta():
                 return self._content(delta.text)
@@ -224,6 +231,9 @@ class AnthropicStream:
             return []
         if state.kind == "thinking":
             self._thinking.append(ThinkingBlock("".join(state.thinking), "".join(state.signature)))
+        if state.kind == "text" and state.citations:
+            cited = url_citations(state.citations, state.start, self._content_len)
+            return [self._chunk(Delta(annotations=cited))] if cited else []
         if state.kind == "search" and state.inputs:
             self._queries[state.server_id] = query_of("".join(state.inputs))
         if state.kind in ("tool", "json") and not state.sent_input:
@@ -258,6 +268,7 @@ class AnthropicStream:
         return chunks + [self._chunk(Delta(), reason)]
 
     def _content(self, text: str) -> list[ChatCompletionChunk]:
+        self._content_len += len(text)
         return [self._chunk(Delta(content=text))] if text else []
 
     def _reasoning(self, text: str) -> list[ChatCompletionChunk]:

@@ -6,7 +6,9 @@ A request with `web_search_options` (the Responses dialect sets it for Codex's
 `server_tool_use` block (`input: {"query": ...}`) and a `web_search_tool_result` block
 whose `content` is the pages found (`{"type": "web_search_result", "url", "title", ...}`)
 or an error object (`{"type": "web_search_tool_result_error", "error_code"}`: no pages).
-Each pair becomes one `WebSearch` of the chat answer (gateway/contracts/openai.py).
+Each pair becomes one `WebSearch` of the chat answer (gateway/contracts/openai.py); the
+text's `web_search_result_location` citations become `url_citation` annotations over
+that text block's place in the content.
 In a stream the `server_tool_use` block's input arrives as `input_json_delta`s and the
 result block comes whole in its `content_block_start`.
 """
@@ -18,7 +20,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from gateway.contracts.openai import ChatRequest, WebSearch, WebSource
+from gateway.contracts.openai import ChatRequest, UrlCitation, UrlCitationAnnotation, WebSearch, WebSource
 
 SEARCH_TOOL_NAME = "web_search"
 _QUERY = msgspec.json.Decoder(dict[str, Any])
@@ -68,3 +70,12 @@ def to_web_search(block: WebSearchToolResultBlock, query: str) -> WebSearch:
                for r in results
                if isinstance(r, dict) and r.get("type") == "web_search_result" and isinstance(r.get("url"), str)]
     return WebSearch(id=block.tool_use_id, query=query, sources=sources)
+
+
+def url_citations(citations: Any, start: int, end: int) -> list[UrlCitationAnnotation]:
+    """The web page citations of a text block at `[start, end)` of the content."""
+    if not isinstance(citations, list):
+        return []
+    found = [c for c in citations if isinstance(c, dict) and c.get("type") == "web_search_result_location"
+             and isinstance(c.get("url"), str)]
+    return [UrlCitationAnnotation(UrlCitation(c["url"], c.get("title") or "", start, end)) for c in found]

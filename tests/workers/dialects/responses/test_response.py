@@ -15,6 +15,8 @@ from gateway.contracts.openai import (
     ResponseMessage,
     ToolCall,
     Usage,
+    UrlCitation,
+    UrlCitationAnnotation,
     WebSearch,
     WebSource,
 )
@@ -89,7 +91,8 @@ def test_logprobs_of_a_whole_completion_are_the_output_texts() -> None:
 def test_web_searches_become_web_search_call_items_before_the_message() -> None:
     search = WebSearch(id="srvtoolu_1", query="gateway news",
                        sources=[WebSource("https://example.com/a", "A"), WebSource("https://example.com/b")])
-    message = ResponseMessage(content="Found it.", web_searches=[search])
+    cited = UrlCitationAnnotation(UrlCitation("https://example.com/a", "A", 0, 5))
+    message = ResponseMessage(content="Found it.", web_searches=[search], annotations=[cited])
     usage = Usage(prompt_tokens=7, completion_tokens=3, total_tokens=10)
     out = json.loads(msgspec.json.encode(from_completion(completion(message), shell(), ids(), {}, usage)))
     assert out["output"][0] == {
@@ -97,3 +100,5 @@ def test_web_searches_become_web_search_call_items_before_the_message() -> None:
         "action": {"type": "search", "query": "gateway news",
                    "sources": [{"type": "url", "url": "https://example.com/a"}, {"type": "url", "url": "https://example.com/b"}]}}
     assert out["output"][1]["type"] == "message" and out["output"][1]["content"][0]["text"] == "Found it."
+    assert out["output"][1]["content"][0]["annotations"] == [
+        {"type": "url_citation", "url": "https://example.com/a", "title": "A", "start_index": 0, "end_index": 5}]

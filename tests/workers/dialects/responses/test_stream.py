@@ -18,6 +18,8 @@ from gateway.contracts.openai import (
     PromptTokensDetails,
     ToolCallDelta,
     Usage,
+    UrlCitation,
+    UrlCitationAnnotation,
     WebSearch,
     WebSource,
 )
@@ -185,3 +187,19 @@ def test_a_web_search_is_a_whole_web_search_call_item_in_its_place() -> None:
                              "action": {"type": "search", "query": "q", "sources": [{"type": "url", "url": "https://example.com/a"}]}}
     assert done["item"]["status"] == "completed" and done["output_index"] == 1 and out[10]["item_id"] == "ws_2"
     assert [type(item).__name__ for item in response.output] == ["OutputMessage", "OutputWebSearch", "OutputMessage"]
+
+
+def test_citations_of_the_open_message_are_annotation_added_events_and_in_its_done_part() -> None:
+    s = stream()
+    cited = UrlCitationAnnotation(UrlCitation("https://example.com/a", "A", 0, 5))
+    events = s.feed(chunk(role="assistant", content="Found"))
+    events += s.feed(chunk(annotations=[cited], finish="stop"))
+    closing, response = s.close(USAGE)
+    out = plain(events + closing)
+    annotation = {"type": "url_citation", "url": "https://example.com/a", "title": "A", "start_index": 0, "end_index": 5}
+    added = [e for e in out if e["type"] == "response.output_text.annotation.added"]
+    assert added == [{"type": "response.output_text.annotation.added", "sequence_number": 5, "item_id": "msg_1",
+                      "output_index": 0, "content_index": 0, "annotation_index": 0, "annotation": annotation}]
+    done = next(e for e in out if e["type"] == "response.content_part.done")
+    assert done["part"]["annotations"] == [annotation]
+    assert out[-1]["response"]["output"][0]["content"][0]["annotations"] == [annotation]

@@ -26,6 +26,8 @@ CONTENT: list[dict[str, Any]] = [
     {"type": "text", "text": "Found it.", "citations": [{"type": "web_search_result_location", "url": "https://example.com/a",
                                                          "title": "A", "encrypted_index": "Eo", "cited_text": "x"}]},
 ]
+CITED = [{"type": "url_citation", "url_citation": {"url": "https://example.com/a", "title": "A", "start_index": 14,
+                                                   "end_index": 23}}]  # "Found it." after "Let me search."
 SEARCH = {"id": "srvtoolu_01", "query": "gateway news",
           "sources": [{"url": "https://example.com/a", "title": "A"}, {"url": "https://example.com/b", "title": "B"}]}
 
@@ -49,6 +51,7 @@ def test_a_whole_reply_carries_its_searches_in_order() -> None:
     assert isinstance(result.body, ChatCompletion)
     message = json.loads(JSON_ENCODER.encode(result.body))["choices"][0]["message"]
     assert message["content"] == "Let me search.Found it." and message["web_searches"] == [SEARCH]
+    assert message["annotations"] == CITED
 
 
 def test_a_failed_search_has_no_sources() -> None:
@@ -60,7 +63,7 @@ def test_a_failed_search_has_no_sources() -> None:
     assert result.body.choices[0].message.web_searches[0].sources == []  # type: ignore[index]
 
 
-def test_a_stream_sends_each_search_when_its_result_comes() -> None:
+def test_a_stream_sends_each_search_when_its_result_comes_and_citations_after_their_text() -> None:
     search_start = {**CONTENT[1], "input": {}}
     chunks = _feed(AnthropicStream(_ctx()), [
         _event({"type": "message_start", "message": {"content": [], "usage": {"input_tokens": 3, "output_tokens": 1}}}),
@@ -81,4 +84,4 @@ def test_a_stream_sends_each_search_when_its_result_comes() -> None:
     ])
     deltas = [c["choices"][0]["delta"] for c in chunks]
     assert deltas == [{"role": "assistant", "content": ""}, {"content": "Let me search."},
-                      {"web_searches": [SEARCH]}, {"content": "Found it."}]
+                      {"web_searches": [SEARCH]}, {"content": "Found it."}, {"annotations": CITED}]
