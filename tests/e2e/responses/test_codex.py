@@ -67,6 +67,16 @@ def codex_config(base_url: str, model: str) -> str:
             'wire_api = "responses"\n')
 
 
+def assert_web_search_sent(model: str, turn: dict[str, Any]) -> None:
+    """Codex's web_search as the route's upstream got it: Claude's server search; left out
+    where the route has none that takes it beside Codex's function tools (chat, Gemini)."""
+    tools = json.dumps(turn.get("tools"))
+    if model == "claude-r":
+        assert tools.count('"web_search_20250305"') == 1
+    elif model != "gpt-native":
+        assert "web_search" not in tools and "googleSearch" not in tools
+
+
 # qwen-r: a vLLM-served model that refuses the `developer` role Codex sends its
 # instructions in (issue 21 item 4): they go as `system`.
 @pytest.mark.parametrize("model", [*ROUTES, "qwen-r"])
@@ -104,13 +114,7 @@ def test_codex_exec_completes_a_turn_that_calls_a_tool(
     if model == "gpt-native":
         assert {"type": "web_search", "external_web_access": False} in turns[0]["tools"]  # passed through
         assert turns[0]["stream"] is True and turns[0]["store"] is False
-    # Codex's web_search: Claude's server search; left out where the route has none that
-    # takes it beside Codex's function tools (chat routes, Gemini).
-    kinds = [t.get("type") for t in turns[0].get("tools") or []]
-    if model == "claude-r":
-        assert kinds.count("web_search_20250305") == 1
-    elif model != "gpt-native":
-        assert "web_search" not in json.dumps(turns[0].get("tools")) and "googleSearch" not in last
+    assert_web_search_sent(model, turns[0])
 
     # One ledger row per upstream turn, billed at the route's price.
     wait_until(lambda: len(ledger_rows(responses_stack, key_name)) >= 2, 15, "a ledger row per turn")
