@@ -171,7 +171,7 @@ class JobService:
         outcome.prompt_estimate = estimate_chat_prompt(plan.chat)
         try:
             request = route.provider.chat_request(plan.chat, plan.body, target, job.stream)
-            _dropped(request.dropped, sink, outcome)
+            _dropped((*plan.dropped, *request.dropped), sink, outcome)
             calls = 1 if route.provider.supports_n else plan.chat.choice_count()
             created = int(self._clock())
             if job.stream:

@@ -330,6 +330,9 @@ class ChatRequest(Struct, kw_only=True):
     prompt_cache_retention: str | None | UnsetType = UNSET
     service_tier: str | None | UnsetType = UNSET
     verbosity: str | None | UnsetType = UNSET
+    # OpenAI's field for its search models; on Claude and Gemini routes it offers the
+    # upstream's own web search (the Responses dialect sets it for a `web_search` tool).
+    web_search_options: dict[str, Any] | None | UnsetType = UNSET
 
     def is_stream(self) -> bool:
         """True when the caller asked for SSE."""
@@ -434,6 +437,38 @@ class Usage(Struct, kw_only=True):
         )
 
 
+class WebSource(Struct, omit_defaults=True):
+    """One page a web search found."""
+
+    url: str
+    title: str | UnsetType = UNSET
+
+
+class WebSearch(Struct, omit_defaults=True):
+    """A web search the upstream ran itself (Claude's server tool, Gemini's grounding) for
+    a request with `web_search_options`: the gateway's own extension of chat answers,
+    which the Responses dialect turns into `web_search_call` items (issue 21)."""
+
+    id: str
+    query: str = ""
+    sources: list[WebSource] = []
+
+
+class UrlCitation(Struct):
+    """Where the answer cites a web page: `[start_index, end_index)` of the message's content."""
+
+    url: str
+    title: str
+    start_index: int
+    end_index: int
+
+
+class UrlCitationAnnotation(Struct, tag_field="type", tag="url_citation"):
+    """A citation in a message's `annotations` (OpenAI's chat field for its search models)."""
+
+    url_citation: UrlCitation
+
+
 class ResponseMessage(Struct, kw_only=True):
     """The assistant message of a choice; `content` is always present (maybe null)."""
 
@@ -442,6 +477,8 @@ class ResponseMessage(Struct, kw_only=True):
     tool_calls: list[ToolCall] | UnsetType = UNSET
     refusal: str | None = None
     reasoning_content: str | UnsetType = UNSET
+    web_searches: list[WebSearch] | UnsetType = UNSET  # WebSearch: before the content, in order
+    annotations: list[UrlCitationAnnotation] | UnsetType = UNSET
 
 
 class Choice(Struct, kw_only=True):
@@ -489,6 +526,8 @@ class Delta(Struct, kw_only=True):
     tool_calls: list[ToolCallDelta] | UnsetType = UNSET
     refusal: str | None | UnsetType = UNSET
     reasoning_content: str | UnsetType = UNSET
+    web_searches: list[WebSearch] | UnsetType = UNSET  # WebSearch: each once, when it finished
+    annotations: list[UrlCitationAnnotation] | UnsetType = UNSET  # indices in the whole content
 
 
 class ChunkChoice(Struct, kw_only=True):

@@ -339,7 +339,28 @@ class OutputReasoning(Struct, tag_field="type", tag="reasoning", kw_only=True):
     summary: list[SummaryText] = []
 
 
-OutputItem = OutputMessage | OutputFunctionCall | OutputReasoning
+class WebSearchSource(Struct, tag_field="type", tag="url"):
+    """A page a web search found."""
+
+    url: str
+
+
+class WebSearchAction(Struct, tag_field="type", tag="search", kw_only=True):
+    """What a web search did: its query and the pages it found."""
+
+    query: str
+    sources: list[WebSearchSource] = []
+
+
+class OutputWebSearch(Struct, tag_field="type", tag="web_search_call", kw_only=True):
+    """A web search the upstream ran (converted routes: Claude's server tool, Gemini's grounding)."""
+
+    id: str
+    status: str = "completed"
+    action: WebSearchAction | UnsetType = UNSET
+
+
+OutputItem = OutputMessage | OutputFunctionCall | OutputReasoning | OutputWebSearch
 
 
 class ResponseError(Struct):
@@ -515,9 +536,31 @@ class ErrorEvent(Struct, kw_only=True):
     param: str | None = None
 
 
+class AnnotationEvent(Struct, kw_only=True):
+    """response.output_text.annotation.added: an annotation (a `url_citation`) of an output text."""
+
+    type: str = "response.output_text.annotation.added"
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    annotation_index: int
+    annotation: Any
+
+
+class WebSearchEvent(Struct, kw_only=True):
+    """response.web_search_call.in_progress / searching / completed."""
+
+    type: str
+    sequence_number: int
+    output_index: int
+    item_id: str
+
+
 StreamEvent = (
     ResponseEvent | ItemEvent | PartEvent | TextDeltaEvent | TextDoneEvent | ArgumentsDeltaEvent
-    | ArgumentsDoneEvent | SummaryPartEvent | SummaryDeltaEvent | SummaryDoneEvent | ErrorEvent
+    | ArgumentsDoneEvent | SummaryPartEvent | SummaryDeltaEvent | SummaryDoneEvent | ErrorEvent | WebSearchEvent
+    | AnnotationEvent
 )
 
 

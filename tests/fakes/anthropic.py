@@ -36,6 +36,12 @@ tool always gets a call of that tool, with input made from its schema):
 - `max_tokens_tool` a `tool_use` cut mid-JSON (stream: no `content_block_stop`), `max_tokens`;
 - `stop_sequence`   text, then `stop_reason: stop_sequence` with the request's first sequence;
 - `refusal`         a short text, `stop_reason: refusal`;
+- `web_search`      (with the server tool `web_search_20250305` offered) a short text, one
+                    search of the last user text (`server_tool_use`, then a
+                    `web_search_tool_result` with `SEARCH_RESULTS`, streamed whole in its
+                    `content_block_start`), then the text citing the first result
+                    (`citations_delta` before its `text_delta`s); usage counts
+                    `server_tool_use.web_search_requests`; without the tool, the default reply;
 - `cached`          usage with cache writes (200) and reads (1000); the stream's
                     `message_delta` repeats the input fields, as newer streams do;
 - (any request with `cache_control` breakpoints, at most 4) a prompt cache: the longest
@@ -102,7 +108,17 @@ class Reply:
     cache_creation: int = 0
     cache_read: int = 0
     truncate_last_tool: bool = False
+    web_searches: int = 0
 
+
+SEARCH_TOOL = "web_search_20250305"
+SEARCH_INTRO = "I'll search the web for that."
+SEARCH_RESULTS = [
+    {"type": "web_search_result", "title": "Gateway news", "url": "https://example.com/news",
+     "encrypted_content": "EqgfCioIARgBIiQ3YTAwMjY1Mi1mZjM5LTQ1NGUtODgxNC1kNjNjNTk1ZWI3Y2Y", "page_age": "April 30, 2025"},
+    {"type": "web_search_result", "title": "Gateway docs", "url": "https://example.org/docs",
+     "encrypted_content": "EroECioIARgBIiRmYjJiODA1ZS0xNDc1LTRkNjEtOGY3Mi04YTQzNjAyNmRlOGU", "page_age": None},
+]
 
 ERRORS: dict[str, tuple[int, str, str]] = {
     "overloaded": (529, "overloaded_error", "Overloaded"),
@@ -290,6 +306,8 @@ class FakeAnthropic(FakeServer):
                 if not choice.get("disable_parallel_tool_use"):
                     calls.append(self._tool_use(tools[min(1, len(tools) - 1)]["name"], {}))
             return Reply(blocks + calls, "tool_use")
+        if scenario == "web_search" and any(t.get("type") == SEARCH_TOOL for t in tools):
+            return self._searched(blocks, echo)
         if scenario == "max_tokens":
             words = "One two three four five six seven eight".split()[: body["max_tokens"]]
             return Reply(blocks + [{"type": "text", "text": " ".join(words)}], "max_tokens")
@@ -304,6 +322,19 @@ class FakeAnthropic(FakeServer):
         if scenario == "cached":
             reply.cache_creation, reply.cache_read = 200, 1000
         return reply
+
+    def _searched(self, blocks: list[dict[str, Any]], query: str) -> Reply:
+        """A reply that searched the web once, as Claude writes one (see the module doc)."""
+        server_id = f"srvtoolu_fake{next(self._ids):06d}"
+        first = SEARCH_RESULTS[0]
+        citation = {"type": "web_search_result_location", "cited_text": "The gateway shipped.",
+                    "url": first["url"], "title": first["title"], "encrypted_index": "Eo8BCioIAhgBIiQ"}
+        return Reply(blocks + [
+            {"type": "text", "text": SEARCH_INTRO},
+            {"type": "server_tool_use", "id": server_id, "name": "web_search", "input": {"query": query}},
+            {"type": "web_search_tool_result", "tool_use_id": server_id, "content": SEARCH_RESULTS},
+            {"type": "text", "text": f"Searched: {query}", "citations": [citation]},
+        ], web_searches=1)
 
     def _tool_use(self, name: str, input_: dict[str, Any]) -> dict[str, Any]:
         return {"type": "tool_use", "id": f"toolu_fake{next(self._ids):06d}", "name": name, "input": input_}
@@ -339,6 +370,7 @@ class FakeAnthropic(FakeServer):
     def _message(self, body: dict[str, Any], reply: Reply,
                  counted: tuple[dict[str, int], int] | None = None) -> dict[str, Any]:
         usage, output = counted or self._usage(body, reply)  # counted once: the cache changes
+        searches = {"server_tool_use": {"web_search_requests": reply.web_searches}} if reply.web_searches else {}
         return {
             "id": f"msg_fake{next(self._ids):06d}",
             "type": "message",
@@ -347,7 +379,7 @@ class FakeAnthropic(FakeServer):
             "content": reply.blocks,
             "stop_reason": reply.stop_reason,
             "stop_sequence": reply.stop_sequence,
-            "usage": {**usage, "output_tokens": output},
+            "usage": {**usage, "output_tokens": output, **searches},
         }
 
     # ------------------------------------------------------------ streams
@@ -378,7 +410,9 @@ class FakeAnthropic(FakeServer):
         if scenario == "drop_midstream":
             ex.drop()
             return
-        delta_usage: dict[str, int] = {"output_tokens": output}
+        delta_usage: dict[str, Any] = {"output_tokens": output}
+        if reply.web_searches:
+            delta_usage["server_tool_use"] = {"web_search_requests": reply.web_searches}
         if scenario == "cached":
             delta_usage = {**usage, **delta_usage}
         self._send(ex, {
@@ -391,13 +425,17 @@ class FakeAnthropic(FakeServer):
     def _block(self, ex: Exchange, index: int, block: dict[str, Any], truncate: bool, slow: bool = False) -> bool:
         kind = block["type"]
         start = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": "", "signature": ""}}
-        first = start.get(kind) or {**block, "input": {}}
+        whole = kind == "web_search_tool_result"  # a server tool's result comes whole in its start
+        first = block if whole else start.get(kind) or {**block, "input": {}}
         self._send(ex, {"type": "content_block_start", "index": index, "content_block": first})
         if index == 0:
             self._send(ex, {"type": "ping"})
-        if kind == "text":
+        if whole:
+            deltas = []
+        elif kind == "text":
             pieces = re.findall(r"\S+\s*", block["text"]) if slow else _pieces(block["text"], 6)
-            deltas = [{"type": "text_delta", "text": p} for p in pieces]
+            deltas = [{"type": "citations_delta", "citation": c} for c in block.get("citations", [])]
+            deltas += [{"type": "text_delta", "text": p} for p in pieces]
         elif kind == "thinking":
             deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(block["thinking"], 12)]
             deltas.append({"type": "signature_delta", "signature": block["signature"]})

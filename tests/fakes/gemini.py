@@ -57,6 +57,11 @@ Scenarios: put `#scenario <name>` in the last user text.
   maximum number of tokens allowed (1048576).";
 - `slow`: a stream of `slow_chunks` events `slow_delay` seconds apart.
 
+Google Search grounding (`tools: [{"googleSearch": {}}]`): beside `functionDeclarations`
+400 INVALID_ARGUMENT "Tool use with function calling is unsupported", as generateContent
+answers; otherwise the reply's last event carries `groundingMetadata` (`GROUNDING`:
+`webSearchQueries` of the last user text, `groundingChunks` of `GROUNDING_PAGES`).
+
 Batch embeddings return one deterministic vector per request, in order: a function of
 the text, `embedding_dimensions` long (unit length), truncated to `outputDimensionality`.
 """
@@ -91,6 +96,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
 PLACEHOLDER_SIGNATURES = frozenset(
     {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
 )
+GROUNDING_PAGES = [("https://example.com/news", "example.com"), ("https://example.org/docs", "example.org")]
 _REQUEST_KEYS = {
     "contents",
     "systemInstruction",
@@ -329,6 +335,9 @@ class FakeGemini(FakeServer):
                 raise GeminiError(500, "INTERNAL", header_echo(ex.request))
             raise internal_error()
         events = self._events(body, config, text, scenario, stream)
+        searched = any("googleSearch" in tool or "google_search" in tool for tool in body.get("tools") or [])
+        if searched and events[-1].get("candidates"):
+            events[-1]["candidates"][0]["groundingMetadata"] = grounding(_SCENARIO.sub("", text).strip())
         if not stream:
             ex.send_bytes(200, google_json(events[-1], indent=2), "application/json; charset=UTF-8")
         elif not sse:
@@ -726,7 +735,20 @@ def _validate_function_turns(contents: list[dict[str, Any]]) -> None:
             )
 
 
+def grounding(query: str) -> dict[str, Any]:
+    """The `groundingMetadata` of an answer grounded with Google Search."""
+    return {
+        "searchEntryPoint": {"renderedContent": "<style>.container {}</style><div class=\"container\"></div>"},
+        "groundingChunks": [{"web": {"uri": uri, "title": title}} for uri, title in GROUNDING_PAGES],
+        "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": len(query), "text": query},
+                               "groundingChunkIndices": [0]}],
+        "webSearchQueries": [query],
+    }
+
+
 def _validate_tools(tools: list[dict[str, Any]]) -> set[str]:
+    if any("googleSearch" in t or "google_search" in t for t in tools) and any(t.get("functionDeclarations") for t in tools):
+        raise _invalid("Tool use with function calling is unsupported")
     declared: set[str] = set()
     for t, tool in enumerate(tools):
         for d, decl in enumerate(tool.get("functionDeclarations") or []):

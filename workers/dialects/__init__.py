@@ -79,12 +79,15 @@ class Converted:
 
     `caller_param` names a chat parameter as the caller's dialect spells it, so a 400
     from the provider's conversion or the upstream names the caller's own field.
+    `dropped`: caller fields the conversion left out (named with the provider's own in
+    `x-gateway-dropped-params`).
     """
 
     chat: ChatRequest
     body: bytes
     output: Output = RELAYED
     caller_param: Callable[[str], str] | None = None
+    dropped: tuple[str, ...] = ()
 
     def in_callers_terms(self, ex: APIError) -> APIError:
         """`ex` with its `param` (and that name quoted in its message) as the caller's."""

@@ -73,6 +73,14 @@ provider = "oai"
 upstream = "Qwen/Qwen3-Coder-30B-A3B-Instruct"
 price = {{ input = 1.0, output = 2.0 }}
 
+# Refuses what it cannot take rather than leaving it out (issue 20's drop policy).
+[[models]]
+id = "gpt-strict"
+provider = "oai"
+upstream = "gpt-upstream"
+rules = {{ drop_params = false }}
+price = {{ input = 1.0, output = 2.0 }}
+
 [[models]]
 id = "gpt-native"
 provider = "oai-native"

@@ -55,16 +55,24 @@ def ledger_rows(stack: Stack, key_name: str) -> list[sqlite3.Row]:
 
 
 def codex_config(base_url: str, model: str) -> str:
-    """What README.md shows: a provider pointing at the gateway, the key in an env var."""
-    # Built-in tools run only where Responses pass through (an OpenAI upstream with
-    # `responses = true`); elsewhere Codex must not offer web_search.
-    web_search = "" if model == "gpt-native" else 'web_search = "disabled"\n'
-    return (f'model = "{model}"\nmodel_provider = "gateway"\n{web_search}\n'
+    """What README.md shows: a provider pointing at the gateway, the key in an env var.
+    Codex's default `web_search` tool stays on: every route takes it (issue 21)."""
+    return (f'model = "{model}"\nmodel_provider = "gateway"\n\n'
             "[model_providers.gateway]\n"
             'name = "LLM gateway"\n'
             f'base_url = "{base_url}"\n'
             'env_key = "GATEWAY_API_KEY"\n'
             'wire_api = "responses"\n')
+
+
+def assert_web_search_sent(model: str, turn: dict[str, Any]) -> None:
+    """Codex's web_search as the route's upstream got it: Claude's server search; left out
+    where the route has none that takes it beside Codex's function tools (chat, Gemini)."""
+    tools = json.dumps(turn.get("tools"))
+    if model == "claude-r":
+        assert tools.count('"web_search_20250305"') == 1
+    elif model != "gpt-native":
+        assert "web_search" not in tools and "googleSearch" not in tools
 
 
 # qwen-r: a vLLM-served model that refuses the `developer` role Codex sends its
@@ -104,6 +112,7 @@ def test_codex_exec_completes_a_turn_that_calls_a_tool(
     if model == "gpt-native":
         assert {"type": "web_search", "external_web_access": False} in turns[0]["tools"]  # passed through
         assert turns[0]["stream"] is True and turns[0]["store"] is False
+    assert_web_search_sent(model, turns[0])
 
     # One ledger row per upstream turn, billed at the route's price.
     wait_until(lambda: len(ledger_rows(responses_stack, key_name)) >= 2, 15, "a ledger row per turn")
@@ -120,3 +129,25 @@ def test_codex_exec_completes_a_turn_that_calls_a_tool(
     told = re.search(r"^tokens used\n([\d,]+)$", done.stdout + done.stderr, re.M)
     assert told is not None, done.stdout + done.stderr
     assert int(told.group(1).replace(",", "")) == sum(r["total_tokens"] - r["cached_tokens"] for r in rows)
+
+
+def test_codex_exec_shows_claudes_web_search(
+    responses_stack: Stack, fake_anthropic: FakeAnthropic, tmp_path: Path,
+) -> None:
+    """Codex's default web_search on a Claude route: Claude searches, Codex gets the web_search_call."""
+    key = responses_stack.create_key("codex-search")
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(codex_config(responses_stack.base_url, "claude-r"))
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "CODEX_HOME": str(home),
+           "GATEWAY_API_KEY": key, "NO_COLOR": "1"}
+    done = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check", "#scenario web_search codex-search"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    turns = [json.loads(r.body) for r in fake_anthropic.received if b"codex-search" in r.body]
+    assert len(turns) == 1 and turns[0]["tools"][0] == {"type": "web_search_20250305", "name": "web_search"}
+    out = done.stdout + done.stderr
+    # Codex prints the search (its query: the fake's echo of the last user turn), then Claude's answer.
+    assert "web search: " in out and "Searched: " in out.split("web search: ", 1)[1], out

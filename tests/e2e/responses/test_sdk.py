@@ -14,8 +14,8 @@ import pytest
 from pydantic import BaseModel
 
 from tests.e2e.responses.conftest import ROUTES
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.gemini import FakeGemini
+from tests.fakes.anthropic import SEARCH_INTRO, SEARCH_RESULTS, FakeAnthropic
+from tests.fakes.gemini import GROUNDING_PAGES, FakeGemini
 from tests.fakes.openai import PROMPT_TOKENS
 from tests.fakes.openai_responses import RESPONSES_INPUT_TOKENS, FakeOpenAIResponses
 from tests.harness.procs import wait_until
@@ -188,16 +188,108 @@ def test_store_false_keeps_nothing(rclient: openai.OpenAI, model: str) -> None:
 @pytest.mark.parametrize("model", ["gpt-conv", "claude-r", "gemini-r"])
 def test_built_in_tools_are_a_400_on_converted_routes(rclient: openai.OpenAI, model: str) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        rclient.responses.create(model=model, input="search", tools=[WEATHER, {"type": "web_search"}])
+        rclient.responses.create(model=model, input="search", tools=[WEATHER, {"type": "file_search"}])
     assert caught.value.param == "tools[1]" and caught.value.code == "unsupported_tool"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview"])
+def test_web_search_on_an_openai_chat_route_is_left_out_and_named(
+    rclient: openai.OpenAI, fakes: dict[str, Any], search: str, stream: bool,
+) -> None:
+    # Codex's default tool (issue 21): the route has no search, the drop policy leaves it out.
+    marker = f"search {search} {stream}"
+    raw = rclient.responses.with_raw_response.create(
+        model="gpt-conv", input=marker, tools=[WEATHER, {"type": search, "external_web_access": False}],
+        stream=stream, store=False)
+    assert raw.headers.get("x-gateway-dropped-params") == "tools[1]"
+    if stream:
+        events = list(raw.parse())  # type: ignore[call-overload]
+        assert events[-1].type == "response.completed" and events[-1].response.status == "completed"
+    else:
+        assert raw.parse().status == "completed"  # type: ignore[union-attr]
+    sent = json.loads(upstream_bodies("gpt-conv", fakes, marker)[-1])
+    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"]
+    with pytest.raises(openai.BadRequestError) as caught:  # drop_params = false: the clear 400
+        rclient.responses.create(model="gpt-strict", input="x", tools=[WEATHER, {"type": search}])
+    assert caught.value.param == "tools[1]" and caught.value.code == "unsupported_tool"
+    assert search in caught.value.message
+
+
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview"])
+def test_web_search_on_a_claude_route_is_claudes_server_search_with_its_sources_in_order(
+    rclient: openai.OpenAI, fakes: dict[str, Any], search: str,
+) -> None:
+    marker = f"#scenario web_search\nnews of {search}"
+    tools = [WEATHER, {"type": search, "external_web_access": True}]
+    raw = rclient.responses.with_raw_response.create(model="claude-r", input=marker, tools=tools, store=False)
+    response = raw.parse()
+    assert "x-gateway-dropped-params" not in raw.headers
+    sent = json.loads(upstream_bodies("claude-r", fakes, f"news of {search}")[-1])
+    assert sent["tools"][0] == {"type": "web_search_20250305", "name": "web_search"}
+    assert [t.get("name") for t in sent["tools"]] == ["web_search", "get_weather"]
+    sources = [{"type": "url", "url": r["url"]} for r in SEARCH_RESULTS]
+    call, message = response.output
+    assert call.type == "web_search_call" and call.status == "completed" and call.id.startswith("ws_")
+    assert call.action.model_dump(exclude_none=True) == {"type": "search", "query": f"news of {search}", "sources": sources}
+    assert message.type == "message" and response.output_text == f"{SEARCH_INTRO}Searched: news of {search}"
+    # the cited text block as a url_citation over its place in the text
+    start = len(SEARCH_INTRO)
+    citation = {"type": "url_citation", "url": SEARCH_RESULTS[0]["url"], "title": SEARCH_RESULTS[0]["title"],
+                "start_index": start, "end_index": len(response.output_text)}
+    assert [a.model_dump() for a in message.content[0].annotations] == [citation]  # type: ignore[union-attr]
+    with rclient.responses.stream(model="claude-r", input=marker, tools=tools, store=False) as events:
+        seen = [(e.type, getattr(e, "output_index", None)) for e in events]
+        final = events.get_final_response()
+    assert [t for t, i in seen if i == 1] == [
+        "response.output_item.added", "response.web_search_call.in_progress", "response.web_search_call.searching",
+        "response.web_search_call.completed", "response.output_item.done"]
+    assert [item.type for item in final.output] == ["message", "web_search_call", "message"]
+    streamed = final.output[1]
+    assert streamed.type == "web_search_call" and streamed.action.model_dump(exclude_none=True)["sources"] == sources
+    assert final.output_text == f"{SEARCH_INTRO}Searched: news of {search}"
+    cited = final.output[2]
+    assert cited.type == "message" and [a.model_dump() for a in cited.content[0].annotations] == [  # type: ignore[union-attr]
+        {**citation, "start_index": 0, "end_index": len(f"Searched: news of {search}")}]
+    assert ("response.output_text.annotation.added", 2) in seen
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_web_search_on_a_gemini_route_is_google_search_grounding_unless_functions_come_with_it(
+    rclient: openai.OpenAI, fakes: dict[str, Any], stream: bool,
+) -> None:
+    query = f"grounded news {stream}"
+    if stream:
+        with rclient.responses.stream(model="gemini-r", input=query, tools=[{"type": "web_search"}], store=False) as events:
+            seen = [(e.type, getattr(e, "output_index", None)) for e in events]
+            response = events.get_final_response()
+        assert [t for t, i in seen if i == 1] == [
+            "response.output_item.added", "response.web_search_call.in_progress",
+            "response.web_search_call.searching", "response.web_search_call.completed", "response.output_item.done"]
+        message, call = response.output
+    else:
+        response = rclient.responses.create(model="gemini-r", input=query, tools=[{"type": "web_search"}], store=False)
+        call, message = response.output
+    assert json.loads(upstream_bodies("gemini-r", fakes, query)[-1])["tools"] == [{"googleSearch": {}}]
+    assert message.type == "message" and response.output_text == query
+    assert call.type == "web_search_call" and call.status == "completed"
+    assert call.action.model_dump(exclude_none=True) == {
+        "type": "search", "query": query, "sources": [{"type": "url", "url": url} for url, _ in GROUNDING_PAGES]}
+    # Codex sends function tools too, which generateContent refuses beside googleSearch: the drop policy decides.
+    raw = rclient.responses.with_raw_response.create(
+        model="gemini-r", input=f"with functions {stream}", tools=[WEATHER, {"type": "web_search"}], store=False)
+    assert raw.headers.get("x-gateway-dropped-params") == "tools[1]" and raw.parse().status == "completed"
+    sent = json.loads(upstream_bodies("gemini-r", fakes, f"with functions {stream}")[-1])
+    assert [list(t) for t in sent["tools"]] == [["functionDeclarations"]]
 
 
 def test_built_in_tools_pass_through_to_an_upstream_that_serves_responses(
     rclient: openai.OpenAI, fakes: dict[str, Any],
 ) -> None:
-    response = rclient.responses.create(model="gpt-native", input="search natively", tools=[{"type": "web_search"}],
-                                        include=["reasoning.encrypted_content"], store=False)
-    assert response.status == "completed"
+    raw = rclient.responses.with_raw_response.create(
+        model="gpt-native", input="search natively", tools=[{"type": "web_search"}],
+        include=["reasoning.encrypted_content"], store=False)
+    assert raw.parse().status == "completed" and "x-gateway-dropped-params" not in raw.headers
     sent = json.loads(upstream_bodies("gpt-native", fakes, "search natively")[-1])
     assert sent["tools"] == [{"type": "web_search"}] and sent["include"] == ["reasoning.encrypted_content"]
     assert sent["model"] == "gpt-native-upstream" and sent["store"] is False

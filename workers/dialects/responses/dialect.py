@@ -57,10 +57,10 @@ class ResponsesDialect:
             relay = passthrough.ResponsesRelay(target.public_model, req.previous_id(), store)
             # Billed only if the upstream reports nothing: the size of what went up.
             return Direct(upstream, relay, tokens_from_chars(len(body)), passthrough.RelayOutput(relay))
-        converted = to_chat_request(req, items, job.stream, route.config.kind)
+        converted = to_chat_request(req, items, job.stream, route.config.kind, target.options.rules.drop_params)
         shell = response_shell(req, new_id("resp"), created, job.model)
         output = ResponsesOutput(shell, minting(new_id), converted.namespaces, store, job.stream, converted.places)
-        return Converted(converted.chat, converted.body(), output)
+        return Converted(converted.chat, converted.body(), output, dropped=tuple(converted.dropped))
 
     def count_tokens(self, kind: str, job: Job, target: Target) -> UpstreamRequest | None:
         """No native count is relayed for this dialect."""

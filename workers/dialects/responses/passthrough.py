@@ -12,9 +12,10 @@ billed from the final response's own counts; a stream cut before them is estimat
 upstream `error` event ends the stream as its final event would.
 
 Items a converted route made (ids `<prefix>_gw_`, response.py `MINTED`), which no
-upstream stored, lose their `id` on the way up, or go altogether for a `reasoning` item
-without `encrypted_content` (OpenAI looks such ids up: "Item with id 'rs_...' not
-found"), in inlined history and in the caller's own input alike; and a `call_id` over
+upstream stored, lose their `id` on the way up (OpenAI looks such ids up: "Item with id
+'rs_...' not found"), or go altogether: a `reasoning` item without `encrypted_content`,
+and a `web_search_call` (Claude's or Gemini's search, an input item OpenAI takes only
+with its id; the answer after it holds what it found), in inlined history and in the caller's own input alike; and a `call_id` over
 OpenAI's 64 characters (the Claude and Gemini providers pack thinking and signatures into
 theirs) becomes a digest, the same for a call and its output (call_ids.py). So a chain, or a Codex
 session, may move from any provider to a pass-through route.
@@ -118,7 +119,8 @@ def portable(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
             continue
         item = _ITEM.decode(raw)
         if is_minted(item.get("id")):
-            if item.get("type") == "reasoning" and not item.get("encrypted_content"):
+            if item.get("type") == "web_search_call" or (
+                    item.get("type") == "reasoning" and not item.get("encrypted_content")):
                 continue
             item.pop("id")
         if isinstance(item.get("call_id"), str):

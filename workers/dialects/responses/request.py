@@ -11,7 +11,10 @@ and its other parts follow the run of tool messages as one user message. Functio
 name and schema; a `namespace` tool's functions are offered flat, and a call of one
 comes back with its `namespace` (see `namespaces`). Built-in tools (web_search,
 file_search, ...) cannot be converted: a 400 naming the tool (they pass through on
-`responses = true` routes). Content parts convert in parts.py. Where each chat message
+`responses = true` routes), except web search, which Codex sends by default: chat's
+`web_search_options` where the upstream searches itself, else left out by the drop
+policy (web_search.py). Earlier `web_search_call` items in the input are not sent (the
+search happened; the answer after it carries what it found). Content parts convert in parts.py. Where each chat message
 and tool came from is kept (`Converted.places`, params.py) so a 400 names the caller's field.
 
 Per route kind (`to_chat_request`'s `kind`):
@@ -78,6 +81,7 @@ from gateway.contracts.openai_responses import (
 from workers.dialects.call_ids import CHAT_MAX, fitted
 from workers.dialects.responses.params import Places
 from workers.dialects.responses.parts import assistant_content, caller_message, tool_output
+from workers.dialects.responses.web_search import built_in_refusal, is_web_search, searched
 from workers.providers.base import ConversionError
 
 _ENCODER = msgspec.json.Encoder()
@@ -90,6 +94,7 @@ class Converted:
     chat: ChatRequest
     namespaces: dict[str, str] = field(default_factory=dict)  # function name -> its namespace
     places: Places = field(default_factory=Places)  # for errors: chat names -> the caller's fields
+    dropped: list[str] = field(default_factory=list)  # caller fields left out (x-gateway-dropped-params)
 
     def body(self) -> bytes:
         """The chat request as JSON (what an openai-kind provider forwards)."""
@@ -105,9 +110,10 @@ def request_items(req: ResponsesRequest) -> list[msgspec.Raw]:
     return []
 
 
-def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool, kind: str) -> Converted:
+def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: bool, kind: str,
+                    drop: bool = True) -> Converted:
     """The chat request for `req` whose whole input (history first) is `items`, for a
-    provider of `kind` (see the module doc).
+    provider of `kind` (see the module doc); `drop` is the model's `drop_params` rule.
 
     `items[offset:]` is where the caller's own items start, for `param` in errors.
     """
@@ -121,7 +127,8 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
     turns.add_all(items, len(items) - len(request_items(req)))
     if not messages:
         raise ConversionError("'input' must hold at least one item (or give instructions).", "input")
-    tools, namespaces = _tools(req, places)
+    tools, namespaces, web = _tools(req, places)
+    search, dropped = searched(web, kind, bool(tools), drop)
     chat = ChatRequest(
         model=req.model,
         messages=messages,
@@ -136,6 +143,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
         reasoning_effort=req.reasoning.effort if req.reasoning and not isinstance(req.reasoning, UnsetType) else UNSET,
         user=req.user,
         safety_identifier=req.safety_identifier,
+        web_search_options={} if search else UNSET,
     )
     if openai:
         verbosity = req.text.verbosity if req.text and not isinstance(req.text, UnsetType) else UNSET
@@ -143,7 +151,7 @@ def to_chat_request(req: ResponsesRequest, items: list[msgspec.Raw], stream: boo
             chat, prompt_cache_key=req.prompt_cache_key, prompt_cache_retention=req.prompt_cache_retention,
             service_tier=req.service_tier, verbosity=verbosity, top_logprobs=req.top_logprobs,
             logprobs=True if req.wants_logprobs() else UNSET)
-    return Converted(chat, namespaces, places)
+    return Converted(chat, namespaces, places, dropped)
 
 
 class _Turns:
@@ -166,6 +174,8 @@ class _Turns:
     def _add_items(self, items: list[msgspec.Raw], offset: int) -> None:
         for i, raw in enumerate(items):
             where = f"input[{i - offset}]" if i >= offset else "previous_response_id"
+            if item_type(raw) == "web_search_call":
+                continue  # see the module doc
             try:
                 item = input_item(raw)
             except msgspec.ValidationError as ex:
@@ -234,11 +244,13 @@ def _function(spec: FunctionTool) -> Tool:
     ))
 
 
-def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | UnsetType, dict[str, str]]:
+def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | UnsetType, dict[str, str], list[tuple[int, str]]]:
+    """The function tools, the namespaces of their names, and the web search tools ((index, type))."""
     if not isinstance(req.tools, list):
-        return UNSET, {}
+        return UNSET, {}, []
     tools: list[AnyTool] = []
     namespaces: dict[str, str] = {}
+    web: list[tuple[int, str]] = []
     for i, raw in enumerate(req.tools):
         spec = tool(raw)
         match spec:
@@ -250,15 +262,11 @@ def _tools(req: ResponsesRequest, places: Places) -> tuple[list[AnyTool] | Unset
                     tools.append(_function(inner))
                     places.tools.append(f"tools[{i}].tools[{u}]")
                     namespaces[inner.name] = spec.name
+            case None if is_web_search(item_type(raw)):
+                web.append((i, item_type(raw)))
             case None:
-                raise ConversionError(
-                    f"tools[{i}] is the built-in tool '{item_type(raw)}', which only OpenAI upstreams "
-                    "serving /responses (a provider with `responses = true`) run; this model's route "
-                    "takes function tools.",
-                    f"tools[{i}]",
-                    "unsupported_tool",
-                )
-    return (tools or UNSET), namespaces
+                raise built_in_refusal(i, item_type(raw))
+    return (tools or UNSET), namespaces, web
 
 
 def _tool_choice(req: ResponsesRequest) -> ToolChoice | None | UnsetType:

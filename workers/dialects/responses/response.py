@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from msgspec import UnsetType
 
-from gateway.contracts.openai import ChatCompletion, Usage
+from gateway.contracts.openai import ChatCompletion, UrlCitationAnnotation, Usage, WebSearch
 from gateway.contracts.openai_responses import (
     IncompleteDetails,
     InputTokensDetails,
@@ -24,11 +24,14 @@ from gateway.contracts.openai_responses import (
     OutputReasoning,
     OutputText,
     OutputTokensDetails,
+    OutputWebSearch,
     RefusalContent,
     Response,
     ResponsesRequest,
     ResponseUsage,
     SummaryText,
+    WebSearchAction,
+    WebSearchSource,
 )
 
 NewId = Callable[[str], str]
@@ -116,9 +119,12 @@ def from_completion(completion: ChatCompletion, shell: Response, new_id: NewId,
         message = choice.message
         if isinstance(message.reasoning_content, str) and message.reasoning_content:
             output.append(OutputReasoning(id=new_id("rs"), summary=[SummaryText(message.reasoning_content)]))
+        searches = message.web_searches if isinstance(message.web_searches, list) else []
+        output += [web_search_item(new_id("ws"), search) for search in searches]
         parts: list[OutputText | RefusalContent] = []
         if message.content:
-            parts.append(OutputText(text=message.content, logprobs=token_logprobs(choice.logprobs)))
+            parts.append(OutputText(text=message.content, logprobs=token_logprobs(choice.logprobs),
+                                    annotations=url_citations(message.annotations)))
         if message.refusal:
             parts.append(RefusalContent(message.refusal))
         if parts:
@@ -135,6 +141,19 @@ def token_logprobs(logprobs: Any) -> list[Any]:
     the very shape of a Responses output text's `logprobs` ([] when the upstream sent none)."""
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     return content if isinstance(content, list) else []
+
+
+def url_citations(annotations: list[UrlCitationAnnotation] | UnsetType) -> list[Any]:
+    """Chat's `url_citation` annotations as an output text's (the same fields, flat)."""
+    if isinstance(annotations, UnsetType):
+        return []
+    return [{"type": "url_citation", **msgspec.to_builtins(a.url_citation)} for a in annotations]
+
+
+def web_search_item(item_id: str, search: WebSearch) -> OutputWebSearch:
+    """The `web_search_call` item of a search the upstream ran (its pages as sources)."""
+    sources = [WebSearchSource(source.url) for source in search.sources]
+    return OutputWebSearch(id=item_id, action=WebSearchAction(query=search.query, sources=sources))
 
 
 def function_call_item(item_id: str, call_id: str, name: str, arguments: str, namespaces: dict[str, str],

@@ -22,8 +22,9 @@ import msgspec
 from msgspec import UnsetType
 
 from gateway.contracts.errors import OpenAIError
-from gateway.contracts.openai import ChatCompletionChunk, Usage
+from gateway.contracts.openai import ChatCompletionChunk, Usage, WebSearch
 from gateway.contracts.openai_responses import (
+    AnnotationEvent,
     ArgumentsDeltaEvent,
     ArgumentsDoneEvent,
     ErrorEvent,
@@ -43,8 +44,16 @@ from gateway.contracts.openai_responses import (
     SummaryText,
     TextDeltaEvent,
     TextDoneEvent,
+    WebSearchEvent,
 )
-from workers.dialects.responses.response import NewId, finish, function_call_item, token_logprobs
+from workers.dialects.responses.response import (
+    NewId,
+    finish,
+    function_call_item,
+    token_logprobs,
+    url_citations,
+    web_search_item,
+)
 
 
 @dataclass(slots=True)
@@ -55,6 +64,8 @@ class _Text:
     index: int
     text: list[str] = field(default_factory=list)
     logprobs: list[Any] = field(default_factory=list)  # a message's tokens, where the upstream gave them
+    annotations: list[Any] = field(default_factory=list)  # a message's url citations
+    base: int = 0  # where a message's text starts in the chat content (a search splits it)
 
 
 @dataclass(slots=True)
@@ -81,6 +92,7 @@ class EventStream:
         self._message: _Text | None = None
         self._calls: dict[int, _Call] = {}
         self._finish_reason: str | None = None
+        self._chars = 0  # chat content so far: annotations index the whole of it
         self.started = False
 
     def _next(self) -> int:
@@ -101,10 +113,13 @@ class EventStream:
             delta = choice.delta
             if isinstance(delta.reasoning_content, str) and delta.reasoning_content:
                 events += self._reasoning_delta(delta.reasoning_content)
+            for search in delta.web_searches if isinstance(delta.web_searches, list) else []:
+                events += self._web_search(search)
             if isinstance(delta.content, str) and delta.content:
                 events += self._text_delta(delta.content, token_logprobs(choice.logprobs))
             if isinstance(delta.refusal, str) and delta.refusal:
                 events += self._text_delta(delta.refusal)
+            events += self._annotations(url_citations(delta.annotations))
             for call in delta.tool_calls if isinstance(delta.tool_calls, list) else []:
                 function = call.function
                 name = function.name if not isinstance(function, UnsetType) and isinstance(function.name, str) else ""
@@ -164,16 +179,32 @@ class EventStream:
             events += self._close_reasoning()
             item_id = self._new_id("msg")
             index, added = self._open(OutputMessage(id=item_id, status="in_progress"))
-            self._message = _Text(item_id, index)
+            self._message = _Text(item_id, index, base=self._chars)
             events += [added, PartEvent(type="response.content_part.added", sequence_number=self._next(),
                                         item_id=item_id, output_index=index, content_index=0,
                                         part=OutputText(text=""))]
         open_ = self._message
         open_.text.append(text)
+        self._chars += len(text)
         open_.logprobs += logprobs or []
         events.append(TextDeltaEvent(type="response.output_text.delta", sequence_number=self._next(),
                                      item_id=open_.id, output_index=open_.index, content_index=0, delta=text,
                                      logprobs=logprobs or []))
+        return events
+
+    def _annotations(self, annotations: list[Any]) -> list[StreamEvent]:
+        """Citations of the open message's text (`output_text.annotation.added` each)."""
+        open_ = self._message
+        if open_ is None:
+            return []
+        events: list[StreamEvent] = []
+        for cited in annotations:
+            annotation = {**cited, "start_index": max(0, cited["start_index"] - open_.base),
+                          "end_index": max(0, cited["end_index"] - open_.base)}
+            events.append(AnnotationEvent(
+                sequence_number=self._next(), item_id=open_.id, output_index=open_.index, content_index=0,
+                annotation_index=len(open_.annotations), annotation=annotation))
+            open_.annotations.append(annotation)
         return events
 
     def _close_message(self) -> list[StreamEvent]:
@@ -181,7 +212,7 @@ class EventStream:
         if open_ is None:
             return []
         text = "".join(open_.text)
-        part = OutputText(text=text, logprobs=open_.logprobs)
+        part = OutputText(text=text, logprobs=open_.logprobs, annotations=open_.annotations)
         return [
             TextDoneEvent(type="response.output_text.done", sequence_number=self._next(), item_id=open_.id,
                           output_index=open_.index, content_index=0, text=text, logprobs=open_.logprobs),
@@ -189,6 +220,18 @@ class EventStream:
                       output_index=open_.index, content_index=0, part=part),
             self._done(open_.index, OutputMessage(id=open_.id, content=[part])),
         ]
+
+    def _web_search(self, search: WebSearch) -> list[StreamEvent]:
+        """A finished search: its whole `web_search_call` item, in the order it came
+        (the text before it is its own message)."""
+        events = self._close_reasoning() + self._close_message()
+        item = web_search_item(self._new_id("ws"), search)
+        index, added = self._open(msgspec.structs.replace(item, status="in_progress"))
+        events.append(added)
+        for step in ("in_progress", "searching", "completed"):
+            events.append(WebSearchEvent(type=f"response.web_search_call.{step}", sequence_number=self._next(),
+                                         output_index=index, item_id=item.id))
+        return [*events, self._done(index, item)]
 
     def _call_delta(self, tool_index: int, call_id: str, name: str, arguments: str) -> list[StreamEvent]:
         events: list[StreamEvent] = []

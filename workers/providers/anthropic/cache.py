@@ -33,6 +33,7 @@ from workers.providers.anthropic.schema import (
     MessagesRequest,
     TextBlock,
     ToolResultBlock,
+    ToolSpec,
 )
 from workers.providers.base import ConversionError
 
@@ -108,8 +109,9 @@ def with_auto_breakpoints(request: MessagesRequest) -> MessagesRequest:
         system[-1] = msgspec.structs.replace(system[-1], cache_control=mark)
         room -= 1
     tools = list(request.tools or [])
-    if room > 0 and tools and not _marked(tools[-1]):
-        tools[-1] = msgspec.structs.replace(tools[-1], cache_control=mark)
+    last_tool = tools[-1] if tools else None
+    if room > 0 and isinstance(last_tool, ToolSpec) and not _marked(last_tool):  # not a server tool
+        tools[-1] = msgspec.structs.replace(last_tool, cache_control=mark)
     return msgspec.structs.replace(
         request, messages=messages, system=system or UNSET, tools=tools or UNSET
     )

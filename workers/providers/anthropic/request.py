@@ -24,6 +24,7 @@ from workers.providers.anthropic.schema import (
     RequestMetadata,
     ToolChoiceNone,
     ToolChoiceTool,
+    ToolSpec,
 )
 from workers.providers.anthropic.thinking import to_thinking
 from workers.providers.anthropic.tools import (
@@ -32,6 +33,7 @@ from workers.providers.anthropic.tools import (
     to_tool_choice,
     to_tool_specs,
 )
+from workers.providers.anthropic.web_search import WebSearchTool, wants_search
 from workers.providers.base import ConversionError, Target, UpstreamError, UpstreamRequest
 from workers.providers.openai_only import function_tools
 from workers.providers.param_rules import capped, top_p_left_out
@@ -167,6 +169,8 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
     if conv.tool_names and not tools:
         tools = stand_in_tools(conv.tool_names)
         tool_choice = ToolChoiceNone()
+    # The server tool goes first: the auto cache breakpoint marks the last tool (cache.py).
+    offered: list[ToolSpec | WebSearchTool] = [*([WebSearchTool()] if wants_search(req) else []), *tools]
     request = MessagesRequest(
         model=target.upstream_model,
         max_tokens=max_tokens,
@@ -176,7 +180,7 @@ def to_messages_request(req: ChatRequest, target: Target, stream: bool) -> Messa
         top_p=_top_p(req, target),
         stop_sequences=_stop_sequences(req),
         metadata=_metadata(req),
-        tools=tools or UNSET,
+        tools=offered or UNSET,
         tool_choice=tool_choice,
         thinking=thinking or UNSET,
         output_config=output_config,

@@ -6,7 +6,8 @@ Content blocks (https://docs.claude.com/en/api/messages, response `content`):
 - `tool_use` -> `tool_calls[k]` with Anthropic's id (plus the thinking before it, see
   tools.py) and `arguments` = the input as JSON; the JSON-mode tool's input is the content;
 - `thinking` text -> `message.reasoning_content`, never `content`; `redacted_thinking`
-  only travels in tool-call ids; other block types (server tools) are skipped.
+  only travels in tool-call ids; a web search (`server_tool_use` + `web_search_tool_result`)
+  -> one of `message.web_searches` (web_search.py); other server tools are skipped.
 The choice index, id, created and model come from the ReplyContext (n > 1 fans out).
 """
 
@@ -23,6 +24,8 @@ from gateway.contracts.openai import (
     FunctionCall,
     ResponseMessage,
     ToolCall,
+    UrlCitationAnnotation,
+    WebSearch,
 )
 from workers.providers.anthropic.errors import malformed
 from workers.providers.anthropic.finish import to_openai_finish_reason
@@ -40,6 +43,13 @@ from workers.providers.anthropic.schema import (
 )
 from workers.providers.anthropic.tools import JSON_TOOL_NAME, encode_call_id
 from workers.providers.anthropic.usage import to_openai_usage
+from workers.providers.anthropic.web_search import (
+    ServerToolUseBlock,
+    WebSearchToolResultBlock,
+    query_of,
+    to_web_search,
+    url_citations,
+)
 from workers.providers.base import ChatResult, ReplyContext
 
 
@@ -59,9 +69,14 @@ def to_response_message(blocks: list[ReplyBlock]) -> ResponseMessage:
     reasoning: list[str] = []
     calls: list[ToolCall] = []
     thinking: list[ThinkingPart] = []
+    queries: dict[str, str] = {}  # server tool call id -> its query
+    searches: list[WebSearch] = []
+    cited: list[UrlCitationAnnotation] = []
     for block in blocks:
         match block:
             case TextBlock():
+                start = sum(len(t) for t in texts)
+                cited += url_citations(block.citations, start, start + len(block.text))
                 texts.append(block.text)
             case ThinkingBlock():
                 reasoning.append(block.thinking)
@@ -76,6 +91,10 @@ def to_response_message(blocks: list[ReplyBlock]) -> ResponseMessage:
                 call_id = encode_call_id(block.id, thinking)
                 calls.append(ToolCall(call_id, FunctionCall(block.name, arguments)))
                 thinking = []
+            case ServerToolUseBlock():
+                queries[block.id] = query_of(block.input)
+            case WebSearchToolResultBlock():
+                searches.append(to_web_search(block, queries.get(block.tool_use_id, "")))
             case _:
                 assert_never(block)
     text = "".join(texts)
@@ -83,6 +102,8 @@ def to_response_message(blocks: list[ReplyBlock]) -> ResponseMessage:
         content=None if calls and not text else text,
         tool_calls=calls or UNSET,
         reasoning_content="".join(reasoning) or UNSET,
+        web_searches=searches or UNSET,
+        annotations=cited or UNSET,
     )
 
 

@@ -20,6 +20,8 @@ from typing import Any, Literal, get_args
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from workers.providers.anthropic.web_search import ServerToolUseBlock, WebSearchTool, WebSearchToolResultBlock
+
 # ---------------------------------------------------------------- content blocks (both ways)
 
 
@@ -31,10 +33,11 @@ class CacheControl(Struct, omit_defaults=True):
 
 
 class TextBlock(Struct, tag_field="type", tag="text", omit_defaults=True):
-    """A text block (`citations` on replies are not read)."""
+    """A text block (`citations`: on replies, where it cites what a web search found)."""
 
     text: str
     cache_control: CacheControl | UnsetType = UNSET
+    citations: list[Any] | None | UnsetType = UNSET
 
 
 class Base64Source(Struct, tag_field="type", tag="base64"):
@@ -106,7 +109,9 @@ InputBlock = (
     | ThinkingBlock
     | RedactedThinkingBlock
 )
-ReplyBlock = TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock
+ReplyBlock = (
+    TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock | ServerToolUseBlock | WebSearchToolResultBlock
+)
 ThinkingPart = ThinkingBlock | RedactedThinkingBlock
 
 # ---------------------------------------------------------------- request
@@ -190,7 +195,7 @@ class MessagesRequest(Struct, kw_only=True, omit_defaults=True):
     top_p: float | UnsetType = UNSET
     stop_sequences: list[str] | UnsetType = UNSET
     metadata: RequestMetadata | UnsetType = UNSET
-    tools: list[ToolSpec] | UnsetType = UNSET
+    tools: list[ToolSpec | WebSearchTool] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
     thinking: Thinking | UnsetType = UNSET
     output_config: OutputConfig | UnsetType = UNSET

@@ -12,6 +12,8 @@ Chunks (conversion-reference.md 1.3), all for choice `ctx.choice_index`:
   id, type and name and `arguments: ""`; its non-empty `input_json_delta`s -> argument
   fragments at k; a call that got no fragment gets `"{}"` at its stop, so the streamed
   arguments equal the non-stream ones. The JSON-mode tool streams as `content` instead;
+- a web search (a `server_tool_use` block, its input streamed, then the whole
+  `web_search_tool_result` block) -> one `web_searches` delta when the result comes;
 - `message_delta` -> the finish chunk `delta: {}` (once); `message_stop` ends the stream.
 The usage chunk is not ours to send: the service emits it from `usage()`.
 """
@@ -19,7 +21,7 @@ The usage chunk is not ours to send: the service emits it from `usage()`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Any, assert_never
 
 import msgspec
 
@@ -59,6 +61,13 @@ from workers.providers.anthropic.schema import (
 )
 from workers.providers.anthropic.tools import JSON_TOOL_NAME, encode_call_id
 from workers.providers.anthropic.usage import UsageTally
+from workers.providers.anthropic.web_search import (
+    ServerToolUseBlock,
+    WebSearchToolResultBlock,
+    query_of,
+    to_web_search,
+    url_citations,
+)
 from workers.providers.base import ReplyContext, SseEvent, StreamOutcome, UpstreamError
 
 
@@ -66,8 +75,12 @@ from workers.providers.base import ReplyContext, SseEvent, StreamOutcome, Upstre
 class _Block:
     """What we remember about one open content block."""
 
-    kind: str  # "text" | "thinking" | "tool" | "json" | "other"
+    kind: str  # "text" | "thinking" | "tool" | "json" | "search" | "other"
     tool_index: int = -1
+    server_id: str = ""  # a search's server tool call id
+    inputs: list[str] = field(default_factory=list)  # a search's input JSON so far
+    start: int = 0  # a text block's place in the content
+    citations: list[Any] = field(default_factory=list)
     sent_input: bool = False
     thinking: list[str] = field(default_factory=list)
     signature: list[str] = field(default_factory=list)
@@ -82,6 +95,8 @@ class AnthropicStream:
         self._blocks: dict[int, _Block] = {}
         self._thinking: list[ThinkingPart] = []  # complete thinking since the last tool call
         self._tool_count = 0
+        self._queries: dict[str, str] = {}  # server tool call id -> its query
+        self._content_len = 0  # characters of content sent (annotations' indices)
         self._started = False
         self._finished = False
         self._stopped = False
@@ -152,7 +167,7 @@ class AnthropicStream:
             case None:
                 self._blocks[event.index] = _Block("other")
             case TextBlock():
-                self._blocks[event.index] = _Block("text")
+                self._blocks[event.index] = _Block("text", start=self._content_len)
                 return self._content(block.text)
             case ThinkingBlock():
                 self._blocks[event.index] = _Block("thinking", thinking=[block.thinking])
@@ -174,6 +189,13 @@ class AnthropicStream:
                 )
                 self._thinking = []
                 return [self._chunk(Delta(tool_calls=[call]))]
+            case ServerToolUseBlock():
+                self._blocks[event.index] = _Block("search", server_id=block.id)
+                self._queries[block.id] = query_of(block.input)
+            case WebSearchToolResultBlock():
+                self._blocks[event.index] = _Block("other")
+                search = to_web_search(block, self._queries.get(block.tool_use_id, ""))
+                return [self._chunk(Delta(web_searches=[search]))]
             case _:
                 assert_never(block)
         return []
@@ -182,7 +204,10 @@ class AnthropicStream:
         state = self._blocks.get(event.index) or _Block("other")
         delta = decode_delta(event.delta)
         match delta:
-            case None | CitationsDelta():
+            case CitationsDelta():
+                state.citations.append(delta.citation)
+                return []
+            case None:
                 return []
             case TextDelta():
                 return self._content(delta.text)
@@ -191,6 +216,9 @@ class AnthropicStream:
                 return self._reasoning(delta.thinking)
             case SignatureDelta():
                 state.signature.append(delta.signature)
+                return []
+            case InputJsonDelta() if state.kind == "search":
+                state.inputs.append(delta.partial_json)
                 return []
             case InputJsonDelta():
                 return self._input(state, delta.partial_json)
@@ -203,6 +231,11 @@ class AnthropicStream:
             return []
         if state.kind == "thinking":
             self._thinking.append(ThinkingBlock("".join(state.thinking), "".join(state.signature)))
+        if state.kind == "text" and state.citations:
+            cited = url_citations(state.citations, state.start, self._content_len)
+            return [self._chunk(Delta(annotations=cited))] if cited else []
+        if state.kind == "search" and state.inputs:
+            self._queries[state.server_id] = query_of("".join(state.inputs))
         if state.kind in ("tool", "json") and not state.sent_input:
             return self._input(state, "{}")  # no fragment came: the input was {}
         return []
@@ -235,6 +268,7 @@ class AnthropicStream:
         return chunks + [self._chunk(Delta(), reason)]
 
     def _content(self, text: str) -> list[ChatCompletionChunk]:
+        self._content_len += len(text)
         return [self._chunk(Delta(content=text))] if text else []
 
     def _reasoning(self, text: str) -> list[ChatCompletionChunk]:

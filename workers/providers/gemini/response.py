@@ -8,6 +8,7 @@
   `extra_content.google.thought_signature` and in the call's id (signatures.py) so the
   caller can echo it back;
 - `logprobsResult` -> OpenAI `logprobs.content`;
+- `groundingMetadata` (Google Search) -> `message.web_searches` (grounding.py);
 - no candidates and `promptFeedback.blockReason` -> 400 `content_filter`, not an empty
   success; a candidate that stopped on a failure reason (finish.py: MALFORMED_FUNCTION_CALL,
   UNEXPECTED_TOOL_CALL, TOO_MANY_TOOL_CALLS, MALFORMED_RESPONSE, a missing thought
@@ -26,6 +27,7 @@ from gateway.contracts.openai import ChatCompletion, Choice, FunctionCall, Respo
 from workers.providers.base import ChatResult, ReplyContext, UpstreamError
 from workers.providers.gemini import errors
 from workers.providers.gemini.finish import is_failure_without_output, to_openai_finish_reason
+from workers.providers.gemini.grounding import to_web_searches
 from workers.providers.gemini.schema import (
     RESPONSE_DECODER,
     Candidate,
@@ -123,10 +125,12 @@ def to_choice(candidate: Candidate, position: int, ctx: ReplyContext) -> Choice:
     if is_failure_without_output(candidate.finish_reason, produced):
         raise failed_candidate(candidate)
     text = "".join(parts.text)
+    searches = to_web_searches(candidate.grounding_metadata, ctx)
     message = ResponseMessage(
         content=text if text or not parts.calls else None,
         tool_calls=list(parts.calls) if parts.calls else UNSET,
         reasoning_content="".join(parts.reasoning) if parts.reasoning else UNSET,
+        web_searches=searches or UNSET,
     )
     return Choice(
         index=candidate.index if candidate.index is not None else position,

@@ -115,9 +115,10 @@ class FunctionDeclaration(GeminiStruct):
 
 
 class Tool(GeminiStruct):
-    """One tool entry holding all function declarations."""
+    """One tool entry: all function declarations, or Google Search grounding (`{}`)."""
 
-    function_declarations: list[FunctionDeclaration]
+    function_declarations: list[FunctionDeclaration] | UnsetType = UNSET
+    google_search: dict[str, Any] | UnsetType = UNSET
 
 
 class FunctionCallingConfig(GeminiStruct):
@@ -195,6 +196,26 @@ class LogprobsResult(GeminiStruct):
     chosen_candidates: list[LogprobsCandidate] = []
 
 
+class Web(GeminiStruct):
+    """A web page a grounded answer drew on."""
+
+    uri: str = ""
+    title: str = ""
+
+
+class GroundingChunk(GeminiStruct):
+    """One source of a grounded answer (`web` for Google Search)."""
+
+    web: Web | None = None
+
+
+class GroundingMetadata(GeminiStruct):
+    """What Google Search grounding did: its queries and the pages found."""
+
+    web_search_queries: list[str] = []
+    grounding_chunks: list[GroundingChunk] = []
+
+
 class Candidate(GeminiStruct):
     """One generated response; `index` may be absent (then 0)."""
 
@@ -203,6 +224,7 @@ class Candidate(GeminiStruct):
     finish_message: str = ""
     index: int | None = None
     logprobs_result: LogprobsResult | None = None
+    grounding_metadata: GroundingMetadata | None = None
 
 
 class PromptFeedback(GeminiStruct):

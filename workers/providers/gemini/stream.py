@@ -10,6 +10,8 @@ arrives whole in one event, `finishReason` comes on a candidate's last event and
   parts);
 - one tool-call delta per functionCall with `index` (0..n-1 per choice), a generated
   `id`, `type`, `name` and the full `arguments`;
+- one `web_searches` delta the first time the candidate's `groundingMetadata` reports a
+  search (grounding.py);
 - one finish chunk (`delta: {}`) when the candidate reports its finishReason.
 
 No usage chunk: the service builds that from `usage()`, the last `usageMetadata` (never a
@@ -34,6 +36,7 @@ from gateway.contracts.openai import (
 from workers.providers.base import ReplyContext, SseEvent, StreamOutcome
 from workers.providers.gemini import errors
 from workers.providers.gemini.finish import is_failure_without_output, to_openai_finish_reason
+from workers.providers.gemini.grounding import to_web_searches
 from workers.providers.gemini.response import (
     failed_candidate,
     to_openai_logprobs,
@@ -55,6 +58,7 @@ class _ChoiceState:
 
     started: bool = False
     tool_calls: int = 0
+    searched: bool = False
     finished: bool = False
 
 
@@ -104,6 +108,10 @@ class GeminiStream:
             return []  # NOTE: nothing may follow a choice's finish chunk
         parts = candidate.content.parts if candidate.content else []
         deltas = self._deltas(parts, state)
+        searches = [] if state.searched else to_web_searches(candidate.grounding_metadata, self._ctx)
+        if searches:
+            state.searched = True
+            deltas.append(Delta(web_searches=searches))
         logprobs = to_openai_logprobs(candidate.logprobs_result)
         chunks: list[ChatCompletionChunk] = []
         for delta in deltas:

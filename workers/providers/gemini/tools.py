@@ -19,6 +19,7 @@ from msgspec import UNSET, UnsetType
 from gateway.contracts.openai import ChatRequest, NamedToolChoice
 from workers.providers.base import ConversionError
 from workers.providers.openai_only import function_tool_choice, function_tools
+from workers.providers.gemini.grounding import search_tool
 from workers.providers.gemini.schema import (
     FunctionCallingConfig,
     FunctionDeclaration,
@@ -33,9 +34,15 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
 
 
 def to_gemini_tools(req: ChatRequest) -> list[Tool] | UnsetType:
-    """The `tools` of the Gemini request (UNSET when the caller offered none)."""
+    """The `tools` of the Gemini request (UNSET when the caller offered none): the
+    function declarations, then Google Search grounding (grounding.py)."""
+    tools = [*_function_tools(req), *search_tool(req)]
+    return tools or UNSET
+
+
+def _function_tools(req: ChatRequest) -> list[Tool]:
     if not req.tools:
-        return UNSET
+        return []
     declarations: list[FunctionDeclaration] = []
     seen: set[str] = set()
     for i, tool in enumerate(function_tools(req.tools, "Gemini")):

@@ -89,6 +89,9 @@ MADE_HERE = [  # a converted route's output (ids `<prefix>_gw_...`, response.py 
     {"type": "function_call", "id": "fc_gw_4", "call_id": "call_1", "name": "f", "arguments": "{}"},
     {"type": "reasoning", "id": "rs_68af4030baa48193", "summary": []},
     {"type": "message", "id": "msg_gwx", "role": "assistant", "content": "b"},
+    # Claude's or Gemini's search (issue 21): OpenAI stored none, and its input item needs an id.
+    {"type": "web_search_call", "id": "ws_gw_5", "status": "completed",
+     "action": {"type": "search", "query": "q", "sources": [{"type": "url", "url": "https://example.com/"}]}},
 ]
 PORTABLE = [
     {"type": "reasoning", "summary": [], "encrypted_content": "opaque"},

@@ -31,10 +31,10 @@ def req(**body: Any) -> ResponsesRequest:
 
 
 def convert(stream: bool = False, history: list[dict[str, Any]] | None = None, kind: str = "openai",
-            **body: Any) -> Any:
+            drop: bool = True, **body: Any) -> Any:
     request = req(**body)
     items = [msgspec.Raw(json.dumps(h).encode()) for h in history or []] + request_items(request)
-    return to_chat_request(request, items, stream, kind)
+    return to_chat_request(request, items, stream, kind, drop)
 
 
 def test_a_string_input_is_one_user_message_after_the_instructions() -> None:
@@ -120,10 +120,24 @@ def test_namespace_tools_are_offered_flat_and_remembered() -> None:
 
 def test_a_built_in_tool_is_a_400_naming_it() -> None:
     with pytest.raises(ConversionError) as caught:
-        convert(input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+        convert(input="x", tools=[{"type": "function", "name": "f"}, {"type": "file_search"}])
     assert caught.value.status == 400
     assert caught.value.error.param == "tools[1]" and caught.value.error.code == "unsupported_tool"
-    assert "web_search" in caught.value.error.message
+    assert "file_search" in caught.value.error.message
+
+
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview", "web_search_2025_08_26"])
+def test_web_search_on_an_openai_kind_route_is_left_out_and_named_by_the_drop_policy(search: str) -> None:
+    # Codex sends `web_search` (or `web_search_preview`) unless told not to (issue 21).
+    out = convert(input="x", tools=[{"type": "function", "name": "f"}, {"type": search, "external_web_access": False}])
+    assert isinstance(out.chat.tools, list) and [t.function.name for t in out.chat.tools] == ["f"]
+    assert out.dropped == ["tools[1]"] and "web_search" not in out.body().decode()
+    alone = convert(input="x", tools=[{"type": search}])
+    assert alone.chat.tools is msgspec.UNSET and alone.dropped == ["tools[0]"]
+    with pytest.raises(ConversionError) as caught:
+        convert(input="x", drop=False, tools=[{"type": "function", "name": "f"}, {"type": search}])
+    assert caught.value.error.param == "tools[1]" and caught.value.error.code == "unsupported_tool"
+    assert search in caught.value.error.message
 
 
 def test_an_item_type_that_does_not_convert_is_a_400_naming_its_type() -> None:
@@ -138,8 +152,27 @@ def test_history_items_come_first_and_errors_in_them_name_previous_response_id()
                   input="second")
     assert [type(m).__name__ for m in out.chat.messages] == ["UserMessage", "AssistantMessage", "UserMessage"]
     with pytest.raises(ConversionError) as caught:
-        convert(history=[{"type": "web_search_call", "id": "ws"}], input="x")
+        convert(history=[{"type": "item_reference", "id": "ws"}], input="x")
     assert caught.value.error.param == "previous_response_id.type"
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
+def test_earlier_web_search_calls_are_not_sent(kind: str) -> None:
+    # Codex sends its earlier turns' web_search_call items back; the answer after them holds what they found.
+    search = {"type": "web_search_call", "id": "ws_1", "status": "completed",
+              "action": {"type": "search", "query": "q", "sources": [{"type": "url", "url": "https://example.com/"}]}}
+    out = convert(kind=kind, input=[{"role": "user", "content": "a"}, search,
+                                    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "b"}]},
+                                    {"role": "user", "content": "c"}])
+    assert [type(m).__name__ for m in out.chat.messages] == ["UserMessage", "AssistantMessage", "UserMessage"]
+
+
+@pytest.mark.parametrize("search", ["web_search", "web_search_preview"])
+def test_web_search_on_a_claude_route_asks_chat_for_the_upstreams_own_search(search: str) -> None:
+    out = convert(kind="anthropic", drop=False, input="x", tools=[{"type": "function", "name": "f"}, {"type": search}])
+    assert out.chat.web_search_options == {} and out.dropped == []
+    assert isinstance(out.chat.tools, list) and [t.function.name for t in out.chat.tools] == ["f"]
+    assert convert(kind="anthropic", input="x").chat.web_search_options is msgspec.UNSET
 
 
 def test_image_by_file_id_and_file_by_url_are_400s_on_converted_routes() -> None:
@@ -269,3 +302,15 @@ def test_other_routes_do_not_get_openai_only_hints(kind: str) -> None:
     chat = convert(kind=kind, input="x", **HINTS).chat
     assert (chat.prompt_cache_key, chat.service_tier, chat.verbosity, chat.logprobs) == (msgspec.UNSET,) * 4
     assert chat.safety_identifier == "sid"
+
+
+def test_web_search_on_a_gemini_route_is_grounding_only_without_function_tools() -> None:
+    alone = convert(kind="gemini", drop=False, input="x", tools=[{"type": "web_search"}])
+    assert alone.chat.web_search_options == {} and alone.dropped == []
+    # generateContent refuses googleSearch beside functionDeclarations: the drop policy decides.
+    both = convert(kind="gemini", input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+    assert both.chat.web_search_options is msgspec.UNSET and both.dropped == ["tools[1]"]
+    with pytest.raises(ConversionError) as caught:
+        convert(kind="gemini", drop=False, input="x", tools=[{"type": "function", "name": "f"}, {"type": "web_search"}])
+    assert caught.value.error.param == "tools[1]" and caught.value.error.code == "unsupported_tool"
+    assert "without function tools" in caught.value.error.message

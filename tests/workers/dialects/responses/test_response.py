@@ -15,6 +15,10 @@ from gateway.contracts.openai import (
     ResponseMessage,
     ToolCall,
     Usage,
+    UrlCitation,
+    UrlCitationAnnotation,
+    WebSearch,
+    WebSource,
 )
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER
 from workers.dialects.responses.response import from_completion, response_shell
@@ -82,3 +86,19 @@ def test_logprobs_of_a_whole_completion_are_the_output_texts() -> None:
     whole.choices[0].logprobs = {"content": [entry], "refusal": None}
     out = json.loads(msgspec.json.encode(from_completion(whole, shell(), ids(), {}, Usage())))
     assert out["output"][0]["content"][0]["logprobs"] == [entry]
+
+
+def test_web_searches_become_web_search_call_items_before_the_message() -> None:
+    search = WebSearch(id="srvtoolu_1", query="gateway news",
+                       sources=[WebSource("https://example.com/a", "A"), WebSource("https://example.com/b")])
+    cited = UrlCitationAnnotation(UrlCitation("https://example.com/a", "A", 0, 5))
+    message = ResponseMessage(content="Found it.", web_searches=[search], annotations=[cited])
+    usage = Usage(prompt_tokens=7, completion_tokens=3, total_tokens=10)
+    out = json.loads(msgspec.json.encode(from_completion(completion(message), shell(), ids(), {}, usage)))
+    assert out["output"][0] == {
+        "type": "web_search_call", "id": "ws_1", "status": "completed",
+        "action": {"type": "search", "query": "gateway news",
+                   "sources": [{"type": "url", "url": "https://example.com/a"}, {"type": "url", "url": "https://example.com/b"}]}}
+    assert out["output"][1]["type"] == "message" and out["output"][1]["content"][0]["text"] == "Found it."
+    assert out["output"][1]["content"][0]["annotations"] == [
+        {"type": "url_citation", "url": "https://example.com/a", "title": "A", "start_index": 0, "end_index": 5}]

@@ -18,6 +18,10 @@ from gateway.contracts.openai import (
     PromptTokensDetails,
     ToolCallDelta,
     Usage,
+    UrlCitation,
+    UrlCitationAnnotation,
+    WebSearch,
+    WebSource,
 )
 from gateway.contracts.openai_responses import RESPONSES_REQUEST_DECODER
 from workers.dialects.responses.response import response_shell
@@ -160,3 +164,42 @@ def test_logprobs_of_chat_chunks_ride_on_the_text_deltas_and_the_done_part() -> 
     assert done["logprobs"] == [lp("Hel"), lp("lo")]
     final = got[-1]["response"]["output"][0]["content"][0]
     assert final["text"] == "Hello" and final["logprobs"] == [lp("Hel"), lp("lo")]
+
+
+def test_a_web_search_is_a_whole_web_search_call_item_in_its_place() -> None:
+    s = stream()
+    search = WebSearch(id="srvtoolu_1", query="q", sources=[WebSource("https://example.com/a", "A")])
+    events = s.feed(chunk(role="assistant", content="Let me search."))
+    events += s.feed(chunk(web_searches=[search]))
+    events += s.feed(chunk(content="Found it.", finish="stop"))
+    closing, response = s.close(USAGE)
+    out = plain(events + closing)
+    assert [e["type"] for e in out][2:] == [
+        "response.output_item.added", "response.content_part.added", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.output_item.added", "response.web_search_call.in_progress", "response.web_search_call.searching",
+        "response.web_search_call.completed", "response.output_item.done",
+        "response.output_item.added", "response.content_part.added", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed"]
+    added, done = out[8], out[12]
+    assert added["item"] == {"type": "web_search_call", "id": "ws_2", "status": "in_progress",
+                             "action": {"type": "search", "query": "q", "sources": [{"type": "url", "url": "https://example.com/a"}]}}
+    assert done["item"]["status"] == "completed" and done["output_index"] == 1 and out[10]["item_id"] == "ws_2"
+    assert [type(item).__name__ for item in response.output] == ["OutputMessage", "OutputWebSearch", "OutputMessage"]
+
+
+def test_citations_of_the_open_message_are_annotation_added_events_and_in_its_done_part() -> None:
+    s = stream()
+    cited = UrlCitationAnnotation(UrlCitation("https://example.com/a", "A", 0, 5))
+    events = s.feed(chunk(role="assistant", content="Found"))
+    events += s.feed(chunk(annotations=[cited], finish="stop"))
+    closing, response = s.close(USAGE)
+    out = plain(events + closing)
+    annotation = {"type": "url_citation", "url": "https://example.com/a", "title": "A", "start_index": 0, "end_index": 5}
+    added = [e for e in out if e["type"] == "response.output_text.annotation.added"]
+    assert added == [{"type": "response.output_text.annotation.added", "sequence_number": 5, "item_id": "msg_1",
+                      "output_index": 0, "content_index": 0, "annotation_index": 0, "annotation": annotation}]
+    done = next(e for e in out if e["type"] == "response.content_part.done")
+    assert done["part"]["annotations"] == [annotation]
+    assert out[-1]["response"]["output"][0]["content"][0]["annotations"] == [annotation]

@@ -53,7 +53,7 @@ def test_known_event_decodes_with_padding_before_the_closing_brace() -> None:
 
 
 def test_unknown_block_type_decodes_to_none() -> None:
-    assert decode_block(b'{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]}') is None
+    assert decode_block(b'{"type":"web_fetch_tool_result","tool_use_id":"srvtoolu_1","content":{}}') is None
 
 
 def test_unknown_delta_type_decodes_to_none_and_known_one_decodes() -> None:
