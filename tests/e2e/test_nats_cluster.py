@@ -169,8 +169,14 @@ def test_killing_one_node_of_an_r3_cluster_loses_no_request_and_no_bill(
         served = {request_id for _, request_id, _ in load.served}
         assert len(served) == len(load.served)
         database = tmp_path / "data" / "ledger.sqlite3"
-        wait_until(lambda: served <= set(_ledger_rows(database)), 30, "every served request in the ledger",
-                   next(p for p in stack.procs if p.name == "ledger"))
+        # NOTE: the ledger may have lost its own node and its consumer's leader too; on a loaded
+        # 2-core machine it catches up within the minute (a condition, not a speed test)
+        try:
+            wait_until(lambda: served <= set(_ledger_rows(database)), 60, "every served request in the ledger",
+                       next(p for p in stack.procs if p.name == "ledger"))
+        except TimeoutError as ex:
+            missing = sorted(served - set(_ledger_rows(database)))
+            raise AssertionError(f"{len(missing)} served requests never billed, e.g. {missing[:5]}") from ex
         rows = _ledger_rows(database)
         assert all(rows[r] == 1 for r in served)
         # nothing billed that the gateways did not answer (a retried attempt may be billed too:
