@@ -16,7 +16,7 @@ import nats
 from nats.aio.client import Client
 
 from gateway.contracts import config as configuration
-from gateway.contracts.config import nats_url
+from gateway.contracts.config import unreachable_nats
 from gateway.runtime import natsbus
 from gateway.runtime.response_store import purge_key, stored_ids
 from gateway.runtime.keys import (
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {ex}", file=sys.stderr)
         return 1
     except (OSError, nats.errors.Error) as ex:
-        print(f"error: cannot reach NATS at {nats_url()}: {type(ex).__name__}: {ex}", file=sys.stderr)
+        print(f"error: {unreachable_nats(ex)}", file=sys.stderr)
         return 1
 
 
