@@ -99,6 +99,7 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     add_dialects(app, Services(config, bridge, auth, router, dispatcher), dialects)
     app.add_route("/health", HealthResource(bridge))
     app.add_route("/", RootResource())
+    app.add_route("/api/hello", RootResource())
     app.add_route("/healthz", LivenessResource())
     app.add_route("/readyz", ReadinessResource(Readiness(bridge, keys, list(config.providers))))
     app.add_route("/openapi.json", OpenAPIResource())

@@ -8,6 +8,7 @@ earlier run never add up with this one's.
 """
 
 import os
+import sys as _sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,11 @@ workers = _env.gateway_workers
 # Streams can be long; the gevent worker does not use this for requests in flight.
 timeout = 120
 # SIGTERM: the gateway's own grace (gateway/shutdown.py) runs first; gunicorn kills only after it.
-_grace_s = _configuration.load().gateway.shutdown_grace_s
+try:
+    _grace_s = _configuration.load().gateway.shutdown_grace_s
+except _configuration.ConfigError as _ex:  # one line naming the file and line, not a traceback
+    print(f"gateway: {_ex}", file=_sys.stderr)
+    raise SystemExit(2) from None
 graceful_timeout = int(_grace_s) + 15
 # Non-zero keeps connections alive; how long an idle one waits is [gateway] keepalive_timeout_s.
 keepalive = 75

@@ -291,7 +291,11 @@ async def main() -> None:
 
 def run() -> None:
     """Console entry point of the ledger process."""
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except configuration.ConfigError as ex:  # one line naming the file and line, not a traceback
+        print(f"ledger: {ex}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def cli(argv: list[str] | None = None) -> int:

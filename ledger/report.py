@@ -24,7 +24,10 @@ What counts (a decision, kept stable):
 The json format is a stable interface:
 `{"rows": [{"key", "model", "day", "requests", "prompt_tokens", "cached_tokens",
 "completion_tokens", "cost_usd"}], "balances": {"<key>": {"credit_usd", "spent_usd",
-"balance_usd"}}}`. csv is the header and the rows; table is for people.
+"balance_usd"}}, "totals": {"requests", "prompt_tokens", "cached_tokens", "completion_tokens",
+"cost_usd"}}`. csv is the header, the rows and a `total` row, then an empty line and a second
+section: the balances' header (`key,credit_usd,spent_usd,balance_usd`) and one row per key
+("" for an unmetered key's balance). table is for people, with the same total and balances.
 `--by-deployment` splits each row by the model's deployment that served it (issue 16):
 rows then also carry `"deployment"` (after `model` in csv and table; "" for rows billed
 before deployments were recorded).
@@ -81,11 +84,30 @@ class BalanceOut(Struct, kw_only=True):
     balance_usd: str | None
 
 
+class Totals(Struct, kw_only=True):
+    """The sum of the rows (every format shows it)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: str = "0.000000"
+
+
 class Report(Struct, kw_only=True):
     """The whole report (the json format)."""
 
     rows: list[ReportRow]
     balances: dict[str, BalanceOut]
+    totals: Totals = msgspec.field(default_factory=Totals)
+
+
+def totals(rows: Sequence[ReportRow]) -> Totals:
+    """The rows summed; money exactly, as decimals, never floats."""
+    cost = sum((Decimal(r.cost_usd) for r in rows), Decimal(0))
+    return Totals(requests=sum(r.requests for r in rows), prompt_tokens=sum(r.prompt_tokens for r in rows),
+                  cached_tokens=sum(r.cached_tokens for r in rows),
+                  completion_tokens=sum(r.completion_tokens for r in rows), cost_usd=f"{cost:.6f}")
 
 
 class ReportError(Exception):
@@ -162,7 +184,7 @@ def build_report(db: sqlite_utils.Database, since: str | None = None, until: str
                       requests=n, prompt_tokens=p, cached_tokens=c, completion_tokens=o, cost_usd=usd(cost))
             for k, m, dep, d, n, p, c, o, cost in found]
     rows.sort(key=lambda r: (r.key, r.model, str(r.deployment), r.day))
-    return Report(rows=rows, balances={
+    return Report(rows=rows, totals=totals(rows), balances={
         names[b.key_id]: BalanceOut(credit_usd=usd(b.credit_micro_usd), spent_usd=usd(b.spent_micro_usd),
                                     balance_usd=usd(b.balance_micro_usd) if b.metered else None)
         for b in sorted(balances, key=lambda b: names[b.key_id])
@@ -182,13 +204,20 @@ def _fields(report: Report) -> list[str]:
 
 
 def render_csv(report: Report) -> str:
-    """Header and rows."""
+    """Header, rows and the total row; an empty line; the balances' header and rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     fields = _fields(report)
     writer.writerow(fields)
     for row in report.rows:
         writer.writerow([getattr(row, f) for f in fields])
+    t = report.totals
+    writer.writerow(["total", *([""] * (len(fields) - 6)), t.requests, t.prompt_tokens, t.cached_tokens,
+                     t.completion_tokens, t.cost_usd])
+    writer.writerow([])
+    writer.writerow(["key", "credit_usd", "spent_usd", "balance_usd"])
+    for name, b in report.balances.items():
+        writer.writerow([name, b.credit_usd, b.spent_usd, b.balance_usd or ""])
     return out.getvalue()
 
 
@@ -207,9 +236,9 @@ def render_table(report: Report) -> str:
     body = [[r.key, r.model, *([str(r.deployment)] if split else []), r.day, str(r.requests),
              str(r.prompt_tokens), str(r.cached_tokens), str(r.completion_tokens), r.cost_usd] for r in report.rows]
     if report.rows:
-        cost = sum((Decimal(r.cost_usd) for r in report.rows), Decimal(0))  # exact: no float sums
-        body.append(["total", "", *([""] if split else []), "",
-                     *(str(sum(getattr(r, f) for r in report.rows)) for f in ROW_FIELDS[3:7]), f"{cost:.6f}"])
+        t = report.totals
+        body.append(["total", "", *([""] if split else []), "", str(t.requests), str(t.prompt_tokens),
+                     str(t.cached_tokens), str(t.completion_tokens), t.cost_usd])
     numeric_from = 4 if split else 3
     lines = _aligned(header, body, numeric_from) if body else ["no usage in this period"]
     money = [[k, b.credit_usd, b.spent_usd, b.balance_usd or "unmetered"] for k, b in report.balances.items()]

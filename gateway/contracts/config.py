@@ -7,6 +7,7 @@ check that they can load it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
@@ -388,13 +389,46 @@ def load(path: Path | None = None) -> Config:
         text = target.read_text(encoding="utf-8")
     except OSError as ex:
         raise ConfigError(f"cannot read config file {target}: {ex}") from ex
-    return parse(text)
+    try:
+        return parse(text)
+    except ConfigError as ex:
+        line = _line_of(text, ex.__cause__)
+        raise ConfigError(f"{target}{f' line {line}' if line else ''}: {ex}") from ex
+
+
+_FIELD = re.compile(r"unknown field `([^`]+)`|at `\$\.(?:[^`]*\.)?([A-Za-z0-9_-]+)(?:\[\d+\])?`")
+
+
+def _line_of(text: str, cause: BaseException | None) -> int | None:
+    """The line of the config a parse error is about: tomllib says it; for a msgspec error,
+    the first line assigning (or opening a table of) the key its path ends in."""
+    if isinstance(cause, tomllib.TOMLDecodeError):  # its message ends "(at line N, column M)"
+        said = re.search(r"at line (\d+)", str(cause))
+        return int(said.group(1)) if said else None
+    found = _FIELD.search(str(cause)) if cause is not None else None
+    if found is None:
+        return None
+    key = re.escape(found.group(1) or found.group(2))
+    pattern = re.compile(rf"^\s*(?:{key}\s*=|\[\[?(?:[^\]]*\.)?{key}\]\]?)", re.MULTILINE)
+    hit = pattern.search(text)
+    return text.count("\n", 0, hit.start()) + 1 if hit else None
 
 
 def nats_url() -> str:
     """`NATS_URL`, else the embedded server on `NATS_PORT` (default 4222)."""
     env = environment()
     return env.nats_url or f"nats://127.0.0.1:{env.nats_port}"
+
+
+def unreachable_nats(ex: BaseException) -> str:
+    """The one-line error of a CLI that cannot reach NATS: what it tried, and how to point
+    it at the running stack (the embedded server's credentials live in its data dir)."""
+    env = environment()
+    tried = (f"NATS_URL={env.nats_url}" if env.nats_url
+             else f"NATS_PORT={env.nats_port} on 127.0.0.1 (NATS_URL unset)")
+    return (f"cannot reach NATS ({tried}; data dir GATEWAY_DATA_DIR={env.data_dir}): {type(ex).__name__}: {ex}."
+            " Run it with the stack's own GATEWAY_DATA_DIR (and NATS_PORT), or set NATS_URL with"
+            " NATS_OPERATOR_USER / NATS_OPERATOR_PASSWORD for your own NATS server")
 
 
 def data_dir() -> Path:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from fnmatch import fnmatchcase
 
 import nats
+from nats.aio.client import Client
 
-from gateway.contracts.config import nats_url
+from gateway.contracts import config as configuration
+from gateway.contracts.config import unreachable_nats
 from gateway.runtime import natsbus
+from gateway.runtime.response_store import purge_key, stored_ids
 from gateway.runtime.keys import (
     KeyCommandError,
     all_keys,
@@ -28,6 +32,21 @@ from gateway.runtime.keys import (
 
 def _patterns(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def unmatched(patterns: list[str], model_ids: list[str]) -> list[str]:
+    """The patterns that match no configured model id (a typo locks the key out)."""
+    return [p for p in patterns if not any(fnmatchcase(m, p) or fnmatchcase(p, m) for m in model_ids)]
+
+
+def _warn_unmatched(patterns: list[str]) -> None:
+    try:
+        ids = [m.id for m in configuration.load().models]
+    except configuration.ConfigError:
+        return  # no config to check against: the key is still created
+    for pattern in unmatched(patterns, ids):
+        print(f"warning: --models pattern '{pattern}' matches no configured model"
+              f" ({', '.join(ids)})", file=sys.stderr)
 
 
 def _positive(text: str) -> int:
@@ -53,6 +72,9 @@ def parser() -> argparse.ArgumentParser:
     cr = sub.add_parser("credit", help="add credit in USD to a key (makes it metered)")
     cr.add_argument("key")
     cr.add_argument("usd")
+    r = sub.add_parser("responses", help="list or purge a key's stored /v1/responses (they hold full prompts)")
+    r.add_argument("action", choices=["list", "purge"])
+    r.add_argument("key")
     return p
 
 
@@ -62,6 +84,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "create":
             credit = usd_to_micro(args.credit) if args.credit is not None else None
+            _warn_unmatched(_patterns(args.models))
             record, secret = await create_key(nc, args.name, _patterns(args.models), args.rpm, args.tpm, credit)
             print(f"created key {record.id} '{record.name}' models={','.join(record.models)}"
                   f" rpm={record.rpm or '-'} tpm={record.tpm or '-'} metered={record.metered}")
@@ -85,9 +108,23 @@ async def run(args: argparse.Namespace) -> int:
                 await put_key(nc, record)
             event = await publish_credit(nc, record, micro)
             print(f"credited {args.usd} USD to key {record.id} '{record.name}' ({event.event_id})")
+        elif args.command == "responses":
+            await _responses(nc, args.action, args.key)
         return 0
     finally:
         await nc.close()
+
+
+async def _responses(nc: Client, action: str, key: str) -> None:
+    record = await find_key(nc, key)
+    if action == "list":
+        ids = await stored_ids(nc.jetstream(), record.id)
+        print(f"{len(ids)} stored response(s) of key {record.id} '{record.name}'")
+        for response_id in ids:
+            print(response_id)
+    else:
+        count = await purge_key(nc.jetstream(), record.id)
+        print(f"purged {count} stored response(s) of key {record.id} '{record.name}'")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {ex}", file=sys.stderr)
         return 1
     except (OSError, nats.errors.Error) as ex:
-        print(f"error: cannot reach NATS at {nats_url()}: {type(ex).__name__}: {ex}", file=sys.stderr)
+        print(f"error: {unreachable_nats(ex)}", file=sys.stderr)
         return 1
 
 

@@ -20,7 +20,7 @@ import nats
 from gateway.runtime import natsbus
 from gateway.contracts import config as configuration
 from gateway.contracts.bus import ProcessStatus
-from gateway.contracts.config import nats_url
+from gateway.contracts.config import unreachable_nats
 from gateway.runtime.status import GATHER_S, gather
 
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         answers = asyncio.run(ask(args.wait))
     except (OSError, nats.errors.Error, asyncio.TimeoutError) as ex:
-        print(f"error: cannot reach NATS at {nats_url()}: {type(ex).__name__}: {ex}", file=sys.stderr)
+        print(f"error: {unreachable_nats(ex)}", file=sys.stderr)
         return 1
     view = overview(answers, configured_providers())
     if args.format == "json":

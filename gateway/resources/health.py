@@ -6,7 +6,8 @@
   (see gateway/readiness.py); 503 with a body naming what is not ready.
 - `/health`: what it always said, for probes written before /readyz: this process is
   connected to NATS and has loaded the keys (workers not checked).
-- `/`: `HEAD /` answers the reachability probe Claude Code sends before its first request.
+- `/`: `HEAD /` answers the reachability probe Claude Code sends before its first request;
+  `/api/hello` is the same resource, for the probe Claude Code also sends there.
 """
 
 from __future__ import annotations
@@ -88,3 +89,5 @@ describe("GET", "/health", "Kept for older probes: connected to NATS with the ke
          other=((503, ProbeStatus),), auth=False, tag="operations")
 describe("GET", "/", "What this server serves", auth=False, tag="operations")
 describe("HEAD", "/", "Reachability probe (Claude Code sends it first)", auth=False, tag="operations")
+describe("GET", "/api/hello", "What this server serves (as `/`)", auth=False, tag="operations")
+describe("HEAD", "/api/hello", "Reachability probe (Claude Code sends it on every run)", auth=False, tag="operations")

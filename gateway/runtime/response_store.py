@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import msgspec
 from nats.js.client import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
 from gateway.contracts.bus import response_store_key
@@ -29,6 +29,9 @@ def encode_stored(key_id: str, response: bytes, items: list[msgspec.Raw]) -> byt
 
 class StoredResponses:
     """get / put / delete of one key's stored responses (asyncio)."""
+
+    # The bucket exists once the gateway ran; this is only used when a CLI creates it first.
+    DEFAULT_TTL_S = 30 * 24 * 3600.0
 
     def __init__(self, ttl_s: float) -> None:
         self._ttl_s = ttl_s
@@ -70,3 +73,22 @@ class StoredResponses:
         assert name is not None  # NOTE: get() found it under this name
         await (await self._open(js)).delete(name)
         return True
+
+
+async def stored_ids(js: JetStreamContext, key_id: str) -> list[str]:
+    """The response ids stored for one API key (`scripts/keys responses list`)."""
+    bucket = await natsbus.responses_bucket(js, StoredResponses.DEFAULT_TTL_S)
+    try:
+        names = await bucket.keys()  # NOTE: nats-py's `filters` are substrings, and warn on stderr
+    except NoKeysError:
+        return []
+    return sorted(n.split(".", 1)[1] for n in names if n.startswith(f"{key_id}."))
+
+
+async def purge_key(js: JetStreamContext, key_id: str) -> int:
+    """Purge every response stored for one API key; how many there were."""
+    ids = await stored_ids(js, key_id)
+    bucket = await natsbus.responses_bucket(js, StoredResponses.DEFAULT_TTL_S)
+    for response_id in ids:
+        await bucket.purge(f"{key_id}.{response_id}")
+    return len(ids)

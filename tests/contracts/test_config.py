@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.contracts.config import ConfigError, load, parse
@@ -193,3 +195,17 @@ def test_a_models_provider_options_are_one_struct_built_from_its_entry() -> None
     job = Job(request_id="r", key_id="k", op="chat", model="c", provider="a", upstream_model="u", body=b"{}",
               deadline=0.0, options=claude)
     assert JOB_DECODER.decode(msgspec.msgpack.encode(job)).options == claude
+
+
+@pytest.mark.parametrize(("typo", "line", "says"), [
+    ('\n[gateway]\nmax_body_byte = 5\n', 8, "unknown field `max_body_byte`"),
+    ('\n[providers.o]\nkind = "openai"\nbase_url = 5\n', 9, "base_url"),
+    ('\n[gateway\n', 7, "invalid config"),
+])
+def test_a_config_typo_is_one_line_naming_the_file_and_line(typo: str, line: int, says: str, tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(MINIMAL + typo)
+    with pytest.raises(ConfigError) as ex:
+        load(path)
+    assert str(ex.value).startswith(f"{path} line {line}: invalid config") and says in str(ex.value)
+    assert "\n" not in str(ex.value)

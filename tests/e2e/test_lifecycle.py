@@ -9,6 +9,7 @@ import time
 
 import httpx
 import openai
+import pytest
 
 from tests.fakes.openai import FakeOpenAI
 from tests.harness.procs import ROOT, wait_until
@@ -56,6 +57,25 @@ def test_key_from_scripts_keys_works_at_once(stack: Stack) -> None:
             break
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_scripts_keys_warns_on_a_pattern_and_lists_and_purges_stored_responses(stack: Stack) -> None:
+    env = {**os.environ, **stack._env(stack.workdir / "gateway.toml")}
+
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gateway.ops.keys_cli", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=30, check=True)
+
+    created = keys("create", "e2e-stored", "--models", "echo,nomodel*")
+    assert "warning: --models pattern 'nomodel*' matches no configured model" in created.stderr
+    assert "'echo'" not in created.stderr  # a pattern that matches says nothing
+    client = openai.OpenAI(base_url=stack.base_url, api_key=created.stdout.strip().splitlines()[-1], max_retries=0)
+    stored = client.responses.create(model="echo", input="keep me")
+    assert stored.id in keys("responses", "list", "e2e-stored").stdout
+    assert "purged 1 stored response(s)" in keys("responses", "purge", "e2e-stored").stdout
+    assert keys("responses", "list", "e2e-stored").stdout.startswith("0 stored response(s)")
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(stored.id)
 
 
 def _request_id_for(stack: Stack, client_request_id: str) -> str:

@@ -195,6 +195,20 @@ def test_head_root_is_answered(stack: Stack) -> None:
         200, {"service": "llm-gateway", "api": ["/v1/chat/completions", "/v1/messages"]})
 
 
+def test_claude_codes_api_hello_probe_is_answered(stack: Stack) -> None:
+    hello = stack.base_url.removesuffix("/v1") + "/api/hello"
+    assert (httpx.head(hello).status_code, httpx.head(hello).content) == (200, b"")
+    assert httpx.get(hello).json()["service"] == "llm-gateway"
+
+
+def test_echo_answers_the_users_words_not_claude_codes_reminders(claude: anthropic.Anthropic) -> None:
+    reminder = "<system-reminder>\nThe user opened the file README.md.\n</system-reminder>"
+    message = claude.messages.create(model="echo", max_tokens=64, messages=[{"role": "user", "content": [
+        {"type": "text", "text": reminder}, {"type": "text", "text": "hello there"},
+        {"type": "text", "text": reminder}]}])
+    assert text_of(message) == "hello there"
+
+
 def test_an_upstream_rate_limit_is_a_rate_limit_error(claude: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.RateLimitError) as caught:
         claude.messages.create(model="msg-openai", max_tokens=10,

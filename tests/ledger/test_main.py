@@ -145,3 +145,17 @@ def test_records_are_stamped_with_the_floor_read_after_the_last_ack_is_confirmed
     other = js_msg(client, USAGE_SUBJECT, EVENT_ENCODER.encode(usage("r10", key_id="key_c")), 9)
     assert asyncio.run(ledger.handle([other]))
     assert sorted((k, BALANCE_DECODER.decode(v).through_seq) for k, v in kv.puts[-2:]) == [("key_b", 9), ("key_c", 9)]
+
+
+def test_a_config_typo_stops_the_ledger_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from ledger.main import run
+    config = tmp_path / "gateway.toml"
+    config.write_text('[providers.echo]\nkind = "echo"\n[ledger]\ndatabse = "x"\n')
+    monkeypatch.setenv("GATEWAY_CONFIG", str(config))
+    with pytest.raises(SystemExit) as stopped:
+        run()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert err == f"ledger: {config} line 4: invalid config: Object contains unknown field `databse`" \
+                  " - at `$.ledger`\n"

@@ -16,6 +16,7 @@ from ledger.store import Store
 from tests.ledger.conftest import DAY, credit, priced, usage
 
 DB = "ledger.sqlite3"
+ZERO = {"requests": 0, "prompt_tokens": 0, "cached_tokens": 0, "completion_tokens": 0, "cost_usd": "0.000000"}
 
 
 def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str) -> str:
@@ -63,6 +64,8 @@ def test_json_rows_per_key_model_and_day(books: Store, tmp_path: Path, capsys: p
         "alice": {"credit_usd": "1.000000", "spent_usd": "0.000239", "balance_usd": "0.999761"},
         "b": {"credit_usd": "0.000000", "spent_usd": "1.234567", "balance_usd": None},  # unmetered
     }
+    assert report["totals"] == {"requests": 6, "prompt_tokens": 75, "cached_tokens": 15, "completion_tokens": 25,
+                                "cost_usd": "1.234806"}
 
 
 def test_since_and_until_are_inclusive_days(books: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,7 +88,7 @@ def test_unknown_key_is_an_empty_report_and_a_warning(books: Store, tmp_path: Pa
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--database", str(tmp_path / DB), "--format", "json", "--key", "nobody"]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out) == {"rows": [], "balances": {}}
+    assert json.loads(captured.out) == {"rows": [], "balances": {}, "totals": ZERO}
     assert "no key 'nobody'" in captured.err
 
 
@@ -99,12 +102,17 @@ def test_keys_sharing_a_name_are_told_apart_by_id(store: Store, tmp_path: Path,
     assert len(json.loads(run(capsys, tmp_path, "--format", "json", "--key", "team"))["rows"]) == 2
 
 
-def test_csv_is_a_header_and_the_rows(books: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_csv_is_the_rows_a_total_and_the_balances(books: Store, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     table = list(csv.reader(io.StringIO(run(capsys, tmp_path, "--format", "csv"))))
     assert table[0] == ["key", "model", "day", "requests", "prompt_tokens", "cached_tokens", "completion_tokens",
                         "cost_usd"]
     assert table[1] == ["alice", "gpt-a", "2026-03-04", "3", "33", "9", "10", "0.000168"]
-    assert len(table) == 5
+    assert table[5] == ["total", "", "", "6", "75", "15", "25", "1.234806"]
+    assert table[6] == []  # the second section follows an empty line
+    assert table[7:] == [["key", "credit_usd", "spent_usd", "balance_usd"],
+                         ["alice", "1.000000", "0.000239", "0.999761"],
+                         ["b", "0.000000", "1.234567", ""]]  # unmetered
 
 
 def test_table_is_aligned_with_a_total_and_the_balances(books: Store, tmp_path: Path,
@@ -122,7 +130,7 @@ def test_table_is_aligned_with_a_total_and_the_balances(books: Store, tmp_path: 
 
 
 def test_empty_ledger(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert json.loads(run(capsys, tmp_path, "--format", "json")) == {"rows": [], "balances": {}}
+    assert json.loads(run(capsys, tmp_path, "--format", "json")) == {"rows": [], "balances": {}, "totals": ZERO}
     assert run(capsys, tmp_path) == "no usage in this period\n"
 
 
@@ -193,6 +201,7 @@ def test_by_deployment_splits_spend_per_deployment(store: Store, tmp_path: Path,
         ("", 1, "0.000005"), ("east", 2, "0.000200"), ("west", 1, "0.000030")]
     table = list(csv.reader(io.StringIO(run(capsys, tmp_path, "--format", "csv", "--by-deployment"))))
     assert table[0][:4] == ["key", "model", "deployment", "day"] and table[2][:3] == ["alice", "gpt-a", "east"]
+    assert table[4] == ["total", "", "", "", "4", "44", "12", "16", "0.000235"]
     lines = run(capsys, tmp_path, "--by-deployment").splitlines()
     assert lines[0].split()[:3] == ["key", "model", "deployment"]
     assert lines[lines.index("") - 1].split() == ["total", "4", "44", "12", "16", "0.000235"]

@@ -79,9 +79,22 @@ def _prompt_texts(req: ChatRequest) -> list[str]:
     return texts
 
 
+def _is_reminder(text: str) -> bool:
+    # Claude Code injects `<system-reminder>` text as parts of, or whole, user messages;
+    # echoing them would read as the gateway's own words (issue 22 item 4).
+    return text.lstrip().startswith("<system-reminder>")
+
+
 def _last_user_text(req: ChatRequest) -> str:
-    last = next((m for m in reversed(req.messages) if isinstance(m, UserMessage)), None)
-    return _text_of(last.content) if last else ""
+    """The user's own words: the last user text part that is not a system reminder."""
+    for m in reversed(req.messages):
+        if not isinstance(m, UserMessage):
+            continue
+        parts = [m.content] if isinstance(m.content, str) else [p.text for p in m.content if isinstance(p, TextPart)]
+        own = next((t for t in reversed(parts) if not _is_reminder(t)), None)
+        if own is not None:
+            return own
+    return ""
 
 
 def reply_words(req: ChatRequest) -> tuple[list[str], str]:

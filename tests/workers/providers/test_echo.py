@@ -32,6 +32,19 @@ def chunks(raw: bytes) -> list[dict[str, Any]]:
     return [json.loads(e) for e in events[:-1]]
 
 
+REMINDER = "<system-reminder>\nAs you answer the user's questions, you can use the following context:\n</system-reminder>"
+
+
+def test_claude_codes_system_reminders_are_not_echoed() -> None:
+    # Claude Code's shape: reminders as text parts around the prompt, and as a whole user message.
+    messages = [{"role": "user", "content": [{"type": "text", "text": REMINDER},
+                                             {"type": "text", "text": "say hi"},
+                                             {"type": "text", "text": "\n" + REMINDER}]},
+                {"role": "user", "content": REMINDER}]
+    status, body = respond(messages=messages)
+    assert status == 200 and json.loads(body)["choices"][0]["message"]["content"] == "say hi"
+
+
 def test_text_is_echoed_without_tools() -> None:
     status, body = respond(tools=[WEATHER], tool_choice="auto")
     reply = json.loads(body)
