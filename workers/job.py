@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from gateway.contracts.bus import Job
 from gateway.contracts.config import ProviderConfig
-from gateway.contracts.errors import upstream_config_error, upstream_error
+from gateway.contracts.errors import model_unavailable, upstream_error
 from gateway.contracts.openai import Usage
 from gateway.contracts.redact import MIN_SECRET_CHARS, Redactor
 from gateway.runtime.estimate import tokens_from_chars
@@ -105,8 +105,7 @@ def resolve(routes: dict[str, Route], job: Job) -> tuple[Route, Target]:
         raise upstream_error(f"this worker does not serve provider '{job.provider}'")
     api_key = route.config.api_key()
     if route.config.api_key_env and api_key is None:
-        raise upstream_config_error(f"provider '{route.name}' has no API key: the gateway's operator must set "
-                                    f"{route.config.api_key_env}")
+        raise model_unavailable(job.model, route.name, route.config.api_key_env)
     target = Target(
         base_url=route.config.base_url,
         api_key=api_key,
