@@ -95,6 +95,18 @@ def placeholder_keys(routes: dict[str, Route]) -> list[tuple[str, str]]:
     return short
 
 
+def missing_variable(route: Route) -> str | None:
+    """The variable `route`'s provider takes its secret from, when it is unset or empty."""
+    if route.config.api_key_env and route.config.api_key() is None:
+        return route.config.api_key_env
+    return None
+
+
+def missing_secrets(routes: dict[str, Route]) -> dict[str, str]:
+    """provider -> the variable it lacks, for each of `routes` whose secret is unset."""
+    return {name: v for name, route in routes.items() if (v := missing_variable(route)) is not None}
+
+
 def resolve(routes: dict[str, Route], job: Job) -> tuple[Route, Target]:
     """The route `job` runs on and the Target its provider converts for.
 

@@ -26,7 +26,7 @@ from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from gateway.runtime import natsbus
 from gateway.contracts import config as configuration
-from gateway.contracts.bus import KEY_DECODER, ping_subject
+from gateway.contracts.bus import KEY_DECODER, missing_secret, ping_subject
 from gateway.contracts.environment import environment
 from gateway.runtime.keys import all_keys, create_key, hash_secret, open_keys_bucket
 from gateway.ops.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
@@ -64,16 +64,21 @@ async def _connect(deadline: float) -> Client:
             await asyncio.sleep(0.2)
 
 
-async def _workers_ready(nc: Client, providers: list[str], deadline: float) -> None:
+async def _workers_ready(nc: Client, providers: list[str], deadline: float) -> dict[str, str]:
+    """Once every provider answers: provider -> the variable its worker lacks for its secret."""
+    lacking: dict[str, str] = {}
     for provider in providers:
         while True:
             try:
-                await nc.request(ping_subject(provider), b"", timeout=0.5)
+                answer = await nc.request(ping_subject(provider), b"", timeout=0.5)
+                if (variable := missing_secret(answer.data)) is not None:
+                    lacking[provider] = variable
                 break
             except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no worker answered for provider '{provider}'") from None
                 await asyncio.sleep(0.2)
+    return lacking
 
 
 def demo_key_path() -> Path:
@@ -138,14 +143,13 @@ def _gateway_accepts(url: str, secret: str, deadline: float) -> None:
         time.sleep(0.2)
 
 
-async def prepare(config: configuration.Config) -> str:
-    """Wait for NATS and the workers; return the demo key."""
+async def prepare(config: configuration.Config) -> tuple[str, dict[str, str]]:
+    """Wait for NATS and the workers; return the demo key and the providers lacking their secret."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     nc = await _connect(deadline)
     try:
         secret = await _demo_key(nc)
-        await _workers_ready(nc, sorted(config.providers), deadline)
-        return secret
+        return secret, await _workers_ready(nc, sorted(config.providers), deadline)
     finally:
         await nc.close()
 
@@ -157,6 +161,7 @@ class Readiness:
         self._config = config
         self.done = threading.Event()
         self.secret: str | None = None
+        self.lacking: dict[str, str] = {}
         self.error: str | None = None
 
     def start(self) -> None:
@@ -165,7 +170,7 @@ class Readiness:
 
     def _run(self) -> None:
         try:
-            secret = asyncio.run(prepare(self._config))
+            secret, self.lacking = asyncio.run(prepare(self._config))
             _gateway_accepts(base_url(), secret, time.monotonic() + READY_TIMEOUT_S)
             self.secret = secret
         except (TimeoutError, OSError, nats.errors.Error) as ex:
@@ -174,14 +179,20 @@ class Readiness:
             self.done.set()
 
 
-def banner(url: str, secret: str, config: configuration.Config) -> str:
+def banner(url: str, secret: str, config: configuration.Config, lacking: dict[str, str] | None = None) -> str:
     """What a new user sees once the stack serves."""
+    lacking = lacking or {}
+    missing = "".join(
+        f"  unavailable: provider '{p}' lacks {v} (its models "
+        f"{', '.join(m.id for m in config.models if m.provider == p)} answer 404 model_unavailable)\n"
+        for p, v in sorted(lacking.items()))
     return (
         "\n"
         "  LLM gateway ready\n"
         f"  base URL : {url}\n"
         f"  demo key : {secret}\n"
-        f"  models   : {', '.join(m.id for m in config.models)}\n"
+        f"  models   : {', '.join(m.id for m in config.models if m.provider not in lacking)}\n"
+        f"{missing}"
         f"  try      : curl {url}/chat/completions -H 'Authorization: Bearer {secret}' "
         "-H 'content-type: application/json' "
         "-d '{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'\n"
@@ -229,7 +240,7 @@ def main() -> int:
             stack.say(f"\nstack did not become ready: {readiness.error}")
             return 1
         assert readiness.secret is not None
-        stack.say(banner(base_url(), readiness.secret, config))
+        stack.say(banner(base_url(), readiness.secret, config, readiness.lacking))
         serving = True
         # NOTE: from here on a process that dies is restarted (with backoff) and the stack
         # stops only when asked.

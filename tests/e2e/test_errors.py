@@ -173,6 +173,16 @@ def test_provider_without_its_secret_is_a_404_no_client_retries_and_no_cooldown(
     assert status == 404 and body["type"] == "error"
     assert body["error"]["type"] == "not_found_error"
     assert "GATEWAY_TEST_UNSET_KEY" in body["error"]["message"]
+    # the workers report it: /readyz detail names the variable, the worker said so at start
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.gateway_port}/readyz", timeout=10) as response:
+            ready = json.loads(response.read())
+    except urllib.error.HTTPError as failed:
+        ready = json.loads(failed.read())
+    assert "GATEWAY_TEST_UNSET_KEY" in ready["unavailable"]["nokey"]
+    assert "fakeoai" not in ready["unavailable"]
+    worker_log = next(p for p in stack.procs if p.name == "worker").log_text()
+    assert "provider_secret_missing" in worker_log and "GATEWAY_TEST_UNSET_KEY" in worker_log
     cooled = [line for line in gateway_log(stack).splitlines() if "deployment_cooldown" in line and "nokey" in line]
     assert cooled == []
 

@@ -276,11 +276,14 @@ def test_the_demo_key_survives_a_restart_and_the_readme_demo_key_example_works(t
            "GATEWAY_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     env.pop("NATS_URL", None)
     env.pop("GATEWAY_CONFIG", None)
-    proc, _, base_url, first = _start_and_read_key(tmp_path, env, "first.log")
+    env.pop("GEMINI_API_KEY", None)
+    proc, first_log, base_url, first = _start_and_read_key(tmp_path, env, "first.log")
     try:
         stored = tmp_path / "data" / "demo-key"
         assert stored.read_text().strip() == first
         assert stored.stat().st_mode & 0o777 == 0o600
+        # the banner says which provider lacks its secret (issue 22 item 1)
+        assert "unavailable: provider 'gemini' lacks GEMINI_API_KEY" in first_log.read_text()
         # the README's example, as written: the launcher's own key does not take the name
         made = subprocess.run(["scripts/keys", "create", "demo", "--credit", "0.0001"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=60)
