@@ -181,6 +181,8 @@ def test_provider_without_its_secret_is_a_404_no_client_retries_and_no_cooldown(
         ready = json.loads(failed.read())
     assert "GATEWAY_TEST_UNSET_KEY" in ready["unavailable"]["nokey"]
     assert "fakeoai" not in ready["unavailable"]
+    listed = {m.id for m in client.models.list()}
+    assert "nokey-model" not in listed and "echo" in listed
     worker_log = next(p for p in stack.procs if p.name == "worker").log_text()
     assert "provider_secret_missing" in worker_log and "GATEWAY_TEST_UNSET_KEY" in worker_log
     cooled = [line for line in gateway_log(stack).splitlines() if "deployment_cooldown" in line and "nokey" in line]
