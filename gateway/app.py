@@ -92,7 +92,9 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     if attempts is None:  # routing state of this process only (no bucket watch): tests
         attempts = Attempts(config.routing, Cooldowns(config.routing, bridge.publish, log),
                             LoadBoard(config.routing.load_report_s, log), log)
-    models = ModelsResource(auth, router)
+    readiness = Readiness(bridge, keys, list(config.providers))
+    hidden = (lambda: {}) if config.gateway.list_unavailable_models else (lambda: readiness.report().unavailable)
+    models = ModelsResource(auth, router, hidden)
     app.add_route("/v1/models", models)
     app.add_route("/v1/models/{model_id}", models, suffix="one")
     dispatcher = Dispatcher(gate, attempts, relay, router, config.gateway, clock)
@@ -101,7 +103,7 @@ def create_app(config: Config, bridge: Bridge, keys: KeyCache, fetch_key: Fetch,
     app.add_route("/", RootResource())
     app.add_route("/api/hello", RootResource())
     app.add_route("/healthz", LivenessResource())
-    app.add_route("/readyz", ReadinessResource(Readiness(bridge, keys, list(config.providers))))
+    app.add_route("/readyz", ReadinessResource(readiness))
     app.add_route("/openapi.json", OpenAPIResource())
     app.add_route("/metrics", MetricsResource(metrics))
     return app

@@ -60,6 +60,14 @@ def failure_kind(ex: APIError) -> str | None:
     return None
 
 
+def falls_back(ex: APIError) -> bool:
+    """Whether the next fallback model may be tried after `ex`. A model whose provider
+    lacks its secret (`model_unavailable`) is neither retried nor cooled down (our own
+    configuration, not the deployment's health: failure_kind says None) but another model may
+    still answer."""
+    return failure_kind(ex) is not None or ex.error.code == "model_unavailable"
+
+
 def attempt_id(request_id: str, model_index: int, retry: int) -> str:
     """The billing id of one attempt: fallback model index `-f<k>`, retry `-r<n>`."""
     out = request_id if model_index == 0 else f"{request_id}-f{model_index}"
@@ -93,7 +101,7 @@ class Attempts:
                 self._model(request_id, index, model, dispatch, on_attempt, budget_end, counter)
                 return
             except APIError as ex:
-                if index == len(models) - 1 or failure_kind(ex) is None or not self._bus_ready():
+                if index == len(models) - 1 or not falls_back(ex) or not self._bus_ready():
                     raise
                 self._log.info("fallback", request_id=request_id, model=model.id, status=ex.status,
                                next_model=models[index + 1].id)

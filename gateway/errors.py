@@ -24,7 +24,8 @@ from gateway.contracts.log import Logger
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504, 529})  # 529: Anthropic's overloaded, on /v1/messages
 # Our own upstream configuration is wrong: retrying cannot help (conversion-reference 1.4).
-NOT_RETRYABLE_CODES = frozenset({"upstream_auth_error", "upstream_config_error", "insufficient_quota"})
+NOT_RETRYABLE_CODES = frozenset({"upstream_auth_error", "upstream_config_error", "insufficient_quota",
+                                 "model_unavailable"})
 
 
 def headers_of(ex: APIError) -> dict[str, str]:
@@ -32,7 +33,7 @@ def headers_of(ex: APIError) -> dict[str, str]:
     headers = dict(ex.headers)
     if ex.retry_after:
         headers["retry-after"] = ex.retry_after
-    if ex.status >= 500 or ex.status == 429:
+    if ex.status >= 500 or ex.status == 429 or ex.error.code in NOT_RETRYABLE_CODES:
         # NOTE: tells the OpenAI SDK whether retrying can help (it retries 429/5xx by default).
         retry = ex.status in RETRYABLE_STATUSES and ex.error.code not in NOT_RETRYABLE_CODES
         headers["x-should-retry"] = "true" if retry else "false"

@@ -17,7 +17,7 @@ import nats
 from nats.aio.client import Client
 
 from gateway.bus_client import Bridge
-from gateway.contracts.bus import ping_subject
+from gateway.contracts.bus import missing_secret, ping_subject
 from gateway.keycache import KeyCache
 
 READY_TTL_S = 1.0
@@ -32,17 +32,20 @@ class ReadinessReport(msgspec.Struct, kw_only=True):
     keys: bool
     providers: dict[str, bool]  # provider -> a worker answered its ping
     not_ready: list[str] = []
+    # provider -> the variable its worker lacks: its models answer 404 model_unavailable
+    unavailable: dict[str, str] = {}
 
 
-async def ping_providers(nc: Client, providers: list[str], timeout_s: float) -> dict[str, bool]:
-    """(asyncio) provider -> whether some worker answered its ping within `timeout_s`."""
+async def ping_providers(nc: Client, providers: list[str], timeout_s: float) -> dict[str, str | None]:
+    """(asyncio) provider -> None when no worker answered its ping within `timeout_s`, else
+    its answer: "" or the variable the worker lacks for its secret."""
 
-    async def one(provider: str) -> bool:
+    async def one(provider: str) -> str | None:
         try:
-            await nc.request(ping_subject(provider), b"", timeout=timeout_s)
-            return True
+            answer = await nc.request(ping_subject(provider), b"", timeout=timeout_s)
+            return missing_secret(answer.data) or ""
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError, asyncio.TimeoutError):
-            return False
+            return None
 
     answers = await asyncio.gather(*(one(p) for p in providers))
     return dict(zip(providers, answers))
@@ -75,7 +78,7 @@ class Readiness:
     def _probe(self) -> ReadinessReport:
         connected = self._bridge.connected
         loaded = self._keys.loaded
-        answering = {p: False for p in self._providers}
+        answering: dict[str, str | None] = {p: None for p in self._providers}
         if connected and self._providers:
             timeout = self._ping_timeout_s
             try:
@@ -87,6 +90,8 @@ class Readiness:
             not_ready.append("nats: not connected")
         if not loaded:
             not_ready.append("keys: not loaded")
-        not_ready.extend(f"provider {p}: no worker answering" for p, ok in answering.items() if not ok)
+        not_ready.extend(f"provider {p}: no worker answering" for p, ok in answering.items() if ok is None)
+        unavailable = {p: f"unavailable: its workers lack {v}" for p, v in answering.items() if v}
         return ReadinessReport(status="not_ready" if not_ready else "ready", nats=connected, keys=loaded,
-                               providers=answering, not_ready=not_ready)
+                               providers={p: a is not None for p, a in answering.items()}, not_ready=not_ready,
+                               unavailable=unavailable)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from gateway.contracts.bus import Job
 from gateway.contracts.config import ProviderConfig
-from gateway.contracts.errors import upstream_config_error, upstream_error
+from gateway.contracts.errors import model_unavailable, upstream_error
 from gateway.contracts.openai import Usage
 from gateway.contracts.redact import MIN_SECRET_CHARS, Redactor
 from gateway.runtime.estimate import tokens_from_chars
@@ -95,6 +95,18 @@ def placeholder_keys(routes: dict[str, Route]) -> list[tuple[str, str]]:
     return short
 
 
+def missing_variable(route: Route) -> str | None:
+    """The variable `route`'s provider takes its secret from, when it is unset or empty."""
+    if route.config.api_key_env and route.config.api_key() is None:
+        return route.config.api_key_env
+    return None
+
+
+def missing_secrets(routes: dict[str, Route]) -> dict[str, str]:
+    """provider -> the variable it lacks, for each of `routes` whose secret is unset."""
+    return {name: v for name, route in routes.items() if (v := missing_variable(route)) is not None}
+
+
 def resolve(routes: dict[str, Route], job: Job) -> tuple[Route, Target]:
     """The route `job` runs on and the Target its provider converts for.
 
@@ -105,8 +117,7 @@ def resolve(routes: dict[str, Route], job: Job) -> tuple[Route, Target]:
         raise upstream_error(f"this worker does not serve provider '{job.provider}'")
     api_key = route.config.api_key()
     if route.config.api_key_env and api_key is None:
-        raise upstream_config_error(f"provider '{route.name}' has no API key: the gateway's operator must set "
-                                    f"{route.config.api_key_env}")
+        raise model_unavailable(job.model, route.name, route.config.api_key_env)
     target = Target(
         base_url=route.config.base_url,
         api_key=api_key,

@@ -37,7 +37,9 @@ from gateway.contracts.bus import (
     WORKER_SHUTDOWN,
     chat_subject,
     embed_subject,
+    PING_PREFIX,
     ping_subject,
+    pong,
     worker_queue,
 )
 from gateway.contracts.log import Logger
@@ -46,7 +48,7 @@ from workers.dialects.responses.store import ResponseStore
 from workers.load import LoadTracker, report_load
 from gateway.runtime.metrics import WorkerMetrics, serve
 from gateway.runtime.status import Identity, answer_status
-from workers.job import Route, placeholder_keys, provider_redactor
+from workers.job import Route, missing_secrets, missing_variable, placeholder_keys, provider_redactor
 from workers.providers import load
 from workers.service import JobService
 from workers.upstream import Upstream
@@ -167,7 +169,9 @@ class Worker:
 
     async def _on_ping(self, msg: Msg) -> None:
         if msg.reply:
-            await self._nc.publish(msg.reply, b"pong")
+            route = self._routes.get(msg.subject[len(PING_PREFIX):])
+            lacking = None if route is None else missing_variable(route)
+            await self._nc.publish(msg.reply, pong(lacking))
 
     async def _on_cancel(self, msg: Msg) -> None:
         try:
@@ -250,8 +254,13 @@ async def main() -> None:
         stack.callback(reporter.cancel)
         identity = Identity("worker")
         await answer_status(nc, "worker", lambda: identity.status(in_flight=worker.in_flight,
-                                                                   providers=sorted(routes)), log)
+                                                                   providers=sorted(routes),
+                                                                   missing_secrets=missing_secrets(routes)), log)
         log.info("worker_ready", providers=sorted(routes))
+        for name, route in sorted(routes.items()):
+            if (lacking := missing_variable(route)) is not None:
+                log.warning("provider_secret_missing", provider=name, variable=lacking,
+                            effect="its models answer 404 model_unavailable")
         await stop.wait()
         log.info("worker_stopping")
         await worker.stop(config.workers.shutdown_grace_s)

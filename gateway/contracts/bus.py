@@ -107,6 +107,21 @@ def ping_subject(provider: str) -> str:
     return f"{PING_PREFIX}{provider}"
 
 
+PONG = b"pong"
+MISSING_SECRET = b"missing-secret "
+
+
+def pong(missing_variable: str | None) -> bytes:
+    """A worker's answer to a ping: `pong`, or the variable its provider's secret lacks
+    (the gateway holds no secrets: it learns this from the workers)."""
+    return PONG if missing_variable is None else MISSING_SECRET + missing_variable.encode()
+
+
+def missing_secret(answer: bytes) -> str | None:
+    """The variable a ping's answer says is missing, if any."""
+    return answer[len(MISSING_SECRET):].decode() if answer.startswith(MISSING_SECRET) else None
+
+
 def status_subject(role: str) -> str:
     """Subject on which every process of `role` answers a status request (scripts/status)."""
     return f"{STATUS_PREFIX}{role}"
@@ -338,6 +353,7 @@ class ProcessStatus(Struct, kw_only=True):
     in_flight: int = 0  # requests (gateway) or jobs (worker) running now
     open_streams: int = 0  # gateway: SSE streams open now
     providers: list[str] = []  # worker: the providers it serves
+    missing_secrets: dict[str, str] = {}  # worker: provider -> the unset variable its secret is read from
     pending_events: int | None = None  # ledger: USAGE events its consumer has not taken yet
     last_commit_at: float | None = None  # ledger: unix time of the last committed batch
     day: str = ""  # ledger: the UTC day of `spend_today`

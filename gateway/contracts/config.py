@@ -56,6 +56,8 @@ class GatewaySettings(Struct, forbid_unknown_fields=True, kw_only=True):
     # -- end of HTTP connections ------------------------------------------------------------
     # SIGTERM: requests in flight may finish for this long; the rest are cut (issue 14, item 6).
     shutdown_grace_s: Annotated[float, Meta(ge=0)] = 25.0
+    # List models whose provider's secret the workers lack (they answer 404 model_unavailable).
+    list_unavailable_models: bool = False
 
 
 class WorkerSettings(Struct, forbid_unknown_fields=True, kw_only=True):

@@ -11,7 +11,7 @@ constructors below (tests/contracts/test_errors.py fails on an `APIError(...)` o
     403 permission_error / model_not_allowed
     400 invalid_request_error / invalid_http_request (a request gunicorn cannot parse)
     400 invalid_request_error / context_length_exceeded (the prompt overflows the model's window)
-    404 invalid_request_error / model_not_found, not_found
+    404 invalid_request_error / model_not_found, model_unavailable, not_found
     405 invalid_request_error / method_not_allowed
     408 invalid_request_error / request_timeout
     413 invalid_request_error / request_too_large
@@ -148,6 +148,16 @@ def model_not_found(model: str, usable: Sequence[str] = (), kind: str | None = N
             "model_not_found",
         ),
     )
+
+
+def model_unavailable(model: str, provider: str, variable: str) -> APIError:
+    """404: a configured model whose provider's secret is missing from the workers'
+    environment. A 4xx because clients (Codex among them) retry every 5xx, and retrying
+    cannot help until the operator sets the variable."""
+    return APIError(404, OpenAIError(
+        f"The model '{model}' is unavailable: its provider '{provider}' has no API key; the gateway's "
+        f"operator must set {variable} in the workers' environment.",
+        "invalid_request_error", "model", "model_unavailable"))
 
 
 def not_found(message: str) -> APIError:

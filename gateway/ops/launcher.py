@@ -3,7 +3,7 @@
 Starts the Procfile's processes (the embedded `nats` unless `NATS_URL` is set, the
 gateway, `WORKER_PROCESSES` workers, the ledger), waits until the stack serves (NATS up,
 every provider answered by a worker, the gateway healthy and accepting the new key),
-then prints the base URL and a fresh demo key. A process that dies before that stops the
+then prints the base URL and the demo key (kept in the data dir, the same on every start). A process that dies before that stops the
 stack at once, with its name and last lines; after it, a process that dies is restarted
 with backoff. Ctrl-C or SIGTERM stops every process in any state.
 """
@@ -22,15 +22,18 @@ from pathlib import Path
 
 import nats
 from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from gateway.runtime import natsbus
 from gateway.contracts import config as configuration
-from gateway.contracts.bus import ping_subject
+from gateway.contracts.bus import KEY_DECODER, missing_secret, ping_subject
 from gateway.contracts.environment import environment
-from gateway.runtime.keys import all_keys, create_key, open_keys_bucket
+from gateway.runtime.keys import all_keys, create_key, hash_secret, open_keys_bucket
 from gateway.ops.supervisor import Restarts, Stack, StopRequest, read_procfile, wait_for
 
-DEMO_KEY_NAME = "demo"
+# NOTE: not "demo": the README's own `scripts/keys create demo --credit 0.0001` must work.
+DEMO_KEY_NAME = "scripts-run-demo"
+DEMO_KEY_FILE = "demo-key"
 READY_TIMEOUT_S = 120.0
 # The default shutdown graces ([gateway] 25 s, [workers] 30 s) fit, with time to publish usage.
 STOP_GRACE_S = 35.0
@@ -61,25 +64,68 @@ async def _connect(deadline: float) -> Client:
             await asyncio.sleep(0.2)
 
 
-async def _workers_ready(nc: Client, providers: list[str], deadline: float) -> None:
+async def _workers_ready(nc: Client, providers: list[str], deadline: float) -> dict[str, str]:
+    """Once every provider answers: provider -> the variable its worker lacks for its secret."""
+    lacking: dict[str, str] = {}
     for provider in providers:
         while True:
             try:
-                await nc.request(ping_subject(provider), b"", timeout=0.5)
+                answer = await nc.request(ping_subject(provider), b"", timeout=0.5)
+                if (variable := missing_secret(answer.data)) is not None:
+                    lacking[provider] = variable
                 break
             except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no worker answered for provider '{provider}'") from None
                 await asyncio.sleep(0.2)
+    return lacking
 
 
-async def _rotate_demo_key(nc: Client) -> str:
-    """Remove earlier demo keys (their secrets were never stored) and make a new one."""
+def demo_key_path() -> Path:
+    """Where the demo key's secret is kept (mode 0600), so a restart prints the same key."""
+    return environment().data_dir / DEMO_KEY_FILE
+
+
+async def _stored_demo_key(nc: Client) -> str | None:
+    """The stored demo secret, if its record still exists and is enabled."""
+    path = demo_key_path()
+    try:
+        secret = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    kv = await open_keys_bucket(nc)
+    try:
+        entry = await kv.get(hash_secret(secret))
+    except (KeyNotFoundError, NotFoundError):
+        return None
+    if not entry.value or KEY_DECODER.decode(entry.value).disabled:
+        return None
+    return secret
+
+
+def _store_demo_key(secret: str) -> None:
+    path = demo_key_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{DEMO_KEY_FILE}.tmp")
+    staged.unlink(missing_ok=True)
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    os.replace(staged, path)
+
+
+async def _demo_key(nc: Client) -> str:
+    """The data dir's demo key; a new one (earlier demo records removed) when it was never
+    made, or its record was deleted or disabled."""
+    secret = await _stored_demo_key(nc)
+    if secret is not None:
+        return secret
     kv = await open_keys_bucket(nc)
     for record in await all_keys(nc):
         if record.name == DEMO_KEY_NAME:
             await kv.delete(record.hash)
     _, secret = await create_key(nc, DEMO_KEY_NAME, ["*"], None, None, None)
+    _store_demo_key(secret)
     return secret
 
 
@@ -97,14 +143,13 @@ def _gateway_accepts(url: str, secret: str, deadline: float) -> None:
         time.sleep(0.2)
 
 
-async def prepare(config: configuration.Config) -> str:
-    """Wait for NATS and the workers; return a fresh demo key."""
+async def prepare(config: configuration.Config) -> tuple[str, dict[str, str]]:
+    """Wait for NATS and the workers; return the demo key and the providers lacking their secret."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     nc = await _connect(deadline)
     try:
-        secret = await _rotate_demo_key(nc)
-        await _workers_ready(nc, sorted(config.providers), deadline)
-        return secret
+        secret = await _demo_key(nc)
+        return secret, await _workers_ready(nc, sorted(config.providers), deadline)
     finally:
         await nc.close()
 
@@ -116,6 +161,7 @@ class Readiness:
         self._config = config
         self.done = threading.Event()
         self.secret: str | None = None
+        self.lacking: dict[str, str] = {}
         self.error: str | None = None
 
     def start(self) -> None:
@@ -124,7 +170,7 @@ class Readiness:
 
     def _run(self) -> None:
         try:
-            secret = asyncio.run(prepare(self._config))
+            secret, self.lacking = asyncio.run(prepare(self._config))
             _gateway_accepts(base_url(), secret, time.monotonic() + READY_TIMEOUT_S)
             self.secret = secret
         except (TimeoutError, OSError, nats.errors.Error) as ex:
@@ -133,14 +179,20 @@ class Readiness:
             self.done.set()
 
 
-def banner(url: str, secret: str, config: configuration.Config) -> str:
+def banner(url: str, secret: str, config: configuration.Config, lacking: dict[str, str] | None = None) -> str:
     """What a new user sees once the stack serves."""
+    lacking = lacking or {}
+    missing = "".join(
+        f"  unavailable: provider '{p}' lacks {v} (its models "
+        f"{', '.join(m.id for m in config.models if m.provider == p)} answer 404 model_unavailable)\n"
+        for p, v in sorted(lacking.items()))
     return (
         "\n"
         "  LLM gateway ready\n"
         f"  base URL : {url}\n"
         f"  demo key : {secret}\n"
-        f"  models   : {', '.join(m.id for m in config.models)}\n"
+        f"  models   : {', '.join(m.id for m in config.models if m.provider not in lacking)}\n"
+        f"{missing}"
         f"  try      : curl {url}/chat/completions -H 'Authorization: Bearer {secret}' "
         "-H 'content-type: application/json' "
         "-d '{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'\n"
@@ -188,7 +240,7 @@ def main() -> int:
             stack.say(f"\nstack did not become ready: {readiness.error}")
             return 1
         assert readiness.secret is not None
-        stack.say(banner(base_url(), readiness.secret, config))
+        stack.say(banner(base_url(), readiness.secret, config, readiness.lacking))
         serving = True
         # NOTE: from here on a process that dies is restarted (with backoff) and the stack
         # stops only when asked.

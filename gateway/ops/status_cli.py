@@ -64,6 +64,8 @@ def render_table(view: Overview, now: float) -> str:
     for w in view.workers:
         out.append(f"  {w.id}  v{w.version}  up {w.uptime_s:.0f}s  in flight {w.in_flight}  "
                    f"providers {','.join(w.providers)}")
+        for provider, variable in sorted(w.missing_secrets.items()):
+            out.append(f"    {provider}: unavailable, {variable} is not set (its models answer 404 model_unavailable)")
     ledger = view.ledger
     if ledger is None:
         out.append("ledger: not answering")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
@@ -39,9 +40,13 @@ def _errors_for(req: falcon.Request) -> AbstractContextManager[None]:
 class ModelsResource:
     """The per-key model list."""
 
-    def __init__(self, auth: Authenticator, router: Router) -> None:
+    def __init__(self, auth: Authenticator, router: Router,
+                 unavailable: Callable[[], dict[str, str]] = dict) -> None:
         self._auth = auth
         self._router = router
+        # provider -> why its models cannot answer (its workers lack the secret); such models
+        # are left out of the list unless `[gateway] list_unavailable_models` (gateway/app.py)
+        self._unavailable = unavailable
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the models this key may use."""
@@ -50,7 +55,9 @@ class ModelsResource:
 
     def _list(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = req.context.key = self._auth.authenticate(req)
-        models = self._router.visible_to(key)
+        lacking = self._unavailable()
+        models = [m for m in self._router.visible_to(key)
+                  if not lacking or any(d.provider not in lacking for d in m.routes())]
         resp.content_type = falcon.MEDIA_JSON
         if speaks_anthropic(req):
             page = [to_anthropic_model(m) for m in models]

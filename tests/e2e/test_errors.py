@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from gateway.contracts.bus import chat_subject
+from tests.e2e.conftest import gateway_log
 from tests.harness.procs import SLACK_S
 from tests.harness.stack import Stack
 
@@ -156,13 +157,36 @@ def test_upstream_refusing_our_key_is_502_not_401(client: openai.OpenAI) -> None
     assert "Incorrect API key" in ex.value.message
 
 
-def test_provider_without_its_secret_is_a_clear_502(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.InternalServerError) as ex:
-        client.chat.completions.create(model="nokey-model", messages=USER)
-    assert ex.value.status_code == 502
-    assert "GATEWAY_TEST_UNSET_KEY" in ex.value.message
-    assert ex.value.code == "upstream_config_error"
-    assert ex.value.response.headers["x-should-retry"] == "false"
+def test_provider_without_its_secret_is_a_404_no_client_retries_and_no_cooldown(
+        client: openai.OpenAI, stack: Stack, api_key: str) -> None:
+    for _ in range(3):  # a cooldown would start after repeated failures: none may
+        with pytest.raises(openai.NotFoundError) as ex:
+            client.chat.completions.create(model="nokey-model", messages=USER)
+        assert ex.value.status_code == 404
+        assert ex.value.code == "model_unavailable"
+        assert "GATEWAY_TEST_UNSET_KEY" in ex.value.message
+        assert ex.value.response.headers["x-should-retry"] == "false"
+    # Anthropic's shape on /v1/messages: a 404 its SDK (and Claude Code) does not retry
+    status, body = raw_post(stack, "/messages", json.dumps(
+        {"model": "nokey-model", "max_tokens": 16, "messages": USER}).encode(),
+        {"x-api-key": api_key, "content-type": "application/json", "anthropic-version": "2023-06-01"})
+    assert status == 404 and body["type"] == "error"
+    assert body["error"]["type"] == "not_found_error"
+    assert "GATEWAY_TEST_UNSET_KEY" in body["error"]["message"]
+    # the workers report it: /readyz detail names the variable, the worker said so at start
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.gateway_port}/readyz", timeout=10) as response:
+            ready = json.loads(response.read())
+    except urllib.error.HTTPError as failed:
+        ready = json.loads(failed.read())
+    assert "GATEWAY_TEST_UNSET_KEY" in ready["unavailable"]["nokey"]
+    assert "fakeoai" not in ready["unavailable"]
+    listed = {m.id for m in client.models.list()}
+    assert "nokey-model" not in listed and "echo" in listed
+    worker_log = next(p for p in stack.procs if p.name == "worker").log_text()
+    assert "provider_secret_missing" in worker_log and "GATEWAY_TEST_UNSET_KEY" in worker_log
+    cooled = [line for line in gateway_log(stack).splitlines() if "deployment_cooldown" in line and "nokey" in line]
+    assert cooled == []
 
 
 def test_no_worker_is_503_at_once(client: openai.OpenAI) -> None:

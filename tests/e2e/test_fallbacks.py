@@ -13,7 +13,7 @@ def test_upstream_failure_falls_back_through_the_list(client: openai.OpenAI, sta
         model="gpt-with-fallback", messages=[{"role": "user", "content": "#scenario error_500"}]
     )
     reply = raw.parse()
-    # gpt-upstream failed (502), ghost-model-2 has no key (502), echo answered
+    # gpt-upstream failed (502), ghost-model-2 has no key (404 model_unavailable), echo answered
     assert reply.model == "echo"
     assert reply.choices[0].message.content == "#scenario error_500"
     request_id = raw.headers["x-request-id"]

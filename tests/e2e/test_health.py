@@ -72,7 +72,8 @@ def test_readiness_flips_with_the_last_worker_of_a_provider(small_stack: tuple[S
     second = stack.start_worker(config, name="worker-2", providers=["echo", "echo2"])
     wait_until(lambda: get(stack, "/readyz")[0] == 200, 10, "ready with two workers")
     assert get(stack, "/readyz") == (200, {"status": "ready", "nats": True, "keys": True,
-                                           "providers": {"echo": True, "echo2": True}, "not_ready": []})
+                                           "providers": {"echo": True, "echo2": True}, "not_ready": [],
+                                           "unavailable": {}})
 
     first.stop()
     # one worker left: still ready (the cache may answer for up to a second; it must stay 200)

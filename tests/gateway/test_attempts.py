@@ -13,7 +13,7 @@ from gateway.attempts import ROUTES_CACHED, Attempts, attempt_id, failure_kind
 from gateway.balancer import LoadBoard
 from gateway.contracts.bus import COOLDOWN_DECODER, cooldown_key
 from gateway.contracts.config import Deployment, ModelConfig, RoutingSettings, parse
-from gateway.contracts.errors import APIError, OpenAIError, invalid_request, no_worker, upstream_error
+from gateway.contracts.errors import APIError, OpenAIError, invalid_request, model_unavailable, no_worker, upstream_error
 from gateway.contracts.log import Logger
 from gateway.cooldowns import Cooldowns
 
@@ -154,6 +154,20 @@ def test_caller_errors_are_neither_retried_nor_fallen_back_from() -> None:
     with pytest.raises(APIError) as ex:
         run(attempts, upstreams, "multi", "single")
     assert ex.value.status == 400 and len(upstreams.calls) == 1
+
+
+def test_a_model_without_its_secret_is_neither_retried_nor_cooled_but_falls_back() -> None:
+    attempts, clock, published = make(RoutingSettings(retries=3, retry_budget_s=100))
+    missing = model_unavailable("single", "c", "C_KEY")
+    upstreams = Upstreams({"c": [missing], "a": [missing], "b": [missing]})
+    with pytest.raises(APIError) as ex:
+        run(attempts, upstreams, "single")
+    assert (ex.value.status, ex.value.error.code) == (404, "model_unavailable")
+    assert len(upstreams.calls) == 1 and published == [] and clock.slept == []
+    upstreams = Upstreams({"a": [missing], "b": [missing]})
+    seen = run(attempts, upstreams, "multi", "single")
+    assert [c[2] for c in upstreams.calls] == ["req", "req-f1"]  # the other model answered
+    assert seen[-1] == ("single/c", 2) and published == []
 
 
 def test_fallbacks_follow_the_models_retries_under_their_own_ids() -> None:

@@ -30,3 +30,10 @@ def test_without_a_ledger_the_view_says_so() -> None:
     view = overview([answer("gateway", 1)], [])
     assert view.ledger is None and view.spend_today == {}
     assert "ledger: not answering" in render_table(view, now=0.0)
+
+
+def test_a_worker_lacking_a_providers_secret_shows_it_unavailable() -> None:
+    answers = [answer("worker", 2, providers=["a", "b"], missing_secrets={"b": "B_API_KEY"})]
+    table = render_table(overview(answers, ["a", "b"]), now=0.0)
+    assert "b: unavailable, B_API_KEY is not set (its models answer 404 model_unavailable)" in table
+    assert "a: unavailable" not in table
