@@ -169,19 +169,15 @@ class JobService:
             await pump.pass_through(route, plan, sink, outcome)
             return
         outcome.prompt_estimate = estimate_chat_prompt(plan.chat)
-        try:
-            request = route.provider.chat_request(plan.chat, plan.body, target, job.stream)
-            _dropped((*plan.dropped, *request.dropped), sink, outcome)
-            calls = 1 if route.provider.supports_n else plan.chat.choice_count()
-            created = int(self._clock())
-            if job.stream:
-                await fanout.chat_stream(job, route, request, calls, created, sink, outcome)
-            else:
-                contexts = [reply_context(job, created, i) for i in range(calls)]
-                await fanout.chat_whole(route, request, contexts, sink, outcome)
-        except APIError as ex:
-            plan.in_callers_terms(ex)  # a 400 names the caller's field, not chat's
-            raise
+        request = route.provider.chat_request(plan.chat, plan.body, target, job.stream)
+        _dropped((*plan.dropped, *request.dropped), sink, outcome)
+        calls = 1 if route.provider.supports_n else plan.chat.choice_count()
+        created = int(self._clock())
+        if job.stream:
+            await fanout.chat_stream(job, route, request, calls, created, sink, outcome)
+        else:
+            contexts = [reply_context(job, created, i) for i in range(calls)]
+            await fanout.chat_whole(route, request, contexts, sink, outcome)
 
     async def _prepare(self, job: Job, route: Route, target: Target) -> Direct | Converted:
         """The job's plan: chat as the caller sent it, or what its dialect makes of it."""

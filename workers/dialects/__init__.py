@@ -77,8 +77,8 @@ class Direct:
 class Converted:
     """A request converted to chat (`body`: its JSON), and the Output of its chat answer.
 
-    `caller_param` names a chat parameter as the caller's dialect spells it, so a 400
-    from the provider's conversion or the upstream names the caller's own field.
+    A 400 from the provider's conversion or the upstream names chat's parameter; the
+    Output's `failed` names the caller's own field instead (one place, every dialect).
     `dropped`: caller fields the conversion left out (named with the provider's own in
     `x-gateway-dropped-params`).
     """
@@ -86,18 +86,7 @@ class Converted:
     chat: ChatRequest
     body: bytes
     output: Output = RELAYED
-    caller_param: Callable[[str], str] | None = None
     dropped: tuple[str, ...] = ()
-
-    def in_callers_terms(self, ex: APIError) -> APIError:
-        """`ex` with its `param` (and that name quoted in its message) as the caller's."""
-        error = ex.error
-        if self.caller_param is not None and error.param:
-            param = self.caller_param(error.param)
-            if param != error.param:
-                error.message = error.message.replace(f"'{error.param}'", f"'{param}'")
-                error.param = param
-        return ex
 
 
 class Dialect(Protocol):

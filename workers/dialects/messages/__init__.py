@@ -80,8 +80,8 @@ class MessagesDialect:
         chat = msgspec.structs.replace(to_chat_request(req), model=job.model)
         if route.config.kind == "openai":
             chat = for_openai(chat)
-        return Converted(chat, _CHAT_ENCODER.encode(chat), MessagesOutput(message_id(job.request_id), job.model),
-                         functools.partial(caller_param, req=req))
+        output = MessagesOutput(message_id(job.request_id), job.model, functools.partial(caller_param, req=req))
+        return Converted(chat, _CHAT_ENCODER.encode(chat), output)
 
     def pass_through(self, kind: str, job: Job, target: Target) -> Direct | None:
         """Forward as sent to an anthropic-kind upstream."""

@@ -17,6 +17,7 @@ calls still waiting at the end are sent whole then.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -62,7 +63,8 @@ def _whole_json(text: str) -> bool:
 class MessagesOutput:
     """Converts one job's chat output (a completion, or a stream of chunks)."""
 
-    def __init__(self, msg_id: str, model: str) -> None:
+    def __init__(self, msg_id: str, model: str, caller_param: Callable[[str], str] | None = None) -> None:
+        self._caller_param = caller_param  # chat's parameter -> the Messages field (params.py)
         self._id = msg_id
         self._model = model
         self._started = False
@@ -121,7 +123,13 @@ class MessagesOutput:
         return events
 
     def failed(self, error: OpenAIError) -> None:
-        """An error frame: the gateway writes Anthropic's `error` event (gateway/sse_framing.py)."""
+        """An error frame: the gateway writes Anthropic's `error` event (gateway/sse_framing.py);
+        a 400 names the caller's Messages field, not the chat parameter it became."""
+        if self._caller_param is not None and error.param:
+            param = self._caller_param(error.param)
+            if param != error.param:
+                error.message = error.message.replace(f"'{error.param}'", f"'{param}'")
+                error.param = param
         return None
 
     async def settle(self) -> None:
