@@ -7,6 +7,7 @@ the process's log; `close()` stops all of them, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import nats
+import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from gateway.contracts.bus import CREDIT_SUBJECT, USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECTS, UsageEvent, ping_subject
+from gateway.contracts.bus import CREDIT_SUBJECT, HOLDS_STREAM, USAGE_DECODER, USAGE_STREAM, USAGE_SUBJECTS, UsageEvent, ping_subject
 from gateway.runtime.keys import create_key
 from gateway.runtime.natsbus import connect_options, servers
 from gateway.ops.natsd import cluster_config, server_args
@@ -135,6 +137,18 @@ class Stack:
             finally:
                 await nc.close()
         return asyncio.run(main())
+
+    def held(self, key_id: str) -> int:
+        """What the key's requests in flight hold in the shared counter, every window summed."""
+        async def total(nc: Client) -> int:
+            js = nc.jetstream()
+            try:
+                info = await js.stream_info(HOLDS_STREAM, subjects_filter=f"holds.{key_id}.>")
+            except nats.js.errors.NotFoundError:
+                return 0
+            values = [await js.get_last_msg(HOLDS_STREAM, subject, direct=True) for subject in info.state.subjects or {}]
+            return sum(int(json.loads(msg.data or b"{}")["val"]) for msg in values)
+        return self.run(total)
 
     def create_key(self, name: str, models: list[str] | None = None, **kw: Any) -> str:
         """A new key's secret (through the same code as `scripts/keys create`)."""
