@@ -143,25 +143,28 @@ def _document(part: FilePart, param: str) -> DocumentBlock:
     return DocumentBlock(Base64Source("application/pdf", data.data))
 
 
+def _part_blocks(part: TextPart | ImagePart | FilePart, param: str) -> list[TextBlock | ImageBlock | DocumentBlock]:
+    """One text, image or file part of a user or tool message as Claude's blocks."""
+    match part:
+        case TextPart():
+            return list(_texts(part.text, to_cache_control(part.cache_control)))
+        case ImagePart():
+            return [_image(part.image_url.url, param)]
+        case FilePart():
+            return [_document(part, param)]
+        case _:
+            assert_never(part)
+
+
 def _user_blocks(msg: UserMessage, i: int) -> list[InputBlock]:
     if isinstance(msg.content, str):
         return list(_texts(msg.content))
     blocks: list[InputBlock] = []
     for j, part in enumerate(msg.content):
         param = f"messages[{i}].content[{j}]"
-        match part:
-            case TextPart():
-                blocks += _texts(part.text, to_cache_control(part.cache_control))
-            case ImagePart():
-                blocks.append(_image(part.image_url.url, param))
-            case FilePart():
-                blocks.append(_document(part, param))
-            case AudioPart():
-                raise ConversionError(
-                    f"'{param}' is an input_audio part; Claude models do not accept audio.", param
-                )
-            case _:
-                assert_never(part)
+        if isinstance(part, AudioPart):
+            raise ConversionError(f"'{param}' is an input_audio part; Claude models do not accept audio.", param)
+        blocks += _part_blocks(part, param)
     return blocks
 
 
@@ -173,16 +176,7 @@ def _tool_result(msg: ToolMessage, i: int) -> ToolResultBlock:
         return ToolResultBlock(tool_use_id, text) if text else ToolResultBlock(tool_use_id)
     blocks: list[TextBlock | ImageBlock | DocumentBlock] = []
     for j, part in enumerate(msg.content):
-        param = f"messages[{i}].content[{j}]"
-        match part:
-            case TextPart():
-                blocks += _texts(part.text, to_cache_control(part.cache_control))
-            case ImagePart():
-                blocks.append(_image(part.image_url.url, param))
-            case FilePart():
-                blocks.append(_document(part, param))
-            case _:
-                assert_never(part)
+        blocks += _part_blocks(part, f"messages[{i}].content[{j}]")
     return ToolResultBlock(tool_use_id, blocks) if blocks else ToolResultBlock(tool_use_id)
 
 
