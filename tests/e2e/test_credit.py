@@ -67,6 +67,7 @@ class Credit:
     config: str
     ports: list[int]
     clients: list[openai.OpenAI] = field(default_factory=list)
+    fake: FakeOpenAI | None = None
 
     @property
     def database(self) -> str:
@@ -127,7 +128,7 @@ def credit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Credit]:
         for name in ("gateway-a", "gateway-b"):
             stack.start_gateway(config, name=name, processes=2)
             ports.append(stack.gateway_port)
-        books = Credit(stack, str(config), ports)
+        books = Credit(stack, str(config), ports, fake=fake)
         yield books
         for client in books.clients:
             client.close()
@@ -317,6 +318,12 @@ def test_a_gateway_killed_mid_request_leaves_a_hold_that_expires(credit: Credit)
     caller.start()
 
     wait_until(lambda: credit.held(key_id) > cost, 10, "the slow request's hold", doomed)
+    # the hold is taken before the job leaves the gateway: kill it only once the upstream
+    # has the request, so a worker really runs it (a job never sent is rightly never billed)
+    fake = credit.fake
+    assert fake is not None
+    wait_until(lambda: any(slow.encode() in r.body for r in fake.requests_to("/chat/completions")), 10,
+               "the slow request upstream", doomed)
     doomed.signal(signal.SIGKILL)  # mid-request: nobody will give its hold back
     doomed.popen.wait(10)
     credit.stack.procs.remove(doomed)
